@@ -1,0 +1,61 @@
+/* meshmap: one binary, one subcommand per job. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meshmap.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: meshmap <command> [options]\n"
+	    "\n"
+	    "commands:\n"
+	    "  demo     run the actor runtime on a token ring and print its counters\n"
+	    "\n"
+	    "options:\n"
+	    "  -h, --help     this help; 'meshmap <command> --help' for a command\n"
+	    "  -V, --version  print the version\n"
+	    "\n"
+	    "exit codes: 0 success, 1 failure, 2 bad command line\n");
+}
+
+int
+mm_cmd_parse_uint(const char *s, unsigned long min, unsigned long max,
+    unsigned long *out)
+{
+	char *end;
+	if (s == NULL || *s == '\0' || *s == '-')
+		return -1;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return MM_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+		usage(stdout);
+		return MM_EXIT_OK;
+	}
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("meshmap %s\n", MESHMAP_VERSION);
+		return MM_EXIT_OK;
+	}
+	if (strcmp(cmd, "demo") == 0)
+		return mm_cmd_demo(argc - 1, argv + 1);
+	fprintf(stderr, "meshmap: unknown command '%s' (try 'meshmap --help')\n",
+	    cmd);
+	return MM_EXIT_USAGE;
+}
