@@ -93,9 +93,12 @@ mm_mbox_push(mm_mbox_t *mb, const mm_msg_t *m)
 	if (!mm__mbox_ring_put(mb, m))
 		return -EAGAIN;
 	/* release: the ring commit (p_tail store) and the entry are visible to
-	 * a consumer that acquires this count value. */
+	 * a consumer that acquires this count value. acquire: if we take count
+	 * from 0 we are about to schedule the actor, writing its queue links;
+	 * the consumer's last writes to them happened before its release
+	 * decrement to 0 and must happen before ours (TSan found this one). */
 	uint64_t old = atomic_fetch_add_explicit(&mb->count, 1,
-	    memory_order_release);
+	    memory_order_acq_rel);
 	if (old & MM_MBOX_CLOSED)
 		return 0; /* discarded by mm_mbox_destroy */
 	return old == 0 ? 1 : 0;

@@ -22,6 +22,7 @@
 #ifndef MM_RT_H
 #define MM_RT_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
