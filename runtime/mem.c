@@ -15,6 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* The sanitizers replace malloc: glibc's mallinfo2() then reads zero, and
+ * the sanitizer allocator's own count is the true one. */
+size_t __sanitizer_get_current_allocated_bytes(void); /* libasan, libtsan */
+#define MM_SANITIZER_ALLOCATOR 1
+#endif
+
 #ifdef MM_HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
 
@@ -87,8 +94,12 @@ mm_mem_sample(mm_mem_stats_t *out, size_t budget)
 		return 0;
 	}
 #endif
+#ifdef MM_SANITIZER_ALLOCATOR
+	out->allocated = __sanitizer_get_current_allocated_bytes();
+#else
 	struct mallinfo2 mi = mallinfo2();
 	out->allocated = mi.uordblks + mi.hblkhd;
+#endif
 	out->resident = out->rss;
 	return 0;
 }
