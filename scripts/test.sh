@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what is missing, then build and run the whole suite in every CI
+# configuration: release (-Werror, jemalloc), ASan+UBSan and TSan (both with
+# libc malloc, so the suite runs both with and without jemalloc).
+# Usage: scripts/test.sh [config ...]   (default: release asan tsan)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh || exit 1
+
+configs=("$@")
+[ ${#configs[@]} -gt 0 ] || configs=(release asan tsan)
+passed=0 failed=0 status=0
+for c in "${configs[@]}"; do
+  echo "=== $c: build"
+  if ! bash scripts/build.sh "$c"; then
+    echo "=== $c: BUILD FAILED"
+    status=1; failed=$((failed + 1)); continue
+  fi
+  echo "=== $c: test"
+  log=$(mktemp)
+  ctest --test-dir "build/$c" --output-on-failure -j "$(nproc)" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  total=$(grep -Eo 'tests failed out of [0-9]+' "$log" | grep -Eo '[0-9]+$' || echo 0)
+  bad=$(grep -Eo '[0-9]+ tests failed out of' "$log" | grep -Eo '^[0-9]+' || echo 0)
+  rm -f "$log"
+  if [ "$rc" -ne 0 ] || [ "$total" -eq 0 ]; then status=1; fi
+  passed=$((passed + total - bad)); failed=$((failed + bad))
+done
+echo "meshmap: $passed passed, $failed failed"
+exit $status

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Black-box tests of the meshmap command line: exit codes and messages.
+set -u
+bin=$1
+fails=0
+expect() { # expect <want-rc> <regex> <args...>
+  local want=$1 re=$2; shift 2
+  local out rc
+  out=$("$bin" "$@" 2>&1); rc=$?
+  if [ "$rc" -ne "$want" ] || ! grep -Eq -- "$re" <<<"$out"; then
+    echo "FAIL: meshmap $* -> rc=$rc (want $want), output:"; echo "$out" | sed 's/^/  | /'
+    fails=$((fails + 1))
+  else
+    echo "ok: meshmap $*"
+  fi
+}
+expect 0 '^meshmap [0-9]+\.[0-9]+\.[0-9]+$' --version
+expect 0 'usage: meshmap <command>' --help
+expect 2 'usage: meshmap <command>'
+expect 2 "unknown command 'nosuch'" nosuch
+expect 2 'unrecognized option' demo --bogus
+expect 2 "--actors: '0' is not a whole number in \[2, 1000000\]" demo --actors 0
+expect 2 "--laps: 'x' is not a whole number" demo --laps x
+expect 2 "unexpected argument 'extra'" demo extra
+expect 0 'example: meshmap demo' demo --help
+# The demo checks its own counts and exits 1 if any hop or timer is missing.
+expect 0 'hops +([0-9]+) \(expected \1\)' demo --workers 2 --actors 64 --laps 50
+[ "$fails" -eq 0 ]
