@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "meshmap.h"
+#include "cmd.h"
 #include "mm_rt.h"
 
 enum { MSG_NEXT = MM_MSG_USER, MSG_TOKEN };

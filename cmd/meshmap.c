@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "meshmap.h"
+#include <meshmap.h>
+
+#include "cmd.h"
 
 static void
 usage(FILE *f)

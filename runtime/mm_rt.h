@@ -104,7 +104,10 @@ uint64_t mm_random(void);
 
 typedef struct mm_actor_opts {
 	unsigned worker;       /* index, or MM_WORKER_ANY for round robin */
-	unsigned mailbox_cap;  /* messages the mailbox holds (default 256) */
+	/* Messages the mailbox holds (default 255). Memory: 24 bytes times
+	 * cap + 1 rounded up to a power of two, plus 448 bytes of actor: the
+	 * default costs 6.5 KB per actor. */
+	unsigned mailbox_cap;
 	unsigned flags;        /* MM_ACTOR_F_* */
 	/* Called on the owner worker once the actor has exited: free state,
 	 * cancel timers, stop io. Timers and io must be gone after it. */

@@ -280,13 +280,13 @@ mm_actor_t *
 mm_actor_spawn(mm_rt_t *rt, mm_behaviour_fn fn, void *state,
     const mm_actor_opts_t *opts)
 {
-	mm_actor_opts_t o = {.worker = MM_WORKER_ANY, .mailbox_cap = 256};
+	mm_actor_opts_t o = {.worker = MM_WORKER_ANY, .mailbox_cap = 255};
 	mm_actor_t *a;
 
 	if (opts != NULL) {
 		o = *opts;
 		if (o.mailbox_cap == 0)
-			o.mailbox_cap = 256;
+			o.mailbox_cap = 255;
 	}
 	if (fn == NULL || (o.worker != MM_WORKER_ANY && o.worker >= rt->nworkers)) {
 		errno = EINVAL;
