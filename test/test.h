@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define CHECK(c)                                                               \
 	do {                                                                   \
@@ -34,6 +35,26 @@
 #define CHECK_LE(a, b) CHECK_OP(a, <=, b)
 #define CHECK_GT(a, b) CHECK_OP(a, >, b)
 #define CHECK_GE(a, b) CHECK_OP(a, >=, b)
+
+/* Sleep in a test: only ever to wait for something, never as a check. */
+static inline void
+test_sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Wait for a condition another thread makes true. Failing after 60 s means
+ * a hang (a lost wake-up, a starved actor), not slowness. */
+#define WAIT_FOR(cond)                                                         \
+	do {                                                                   \
+		unsigned waited_ = 0;                                          \
+		while (!(cond)) {                                              \
+			CHECK_LT(waited_, 60000);                              \
+			test_sleep_ms(1);                                      \
+			waited_++;                                             \
+		}                                                              \
+	} while (0)
 
 #define RUN(fn)                                                                \
 	do {                                                                   \

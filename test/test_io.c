@@ -15,22 +15,18 @@
 
 enum { M_STOPIO = MM_MSG_USER, M_HOLD };
 
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
-#define WAIT_FOR(cond)                                                         \
-	do {                                                                   \
-		unsigned waited_ = 0;                                          \
-		while (!(cond)) {                                              \
-			CHECK_LT(waited_, 60000);                              \
-			sleep_ms(1);                                           \
-			waited_++;                                             \
-		}                                                              \
-	} while (0)
+
+static mm_rt_t *
+rt_new(unsigned workers)
+{
+	mm_rt_config_t cfg;
+	mm_rt_config_default(&cfg);
+	cfg.workers = workers;
+	mm_rt_t *rt;
+	CHECK_EQ(mm_rt_create(&cfg, &rt), 0);
+	return rt;
+}
 
 /* ---- echo ------------------------------------------------------------------ */
 
@@ -87,11 +83,7 @@ echo_fn(mm_actor_t *self, const mm_msg_t *m)
 static void
 test_echo(void)
 {
-	mm_rt_config_t cfg;
-	mm_rt_config_default(&cfg);
-	cfg.workers = 2;
-	mm_rt_t *rt;
-	CHECK_EQ(mm_rt_create(&cfg, &rt), 0);
+	mm_rt_t *rt = rt_new(2);
 	int sv[2];
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 	struct echo e;
@@ -132,7 +124,7 @@ test_echo(void)
 	WAIT_FOR(atomic_load(&e.stopped));
 	uint64_t ev = atomic_load(&e.events);
 	CHECK_EQ(write(sv[1], "x", 1), 1);
-	sleep_ms(50);
+	test_sleep_ms(50);
 	CHECK_EQ(atomic_load(&e.events), ev);
 	char c;
 	CHECK_EQ(read(sv[0], &c, 1), 1); /* the byte is there, unread */
@@ -203,11 +195,7 @@ two_fn(mm_actor_t *self, const mm_msg_t *m)
 static void
 test_stop_in_batch(void)
 {
-	mm_rt_config_t cfg;
-	mm_rt_config_default(&cfg);
-	cfg.workers = 1;
-	mm_rt_t *rt;
-	CHECK_EQ(mm_rt_create(&cfg, &rt), 0);
+	mm_rt_t *rt = rt_new(1);
 	int a[2], b[2];
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, a), 0);
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, b), 0);
@@ -223,7 +211,7 @@ test_stop_in_batch(void)
 	CHECK_EQ(write(b[1], "b", 1), 1);
 	atomic_store(&t->release, 1); /* both are ready in the next epoll_wait */
 	WAIT_FOR(atomic_load(&t->stopped_other));
-	sleep_ms(50);
+	test_sleep_ms(50);
 	mm_rt_stop(rt);
 	CHECK_EQ(atomic_load(&t->after_stop), 0);
 	CHECK_EQ(atomic_load(&t->delivered[0]) + atomic_load(&t->delivered[1]), 1);

@@ -9,12 +9,6 @@
 #include "mm_rt.h"
 #include "test.h"
 
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 #define MB (1024 * 1024)
 
@@ -117,14 +111,11 @@ test_budget_signal(void)
 	b.size = 40 * MB;
 	mm_actor_opts_t o = {.flags = MM_ACTOR_F_PRESSURE};
 	mm_actor_t *a = mm_actor_spawn(rt, ballast_fn, &b, &o);
-	sleep_ms(50);
+	test_sleep_ms(50);
 	CHECK_EQ(mm_rt_pressure(rt), MM_PRESSURE_OK);
 	mm_msg_t g = {.type = M_GRAB};
 	CHECK_EQ(mm_send(a, &g), 0);
-	for (int i = 0; atomic_load(&b.shed_at_level) != MM_PRESSURE_CRITICAL; i++) {
-		CHECK_LT(i, 60000);
-		sleep_ms(1);
-	}
+	WAIT_FOR(atomic_load(&b.shed_at_level) == MM_PRESSURE_CRITICAL);
 	mm_mem_stats_t seen;
 	mm_rt_mem(rt, &seen);
 	CHECK_EQ(seen.budget, cfg.mem_budget);

@@ -12,23 +12,7 @@
 
 enum { M_FLOOD = MM_MSG_USER, M_PING, M_GO, M_SEQ, M_WORK, M_HOLD };
 
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
-/* Wait for a condition; failing after 60 s means a hang, not slowness. */
-#define WAIT_FOR(cond)                                                         \
-	do {                                                                   \
-		unsigned waited_ = 0;                                          \
-		while (!(cond)) {                                              \
-			CHECK_LT(waited_, 60000);                              \
-			sleep_ms(1);                                           \
-			waited_++;                                             \
-		}                                                              \
-	} while (0)
 
 static mm_rt_t *
 rt_new_budget(unsigned workers, size_t budget)
@@ -251,7 +235,7 @@ test_batched_wakeups(void)
 	for (int i = 0; i < WAKE_TARGETS; i++)
 		wake_targets[i] = mm_actor_spawn(rt, hold_fn, NULL, &t1);
 	mm_actor_t *fan = mm_actor_spawn(rt, fanout_fn, NULL, &t0);
-	sleep_ms(50); /* let START messages settle; not needed for the check */
+	test_sleep_ms(50); /* let START messages settle; not needed for the check */
 	mm_worker_stats_t before, after;
 	mm_rt_stats(rt, 0, &before);
 	mm_msg_t go = {.type = M_GO};
@@ -336,7 +320,7 @@ test_timers(void)
 	struct timers *s = calloc(1, sizeof(*s));
 	mm_actor_t *a = mm_actor_spawn(rt, timers_fn, s, NULL);
 	WAIT_FOR(atomic_load(&timers_done) == 2);
-	sleep_ms(120); /* a cancelled timer firing late would show here */
+	test_sleep_ms(120); /* a cancelled timer firing late would show here */
 	rt_done(rt);
 	CHECK_EQ(s->nfired, NT - NT / 5);
 	for (int k = 0; k < s->nfired; k++) {
