@@ -1,0 +1,1173 @@
+/*
+ * PeerStore implementation. See peerstore.h for the model and the contract.
+ *
+ * Layout per peer index: a 64-byte hot record (seqlock, seq, updated, meta,
+ * 12 inline neighbours) and a 44-byte cold entry (id, first seen, refs and
+ * evidence, overflow block). Both arrays are chunked (1024 entries), chunks
+ * allocated on demand under the intern mutex and published with release
+ * stores, never moved or freed before mm_ps_destroy, so readers may hold
+ * pointers into them. The id index is written here rather than taken from
+ * ck_hs because of the memory goal: 32-bit slots at ~0.8 load cost ~5 bytes
+ * per peer where ck_hs's pointer slots at its 0.5 load cost 16.
+ */
+#include "peerstore.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "seqlock.h"
+#include "siphash.h"
+
+#define CHUNK_BITS 10
+#define CHUNK (1u << CHUNK_BITS)
+#define OVF_NB (MM_PS_MAX_NB - MM_PS_INLINE_NB)
+
+/* meta: n (bits 0-7) | inline dirs (8-19) | live (20) | has_addr (21) */
+#define META_N(m) ((m) & 0xffu)
+#define META_DIRS(m) (((m) >> 8) & 0xfffu)
+#define META_LIVE (1u << 20)
+#define META_ADDR (1u << 21)
+
+/* cold refs_ev: refs (0-15) | evidence (16-23) | used (31) */
+#define REFS_MASK 0xffffu
+#define EV_SHIFT 16
+#define COLD_USED (1u << 31)
+
+struct rec { /* 64 bytes: one cache line */
+	mm_seq_t lock;
+	atomic_uint seq;
+	atomic_uint updated;
+	atomic_uint meta;
+	atomic_uint nb[MM_PS_INLINE_NB];
+};
+
+struct cold { /* 44 bytes */
+	uint8_t id[MM_ID_LEN]; /* written before the index is published */
+	atomic_uint first_seen;
+	atomic_uint refs_ev;
+	atomic_uint ovf;        /* overflow block + 1, or 0; free-list link */
+};
+
+struct ovf_block {
+	atomic_uint nb[OVF_NB];
+	atomic_uint dirs;
+	uint32_t next_free; /* block + 1, under the mutex */
+};
+#define OVF_CHUNK 64
+
+struct phantom {
+	uint32_t a, b, deadline;
+};
+
+struct shard {
+	struct phantom *q;
+	uint32_t head, len; /* ring of cfg.phantom_queue entries */
+};
+
+struct addr_ent {
+	uint32_t key; /* idx + 1; 0 = empty */
+	uint16_t port;
+	uint8_t ip[16];
+};
+
+struct mm_ps {
+	mm_ps_config_t cfg;
+	pthread_mutex_t mu; /* interning, refs to new claims, frees, addrs */
+	uint64_t k0, k1;
+
+	uint32_t nchunks;
+	_Atomic(struct rec *) *hot;
+	_Atomic(struct cold *) *cold;
+
+	atomic_uint *slots; /* id index: idx + 1, 0 = empty */
+	uint32_t nslots;
+
+	atomic_uint span;   /* one past the highest index handed out */
+	uint32_t free_head, free_tail; /* FIFO of freed indices + 1 (mutex) */
+	atomic_uint nids, nrecords;
+
+	/* Overflow blocks (neighbours past 12), in chunks of OVF_CHUNK that are
+	 * never moved: readers reach them by index. */
+	_Atomic(struct ovf_block *) *ovf_chunks;
+	uint32_t novf_chunks, novf, ovf_free; /* mutex */
+
+	struct addr_ent *addrs; /* open addressing, grows (mutex) */
+	uint32_t naddr_slots, naddrs;
+
+	struct shard *shards;
+	_Atomic uint64_t claims, phantoms_expired, evidence;
+};
+
+/* Freed indices are reused only after this many seconds, so that a reader
+ * still holding an old index sees "unknown" rather than another peer. */
+#define REUSE_GRACE_S 120
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static inline struct rec *
+rec_of(const mm_ps_t *ps, mm_pidx_t i)
+{
+	if (i >= ps->nchunks * CHUNK)
+		return NULL;
+	/* acquire: pairs with the chunk's publication. */
+	struct rec *c = atomic_load_explicit(&((mm_ps_t *)ps)->hot[i >> CHUNK_BITS],
+	    memory_order_acquire);
+	return c != NULL ? &c[i & (CHUNK - 1)] : NULL;
+}
+
+static inline struct cold *
+cold_of(const mm_ps_t *ps, mm_pidx_t i)
+{
+	if (i >= ps->nchunks * CHUNK)
+		return NULL;
+	struct cold *c = atomic_load_explicit(&((mm_ps_t *)ps)->cold[i >> CHUNK_BITS],
+	    memory_order_acquire);
+	return c != NULL ? &c[i & (CHUNK - 1)] : NULL;
+}
+
+static inline struct ovf_block *
+ovf_at(const mm_ps_t *ps, uint32_t bi)
+{
+	struct ovf_block *c = atomic_load_explicit(
+	    &((mm_ps_t *)ps)->ovf_chunks[bi / OVF_CHUNK], memory_order_acquire);
+	return &c[bi % OVF_CHUNK];
+}
+
+static inline uint64_t
+hash_id(const mm_ps_t *ps, const uint8_t *id)
+{
+	return mm_siphash13(ps->k0, ps->k1, id, MM_ID_LEN);
+}
+
+static inline uint32_t
+home_slot(const mm_ps_t *ps, uint64_t h)
+{
+	return (uint32_t)(((h >> 32) * (uint64_t)ps->nslots) >> 32);
+}
+
+unsigned
+mm_ps_shard_of(const mm_ps_t *ps, const uint8_t id[MM_ID_LEN])
+{
+	return (unsigned)hash_id(ps, id) & (ps->cfg.shards - 1);
+}
+
+unsigned
+mm_ps_shards(const mm_ps_t *ps)
+{
+	return ps->cfg.shards;
+}
+
+uint32_t
+mm_ps_span(const mm_ps_t *ps)
+{
+	return atomic_load_explicit(&((mm_ps_t *)ps)->span, memory_order_acquire);
+}
+
+/* ---- create / destroy ------------------------------------------------------ */
+
+void
+mm_ps_config_default(mm_ps_config_t *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_peers = 131072;
+	cfg->max_neighbours = 12;
+	cfg->max_neighbours_temp = 16;
+	cfg->shards = 1;
+	cfg->confirm_timeout_s = 60;
+	cfg->ttl_s = 3600;
+	cfg->phantom_queue = 16384;
+}
+
+int
+mm_ps_create(const mm_ps_config_t *cfg, mm_ps_t **out)
+{
+	mm_ps_config_t c;
+	if (cfg == NULL)
+		mm_ps_config_default(&c);
+	else
+		c = *cfg;
+	if (c.max_peers == 0 || c.max_peers > (1u << 28) ||
+	    c.max_neighbours == 0 || c.max_neighbours > c.max_neighbours_temp ||
+	    c.max_neighbours_temp > MM_PS_MAX_NB || c.shards == 0 ||
+	    (c.shards & (c.shards - 1)) != 0 || c.phantom_queue == 0)
+		return -EINVAL;
+
+	mm_ps_t *ps = calloc(1, sizeof(*ps));
+	if (ps == NULL)
+		return -ENOMEM;
+	ps->cfg = c;
+	pthread_mutex_init(&ps->mu, NULL);
+	if (c.hash_key[0] == 0 && c.hash_key[1] == 0) {
+		uint64_t k[2];
+		if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k)) {
+			free(ps);
+			return -EIO;
+		}
+		ps->k0 = k[0];
+		ps->k1 = k[1];
+	} else {
+		ps->k0 = c.hash_key[0];
+		ps->k1 = c.hash_key[1];
+	}
+	ps->nchunks = (c.max_peers + CHUNK - 1) / CHUNK;
+	ps->hot = calloc(ps->nchunks, sizeof(*ps->hot));
+	ps->cold = calloc(ps->nchunks, sizeof(*ps->cold));
+	/* Load at most 0.8 when full. */
+	ps->nslots = c.max_peers + c.max_peers / 4 + 1;
+	ps->slots = calloc(ps->nslots, sizeof(*ps->slots));
+	ps->shards = calloc(c.shards, sizeof(*ps->shards));
+	ps->novf_chunks = (c.max_peers + OVF_CHUNK - 1) / OVF_CHUNK;
+	ps->ovf_chunks = calloc(ps->novf_chunks, sizeof(*ps->ovf_chunks));
+	if (ps->hot == NULL || ps->cold == NULL || ps->slots == NULL ||
+	    ps->shards == NULL || ps->ovf_chunks == NULL)
+		goto fail;
+	for (unsigned s = 0; s < c.shards; s++) {
+		ps->shards[s].q = calloc(c.phantom_queue, sizeof(struct phantom));
+		if (ps->shards[s].q == NULL)
+			goto fail;
+	}
+	*out = ps;
+	return 0;
+fail:
+	mm_ps_destroy(ps);
+	return -ENOMEM;
+}
+
+void
+mm_ps_destroy(mm_ps_t *ps)
+{
+	if (ps == NULL)
+		return;
+	for (uint32_t i = 0; ps->hot != NULL && i < ps->nchunks; i++) {
+		free(atomic_load(&ps->hot[i]));
+		free(atomic_load(&ps->cold[i]));
+	}
+	for (uint32_t i = 0; ps->ovf_chunks != NULL && i < ps->novf_chunks; i++)
+		free(atomic_load(&ps->ovf_chunks[i]));
+	free(ps->ovf_chunks);
+	for (unsigned s = 0; ps->shards != NULL && s < ps->cfg.shards; s++)
+		free(ps->shards[s].q);
+	free(ps->shards);
+	free(ps->addrs);
+	free(ps->slots);
+	free(ps->hot);
+	free(ps->cold);
+	pthread_mutex_destroy(&ps->mu);
+	free(ps);
+}
+
+/* ---- id index (mutex for writes; lookups lock-free) ------------------------ */
+
+mm_pidx_t
+mm_ps_lookup(const mm_ps_t *ps, const uint8_t id[MM_ID_LEN])
+{
+	uint32_t s = home_slot(ps, hash_id(ps, id));
+	for (uint32_t probes = 0; probes < ps->nslots; probes++) {
+		/* acquire: pairs with the slot's publication (id written). */
+		uint32_t v = atomic_load_explicit(&((mm_ps_t *)ps)->slots[s],
+		    memory_order_acquire);
+		if (v == 0)
+			return MM_PIDX_NONE;
+		struct cold *c = cold_of(ps, v - 1);
+		if (c != NULL && memcmp(c->id, id, MM_ID_LEN) == 0)
+			return v - 1;
+		if (++s == ps->nslots)
+			s = 0;
+	}
+	return MM_PIDX_NONE;
+}
+
+/* Remove idx from the index with backward-shift deletion (no tombstones):
+ * entries after the hole that may move back, do. A concurrent lock-free
+ * lookup can miss an entry while it moves (documented in peerstore.h). */
+static void
+index_remove(mm_ps_t *ps, mm_pidx_t idx)
+{
+	struct cold *c = cold_of(ps, idx);
+	uint32_t s = home_slot(ps, hash_id(ps, c->id));
+	while (atomic_load_explicit(&ps->slots[s], memory_order_relaxed) != idx + 1)
+		if (++s == ps->nslots)
+			s = 0;
+	uint32_t hole = s;
+	for (;;) {
+		if (++s == ps->nslots)
+			s = 0;
+		uint32_t v = atomic_load_explicit(&ps->slots[s], memory_order_relaxed);
+		if (v == 0)
+			break;
+		uint32_t home = home_slot(ps, hash_id(ps, cold_of(ps, v - 1)->id));
+		/* v may fill the hole if its home is not in (hole, s]. */
+		bool movable = hole <= s ? (home <= hole || home > s) :
+		    (home <= hole && home > s);
+		if (movable) {
+			atomic_store_explicit(&ps->slots[hole], v, memory_order_release);
+			hole = s;
+		}
+	}
+	atomic_store_explicit(&ps->slots[hole], 0, memory_order_release);
+}
+
+static int
+ensure_chunk(mm_ps_t *ps, mm_pidx_t idx)
+{
+	uint32_t k = idx >> CHUNK_BITS;
+	if (atomic_load_explicit(&ps->hot[k], memory_order_relaxed) != NULL)
+		return 0;
+	struct rec *h = aligned_alloc(64, CHUNK * sizeof(struct rec));
+	struct cold *c = calloc(CHUNK, sizeof(struct cold));
+	if (h == NULL || c == NULL) {
+		free(h);
+		free(c);
+		return -ENOMEM;
+	}
+	memset(h, 0, CHUNK * sizeof(struct rec));
+	/* release: the zeroed chunk is visible before its pointer. */
+	atomic_store_explicit(&ps->cold[k], c, memory_order_release);
+	atomic_store_explicit(&ps->hot[k], h, memory_order_release);
+	return 0;
+}
+
+/* Mutex held. Find or create the index of id; NONE with *err on failure. */
+static mm_pidx_t
+intern_locked(mm_ps_t *ps, const uint8_t *id, uint32_t now, int *err)
+{
+	mm_pidx_t idx = mm_ps_lookup(ps, id);
+	if (idx != MM_PIDX_NONE)
+		return idx;
+	if (atomic_load_explicit(&ps->nids, memory_order_relaxed) >= ps->cfg.max_peers) {
+		*err = -ENOSPC;
+		return MM_PIDX_NONE;
+	}
+	/* A freed index past its grace period, else a fresh one. */
+	if (ps->free_head != 0) {
+		struct cold *f = cold_of(ps, ps->free_head - 1);
+		if (now - atomic_load_explicit(&f->first_seen, memory_order_relaxed) >=
+		        REUSE_GRACE_S ||
+		    atomic_load_explicit(&ps->span, memory_order_relaxed) >=
+		        ps->cfg.max_peers) {
+			idx = ps->free_head - 1;
+			ps->free_head = atomic_load_explicit(&f->ovf, memory_order_relaxed);
+			if (ps->free_head == 0)
+				ps->free_tail = 0;
+		}
+	}
+	if (idx == MM_PIDX_NONE) {
+		idx = atomic_load_explicit(&ps->span, memory_order_relaxed);
+		if (idx >= ps->cfg.max_peers) {
+			*err = -ENOSPC;
+			return MM_PIDX_NONE;
+		}
+		if ((*err = ensure_chunk(ps, idx)) != 0)
+			return MM_PIDX_NONE;
+		atomic_store_explicit(&ps->span, idx + 1, memory_order_release);
+	}
+	/* Reset the record: nobody else writes it before the slot below
+	 * publishes the index (a reused index must not keep the previous
+	 * peer's seq). */
+	struct rec *r = rec_of(ps, idx);
+	unsigned v = mm_seq_write_begin(&r->lock);
+	atomic_store_explicit(&r->seq, 0, MM_SEQ_ST);
+	atomic_store_explicit(&r->updated, now, MM_SEQ_ST);
+	atomic_store_explicit(&r->meta, 0, MM_SEQ_ST);
+	mm_seq_write_end(&r->lock, v);
+	struct cold *c = cold_of(ps, idx);
+	memcpy(c->id, id, MM_ID_LEN);
+	atomic_store_explicit(&c->first_seen, now, memory_order_relaxed);
+	atomic_store_explicit(&c->refs_ev, COLD_USED, memory_order_relaxed);
+	atomic_store_explicit(&c->ovf, 0, memory_order_relaxed);
+	uint32_t s = home_slot(ps, hash_id(ps, id));
+	while (atomic_load_explicit(&ps->slots[s], memory_order_relaxed) != 0)
+		if (++s == ps->nslots)
+			s = 0;
+	/* release: the id is written before the slot names it. */
+	atomic_store_explicit(&ps->slots[s], idx + 1, memory_order_release);
+	atomic_fetch_add_explicit(&ps->nids, 1, memory_order_relaxed);
+	return idx;
+}
+
+/* Mutex held: free idx if nothing refers to it and it holds no record. */
+static bool
+maybe_free_locked(mm_ps_t *ps, mm_pidx_t idx, uint32_t now)
+{
+	struct cold *c = cold_of(ps, idx);
+	struct rec *r = rec_of(ps, idx);
+	uint32_t re = atomic_load_explicit(&c->refs_ev, memory_order_relaxed);
+	if (!(re & COLD_USED) || (re & REFS_MASK) != 0 ||
+	    (atomic_load_explicit(&r->meta, memory_order_relaxed) & META_LIVE))
+		return false;
+	index_remove(ps, idx);
+	atomic_store_explicit(&c->refs_ev, 0, memory_order_relaxed);
+	/* Free-list FIFO; first_seen holds the free time for the grace. */
+	atomic_store_explicit(&c->first_seen, now, memory_order_relaxed);
+	atomic_store_explicit(&c->ovf, 0, memory_order_relaxed);
+	if (ps->free_tail != 0)
+		atomic_store_explicit(&cold_of(ps, ps->free_tail - 1)->ovf, idx + 1,
+		    memory_order_relaxed);
+	else
+		ps->free_head = idx + 1;
+	ps->free_tail = idx + 1;
+	atomic_fetch_sub_explicit(&ps->nids, 1, memory_order_relaxed);
+	return true;
+}
+
+static void
+ref_add(mm_ps_t *ps, mm_pidx_t idx, int d)
+{
+	struct cold *c = cold_of(ps, idx);
+	if (d > 0)
+		atomic_fetch_add_explicit(&c->refs_ev, 1, memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&c->refs_ev, 1, memory_order_relaxed);
+}
+
+static void
+evidence_add(mm_ps_t *ps, mm_pidx_t idx)
+{
+	struct cold *c = cold_of(ps, idx);
+	uint32_t v = atomic_load_explicit(&c->refs_ev, memory_order_relaxed);
+	/* Saturate at 255. */
+	while (((v >> EV_SHIFT) & 0xffu) != 0xffu &&
+	    !atomic_compare_exchange_weak_explicit(&c->refs_ev, &v,
+	        v + (1u << EV_SHIFT), memory_order_relaxed, memory_order_relaxed))
+		;
+	atomic_fetch_add_explicit(&ps->evidence, 1, memory_order_relaxed);
+}
+
+/* ---- records: consistent read, whole-list write ------------------------------ */
+
+struct list {
+	unsigned n;
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	uint8_t dir[MM_PS_MAX_NB];
+};
+
+/* Reader side: returns false for an index without a record chunk. */
+static bool
+read_list(const mm_ps_t *ps, mm_pidx_t idx, struct list *l, uint32_t *meta_out,
+    uint32_t *seq_out)
+{
+	struct rec *r = rec_of(ps, idx);
+	struct cold *c = cold_of(ps, idx);
+	if (r == NULL)
+		return false;
+	unsigned v;
+	do {
+		v = mm_seq_read_begin(&r->lock);
+		uint32_t meta = atomic_load_explicit(&r->meta, MM_SEQ_LD);
+		unsigned n = META_N(meta);
+		if (n > MM_PS_MAX_NB)
+			n = MM_PS_MAX_NB; /* torn read: the retry catches it */
+		unsigned in = n < MM_PS_INLINE_NB ? n : MM_PS_INLINE_NB;
+		for (unsigned i = 0; i < in; i++) {
+			l->nb[i] = atomic_load_explicit(&r->nb[i], MM_SEQ_LD);
+			l->dir[i] = (META_DIRS(meta) >> i) & 1u;
+		}
+		uint32_t ob = atomic_load_explicit(&c->ovf, MM_SEQ_LD);
+		if (n > MM_PS_INLINE_NB && ob != 0) {
+			struct ovf_block *b = ovf_at(ps, ob - 1);
+			uint32_t d = atomic_load_explicit(&b->dirs, MM_SEQ_LD);
+			for (unsigned i = MM_PS_INLINE_NB; i < n; i++) {
+				l->nb[i] = atomic_load_explicit(&b->nb[i - MM_PS_INLINE_NB],
+				    MM_SEQ_LD);
+				l->dir[i] = (d >> (i - MM_PS_INLINE_NB)) & 1u;
+			}
+		} else if (n > MM_PS_INLINE_NB) {
+			n = MM_PS_INLINE_NB; /* torn: retried */
+		}
+		l->n = n;
+		if (meta_out != NULL)
+			*meta_out = meta;
+		if (seq_out != NULL)
+			*seq_out = atomic_load_explicit(&r->seq, MM_SEQ_LD);
+	} while (mm_seq_read_retry(&r->lock, v));
+	return true;
+}
+
+/* Owner side: write idx's list, seq, updated and flags in one seqlock
+ * section. Overflow blocks are attached/detached under the mutex. */
+static int
+write_list(mm_ps_t *ps, mm_pidx_t idx, const struct list *l, uint32_t seq,
+    uint32_t now, uint32_t flags)
+{
+	struct rec *r = rec_of(ps, idx);
+	struct cold *c = cold_of(ps, idx);
+	uint32_t ob = atomic_load_explicit(&c->ovf, memory_order_relaxed);
+	uint32_t release = 0;
+
+	if (l->n > MM_PS_INLINE_NB && ob == 0) {
+		pthread_mutex_lock(&ps->mu);
+		if (ps->ovf_free != 0) {
+			ob = ps->ovf_free;
+			ps->ovf_free = ovf_at(ps, ob - 1)->next_free;
+		} else {
+			uint32_t k = ps->novf / OVF_CHUNK;
+			if (k >= ps->novf_chunks) {
+				pthread_mutex_unlock(&ps->mu);
+				return -ENOSPC;
+			}
+			if (atomic_load_explicit(&ps->ovf_chunks[k],
+			        memory_order_relaxed) == NULL) {
+				struct ovf_block *nc = calloc(OVF_CHUNK, sizeof(*nc));
+				if (nc == NULL) {
+					pthread_mutex_unlock(&ps->mu);
+					return -ENOMEM;
+				}
+				atomic_store_explicit(&ps->ovf_chunks[k], nc,
+				    memory_order_release);
+			}
+			ob = ++ps->novf;
+		}
+		pthread_mutex_unlock(&ps->mu);
+	} else if (l->n <= MM_PS_INLINE_NB && ob != 0) {
+		release = ob;
+		ob = 0;
+	}
+
+	uint32_t dirs = 0, odirs = 0;
+	unsigned v = mm_seq_write_begin(&r->lock);
+	for (unsigned i = 0; i < l->n; i++) {
+		if (i < MM_PS_INLINE_NB) {
+			atomic_store_explicit(&r->nb[i], l->nb[i], MM_SEQ_ST);
+			dirs |= (uint32_t)l->dir[i] << i;
+		} else {
+			struct ovf_block *ob_p = ovf_at(ps, ob - 1);
+			atomic_store_explicit(&ob_p->nb[i - MM_PS_INLINE_NB], l->nb[i],
+			    MM_SEQ_ST);
+			odirs |= (uint32_t)l->dir[i] << (i - MM_PS_INLINE_NB);
+		}
+	}
+	if (ob != 0)
+		atomic_store_explicit(&ovf_at(ps, ob - 1)->dirs, odirs,
+		    MM_SEQ_ST);
+	atomic_store_explicit(&c->ovf, ob, MM_SEQ_ST);
+	atomic_store_explicit(&r->seq, seq, MM_SEQ_ST);
+	atomic_store_explicit(&r->updated, now, MM_SEQ_ST);
+	atomic_store_explicit(&r->meta, (uint32_t)l->n | (dirs << 8) | flags,
+	    MM_SEQ_ST);
+	mm_seq_write_end(&r->lock, v);
+
+	if (release != 0) { /* readers that saw it retry: the version moved */
+		pthread_mutex_lock(&ps->mu);
+		ovf_at(ps, release - 1)->next_free = ps->ovf_free;
+		ps->ovf_free = release;
+		pthread_mutex_unlock(&ps->mu);
+	}
+	return 0;
+}
+
+static int
+find(const struct list *l, mm_pidx_t p)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->nb[i] == p)
+			return (int)i;
+	return -1;
+}
+
+/* The claim a -> b, as seen in b's record: -1 none, else b's direction. */
+static int
+reverse_dir(const mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b)
+{
+	struct list l;
+	if (!read_list(ps, b, &l, NULL, NULL))
+		return -1;
+	int i = find(&l, a);
+	return i < 0 ? -1 : l.dir[i];
+}
+
+static uint32_t
+rec_meta(const mm_ps_t *ps, mm_pidx_t idx)
+{
+	struct rec *r = rec_of(ps, idx);
+	return r != NULL ? atomic_load_explicit(&r->meta, memory_order_relaxed) : 0;
+}
+
+static void
+phantom_push(mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b, uint32_t now);
+
+/* ---- writes ------------------------------------------------------------------ */
+
+int
+mm_ps_apply(mm_ps_t *ps, const mm_ps_event_t *ev)
+{
+	if (ev->seq == 0 || (ev->kind != MM_PS_CONNECT && ev->kind != MM_PS_DISCONNECT) ||
+	    ev->dir > MM_PS_OUT)
+		return -EINVAL;
+	int err = 0;
+	mm_pidx_t o, p = MM_PIDX_NONE;
+	bool self = memcmp(ev->origin, ev->peer, MM_ID_LEN) == 0;
+
+	pthread_mutex_lock(&ps->mu);
+	o = intern_locked(ps, ev->origin, ev->now, &err);
+	if (o == MM_PIDX_NONE) {
+		pthread_mutex_unlock(&ps->mu);
+		return err;
+	}
+	struct list l;
+	uint32_t meta, seq;
+	read_list(ps, o, &l, &meta, &seq);
+	if (ev->seq <= seq && (meta & META_LIVE)) {
+		pthread_mutex_unlock(&ps->mu);
+		return MM_PS_STALE;
+	}
+	if (self) {
+		pthread_mutex_unlock(&ps->mu);
+		evidence_add(ps, o);
+		return MM_PS_EV_SELF;
+	}
+	bool new_claim = false;
+	if (ev->kind == MM_PS_CONNECT) {
+		p = mm_ps_lookup(ps, ev->peer);
+		if (p == MM_PIDX_NONE || find(&l, p) < 0) {
+			if (l.n >= ps->cfg.max_neighbours_temp) {
+				pthread_mutex_unlock(&ps->mu);
+				evidence_add(ps, o);
+				return MM_PS_EV_TOO_MANY;
+			}
+			p = intern_locked(ps, ev->peer, ev->now, &err);
+			if (p == MM_PIDX_NONE) {
+				pthread_mutex_unlock(&ps->mu);
+				return err;
+			}
+			ref_add(ps, p, +1); /* under the mutex: see maybe_free */
+			new_claim = true;
+		}
+	} else {
+		p = mm_ps_lookup(ps, ev->peer);
+	}
+	/* The origin is now a live record (set under the mutex, so that
+	 * maybe_free never frees it from another shard's sweep). */
+	if (!(meta & META_LIVE)) {
+		atomic_fetch_or_explicit(&rec_of(ps, o)->meta, META_LIVE,
+		    memory_order_relaxed);
+		meta |= META_LIVE;
+		atomic_fetch_add_explicit(&ps->nrecords, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&ps->mu);
+
+	uint32_t flags = meta & (META_LIVE | META_ADDR);
+	int rc = MM_PS_APPLIED;
+	int i = p == MM_PIDX_NONE ? -1 : find(&l, p);
+	if (ev->kind == MM_PS_CONNECT) {
+		if (new_claim) {
+			l.nb[l.n] = p;
+			l.dir[l.n] = ev->dir;
+			l.n++;
+			atomic_fetch_add_explicit(&ps->claims, 1, memory_order_relaxed);
+		} else if (l.dir[i] == ev->dir) {
+			rc = MM_PS_NOOP;
+		} else {
+			l.dir[i] = ev->dir; /* reconnected the other way round */
+		}
+	} else if (i < 0) {
+		rc = MM_PS_NOOP; /* a connect we never saw: not the origin's fault */
+	} else {
+		l.nb[i] = l.nb[l.n - 1];
+		l.dir[i] = l.dir[l.n - 1];
+		l.n--;
+		ref_add(ps, p, -1);
+		atomic_fetch_sub_explicit(&ps->claims, 1, memory_order_relaxed);
+	}
+	if ((err = write_list(ps, o, &l, ev->seq, ev->now, flags)) != 0)
+		return err;
+	if (ev->kind == MM_PS_CONNECT && rc == MM_PS_APPLIED) {
+		int rd = reverse_dir(ps, o, p);
+		if (rd < 0) {
+			phantom_push(ps, o, p, ev->now);
+		} else if (rd == ev->dir) {
+			evidence_add(ps, o);
+			rc = MM_PS_EV_CONFLICT;
+		}
+	}
+	return rc;
+}
+
+int
+mm_ps_set_neighbours(mm_ps_t *ps, const uint8_t *origin, uint32_t seq,
+    uint32_t now, const uint8_t (*ids)[MM_ID_LEN], const uint8_t *dirs,
+    unsigned n)
+{
+	if (seq == 0)
+		return -EINVAL;
+	int err = 0;
+	struct list old, nl;
+	uint32_t meta, oseq;
+
+	pthread_mutex_lock(&ps->mu);
+	mm_pidx_t o = intern_locked(ps, origin, now, &err);
+	if (o == MM_PIDX_NONE) {
+		pthread_mutex_unlock(&ps->mu);
+		return err;
+	}
+	read_list(ps, o, &old, &meta, &oseq);
+	if (seq <= oseq && (meta & META_LIVE)) {
+		pthread_mutex_unlock(&ps->mu);
+		return MM_PS_STALE;
+	}
+	if (n > ps->cfg.max_neighbours_temp) {
+		pthread_mutex_unlock(&ps->mu);
+		evidence_add(ps, o);
+		return MM_PS_EV_TOO_MANY;
+	}
+	nl.n = 0;
+	for (unsigned k = 0; k < n; k++) {
+		if (memcmp(ids[k], origin, MM_ID_LEN) == 0 || dirs[k] > MM_PS_OUT) {
+			pthread_mutex_unlock(&ps->mu);
+			evidence_add(ps, o);
+			return MM_PS_EV_SELF;
+		}
+		mm_pidx_t p = intern_locked(ps, ids[k], now, &err);
+		if (p == MM_PIDX_NONE)
+			break;
+		if (find(&nl, p) >= 0)
+			continue; /* duplicate entry: keep one */
+		ref_add(ps, p, +1);
+		nl.nb[nl.n] = p;
+		nl.dir[nl.n] = dirs[k];
+		nl.n++;
+	}
+	if (!(meta & META_LIVE)) {
+		atomic_fetch_or_explicit(&rec_of(ps, o)->meta, META_LIVE,
+		    memory_order_relaxed);
+		meta |= META_LIVE;
+		atomic_fetch_add_explicit(&ps->nrecords, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&ps->mu);
+	if (err != 0) { /* ran out of room: undo the references taken */
+		for (unsigned k = 0; k < nl.n; k++)
+			ref_add(ps, nl.nb[k], -1);
+		return err;
+	}
+	for (unsigned k = 0; k < old.n; k++)
+		ref_add(ps, old.nb[k], -1);
+	atomic_fetch_add_explicit(&ps->claims, (uint64_t)nl.n - old.n,
+	    memory_order_relaxed);
+	if ((err = write_list(ps, o, &nl, seq, now, meta & (META_LIVE | META_ADDR))) != 0)
+		return err;
+	for (unsigned k = 0; k < nl.n; k++)
+		if (reverse_dir(ps, o, nl.nb[k]) < 0)
+			phantom_push(ps, o, nl.nb[k], now);
+	return MM_PS_APPLIED;
+}
+
+/* ---- addresses (mutex) -------------------------------------------------------- */
+
+static struct addr_ent *
+addr_slot(struct addr_ent *tab, uint32_t n, uint32_t key, bool for_insert)
+{
+	uint32_t s = (uint32_t)(((uint64_t)(key * 2654435761u) * n) >> 32);
+	for (uint32_t k = 0; k < n; k++) {
+		if (tab[s].key == key || (tab[s].key == 0 && for_insert))
+			return &tab[s];
+		if (tab[s].key == 0)
+			return NULL;
+		if (++s == n)
+			s = 0;
+	}
+	return NULL;
+}
+
+static int
+addr_grow(mm_ps_t *ps)
+{
+	uint32_t nn = ps->naddr_slots ? ps->naddr_slots * 2 : 256;
+	struct addr_ent *nt = calloc(nn, sizeof(*nt));
+	if (nt == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < ps->naddr_slots; i++)
+		if (ps->addrs[i].key != 0)
+			*addr_slot(nt, nn, ps->addrs[i].key, true) = ps->addrs[i];
+	free(ps->addrs);
+	ps->addrs = nt;
+	ps->naddr_slots = nn;
+	return 0;
+}
+
+static void
+addr_remove_locked(mm_ps_t *ps, uint32_t key)
+{
+	struct addr_ent *e = ps->naddr_slots ?
+	    addr_slot(ps->addrs, ps->naddr_slots, key, false) : NULL;
+	if (e == NULL)
+		return;
+	/* Backward-shift deletion, as in the id index. */
+	uint32_t n = ps->naddr_slots, hole = (uint32_t)(e - ps->addrs), s = hole;
+	for (;;) {
+		if (++s == n)
+			s = 0;
+		if (ps->addrs[s].key == 0)
+			break;
+		uint32_t home = (uint32_t)(((uint64_t)(ps->addrs[s].key * 2654435761u) * n) >> 32);
+		bool movable = hole <= s ? (home <= hole || home > s) :
+		    (home <= hole && home > s);
+		if (movable) {
+			ps->addrs[hole] = ps->addrs[s];
+			hole = s;
+		}
+	}
+	ps->addrs[hole].key = 0;
+	ps->naddrs--;
+}
+
+int
+mm_ps_set_addr(mm_ps_t *ps, const uint8_t *id, const mm_ps_addr_t *a,
+    uint32_t now)
+{
+	int err = 0;
+	pthread_mutex_lock(&ps->mu);
+	mm_pidx_t idx = a->port == 0 ? mm_ps_lookup(ps, id) :
+	    intern_locked(ps, id, now, &err);
+	if (idx == MM_PIDX_NONE) {
+		pthread_mutex_unlock(&ps->mu);
+		return a->port == 0 ? 0 : err;
+	}
+	struct rec *r = rec_of(ps, idx);
+	if (a->port == 0) {
+		addr_remove_locked(ps, idx + 1);
+		atomic_fetch_and_explicit(&r->meta, ~META_ADDR, memory_order_relaxed);
+		pthread_mutex_unlock(&ps->mu);
+		return 0;
+	}
+	if ((ps->naddrs + 1) * 10 > ps->naddr_slots * 7 && (err = addr_grow(ps)) != 0) {
+		pthread_mutex_unlock(&ps->mu);
+		return err;
+	}
+	struct addr_ent *e = addr_slot(ps->addrs, ps->naddr_slots, idx + 1, true);
+	if (e->key == 0)
+		ps->naddrs++;
+	e->key = idx + 1;
+	e->port = a->port;
+	memcpy(e->ip, a->ip, 16);
+	uint32_t meta = atomic_load_explicit(&r->meta, memory_order_relaxed);
+	if (!(meta & META_LIVE))
+		atomic_fetch_add_explicit(&ps->nrecords, 1, memory_order_relaxed);
+	/* An address makes the peer a live record (refreshed now). */
+	atomic_fetch_or_explicit(&r->meta, META_ADDR | META_LIVE, memory_order_relaxed);
+	if (!(meta & META_LIVE))
+		atomic_store_explicit(&r->updated, now, memory_order_relaxed);
+	pthread_mutex_unlock(&ps->mu);
+	return 0;
+}
+
+int
+mm_ps_get_addr(const mm_ps_t *ps, mm_pidx_t idx, mm_ps_addr_t *out)
+{
+	mm_ps_t *w = (mm_ps_t *)ps;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&w->mu);
+	struct addr_ent *e = w->naddr_slots ?
+	    addr_slot(w->addrs, w->naddr_slots, idx + 1, false) : NULL;
+	if (e != NULL) {
+		memcpy(out->ip, e->ip, 16);
+		out->port = e->port;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+/* ---- garbage collection ------------------------------------------------------- */
+
+static void
+phantom_remove_claim(mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b)
+{
+	struct list l;
+	uint32_t meta, seq;
+	read_list(ps, a, &l, &meta, &seq);
+	int i = find(&l, b);
+	if (i < 0 || reverse_dir(ps, a, b) >= 0)
+		return; /* gone already, or confirmed (or conflicting) since */
+	l.nb[i] = l.nb[l.n - 1];
+	l.dir[i] = l.dir[l.n - 1];
+	l.n--;
+	/* updated stays: expiring a phantom is not news from the peer. */
+	uint32_t upd = mm_ps_updated(ps, a);
+	if (write_list(ps, a, &l, seq, upd, meta & (META_LIVE | META_ADDR)) != 0)
+		return;
+	ref_add(ps, b, -1);
+	atomic_fetch_sub_explicit(&ps->claims, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ps->phantoms_expired, 1, memory_order_relaxed);
+}
+
+static void
+phantom_push(mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b, uint32_t now)
+{
+	struct shard *sh = &ps->shards[mm_ps_shard_of(ps, cold_of(ps, a)->id)];
+	uint32_t cap = ps->cfg.phantom_queue;
+	if (sh->len == cap) {
+		/* Full (a flood of one-sided claims): the oldest phantom goes
+		 * now rather than the queue growing. */
+		struct phantom old = sh->q[sh->head];
+		sh->head = (sh->head + 1) % cap;
+		sh->len--;
+		phantom_remove_claim(ps, old.a, old.b);
+	}
+	sh->q[(sh->head + sh->len) % cap] =
+	    (struct phantom){a, b, now + ps->cfg.confirm_timeout_s};
+	sh->len++;
+}
+
+/* Owner: empty idx's record (claims released), drop its address. */
+static void
+clear_record(mm_ps_t *ps, mm_pidx_t idx, uint32_t now)
+{
+	struct list l, empty = {.n = 0};
+	uint32_t meta, seq;
+	read_list(ps, idx, &l, &meta, &seq);
+	/* seq is kept so that replays of old events stay stale. */
+	write_list(ps, idx, &empty, seq, mm_ps_updated(ps, idx), 0);
+	for (unsigned k = 0; k < l.n; k++)
+		ref_add(ps, l.nb[k], -1);
+	atomic_fetch_sub_explicit(&ps->claims, l.n, memory_order_relaxed);
+	pthread_mutex_lock(&ps->mu);
+	if (meta & META_ADDR)
+		addr_remove_locked(ps, idx + 1);
+	if (meta & META_LIVE)
+		atomic_fetch_sub_explicit(&ps->nrecords, 1, memory_order_relaxed);
+	maybe_free_locked(ps, idx, now);
+	pthread_mutex_unlock(&ps->mu);
+}
+
+void
+mm_ps_expire(mm_ps_t *ps, unsigned shard, uint32_t now, mm_ps_gc_t *out)
+{
+	mm_ps_gc_t gc = {0};
+	struct shard *sh = &ps->shards[shard];
+	uint64_t before = atomic_load(&ps->phantoms_expired);
+
+	while (sh->len > 0 && (int32_t)(now - sh->q[sh->head].deadline) >= 0) {
+		struct phantom p = sh->q[sh->head];
+		sh->head = (sh->head + 1) % ps->cfg.phantom_queue;
+		sh->len--;
+		phantom_remove_claim(ps, p.a, p.b);
+	}
+	gc.phantoms = (uint32_t)(atomic_load(&ps->phantoms_expired) - before);
+
+	uint32_t span = mm_ps_span(ps);
+	for (mm_pidx_t i = 0; i < span; i++) {
+		struct cold *c = cold_of(ps, i);
+		uint32_t re = atomic_load_explicit(&c->refs_ev, memory_order_relaxed);
+		if (!(re & COLD_USED) || mm_ps_shard_of(ps, c->id) != shard)
+			continue;
+		uint32_t meta = rec_meta(ps, i);
+		if ((meta & META_LIVE) &&
+		    now - mm_ps_updated(ps, i) > ps->cfg.ttl_s) {
+			clear_record(ps, i, now);
+			gc.records++;
+			continue;
+		}
+		if (!(meta & META_LIVE) && (re & REFS_MASK) == 0) {
+			pthread_mutex_lock(&ps->mu);
+			gc.ids += maybe_free_locked(ps, i, now);
+			pthread_mutex_unlock(&ps->mu);
+		}
+	}
+	if (out != NULL)
+		*out = gc;
+}
+
+/* Hop distances from self over confirmed edges (BFS), 255 = far/unknown. */
+static uint8_t *
+distances(const mm_ps_t *ps, mm_pidx_t self, uint32_t span)
+{
+	uint8_t *d = malloc(span ? span : 1);
+	uint32_t *q = malloc(sizeof(uint32_t) * (span ? span : 1));
+	if (d == NULL || q == NULL) {
+		free(d);
+		free(q);
+		return NULL;
+	}
+	memset(d, 255, span);
+	uint32_t h = 0, t = 0;
+	if (self < span) {
+		d[self] = 0;
+		q[t++] = self;
+	}
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	while (h < t) {
+		uint32_t u = q[h++];
+		unsigned n = mm_ps_confirmed(ps, u, nb, MM_PS_MAX_NB);
+		for (unsigned k = 0; k < n; k++)
+			if (nb[k] < span && d[nb[k]] == 255) {
+				d[nb[k]] = d[u] < 254 ? d[u] + 1 : 254;
+				q[t++] = nb[k];
+			}
+	}
+	free(q);
+	return d;
+}
+
+unsigned
+mm_ps_shed(mm_ps_t *ps, unsigned shard, mm_pidx_t self, unsigned n,
+    uint32_t now)
+{
+	uint32_t span = mm_ps_span(ps);
+	if (n == 0 || span == 0)
+		return 0;
+	uint8_t *dist = self != MM_PIDX_NONE ? distances(ps, self, span) : NULL;
+	/* Keep the n victims in a max-heap on (updated asc, distance desc):
+	 * memory O(n), not O(peers), since we run when memory is short. */
+	struct victim {
+		uint64_t key;
+		mm_pidx_t idx;
+	} *heap = malloc(sizeof(*heap) * n);
+	if (heap == NULL) {
+		free(dist);
+		return 0;
+	}
+	unsigned hn = 0;
+	for (mm_pidx_t i = 0; i < span; i++) {
+		if (i == self || !(rec_meta(ps, i) & META_LIVE) ||
+		    mm_ps_shard_of(ps, cold_of(ps, i)->id) != shard)
+			continue;
+		uint32_t upd = mm_ps_updated(ps, i);
+		uint64_t key = ((uint64_t)upd << 8) | (uint64_t)(255 - (dist ? dist[i] : 255));
+		if (hn < n) {
+			unsigned c = hn++;
+			while (c > 0 && heap[(c - 1) / 2].key < key) {
+				heap[c] = heap[(c - 1) / 2];
+				c = (c - 1) / 2;
+			}
+			heap[c] = (struct victim){key, i};
+		} else if (key < heap[0].key) {
+			unsigned c = 0;
+			for (;;) {
+				unsigned l = 2 * c + 1, r = l + 1, m = c;
+				uint64_t mk = key;
+				if (l < hn && heap[l].key > mk) { m = l; mk = heap[l].key; }
+				if (r < hn && heap[r].key > mk) m = r;
+				if (m == c)
+					break;
+				heap[c] = heap[m];
+				c = m;
+			}
+			heap[c] = (struct victim){key, i};
+		}
+	}
+	for (unsigned k = 0; k < hn; k++)
+		clear_record(ps, heap[k].idx, now);
+	free(heap);
+	free(dist);
+	return hn;
+}
+
+/* ---- reads -------------------------------------------------------------------- */
+
+const uint8_t *
+mm_ps_id(const mm_ps_t *ps, mm_pidx_t idx)
+{
+	struct cold *c = cold_of(ps, idx);
+	return c != NULL ? c->id : NULL;
+}
+
+unsigned
+mm_ps_neighbours(const mm_ps_t *ps, mm_pidx_t idx, mm_pidx_t *out,
+    uint8_t *dirs, unsigned cap)
+{
+	struct list l;
+	if (!read_list(ps, idx, &l, NULL, NULL))
+		return 0;
+	unsigned n = l.n < cap ? l.n : cap;
+	memcpy(out, l.nb, n * sizeof(mm_pidx_t));
+	if (dirs != NULL)
+		memcpy(dirs, l.dir, n);
+	return n;
+}
+
+unsigned
+mm_ps_confirmed(const mm_ps_t *ps, mm_pidx_t idx, mm_pidx_t *out, unsigned cap)
+{
+	struct list l;
+	if (!read_list(ps, idx, &l, NULL, NULL))
+		return 0;
+	unsigned n = 0;
+	for (unsigned i = 0; i < l.n && n < cap; i++) {
+		int rd = reverse_dir(ps, idx, l.nb[i]);
+		if (rd >= 0 && rd != l.dir[i])
+			out[n++] = l.nb[i];
+	}
+	return n;
+}
+
+enum mm_ps_edge
+mm_ps_edge_state(const mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b)
+{
+	int ab = reverse_dir(ps, b, a); /* a's claim of b */
+	int ba = reverse_dir(ps, a, b); /* b's claim of a */
+	if (ab < 0 && ba < 0)
+		return MM_EDGE_NONE;
+	if (ba < 0)
+		return MM_EDGE_PHANTOM_A;
+	if (ab < 0)
+		return MM_EDGE_PHANTOM_B;
+	return ab != ba ? MM_EDGE_CONFIRMED : MM_EDGE_CONFLICT;
+}
+
+uint32_t
+mm_ps_seq(const mm_ps_t *ps, mm_pidx_t idx)
+{
+	struct rec *r = rec_of(ps, idx);
+	return r ? atomic_load_explicit(&r->seq, memory_order_relaxed) : 0;
+}
+
+uint32_t
+mm_ps_updated(const mm_ps_t *ps, mm_pidx_t idx)
+{
+	struct rec *r = rec_of(ps, idx);
+	return r ? atomic_load_explicit(&r->updated, memory_order_relaxed) : 0;
+}
+
+uint32_t
+mm_ps_first_seen(const mm_ps_t *ps, mm_pidx_t idx)
+{
+	struct cold *c = cold_of(ps, idx);
+	return c ? atomic_load_explicit(&c->first_seen, memory_order_relaxed) : 0;
+}
+
+unsigned
+mm_ps_evidence(const mm_ps_t *ps, mm_pidx_t idx)
+{
+	struct cold *c = cold_of(ps, idx);
+	return c ? (atomic_load_explicit(&c->refs_ev, memory_order_relaxed) >>
+	    EV_SHIFT) & 0xffu : 0;
+}
+
+int
+mm_ps_live(const mm_ps_t *ps, mm_pidx_t idx)
+{
+	return (rec_meta(ps, idx) & META_LIVE) != 0;
+}
+
+void
+mm_ps_stats(const mm_ps_t *ps, mm_ps_stats_t *out)
+{
+	mm_ps_t *w = (mm_ps_t *)ps;
+	memset(out, 0, sizeof(*out));
+	out->ids = atomic_load(&w->nids);
+	out->records = atomic_load(&w->nrecords);
+	out->claims = atomic_load(&w->claims);
+	out->phantoms_expired = atomic_load(&w->phantoms_expired);
+	out->evidence = atomic_load(&w->evidence);
+	pthread_mutex_lock(&w->mu);
+	out->addresses = w->naddrs;
+	uint32_t chunks = 0;
+	for (uint32_t k = 0; k < w->nchunks; k++)
+		chunks += atomic_load_explicit(&w->hot[k], memory_order_relaxed) != NULL;
+	out->bytes = sizeof(*w) + (size_t)chunks * CHUNK *
+	    (sizeof(struct rec) + sizeof(struct cold)) +
+	    (size_t)w->nchunks * 2 * sizeof(void *) +
+	    (size_t)w->nslots * sizeof(uint32_t) +
+	    (size_t)w->naddr_slots * sizeof(struct addr_ent) +
+	    (size_t)w->novf_chunks * sizeof(void *) +
+	    (size_t)((w->novf + OVF_CHUNK - 1) / OVF_CHUNK) * OVF_CHUNK *
+	        sizeof(struct ovf_block) +
+	    (size_t)w->cfg.shards * w->cfg.phantom_queue * sizeof(struct phantom);
+	pthread_mutex_unlock(&w->mu);
+	for (unsigned s = 0; s < w->cfg.shards; s++)
+		out->phantoms_pending += w->shards[s].len;
+}

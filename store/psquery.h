@@ -1,0 +1,58 @@
+/*
+ * Read-only queries over the PeerStore (any thread, no locks). They run on
+ * the live map: each record is read consistently, the map as a whole may
+ * change underneath (gossip is eventually consistent anyway).
+ *
+ * A query context holds the scratch memory of one thread's queries; it grows
+ * to the store's span and is reused, so a query allocates nothing once warm.
+ */
+#ifndef MM_PSQUERY_H
+#define MM_PSQUERY_H
+
+#include "peerstore.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mm_psq mm_psq_t;
+mm_psq_t *mm_psq_new(void);
+void mm_psq_free(mm_psq_t *q);
+
+/* |confirmed neighbours of cand  ∩  set| (seed §3.3). */
+unsigned mm_ps_overlap(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t cand,
+    const mm_pidx_t *set, unsigned nset);
+
+/* The k candidates with the least overlap with set, best first (ties: the
+ * lower index). Returns how many were written to out (and overlaps[] if not
+ * NULL). Candidates in set themselves are skipped. */
+unsigned mm_ps_topk_least_overlap(const mm_ps_t *ps, mm_psq_t *q,
+    const mm_pidx_t *cands, unsigned ncand, const mm_pidx_t *set,
+    unsigned nset, unsigned k, mm_pidx_t *out, unsigned *overlaps);
+
+/* Shortest path src -> dst over confirmed edges (BFS). Writes the path,
+ * src first, dst last, and returns its number of nodes; -ENOENT if dst is
+ * unreachable, -ENOSPC if cap is too small, -ENOMEM. */
+int mm_ps_path(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, mm_pidx_t dst,
+    mm_pidx_t *path, unsigned cap);
+
+/* Whole-map analysis over a snapshot of the confirmed graph: components
+ * (every live record counts, isolated ones as components of one), largest
+ * component, and optionally bridges and articulation points (seed §4.1,
+ * partition warnings). The snapshot costs 4 bytes per index plus 8 per
+ * confirmed edge, held in the context. */
+typedef struct mm_ps_graph {
+	uint32_t nodes;        /* live records */
+	uint64_t edges;        /* confirmed edges */
+	uint32_t components;
+	uint32_t largest;
+	uint32_t bridges;
+	uint32_t articulation;
+} mm_ps_graph_t;
+int mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts,
+    mm_ps_graph_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
