@@ -1,0 +1,125 @@
+#include "dedup.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "siphash.h"
+
+#define SLOTS 8
+
+struct bucket {
+	uint32_t fp[SLOTS]; /* 0 = empty */
+	uint32_t t[SLOTS];
+};
+
+struct mm_dedup {
+	struct bucket *b;
+	uint32_t mask;
+	uint32_t window;
+	uint32_t fp_mask;
+	uint64_t k0, k1;
+	uint64_t checks, duplicates, evicted_live;
+};
+
+void
+mm_dedup_config_default(mm_dedup_config_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->capacity = 262144;
+	c->window_ms = 60000;
+	c->fp_bits = 32;
+}
+
+int
+mm_dedup_create(const mm_dedup_config_t *cfg, mm_dedup_t **out)
+{
+	mm_dedup_config_t c;
+	if (cfg == NULL)
+		mm_dedup_config_default(&c);
+	else
+		c = *cfg;
+	if (c.capacity == 0 || c.capacity > (1u << 30) || c.fp_bits < 8 ||
+	    c.fp_bits > 32 || c.window_ms == 0 || c.window_ms > (1u << 31))
+		return -EINVAL;
+	mm_dedup_t *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	uint32_t nb = 1;
+	while (nb * SLOTS < c.capacity)
+		nb <<= 1;
+	d->b = aligned_alloc(64, (size_t)nb * sizeof(struct bucket));
+	if (d->b == NULL) {
+		free(d);
+		return -ENOMEM;
+	}
+	memset(d->b, 0, (size_t)nb * sizeof(struct bucket));
+	d->mask = nb - 1;
+	d->window = c.window_ms;
+	d->fp_mask = c.fp_bits == 32 ? UINT32_MAX : (1u << c.fp_bits) - 1;
+	if (c.key[0] == 0 && c.key[1] == 0) {
+		uint64_t k[2];
+		if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k)) {
+			free(d->b);
+			free(d);
+			return -EIO;
+		}
+		d->k0 = k[0];
+		d->k1 = k[1];
+	} else {
+		d->k0 = c.key[0];
+		d->k1 = c.key[1];
+	}
+	*out = d;
+	return 0;
+}
+
+void
+mm_dedup_destroy(mm_dedup_t *d)
+{
+	if (d != NULL)
+		free(d->b);
+	free(d);
+}
+
+int
+mm_dedup_check(mm_dedup_t *d, const uint8_t id[32], uint32_t now)
+{
+	uint64_t h = mm_siphash13(d->k0, d->k1, id, 32);
+	struct bucket *b = &d->b[h & d->mask];
+	uint32_t fp = (uint32_t)(h >> 32) & d->fp_mask;
+	if (fp == 0)
+		fp = 1; /* 0 marks an empty slot */
+	d->checks++;
+	unsigned victim = 0;
+	uint32_t oldest = 0;
+	for (unsigned i = 0; i < SLOTS; i++) {
+		uint32_t age = now - b->t[i]; /* wraps correctly: 49 days */
+		if (b->fp[i] == fp && age < d->window) {
+			d->duplicates++;
+			return 1;
+		}
+		if (b->fp[i] == 0)
+			age = UINT32_MAX;
+		if (age >= oldest) {
+			oldest = age;
+			victim = i;
+		}
+	}
+	if (b->fp[victim] != 0 && oldest < d->window)
+		d->evicted_live++;
+	b->fp[victim] = fp;
+	b->t[victim] = now;
+	return 0;
+}
+
+void
+mm_dedup_stats(const mm_dedup_t *d, mm_dedup_stats_t *out)
+{
+	out->checks = d->checks;
+	out->duplicates = d->duplicates;
+	out->evicted_live = d->evicted_live;
+	out->capacity = (d->mask + 1) * SLOTS;
+	out->bytes = sizeof(*d) + (size_t)(d->mask + 1) * sizeof(struct bucket);
+}
