@@ -60,15 +60,6 @@ struct ovf_block {
 };
 #define OVF_CHUNK 64
 
-struct phantom {
-	uint32_t a, b, deadline;
-};
-
-struct shard {
-	struct phantom *q;
-	uint32_t head, len; /* ring of cfg.phantom_queue entries */
-};
-
 struct addr_ent {
 	uint32_t key; /* idx + 1; 0 = empty */
 	uint16_t port;
@@ -99,7 +90,6 @@ struct mm_ps {
 	struct addr_ent *addrs; /* open addressing, grows (mutex) */
 	uint32_t naddr_slots, naddrs;
 
-	struct shard *shards;
 	_Atomic uint64_t claims, phantoms_expired, evidence;
 };
 
@@ -180,7 +170,6 @@ mm_ps_config_default(mm_ps_config_t *cfg)
 	cfg->shards = 1;
 	cfg->confirm_timeout_s = 60;
 	cfg->ttl_s = 3600;
-	cfg->phantom_queue = 16384;
 }
 
 int
@@ -194,7 +183,7 @@ mm_ps_create(const mm_ps_config_t *cfg, mm_ps_t **out)
 	if (c.max_peers == 0 || c.max_peers > (1u << 28) ||
 	    c.max_neighbours == 0 || c.max_neighbours > c.max_neighbours_temp ||
 	    c.max_neighbours_temp > MM_PS_MAX_NB || c.shards == 0 ||
-	    (c.shards & (c.shards - 1)) != 0 || c.phantom_queue == 0)
+	    (c.shards & (c.shards - 1)) != 0)
 		return -EINVAL;
 
 	mm_ps_t *ps = calloc(1, sizeof(*ps));
@@ -220,17 +209,11 @@ mm_ps_create(const mm_ps_config_t *cfg, mm_ps_t **out)
 	/* Load at most 0.8 when full. */
 	ps->nslots = c.max_peers + c.max_peers / 4 + 1;
 	ps->slots = calloc(ps->nslots, sizeof(*ps->slots));
-	ps->shards = calloc(c.shards, sizeof(*ps->shards));
 	ps->novf_chunks = (c.max_peers + OVF_CHUNK - 1) / OVF_CHUNK;
 	ps->ovf_chunks = calloc(ps->novf_chunks, sizeof(*ps->ovf_chunks));
 	if (ps->hot == NULL || ps->cold == NULL || ps->slots == NULL ||
-	    ps->shards == NULL || ps->ovf_chunks == NULL)
+	    ps->ovf_chunks == NULL)
 		goto fail;
-	for (unsigned s = 0; s < c.shards; s++) {
-		ps->shards[s].q = calloc(c.phantom_queue, sizeof(struct phantom));
-		if (ps->shards[s].q == NULL)
-			goto fail;
-	}
 	*out = ps;
 	return 0;
 fail:
@@ -250,9 +233,6 @@ mm_ps_destroy(mm_ps_t *ps)
 	for (uint32_t i = 0; ps->ovf_chunks != NULL && i < ps->novf_chunks; i++)
 		free(atomic_load(&ps->ovf_chunks[i]));
 	free(ps->ovf_chunks);
-	for (unsigned s = 0; ps->shards != NULL && s < ps->cfg.shards; s++)
-		free(ps->shards[s].q);
-	free(ps->shards);
 	free(ps->addrs);
 	free(ps->slots);
 	free(ps->hot);
@@ -569,15 +549,42 @@ find(const struct list *l, mm_pidx_t p)
 	return -1;
 }
 
-/* The claim a -> b, as seen in b's record: -1 none, else b's direction. */
+/* b's claim of a: -1 if none, else b's direction. The hot path of every
+ * confirmation check: scans b's record in place, stopping at the match,
+ * instead of copying the list. */
 static int
 reverse_dir(const mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b)
 {
-	struct list l;
-	if (!read_list(ps, b, &l, NULL, NULL))
+	struct rec *r = rec_of(ps, b);
+	if (r == NULL)
 		return -1;
-	int i = find(&l, a);
-	return i < 0 ? -1 : l.dir[i];
+	int res;
+	unsigned v;
+	do {
+		v = mm_seq_read_begin(&r->lock);
+		uint32_t meta = atomic_load_explicit(&r->meta, MM_SEQ_LD);
+		unsigned n = META_N(meta);
+		unsigned in = n < MM_PS_INLINE_NB ? n : MM_PS_INLINE_NB;
+		res = -1;
+		for (unsigned i = 0; i < in; i++)
+			if (atomic_load_explicit(&r->nb[i], MM_SEQ_LD) == a) {
+				res = (int)((META_DIRS(meta) >> i) & 1u);
+				break;
+			}
+		if (res < 0 && n > MM_PS_INLINE_NB && n <= MM_PS_MAX_NB) {
+			uint32_t ob = atomic_load_explicit(&cold_of(ps, b)->ovf, MM_SEQ_LD);
+			if (ob != 0) {
+				struct ovf_block *blk = ovf_at(ps, ob - 1);
+				for (unsigned i = 0; i < n - MM_PS_INLINE_NB; i++)
+					if (atomic_load_explicit(&blk->nb[i], MM_SEQ_LD) == a) {
+						res = (int)((atomic_load_explicit(&blk->dirs,
+						    MM_SEQ_LD) >> i) & 1u);
+						break;
+					}
+			}
+		}
+	} while (mm_seq_read_retry(&r->lock, v));
+	return res;
 }
 
 static uint32_t
@@ -586,9 +593,6 @@ rec_meta(const mm_ps_t *ps, mm_pidx_t idx)
 	struct rec *r = rec_of(ps, idx);
 	return r != NULL ? atomic_load_explicit(&r->meta, memory_order_relaxed) : 0;
 }
-
-static void
-phantom_push(mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b, uint32_t now);
 
 /* ---- writes ------------------------------------------------------------------ */
 
@@ -677,9 +681,7 @@ mm_ps_apply(mm_ps_t *ps, const mm_ps_event_t *ev)
 		return err;
 	if (ev->kind == MM_PS_CONNECT && rc == MM_PS_APPLIED) {
 		int rd = reverse_dir(ps, o, p);
-		if (rd < 0) {
-			phantom_push(ps, o, p, ev->now);
-		} else if (rd == ev->dir) {
+		if (rd >= 0 && rd == ev->dir) {
 			evidence_add(ps, o);
 			rc = MM_PS_EV_CONFLICT;
 		}
@@ -749,9 +751,6 @@ mm_ps_set_neighbours(mm_ps_t *ps, const uint8_t *origin, uint32_t seq,
 	    memory_order_relaxed);
 	if ((err = write_list(ps, o, &nl, seq, now, meta & (META_LIVE | META_ADDR))) != 0)
 		return err;
-	for (unsigned k = 0; k < nl.n; k++)
-		if (reverse_dir(ps, o, nl.nb[k]) < 0)
-			phantom_push(ps, o, nl.nb[k], now);
 	return MM_PS_APPLIED;
 }
 
@@ -775,7 +774,8 @@ addr_slot(struct addr_ent *tab, uint32_t n, uint32_t key, bool for_insert)
 static int
 addr_grow(mm_ps_t *ps)
 {
-	uint32_t nn = ps->naddr_slots ? ps->naddr_slots * 2 : 256;
+	/* x1.5: the table is part of the map's memory budget. */
+	uint32_t nn = ps->naddr_slots ? ps->naddr_slots + ps->naddr_slots / 2 : 256;
 	struct addr_ent *nt = calloc(nn, sizeof(*nt));
 	if (nt == NULL)
 		return -ENOMEM;
@@ -833,7 +833,7 @@ mm_ps_set_addr(mm_ps_t *ps, const uint8_t *id, const mm_ps_addr_t *a,
 		pthread_mutex_unlock(&ps->mu);
 		return 0;
 	}
-	if ((ps->naddrs + 1) * 10 > ps->naddr_slots * 7 && (err = addr_grow(ps)) != 0) {
+	if ((ps->naddrs + 1) * 20 > ps->naddr_slots * 17 && (err = addr_grow(ps)) != 0) {
 		pthread_mutex_unlock(&ps->mu);
 		return err;
 	}
@@ -873,43 +873,39 @@ mm_ps_get_addr(const mm_ps_t *ps, mm_pidx_t idx, mm_ps_addr_t *out)
 
 /* ---- garbage collection ------------------------------------------------------- */
 
-static void
-phantom_remove_claim(mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b)
+/* Owner: drop idx's one-sided claims (phantoms). Called only for records
+ * whose last event is older than the confirmation timeout: a claim cannot
+ * be younger than its record's last event. Returns claims dropped. */
+static unsigned
+expire_phantoms(mm_ps_t *ps, mm_pidx_t idx)
 {
 	struct list l;
 	uint32_t meta, seq;
-	read_list(ps, a, &l, &meta, &seq);
-	int i = find(&l, b);
-	if (i < 0 || reverse_dir(ps, a, b) >= 0)
-		return; /* gone already, or confirmed (or conflicting) since */
-	l.nb[i] = l.nb[l.n - 1];
-	l.dir[i] = l.dir[l.n - 1];
-	l.n--;
-	/* updated stays: expiring a phantom is not news from the peer. */
-	uint32_t upd = mm_ps_updated(ps, a);
-	if (write_list(ps, a, &l, seq, upd, meta & (META_LIVE | META_ADDR)) != 0)
-		return;
-	ref_add(ps, b, -1);
-	atomic_fetch_sub_explicit(&ps->claims, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&ps->phantoms_expired, 1, memory_order_relaxed);
-}
-
-static void
-phantom_push(mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b, uint32_t now)
-{
-	struct shard *sh = &ps->shards[mm_ps_shard_of(ps, cold_of(ps, a)->id)];
-	uint32_t cap = ps->cfg.phantom_queue;
-	if (sh->len == cap) {
-		/* Full (a flood of one-sided claims): the oldest phantom goes
-		 * now rather than the queue growing. */
-		struct phantom old = sh->q[sh->head];
-		sh->head = (sh->head + 1) % cap;
-		sh->len--;
-		phantom_remove_claim(ps, old.a, old.b);
+	read_list(ps, idx, &l, &meta, &seq);
+	unsigned dropped = 0;
+	mm_pidx_t gone[MM_PS_MAX_NB];
+	for (unsigned i = 0; i < l.n;) {
+		if (reverse_dir(ps, idx, l.nb[i]) >= 0) {
+			i++;
+			continue;
+		}
+		gone[dropped++] = l.nb[i];
+		l.nb[i] = l.nb[l.n - 1];
+		l.dir[i] = l.dir[l.n - 1];
+		l.n--;
 	}
-	sh->q[(sh->head + sh->len) % cap] =
-	    (struct phantom){a, b, now + ps->cfg.confirm_timeout_s};
-	sh->len++;
+	if (dropped == 0)
+		return 0;
+	/* updated stays: expiring a phantom is not news from the peer. */
+	if (write_list(ps, idx, &l, seq, mm_ps_updated(ps, idx),
+	        meta & (META_LIVE | META_ADDR)) != 0)
+		return 0;
+	for (unsigned k = 0; k < dropped; k++)
+		ref_add(ps, gone[k], -1);
+	atomic_fetch_sub_explicit(&ps->claims, dropped, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ps->phantoms_expired, dropped,
+	    memory_order_relaxed);
+	return dropped;
 }
 
 /* Owner: empty idx's record (claims released), drop its address. */
@@ -937,30 +933,22 @@ void
 mm_ps_expire(mm_ps_t *ps, unsigned shard, uint32_t now, mm_ps_gc_t *out)
 {
 	mm_ps_gc_t gc = {0};
-	struct shard *sh = &ps->shards[shard];
-	uint64_t before = atomic_load(&ps->phantoms_expired);
-
-	while (sh->len > 0 && (int32_t)(now - sh->q[sh->head].deadline) >= 0) {
-		struct phantom p = sh->q[sh->head];
-		sh->head = (sh->head + 1) % ps->cfg.phantom_queue;
-		sh->len--;
-		phantom_remove_claim(ps, p.a, p.b);
-	}
-	gc.phantoms = (uint32_t)(atomic_load(&ps->phantoms_expired) - before);
-
 	uint32_t span = mm_ps_span(ps);
 	for (mm_pidx_t i = 0; i < span; i++) {
 		struct cold *c = cold_of(ps, i);
 		uint32_t re = atomic_load_explicit(&c->refs_ev, memory_order_relaxed);
 		if (!(re & COLD_USED) || mm_ps_shard_of(ps, c->id) != shard)
 			continue;
-		uint32_t meta = rec_meta(ps, i);
-		if ((meta & META_LIVE) &&
-		    now - mm_ps_updated(ps, i) > ps->cfg.ttl_s) {
+		uint32_t meta = rec_meta(ps, i), age = now - mm_ps_updated(ps, i);
+		if ((meta & META_LIVE) && age > ps->cfg.ttl_s) {
 			clear_record(ps, i, now);
 			gc.records++;
 			continue;
 		}
+		if ((meta & META_LIVE) && META_N(meta) > 0 &&
+		    age >= ps->cfg.confirm_timeout_s)
+			gc.phantoms += expire_phantoms(ps, i);
+		re = atomic_load_explicit(&c->refs_ev, memory_order_relaxed);
 		if (!(meta & META_LIVE) && (re & REFS_MASK) == 0) {
 			pthread_mutex_lock(&ps->mu);
 			gc.ids += maybe_free_locked(ps, i, now);
@@ -1108,6 +1096,12 @@ mm_ps_edge_state(const mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b)
 	return ab != ba ? MM_EDGE_CONFIRMED : MM_EDGE_CONFLICT;
 }
 
+int
+mm_ps_claim_dir(const mm_ps_t *ps, mm_pidx_t claimer, mm_pidx_t peer)
+{
+	return reverse_dir(ps, peer, claimer);
+}
+
 uint32_t
 mm_ps_seq(const mm_ps_t *ps, mm_pidx_t idx)
 {
@@ -1165,9 +1159,6 @@ mm_ps_stats(const mm_ps_t *ps, mm_ps_stats_t *out)
 	    (size_t)w->naddr_slots * sizeof(struct addr_ent) +
 	    (size_t)w->novf_chunks * sizeof(void *) +
 	    (size_t)((w->novf + OVF_CHUNK - 1) / OVF_CHUNK) * OVF_CHUNK *
-	        sizeof(struct ovf_block) +
-	    (size_t)w->cfg.shards * w->cfg.phantom_queue * sizeof(struct phantom);
+	        sizeof(struct ovf_block);
 	pthread_mutex_unlock(&w->mu);
-	for (unsigned s = 0; s < w->cfg.shards; s++)
-		out->phantoms_pending += w->shards[s].len;
 }

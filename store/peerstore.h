@@ -7,7 +7,11 @@
  * dialled), plus the sequence number of its last applied event. Edge state
  * is derived from the two records of an edge:
  *   confirmed - A claims B and B claims A, with opposite directions;
- *   phantom   - only one side claims it; expires after confirm_timeout_s;
+ *   phantom   - only one side claims it; dropped by the expiry sweep once
+ *               the claimer's last event is confirm_timeout_s old (a claim
+ *               is never younger than its record's last event; each peer
+ *               holds at most max_neighbours_temp claims, so phantoms are
+ *               bounded without a queue);
  *   conflict  - both claim it with the same direction (evidence).
  * Storing claims rather than edges keeps a record to one cache line and
  * makes confirmation free: nobody writes another peer's record.
@@ -57,7 +61,6 @@ typedef struct mm_ps_config {
 	unsigned shards;             /* power of two, default 1 */
 	uint32_t confirm_timeout_s;  /* phantom lifetime, default 60 */
 	uint32_t ttl_s;              /* record lifetime without refresh, 3600 */
-	uint32_t phantom_queue;      /* pending phantoms per shard, 16384 */
 	uint64_t hash_key[2];        /* SipHash key; 0,0 = random */
 } mm_ps_config_t;
 
@@ -110,8 +113,10 @@ typedef struct mm_ps_addr {
 int mm_ps_set_addr(mm_ps_t *ps, const uint8_t *id, const mm_ps_addr_t *a,
     uint32_t now);
 
-/* Expire phantoms past their confirmation deadline and records not
- * refreshed within ttl_s, for one shard. Returns what was removed. */
+/* For one shard: drop phantoms of records whose last event is
+ * confirm_timeout_s old, evict records not refreshed within ttl_s, free ids
+ * nothing refers to any more. Costs one pass over the shard (run it every
+ * few seconds). Returns what was removed. */
 typedef struct mm_ps_gc {
 	uint32_t phantoms, records, ids;
 } mm_ps_gc_t;
@@ -145,6 +150,10 @@ enum mm_ps_edge {
 };
 enum mm_ps_edge mm_ps_edge_state(const mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b);
 
+/* claimer's claim of peer: -1 if none, else its direction (one record
+ * read, no copy: the building block of confirmation checks). */
+int mm_ps_claim_dir(const mm_ps_t *ps, mm_pidx_t claimer, mm_pidx_t peer);
+
 int mm_ps_get_addr(const mm_ps_t *ps, mm_pidx_t idx, mm_ps_addr_t *out);
 uint32_t mm_ps_seq(const mm_ps_t *ps, mm_pidx_t idx);
 uint32_t mm_ps_updated(const mm_ps_t *ps, mm_pidx_t idx);
@@ -160,7 +169,6 @@ typedef struct mm_ps_stats {
 	uint32_t records;    /* live records */
 	uint32_t addresses;
 	uint64_t claims;     /* neighbour-list entries */
-	uint64_t phantoms_pending;
 	uint64_t phantoms_expired;
 	uint64_t evidence;   /* evidence events recorded */
 	size_t bytes;        /* memory held by the store */

@@ -172,61 +172,112 @@ mm_ps_path(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, mm_pidx_t dst,
 	return (int)len;
 }
 
+static uint32_t
+uf_find(uint32_t *parent, uint32_t x)
+{
+	while (parent[x] != x) {
+		parent[x] = parent[parent[x]]; /* path halving */
+		x = parent[x];
+	}
+	return x;
+}
+
 int
 mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 {
 	uint32_t span = mm_ps_span(ps), stamp;
 	memset(out, 0, sizeof(*out));
-	if (prepare(q, span, &stamp) != 0 || grow(&q->off, span + 1) != 0)
+	if (prepare(q, span, &stamp) != 0)
 		return -ENOMEM;
 
-	/* Snapshot the confirmed graph as CSR. Each record is read once;
-	 * an edge is kept only if it is confirmed when its first end is read,
-	 * and both directions are stored. */
+	/* One pass over the records. Each edge is checked once, from its
+	 * lower index: u's claim of v (v > u) is confirmed if v claims u the
+	 * other way round. Components come from union-find over those pairs
+	 * (parent in q->parent, sizes in q->queue); the pairs are kept only
+	 * when bridges and articulation points are wanted. */
+	uint32_t *parent = q->parent, *size = q->queue;
 	mm_pidx_t nb[MM_PS_MAX_NB];
-	uint64_t e = 0;
+	uint8_t dir[MM_PS_MAX_NB];
+	uint64_t npairs = 0;
 	for (uint32_t u = 0; u < span; u++) {
-		q->off[u] = (uint32_t)e;
+		parent[u] = u;
+		size[u] = 1;
+	}
+	for (uint32_t u = 0; u < span; u++) {
 		if (!mm_ps_live(ps, u))
 			continue;
 		out->nodes++;
-		unsigned n = mm_ps_confirmed(ps, u, nb, MM_PS_MAX_NB);
-		if (e + n > q->adj_cap) {
-			uint64_t nc = (e + n) * 2 + 1024;
-			uint32_t *na = realloc(q->adj, nc * sizeof(uint32_t));
-			if (na == NULL)
-				return -ENOMEM;
-			q->adj = na;
-			q->adj_cap = nc;
-		}
-		for (unsigned i = 0; i < n; i++)
-			if (nb[i] < span && mm_ps_live(ps, nb[i]))
-				q->adj[e++] = nb[i];
-	}
-	q->off[span] = (uint32_t)e;
-	out->edges = e / 2;
-
-	/* Components: BFS over the snapshot. */
-	for (uint32_t r = 0; r < span; r++) {
-		if (q->mark[r] == stamp || !mm_ps_live(ps, r))
-			continue;
-		uint32_t h = 0, t = 0;
-		q->queue[t++] = r;
-		q->mark[r] = stamp;
-		while (h < t) {
-			uint32_t u = q->queue[h++];
-			for (uint32_t k = q->off[u]; k < q->off[u + 1]; k++)
-				if (q->mark[q->adj[k]] != stamp) {
-					q->mark[q->adj[k]] = stamp;
-					q->queue[t++] = q->adj[k];
+		unsigned n = mm_ps_neighbours(ps, u, nb, dir, MM_PS_MAX_NB);
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t v = nb[i];
+			if (v <= u || v >= span)
+				continue;
+			int rd = mm_ps_claim_dir(ps, v, u);
+			if (rd < 0 || rd == dir[i])
+				continue; /* phantom or conflict */
+			out->edges++;
+			if (want_cuts) {
+				if (2 * (npairs + 1) > q->adj_cap) {
+					uint64_t nc = 2 * (npairs + 1) * 2 + 4096;
+					uint32_t *na = realloc(q->adj, nc * sizeof(uint32_t));
+					if (na == NULL)
+						return -ENOMEM;
+					q->adj = na;
+					q->adj_cap = nc;
 				}
+				q->adj[2 * npairs] = u;
+				q->adj[2 * npairs + 1] = v;
+				npairs++;
+			}
+			uint32_t a = uf_find(parent, u), b = uf_find(parent, v);
+			if (a != b) {
+				if (size[a] < size[b]) {
+					uint32_t t = a;
+					a = b;
+					b = t;
+				}
+				parent[b] = a;
+				size[a] += size[b];
+			}
 		}
+	}
+	for (uint32_t u = 0; u < span; u++) {
+		if (parent[u] != u || !mm_ps_live(ps, u))
+			continue;
 		out->components++;
-		if (t > out->largest)
-			out->largest = t;
+		if (size[u] > out->largest)
+			out->largest = size[u];
 	}
 	if (!want_cuts)
 		return 0;
+
+	/* Adjacency (CSR) from the pairs, for the depth-first search. */
+	if (grow(&q->off, span + 1) != 0)
+		return -ENOMEM;
+	uint32_t *deg = q->mark; /* reused: stamps are reset below */
+	memset(deg, 0, (size_t)span * sizeof(uint32_t));
+	for (uint64_t k = 0; k < npairs; k++) {
+		deg[q->adj[2 * k]]++;
+		deg[q->adj[2 * k + 1]]++;
+	}
+	uint32_t *csr = malloc((2 * npairs + 1) * sizeof(uint32_t));
+	if (csr == NULL)
+		return -ENOMEM;
+	q->off[0] = 0;
+	for (uint32_t u = 0; u < span; u++)
+		q->off[u + 1] = q->off[u] + deg[u];
+	for (uint32_t u = 0; u < span; u++)
+		deg[u] = q->off[u];
+	for (uint64_t k = 0; k < npairs; k++) {
+		uint32_t u = q->adj[2 * k], v = q->adj[2 * k + 1];
+		csr[deg[u]++] = v;
+		csr[deg[v]++] = u;
+	}
+	free(q->adj);
+	q->adj = csr;
+	q->adj_cap = 2 * npairs + 1;
+	memset(q->mark, 0, (size_t)q->cap * sizeof(uint32_t));
+	q->gen = 0;
 
 	/* Bridges and articulation points: Tarjan's lowlink, iterative (a
 	 * path of 100k peers would overflow a recursive one). */
@@ -234,7 +285,7 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 		return -ENOMEM;
 	memset(q->disc, 0, (size_t)span * sizeof(uint32_t));
 	uint32_t timer = 1;
-	uint32_t *stack = q->queue, *parent = q->parent;
+	uint32_t *stack = q->queue;
 	uint8_t *art = calloc(span ? span : 1, 1);
 	if (art == NULL)
 		return -ENOMEM;

@@ -39,8 +39,10 @@ int mm_ps_path(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, mm_pidx_t dst,
 /* Whole-map analysis over a snapshot of the confirmed graph: components
  * (every live record counts, isolated ones as components of one), largest
  * component, and optionally bridges and articulation points (seed §4.1,
- * partition warnings). The snapshot costs 4 bytes per index plus 8 per
- * confirmed edge, held in the context. */
+ * partition warnings). Each edge is checked once; components use
+ * union-find (8 bytes per index of scratch); bridges and articulation
+ * points need the confirmed graph as adjacency arrays (about 24 bytes per
+ * index plus 16 per confirmed edge, held in the context). */
 typedef struct mm_ps_graph {
 	uint32_t nodes;        /* live records */
 	uint64_t edges;        /* confirmed edges */
