@@ -104,6 +104,14 @@ mm_mem_sample(mm_mem_stats_t *out, size_t budget)
 	return 0;
 }
 
+void
+mm_mem_flush_thread_cache(void)
+{
+#ifdef MM_HAVE_JEMALLOC
+	(void)mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+#endif
+}
+
 enum mm_pressure
 mm_mem_level(const mm_mem_stats_t *s, enum mm_pressure prev)
 {

@@ -230,6 +230,10 @@ typedef struct mm_mem_stats {
 
 /* Sample now. Any thread. */
 int mm_mem_sample(mm_mem_stats_t *out, size_t budget);
+/* Return the calling thread's cached free blocks to jemalloc (no-op with
+ * libc malloc). jemalloc counts them as allocated: measure a structure's
+ * own size with a flush before each sample. */
+void mm_mem_flush_thread_cache(void);
 /* Level for a sample, with hysteresis against the previous level. */
 enum mm_pressure mm_mem_level(const mm_mem_stats_t *s, enum mm_pressure prev);
 /* The runtime's last sample and level (updated every mem_interval_ms). */

@@ -25,13 +25,20 @@
 
 #define CHUNK_BITS 10
 #define CHUNK (1u << CHUNK_BITS)
-#define OVF_NB (MM_PS_MAX_NB - MM_PS_INLINE_NB)
+/* When a list outgrows the record, the last inline slot holds the overflow
+ * block's index + 1 instead of a neighbour: 11 stay inline, the rest (up to
+ * 21) go to the block. Keeping the index here rather than in the cold entry
+ * keeps that entry at 40 bytes, which packs 1024 of them in exactly 40 KiB. */
+#define INLINE_WITH_OVF (MM_PS_INLINE_NB - 1)
+#define OVF_NB (MM_PS_MAX_NB - INLINE_WITH_OVF)
 
-/* meta: n (bits 0-7) | inline dirs (8-19) | live (20) | has_addr (21) */
+/* meta: n (bits 0-7) | inline dirs (8-19) | live (20) | has_addr (21) |
+ * overflow (22) */
 #define META_N(m) ((m) & 0xffu)
 #define META_DIRS(m) (((m) >> 8) & 0xfffu)
 #define META_LIVE (1u << 20)
 #define META_ADDR (1u << 21)
+#define META_OVF (1u << 22)
 
 /* cold refs_ev: refs (0-15) | evidence (16-23) | used (31) */
 #define REFS_MASK 0xffffu
@@ -46,11 +53,10 @@ struct rec { /* 64 bytes: one cache line */
 	atomic_uint nb[MM_PS_INLINE_NB];
 };
 
-struct cold { /* 44 bytes */
+struct cold { /* 40 bytes */
 	uint8_t id[MM_ID_LEN]; /* written before the index is published */
-	atomic_uint first_seen;
-	atomic_uint refs_ev;
-	atomic_uint ovf;        /* overflow block + 1, or 0; free-list link */
+	atomic_uint first_seen; /* when freed: the time it was freed */
+	atomic_uint refs_ev;    /* when freed (no COLD_USED): free-list link */
 };
 
 struct ovf_block {
@@ -60,10 +66,13 @@ struct ovf_block {
 };
 #define OVF_CHUNK 64
 
+/* 12 bytes: most dialable peers are IPv4, held inline; an IPv6 address
+ * lives in a side array (at most 65535 of them). */
 struct addr_ent {
 	uint32_t key; /* idx + 1; 0 = empty */
 	uint16_t port;
-	uint8_t ip[16];
+	uint16_t v6;  /* 0: IPv4 in a4; else IPv6 slot + 1 */
+	uint8_t a4[4];
 };
 
 struct mm_ps {
@@ -89,6 +98,8 @@ struct mm_ps {
 
 	struct addr_ent *addrs; /* open addressing, grows (mutex) */
 	uint32_t naddr_slots, naddrs;
+	uint8_t (*v6)[16];      /* IPv6 addresses; free slots linked (mutex) */
+	uint32_t nv6, v6cap, v6free;
 
 	_Atomic uint64_t claims, phantoms_expired, evidence;
 };
@@ -120,12 +131,16 @@ cold_of(const mm_ps_t *ps, mm_pidx_t i)
 	return c != NULL ? &c[i & (CHUNK - 1)] : NULL;
 }
 
+/* Block bi, or NULL if bi is out of range (a torn read can produce any
+ * value: the seqlock retry discards what was read through it). */
 static inline struct ovf_block *
 ovf_at(const mm_ps_t *ps, uint32_t bi)
 {
+	if (bi / OVF_CHUNK >= ps->novf_chunks)
+		return NULL;
 	struct ovf_block *c = atomic_load_explicit(
 	    &((mm_ps_t *)ps)->ovf_chunks[bi / OVF_CHUNK], memory_order_acquire);
-	return &c[bi % OVF_CHUNK];
+	return c != NULL ? &c[bi % OVF_CHUNK] : NULL;
 }
 
 static inline uint64_t
@@ -206,8 +221,11 @@ mm_ps_create(const mm_ps_config_t *cfg, mm_ps_t **out)
 	ps->nchunks = (c.max_peers + CHUNK - 1) / CHUNK;
 	ps->hot = calloc(ps->nchunks, sizeof(*ps->hot));
 	ps->cold = calloc(ps->nchunks, sizeof(*ps->cold));
-	/* Load at most 0.8 when full. */
-	ps->nslots = c.max_peers + c.max_peers / 4 + 1;
+	/* Load at most 0.8 when full; no "+1": 1.25 x a power of two is a
+	 * jemalloc size class, one slot more is the next class up. */
+	ps->nslots = c.max_peers + c.max_peers / 4;
+	if (ps->nslots < 4)
+		ps->nslots = 4;
 	ps->slots = calloc(ps->nslots, sizeof(*ps->slots));
 	ps->novf_chunks = (c.max_peers + OVF_CHUNK - 1) / OVF_CHUNK;
 	ps->ovf_chunks = calloc(ps->novf_chunks, sizeof(*ps->ovf_chunks));
@@ -234,6 +252,7 @@ mm_ps_destroy(mm_ps_t *ps)
 		free(atomic_load(&ps->ovf_chunks[i]));
 	free(ps->ovf_chunks);
 	free(ps->addrs);
+	free(ps->v6);
 	free(ps->slots);
 	free(ps->hot);
 	free(ps->cold);
@@ -331,7 +350,7 @@ intern_locked(mm_ps_t *ps, const uint8_t *id, uint32_t now, int *err)
 		    atomic_load_explicit(&ps->span, memory_order_relaxed) >=
 		        ps->cfg.max_peers) {
 			idx = ps->free_head - 1;
-			ps->free_head = atomic_load_explicit(&f->ovf, memory_order_relaxed);
+			ps->free_head = atomic_load_explicit(&f->refs_ev, memory_order_relaxed);
 			if (ps->free_head == 0)
 				ps->free_tail = 0;
 		}
@@ -359,7 +378,6 @@ intern_locked(mm_ps_t *ps, const uint8_t *id, uint32_t now, int *err)
 	memcpy(c->id, id, MM_ID_LEN);
 	atomic_store_explicit(&c->first_seen, now, memory_order_relaxed);
 	atomic_store_explicit(&c->refs_ev, COLD_USED, memory_order_relaxed);
-	atomic_store_explicit(&c->ovf, 0, memory_order_relaxed);
 	uint32_t s = home_slot(ps, hash_id(ps, id));
 	while (atomic_load_explicit(&ps->slots[s], memory_order_relaxed) != 0)
 		if (++s == ps->nslots)
@@ -381,12 +399,12 @@ maybe_free_locked(mm_ps_t *ps, mm_pidx_t idx, uint32_t now)
 	    (atomic_load_explicit(&r->meta, memory_order_relaxed) & META_LIVE))
 		return false;
 	index_remove(ps, idx);
+	/* Free-list FIFO linked through refs_ev; first_seen holds the free
+	 * time for the reuse grace. */
 	atomic_store_explicit(&c->refs_ev, 0, memory_order_relaxed);
-	/* Free-list FIFO; first_seen holds the free time for the grace. */
 	atomic_store_explicit(&c->first_seen, now, memory_order_relaxed);
-	atomic_store_explicit(&c->ovf, 0, memory_order_relaxed);
 	if (ps->free_tail != 0)
-		atomic_store_explicit(&cold_of(ps, ps->free_tail - 1)->ovf, idx + 1,
+		atomic_store_explicit(&cold_of(ps, ps->free_tail - 1)->refs_ev, idx + 1,
 		    memory_order_relaxed);
 	else
 		ps->free_head = idx + 1;
@@ -432,7 +450,6 @@ read_list(const mm_ps_t *ps, mm_pidx_t idx, struct list *l, uint32_t *meta_out,
     uint32_t *seq_out)
 {
 	struct rec *r = rec_of(ps, idx);
-	struct cold *c = cold_of(ps, idx);
 	if (r == NULL)
 		return false;
 	unsigned v;
@@ -441,23 +458,27 @@ read_list(const mm_ps_t *ps, mm_pidx_t idx, struct list *l, uint32_t *meta_out,
 		uint32_t meta = atomic_load_explicit(&r->meta, MM_SEQ_LD);
 		unsigned n = META_N(meta);
 		if (n > MM_PS_MAX_NB)
-			n = MM_PS_MAX_NB; /* torn read: the retry catches it */
-		unsigned in = n < MM_PS_INLINE_NB ? n : MM_PS_INLINE_NB;
+			n = 0; /* torn read: the retry catches it */
+		bool ovf = (meta & META_OVF) && n > MM_PS_INLINE_NB;
+		unsigned in = ovf ? INLINE_WITH_OVF : n;
+		if (!ovf && n > MM_PS_INLINE_NB)
+			in = n = 0; /* torn */
 		for (unsigned i = 0; i < in; i++) {
 			l->nb[i] = atomic_load_explicit(&r->nb[i], MM_SEQ_LD);
 			l->dir[i] = (META_DIRS(meta) >> i) & 1u;
 		}
-		uint32_t ob = atomic_load_explicit(&c->ovf, MM_SEQ_LD);
-		if (n > MM_PS_INLINE_NB && ob != 0) {
-			struct ovf_block *b = ovf_at(ps, ob - 1);
-			uint32_t d = atomic_load_explicit(&b->dirs, MM_SEQ_LD);
-			for (unsigned i = MM_PS_INLINE_NB; i < n; i++) {
-				l->nb[i] = atomic_load_explicit(&b->nb[i - MM_PS_INLINE_NB],
-				    MM_SEQ_LD);
-				l->dir[i] = (d >> (i - MM_PS_INLINE_NB)) & 1u;
+		if (ovf) {
+			uint32_t ob = atomic_load_explicit(&r->nb[INLINE_WITH_OVF], MM_SEQ_LD);
+			struct ovf_block *b = ob != 0 ? ovf_at(ps, ob - 1) : NULL;
+			if (b == NULL) {
+				n = in; /* torn */
+			} else {
+				uint32_t d = atomic_load_explicit(&b->dirs, MM_SEQ_LD);
+				for (unsigned i = in; i < n; i++) {
+					l->nb[i] = atomic_load_explicit(&b->nb[i - in], MM_SEQ_LD);
+					l->dir[i] = (d >> (i - in)) & 1u;
+				}
 			}
-		} else if (n > MM_PS_INLINE_NB) {
-			n = MM_PS_INLINE_NB; /* torn: retried */
 		}
 		l->n = n;
 		if (meta_out != NULL)
@@ -475,8 +496,10 @@ write_list(mm_ps_t *ps, mm_pidx_t idx, const struct list *l, uint32_t seq,
     uint32_t now, uint32_t flags)
 {
 	struct rec *r = rec_of(ps, idx);
-	struct cold *c = cold_of(ps, idx);
-	uint32_t ob = atomic_load_explicit(&c->ovf, memory_order_relaxed);
+	/* The owner is the only writer: its own fields need no seqlock read. */
+	uint32_t cur = atomic_load_explicit(&r->meta, memory_order_relaxed);
+	uint32_t ob = (cur & META_OVF) ?
+	    atomic_load_explicit(&r->nb[INLINE_WITH_OVF], memory_order_relaxed) : 0;
 	uint32_t release = 0;
 
 	if (l->n > MM_PS_INLINE_NB && ob == 0) {
@@ -508,27 +531,26 @@ write_list(mm_ps_t *ps, mm_pidx_t idx, const struct list *l, uint32_t seq,
 		ob = 0;
 	}
 
+	unsigned in = ob != 0 ? INLINE_WITH_OVF : l->n;
 	uint32_t dirs = 0, odirs = 0;
 	unsigned v = mm_seq_write_begin(&r->lock);
-	for (unsigned i = 0; i < l->n; i++) {
-		if (i < MM_PS_INLINE_NB) {
-			atomic_store_explicit(&r->nb[i], l->nb[i], MM_SEQ_ST);
-			dirs |= (uint32_t)l->dir[i] << i;
-		} else {
-			struct ovf_block *ob_p = ovf_at(ps, ob - 1);
-			atomic_store_explicit(&ob_p->nb[i - MM_PS_INLINE_NB], l->nb[i],
-			    MM_SEQ_ST);
-			odirs |= (uint32_t)l->dir[i] << (i - MM_PS_INLINE_NB);
-		}
+	for (unsigned i = 0; i < in; i++) {
+		atomic_store_explicit(&r->nb[i], l->nb[i], MM_SEQ_ST);
+		dirs |= (uint32_t)l->dir[i] << i;
 	}
-	if (ob != 0)
-		atomic_store_explicit(&ovf_at(ps, ob - 1)->dirs, odirs,
-		    MM_SEQ_ST);
-	atomic_store_explicit(&c->ovf, ob, MM_SEQ_ST);
+	if (ob != 0) {
+		struct ovf_block *b = ovf_at(ps, ob - 1);
+		for (unsigned i = in; i < l->n; i++) {
+			atomic_store_explicit(&b->nb[i - in], l->nb[i], MM_SEQ_ST);
+			odirs |= (uint32_t)l->dir[i] << (i - in);
+		}
+		atomic_store_explicit(&b->dirs, odirs, MM_SEQ_ST);
+		atomic_store_explicit(&r->nb[INLINE_WITH_OVF], ob, MM_SEQ_ST);
+	}
 	atomic_store_explicit(&r->seq, seq, MM_SEQ_ST);
 	atomic_store_explicit(&r->updated, now, MM_SEQ_ST);
-	atomic_store_explicit(&r->meta, (uint32_t)l->n | (dirs << 8) | flags,
-	    MM_SEQ_ST);
+	atomic_store_explicit(&r->meta, (uint32_t)l->n | (dirs << 8) | flags |
+	    (ob != 0 ? META_OVF : 0), MM_SEQ_ST);
 	mm_seq_write_end(&r->lock, v);
 
 	if (release != 0) { /* readers that saw it retry: the version moved */
@@ -564,24 +586,25 @@ reverse_dir(const mm_ps_t *ps, mm_pidx_t a, mm_pidx_t b)
 		v = mm_seq_read_begin(&r->lock);
 		uint32_t meta = atomic_load_explicit(&r->meta, MM_SEQ_LD);
 		unsigned n = META_N(meta);
-		unsigned in = n < MM_PS_INLINE_NB ? n : MM_PS_INLINE_NB;
+		bool ovf = (meta & META_OVF) != 0;
+		unsigned in = ovf ? INLINE_WITH_OVF : n;
+		if (in > MM_PS_INLINE_NB)
+			in = 0; /* torn */
 		res = -1;
 		for (unsigned i = 0; i < in; i++)
 			if (atomic_load_explicit(&r->nb[i], MM_SEQ_LD) == a) {
 				res = (int)((META_DIRS(meta) >> i) & 1u);
 				break;
 			}
-		if (res < 0 && n > MM_PS_INLINE_NB && n <= MM_PS_MAX_NB) {
-			uint32_t ob = atomic_load_explicit(&cold_of(ps, b)->ovf, MM_SEQ_LD);
-			if (ob != 0) {
-				struct ovf_block *blk = ovf_at(ps, ob - 1);
-				for (unsigned i = 0; i < n - MM_PS_INLINE_NB; i++)
-					if (atomic_load_explicit(&blk->nb[i], MM_SEQ_LD) == a) {
-						res = (int)((atomic_load_explicit(&blk->dirs,
-						    MM_SEQ_LD) >> i) & 1u);
-						break;
-					}
-			}
+		if (res < 0 && ovf && n > in && n <= MM_PS_MAX_NB) {
+			uint32_t ob = atomic_load_explicit(&r->nb[INLINE_WITH_OVF], MM_SEQ_LD);
+			struct ovf_block *blk = ob != 0 ? ovf_at(ps, ob - 1) : NULL;
+			for (unsigned i = 0; blk != NULL && i < n - in; i++)
+				if (atomic_load_explicit(&blk->nb[i], MM_SEQ_LD) == a) {
+					res = (int)((atomic_load_explicit(&blk->dirs,
+					    MM_SEQ_LD) >> i) & 1u);
+					break;
+				}
 		}
 	} while (mm_seq_read_retry(&r->lock, v));
 	return res;
@@ -788,6 +811,21 @@ addr_grow(mm_ps_t *ps)
 	return 0;
 }
 
+static bool
+is_v4(const uint8_t ip[16])
+{
+	static const uint8_t pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	return memcmp(ip, pre, 12) == 0;
+}
+
+static void
+v6_release(mm_ps_t *ps, uint16_t slot1)
+{
+	uint32_t link = ps->v6free;
+	memcpy(ps->v6[slot1 - 1], &link, sizeof(link));
+	ps->v6free = slot1;
+}
+
 static void
 addr_remove_locked(mm_ps_t *ps, uint32_t key)
 {
@@ -795,6 +833,8 @@ addr_remove_locked(mm_ps_t *ps, uint32_t key)
 	    addr_slot(ps->addrs, ps->naddr_slots, key, false) : NULL;
 	if (e == NULL)
 		return;
+	if (e->v6 != 0)
+		v6_release(ps, e->v6);
 	/* Backward-shift deletion, as in the id index. */
 	uint32_t n = ps->naddr_slots, hole = (uint32_t)(e - ps->addrs), s = hole;
 	for (;;) {
@@ -838,11 +878,50 @@ mm_ps_set_addr(mm_ps_t *ps, const uint8_t *id, const mm_ps_addr_t *a,
 		return err;
 	}
 	struct addr_ent *e = addr_slot(ps->addrs, ps->naddr_slots, idx + 1, true);
-	if (e->key == 0)
+	if (e->key == 0) {
 		ps->naddrs++;
+		e->v6 = 0;
+	}
+	if (is_v4(a->ip)) {
+		if (e->v6 != 0)
+			v6_release(ps, e->v6);
+		e->v6 = 0;
+		memcpy(e->a4, a->ip + 12, 4);
+	} else {
+		if (e->v6 == 0) {
+			if (ps->v6free != 0) {
+				e->v6 = (uint16_t)ps->v6free;
+				uint32_t link;
+				memcpy(&link, ps->v6[ps->v6free - 1], sizeof(link));
+				ps->v6free = link;
+			} else {
+				if (ps->nv6 == 65535) {
+					if (e->key == 0)
+						ps->naddrs--;
+					pthread_mutex_unlock(&ps->mu);
+					return -ENOSPC;
+				}
+				if (ps->nv6 == ps->v6cap) {
+					uint32_t nc = ps->v6cap ? ps->v6cap * 2 : 64;
+					if (nc > 65535)
+						nc = 65535;
+					void *nv = realloc(ps->v6, (size_t)nc * 16);
+					if (nv == NULL) {
+						if (e->key == 0)
+							ps->naddrs--;
+						pthread_mutex_unlock(&ps->mu);
+						return -ENOMEM;
+					}
+					ps->v6 = nv;
+					ps->v6cap = nc;
+				}
+				e->v6 = (uint16_t)++ps->nv6;
+			}
+		}
+		memcpy(ps->v6[e->v6 - 1], a->ip, 16);
+	}
 	e->key = idx + 1;
 	e->port = a->port;
-	memcpy(e->ip, a->ip, 16);
 	uint32_t meta = atomic_load_explicit(&r->meta, memory_order_relaxed);
 	if (!(meta & META_LIVE))
 		atomic_fetch_add_explicit(&ps->nrecords, 1, memory_order_relaxed);
@@ -863,7 +942,13 @@ mm_ps_get_addr(const mm_ps_t *ps, mm_pidx_t idx, mm_ps_addr_t *out)
 	struct addr_ent *e = w->naddr_slots ?
 	    addr_slot(w->addrs, w->naddr_slots, idx + 1, false) : NULL;
 	if (e != NULL) {
-		memcpy(out->ip, e->ip, 16);
+		if (e->v6 != 0) {
+			memcpy(out->ip, w->v6[e->v6 - 1], 16);
+		} else {
+			memset(out->ip, 0, 10);
+			out->ip[10] = out->ip[11] = 0xff;
+			memcpy(out->ip + 12, e->a4, 4);
+		}
 		out->port = e->port;
 		rc = 0;
 	}
@@ -1157,6 +1242,7 @@ mm_ps_stats(const mm_ps_t *ps, mm_ps_stats_t *out)
 	    (size_t)w->nchunks * 2 * sizeof(void *) +
 	    (size_t)w->nslots * sizeof(uint32_t) +
 	    (size_t)w->naddr_slots * sizeof(struct addr_ent) +
+	    (size_t)w->v6cap * 16 +
 	    (size_t)w->novf_chunks * sizeof(void *) +
 	    (size_t)((w->novf + OVF_CHUNK - 1) / OVF_CHUNK) * OVF_CHUNK *
 	        sizeof(struct ovf_block);

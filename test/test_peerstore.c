@@ -258,6 +258,18 @@ test_set_neighbours_and_addr(void)
 	CHECK_EQ(got.port, 7000);
 	CHECK_EQ(memcmp(got.ip, a.ip, 16), 0);
 	CHECK_EQ(mm_ps_get_addr(ps, idx(ps, 11), &got), -ENOENT);
+	/* IPv6 (side array), then back to IPv4 for the same peer. */
+	mm_ps_addr_t v6 = {.ip = {0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+	    10, 11, 12}, .port = 9};
+	CHECK_EQ(mm_ps_set_addr(ps, ids[1], &v6, 8), 0);
+	CHECK_EQ(mm_ps_get_addr(ps, idx(ps, 11), &got), 0);
+	CHECK_EQ(memcmp(got.ip, v6.ip, 16), 0);
+	CHECK_EQ(got.port, 9);
+	CHECK_EQ(mm_ps_set_addr(ps, ids[1], &a, 8), 0);
+	CHECK_EQ(mm_ps_get_addr(ps, idx(ps, 11), &got), 0);
+	CHECK_EQ(memcmp(got.ip, a.ip, 16), 0);
+	mm_ps_addr_t zero = {.port = 0};
+	CHECK_EQ(mm_ps_set_addr(ps, ids[1], &zero, 8), 0);
 	/* Many addresses: the side table grows and stays exact. */
 	for (uint32_t p = 100; p < 1000; p++) {
 		uint8_t id[32];
