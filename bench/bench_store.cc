@@ -88,7 +88,12 @@ Map *TheMap() {
   for (uint32_t u = 0; u < kPeers; u += 10) {  // 30% accept connections
     for (uint32_t k = u; k < u + 3 && k < kPeers; k++) {
       mm_ps_addr_t a = {};
-      a.ip[10] = a.ip[11] = 0xff;
+      if (k % 5 != 0) {  // 80% of them IPv4, 20% IPv6
+        a.ip[10] = a.ip[11] = 0xff;
+      } else {
+        a.ip[0] = 0x20;
+        a.ip[1] = 0x01;
+      }
       std::memcpy(a.ip + 12, &k, 4);
       a.port = 7000;
       if (mm_ps_set_addr(m->ps, m->ids[k].data(), &a, 1000) != 0) abort();
@@ -264,9 +269,15 @@ void BM_Snapshot(benchmark::State &state) {
   for (uint32_t i = 0; i < kPeers; i++) {
     MakeId(id, i);
     mm_ps_addr_t a = {};
+    if (i % 5 != 0) {  // 80% IPv4, 20% IPv6
+      a.ip[10] = a.ip[11] = 0xff;
+    } else {
+      a.ip[0] = 0x20;
+      a.ip[1] = 0x01;
+    }
     std::memcpy(a.ip + 12, &i, 4);
     a.port = 7000;
-    mm_ps_set_addr(ps, id, &a, 10);
+    if (mm_ps_set_addr(ps, id, &a, 10) != 0) abort();
   }
   std::string path = "/tmp/mm_bench_snap." + std::to_string(getpid());
   const bool load = state.range(0) != 0;

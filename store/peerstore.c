@@ -67,12 +67,12 @@ struct ovf_block {
 #define OVF_CHUNK 64
 
 /* 12 bytes: most dialable peers are IPv4, held inline; an IPv6 address
- * lives in a side array (at most 65535 of them). */
+ * lives in a side array and `a` holds its slot. */
 struct addr_ent {
 	uint32_t key; /* idx + 1; 0 = empty */
 	uint16_t port;
-	uint16_t v6;  /* 0: IPv4 in a4; else IPv6 slot + 1 */
-	uint8_t a4[4];
+	uint16_t is6;
+	uint32_t a;   /* IPv4 address bytes, or IPv6 slot + 1 */
 };
 
 struct mm_ps {
@@ -819,7 +819,7 @@ is_v4(const uint8_t ip[16])
 }
 
 static void
-v6_release(mm_ps_t *ps, uint16_t slot1)
+v6_release(mm_ps_t *ps, uint32_t slot1)
 {
 	uint32_t link = ps->v6free;
 	memcpy(ps->v6[slot1 - 1], &link, sizeof(link));
@@ -833,8 +833,8 @@ addr_remove_locked(mm_ps_t *ps, uint32_t key)
 	    addr_slot(ps->addrs, ps->naddr_slots, key, false) : NULL;
 	if (e == NULL)
 		return;
-	if (e->v6 != 0)
-		v6_release(ps, e->v6);
+	if (e->is6)
+		v6_release(ps, e->a);
 	/* Backward-shift deletion, as in the id index. */
 	uint32_t n = ps->naddr_slots, hole = (uint32_t)(e - ps->addrs), s = hole;
 	for (;;) {
@@ -880,31 +880,22 @@ mm_ps_set_addr(mm_ps_t *ps, const uint8_t *id, const mm_ps_addr_t *a,
 	struct addr_ent *e = addr_slot(ps->addrs, ps->naddr_slots, idx + 1, true);
 	if (e->key == 0) {
 		ps->naddrs++;
-		e->v6 = 0;
+		e->is6 = 0;
 	}
 	if (is_v4(a->ip)) {
-		if (e->v6 != 0)
-			v6_release(ps, e->v6);
-		e->v6 = 0;
-		memcpy(e->a4, a->ip + 12, 4);
+		if (e->is6)
+			v6_release(ps, e->a);
+		e->is6 = 0;
+		memcpy(&e->a, a->ip + 12, 4);
 	} else {
-		if (e->v6 == 0) {
+		if (!e->is6) {
+			uint32_t slot;
 			if (ps->v6free != 0) {
-				e->v6 = (uint16_t)ps->v6free;
-				uint32_t link;
-				memcpy(&link, ps->v6[ps->v6free - 1], sizeof(link));
-				ps->v6free = link;
+				slot = ps->v6free;
+				memcpy(&ps->v6free, ps->v6[slot - 1], sizeof(uint32_t));
 			} else {
-				if (ps->nv6 == 65535) {
-					if (e->key == 0)
-						ps->naddrs--;
-					pthread_mutex_unlock(&ps->mu);
-					return -ENOSPC;
-				}
 				if (ps->nv6 == ps->v6cap) {
-					uint32_t nc = ps->v6cap ? ps->v6cap * 2 : 64;
-					if (nc > 65535)
-						nc = 65535;
+					uint32_t nc = ps->v6cap ? ps->v6cap + ps->v6cap / 2 : 64;
 					void *nv = realloc(ps->v6, (size_t)nc * 16);
 					if (nv == NULL) {
 						if (e->key == 0)
@@ -915,10 +906,12 @@ mm_ps_set_addr(mm_ps_t *ps, const uint8_t *id, const mm_ps_addr_t *a,
 					ps->v6 = nv;
 					ps->v6cap = nc;
 				}
-				e->v6 = (uint16_t)++ps->nv6;
+				slot = ++ps->nv6;
 			}
+			e->is6 = 1;
+			e->a = slot;
 		}
-		memcpy(ps->v6[e->v6 - 1], a->ip, 16);
+		memcpy(ps->v6[e->a - 1], a->ip, 16);
 	}
 	e->key = idx + 1;
 	e->port = a->port;
@@ -942,12 +935,12 @@ mm_ps_get_addr(const mm_ps_t *ps, mm_pidx_t idx, mm_ps_addr_t *out)
 	struct addr_ent *e = w->naddr_slots ?
 	    addr_slot(w->addrs, w->naddr_slots, idx + 1, false) : NULL;
 	if (e != NULL) {
-		if (e->v6 != 0) {
-			memcpy(out->ip, w->v6[e->v6 - 1], 16);
+		if (e->is6) {
+			memcpy(out->ip, w->v6[e->a - 1], 16);
 		} else {
 			memset(out->ip, 0, 10);
 			out->ip[10] = out->ip[11] = 0xff;
-			memcpy(out->ip + 12, e->a4, 4);
+			memcpy(out->ip + 12, &e->a, 4);
 		}
 		out->port = e->port;
 		rc = 0;

@@ -270,6 +270,30 @@ test_set_neighbours_and_addr(void)
 	CHECK_EQ(memcmp(got.ip, a.ip, 16), 0);
 	mm_ps_addr_t zero = {.port = 0};
 	CHECK_EQ(mm_ps_set_addr(ps, ids[1], &zero, 8), 0);
+	/* Many IPv6 addresses (past any 16-bit limit), freed and reused. */
+	mm_ps_t *six = ps_new(100000);
+	for (uint32_t p = 0; p < 70000; p++) {
+		uint8_t id6[32];
+		mkid(id6, p);
+		memcpy(v6.ip + 12, &p, 4);
+		CHECK_EQ(mm_ps_set_addr(six, id6, &v6, 1), 0);
+	}
+	for (uint32_t p = 0; p < 70000; p += 7) {
+		uint8_t id6[32];
+		mkid(id6, p);
+		CHECK_EQ(mm_ps_set_addr(six, id6, &zero, 1), 0);
+	}
+	for (uint32_t p = 0; p < 70000; p++) {
+		mm_ps_addr_t g6;
+		int rc = mm_ps_get_addr(six, idx(six, p), &g6);
+		if (p % 7 == 0) {
+			CHECK_EQ(rc, -ENOENT);
+		} else {
+			CHECK_EQ(rc, 0);
+			CHECK_EQ(memcmp(g6.ip + 12, &p, 4), 0);
+		}
+	}
+	mm_ps_destroy(six);
 	/* Many addresses: the side table grows and stays exact. */
 	for (uint32_t p = 100; p < 1000; p++) {
 		uint8_t id[32];
