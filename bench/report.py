@@ -6,18 +6,37 @@ import subprocess
 import sys
 import time
 
-data = json.load(open(sys.argv[1]))
-med = {}
+kind, path = sys.argv[1], sys.argv[2]
+data = json.load(open(path))
+med = {}    # run name -> median items/s
+runs = {}   # run name -> the median entry (times, counters)
 for b in data["benchmarks"]:
-    if b.get("aggregate_name") == "median":
-        med[b["run_name"]] = b.get("items_per_second", 0.0)
+    agg = b.get("aggregate_name")
+    if agg == "median" or (agg is None and b.get("run_type") == "iteration"):
+        med.setdefault(b["run_name"], b.get("items_per_second", 0.0))
+        runs.setdefault(b["run_name"], b)
 
 
-def get(name):
-    for k, v in med.items():
+def entry(name):
+    for k, v in runs.items():
         if k == name or k.startswith(name + "/"):
             return v
     raise SystemExit(f"report: benchmark {name} missing")
+
+
+def get(name):
+    return entry(name).get("items_per_second", 0.0)
+
+
+def ms(name):
+    e = entry(name)
+    t, unit = e["real_time"], e.get("time_unit", "ns")
+    return t * {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def platform_line():
+    return (f"{cpu}, {cores} cores, {platform.system()} {platform.release()}; "
+            f"{time.strftime('%Y-%m-%d')}. Medians of 5 repetitions.")
 
 
 cpu = "?"
@@ -26,6 +45,36 @@ for line in open("/proc/cpuinfo"):
         cpu = line.split(":", 1)[1].strip()
         break
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+
+if kind == "store":
+    mem = entry("BM_MapMemory")
+    mb = mem["MB_100k_jemalloc"]
+    rows = [
+        ("Map memory, 100k peers (12 neighbours, 30% with an address, 20% of those IPv6)",
+         f"{mb:.3f} MB ({mem['bytes_per_peer_jemalloc']:.1f} B/peer)", "≤ 12 MB", mb <= 12.0),
+        ("  same, without flushing the builder's jemalloc thread cache",
+         f"{mem['bytes_per_peer_unflushed'] * 0.1:.2f} MB ({mem['bytes_per_peer_unflushed']:.1f} B/peer)", "", None),
+        ("  the store's own accounting", f"{mem['bytes_per_peer_store']:.1f} B/peer", "", None),
+        ("Building it from 1.2 M connect events", f"{mem['events_per_s_build']/1e6:.2f} M events/s", "", None),
+        ("Event apply (connect/disconnect churn on the 100k map)", f"{get('BM_EventApply')/1e6:.2f} M events/s", "", None),
+        ("Insert (new peer with an address)", f"{get('BM_Insert')/1e6:.2f} M/s", "", None),
+        ("Overlap of one candidate with a 12-peer set", f"{1e9/get('BM_Overlap'):.0f} ns", "", None),
+        ("Top-12 least overlap among 1000 candidates", f"{ms('BM_TopK/1000')*1e3:.0f} µs", "", None),
+        ("Shortest path, random pair, 100k map", f"{ms('BM_ShortestPath'):.2f} ms (avg {entry('BM_ShortestPath')['avg_hops']:.2f} hops)", "≤ 20 ms", ms('BM_ShortestPath') <= 20),
+        ("Components, full map", f"{ms('BM_Components/cuts:0'):.1f} ms", "≤ 20 ms", ms('BM_Components/cuts:0') <= 20),
+        ("Components + bridges + articulation points", f"{ms('BM_Components/cuts:1'):.1f} ms", "", None),
+        ("Dedup check-and-insert, new ids", f"{get('BM_Dedup/duplicates:0')/1e6:.1f} M/s", "≥ 20 M/s", get('BM_Dedup/duplicates:0') >= 20e6),
+        ("Dedup check, duplicates", f"{get('BM_Dedup/duplicates:1')/1e6:.1f} M/s", "≥ 20 M/s", get('BM_Dedup/duplicates:1') >= 20e6),
+        ("Snapshot save, 100k peers with addresses", f"{ms('BM_Snapshot/load:0'):.1f} ms", "", None),
+        ("Snapshot load, 100k peers", f"{ms('BM_Snapshot/load:1'):.1f} ms", "", None),
+    ]
+    print(f"Machine: {platform_line()}\n")
+    print("| benchmark | figure | goal | met |")
+    print("|---|---:|---:|:-:|")
+    for name, fig, goal, ok in rows:
+        met = "" if ok is None else ("yes" if ok else "NO")
+        print(f"| {name} | {fig} | {goal} | {met} |")
+    sys.exit(0)
 
 rows = [
     ("Mailbox push+pop, 1 thread, batch 1", get("BM_MailboxPushPop/1"), None),

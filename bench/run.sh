@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Run the runtime micro-benchmarks and print a markdown report with the
-# figures, the goals and the ratios (medians of 5 repetitions).
-#   bench/run.sh [extra Google Benchmark flags]
+# Run the micro-benchmarks and print markdown reports with the figures, the
+# goals and the ratios (medians of 5 repetitions; the store's memory figure
+# is measured once, from jemalloc's statistics).
+#   bench/run.sh [runtime|store|all] [extra Google Benchmark flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x build/release/bench_runtime ] || bash scripts/build.sh release >/dev/null
-out=$(mktemp --suffix=.json)
-build/release/bench_runtime --benchmark_repetitions=5 \
-  --benchmark_report_aggregates_only=true --benchmark_format=json "$@" > "$out"
-python3 bench/report.py "$out"
-rm -f "$out"
+which=${1:-all}
+[ $# -gt 0 ] && shift
+[ -x build/release/bench_store ] || bash scripts/build.sh release >/dev/null
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [ "$which" = runtime ] || [ "$which" = all ]; then
+  build/release/bench_runtime --benchmark_repetitions=5 \
+    --benchmark_report_aggregates_only=true --benchmark_format=json "$@" > "$tmp/runtime.json"
+  python3 bench/report.py runtime "$tmp/runtime.json"
+fi
+if [ "$which" = store ] || [ "$which" = all ]; then
+  build/release/bench_store --benchmark_repetitions=5 \
+    --benchmark_report_aggregates_only=true --benchmark_format=json "$@" > "$tmp/store.json"
+  python3 bench/report.py store "$tmp/store.json"
+fi
