@@ -94,6 +94,10 @@ int mm_rt_current_worker(void);
  * of the current loop iteration (what timers are measured against). */
 uint64_t mm_now_ms(void);
 
+/* Fill buf from the kernel's CSPRNG (getrandom), for keys and seeds.
+ * 0 or -errno. Any thread. */
+int mm_secure_random(void *buf, size_t n);
+
 /* Per-worker xoshiro256** stream seeded at start; any thread (non-workers use
  * a thread-local stream). Not for cryptography. */
 uint64_t mm_random(void);

@@ -79,11 +79,28 @@ xoshiro(uint64_t s[4])
 	return r;
 }
 
+int
+mm_secure_random(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
 static void
 rng_seed(uint64_t s[4])
 {
 	uint64_t x;
-	if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x))
+	if (mm_secure_random(&x, sizeof(x)) != 0)
 		x = clock_ns() ^ ((uint64_t)getpid() << 32);
 	for (int i = 0; i < 4; i++) { /* splitmix64 */
 		uint64_t z = (x += UINT64_C(0x9e3779b97f4a7c15));

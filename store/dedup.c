@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "mm_rt.h"
 #include "siphash.h"
 
 #define SLOTS 8
@@ -60,7 +60,7 @@ mm_dedup_create(const mm_dedup_config_t *cfg, mm_dedup_t **out)
 	d->fp_mask = c.fp_bits == 32 ? UINT32_MAX : (1u << c.fp_bits) - 1;
 	if (c.key[0] == 0 && c.key[1] == 0) {
 		uint64_t k[2];
-		if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k)) {
+		if (mm_secure_random(k, sizeof(k)) != 0) {
 			free(d->b);
 			free(d);
 			return -EIO;

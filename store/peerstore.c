@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "mm_rt.h"
 #include "seqlock.h"
 #include "siphash.h"
 
@@ -110,26 +110,20 @@ struct mm_ps {
 
 /* ---- helpers --------------------------------------------------------------- */
 
-static inline struct rec *
-rec_of(const mm_ps_t *ps, mm_pidx_t i)
-{
-	if (i >= ps->nchunks * CHUNK)
-		return NULL;
-	/* acquire: pairs with the chunk's publication. */
-	struct rec *c = atomic_load_explicit(&((mm_ps_t *)ps)->hot[i >> CHUNK_BITS],
-	    memory_order_acquire);
-	return c != NULL ? &c[i & (CHUNK - 1)] : NULL;
-}
-
-static inline struct cold *
-cold_of(const mm_ps_t *ps, mm_pidx_t i)
-{
-	if (i >= ps->nchunks * CHUNK)
-		return NULL;
-	struct cold *c = atomic_load_explicit(&((mm_ps_t *)ps)->cold[i >> CHUNK_BITS],
-	    memory_order_acquire);
-	return c != NULL ? &c[i & (CHUNK - 1)] : NULL;
-}
+/* Entry i of a chunked array, or NULL past the chunks that exist. */
+#define CHUNK_ACCESSOR(name, type, field)                                      \
+	static inline type *name(const mm_ps_t *ps, mm_pidx_t i)               \
+	{                                                                      \
+		if (i >= ps->nchunks * CHUNK)                                  \
+			return NULL;                                           \
+		/* acquire: pairs with the chunk's publication. */             \
+		type *c = atomic_load_explicit(                                \
+		    &((mm_ps_t *)ps)->field[i >> CHUNK_BITS],                  \
+		    memory_order_acquire);                                     \
+		return c != NULL ? &c[i & (CHUNK - 1)] : NULL;                 \
+	}
+CHUNK_ACCESSOR(rec_of, struct rec, hot)
+CHUNK_ACCESSOR(cold_of, struct cold, cold)
 
 /* Block bi, or NULL if bi is out of range (a torn read can produce any
  * value: the seqlock retry discards what was read through it). */
@@ -208,7 +202,7 @@ mm_ps_create(const mm_ps_config_t *cfg, mm_ps_t **out)
 	pthread_mutex_init(&ps->mu, NULL);
 	if (c.hash_key[0] == 0 && c.hash_key[1] == 0) {
 		uint64_t k[2];
-		if (getrandom(k, sizeof(k), 0) != (ssize_t)sizeof(k)) {
+		if (mm_secure_random(k, sizeof(k)) != 0) {
 			free(ps);
 			return -EIO;
 		}
