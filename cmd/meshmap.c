@@ -16,6 +16,7 @@ usage(FILE *f)
 	    "\n"
 	    "commands:\n"
 	    "  demo     run the actor runtime on a token ring and print its counters\n"
+	    "  keygen   create a node identity (Ed25519 key + proof of work)\n"
 	    "\n"
 	    "options:\n"
 	    "  -h, --help     this help; 'meshmap <command> --help' for a command\n"
@@ -57,6 +58,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "demo") == 0)
 		return mm_cmd_demo(argc - 1, argv + 1);
+	if (strcmp(cmd, "keygen") == 0)
+		return mm_cmd_keygen(argc - 1, argv + 1);
 	fprintf(stderr, "meshmap: unknown command '%s' (try 'meshmap --help')\n",
 	    cmd);
 	return MM_EXIT_USAGE;

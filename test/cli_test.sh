@@ -25,4 +25,14 @@ expect 2 "unexpected argument 'extra'" demo extra
 expect 0 'example: meshmap demo' demo --help
 # The demo checks its own counts and exits 1 if any hop or timer is missing.
 expect 0 'hops +([0-9]+) \(expected \1\)' demo --workers 2 --actors 64 --laps 50
+# keygen: prints the id, writes 0600, never replaces silently.
+tmp=$(mktemp -d)
+expect 0 '^[0-9a-f]{64}$' keygen --difficulty 8 --out "$tmp/k"
+mode=$(stat -c %a "$tmp/k")
+if [ "$mode" != 600 ]; then echo "FAIL: key file mode $mode, want 600"; fails=$((fails + 1)); fi
+expect 1 'File exists \(use --force to replace it\)' keygen --difficulty 8 --out "$tmp/k"
+expect 0 '^[0-9a-f]{64}$' keygen --difficulty 8 --out "$tmp/k" --force
+expect 2 "--difficulty: '41' is not a whole number in \[0, 40\]" keygen --difficulty 41
+expect 1 'No such file or directory' keygen --difficulty 1 --out "$tmp/no/such/dir/k"
+rm -rf "$tmp"
 [ "$fails" -eq 0 ]

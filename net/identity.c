@@ -1,0 +1,281 @@
+#include "identity.h"
+
+#include "mm_rt.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+mm_hex(const uint8_t *b, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[b[i] >> 4];
+		out[2 * i + 1] = d[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void
+mm_id_of(const uint8_t pub[32], uint8_t id[32])
+{
+	unsigned int n = 0;
+	EVP_Digest(pub, 32, id, &n, EVP_sha256(), NULL);
+}
+
+static unsigned
+lead_zero_bits(const uint8_t h[32])
+{
+	unsigned bits = 0;
+	for (int i = 0; i < 32; i++) {
+		if (h[i] == 0) {
+			bits += 8;
+			continue;
+		}
+		return bits + (unsigned)__builtin_clz(h[i]) - 24;
+	}
+	return bits;
+}
+
+static void
+pow_input(uint8_t in[40], const uint8_t pub[32], uint64_t nonce)
+{
+	memcpy(in, pub, 32);
+	for (int i = 0; i < 8; i++)
+		in[32 + i] = (uint8_t)(nonce >> (8 * i));
+}
+
+unsigned
+mm_pow_bits(const uint8_t pub[32], uint64_t nonce)
+{
+	uint8_t in[40], h[32];
+	unsigned int n = 0;
+	pow_input(in, pub, nonce);
+	EVP_Digest(in, sizeof(in), h, &n, EVP_sha256(), NULL);
+	return lead_zero_bits(h);
+}
+
+void
+mm_id_free(mm_identity_t *id)
+{
+	EVP_PKEY_free(id->pkey);
+	id->pkey = NULL;
+}
+
+static int
+fill_from_key(mm_identity_t *out, EVP_PKEY *k)
+{
+	size_t n = 32;
+	if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(k, out->pub, &n) != 1 || n != 32)
+		return -EINVAL;
+	out->pkey = k;
+	mm_id_of(out->pub, out->id);
+	return 0;
+}
+
+int
+mm_id_generate(mm_identity_t *out, unsigned difficulty, uint64_t *tries)
+{
+	if (difficulty > MM_POW_MAX)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	EVP_PKEY *k = NULL;
+	EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	if (kc == NULL || EVP_PKEY_keygen_init(kc) != 1 ||
+	    EVP_PKEY_keygen(kc, &k) != 1) {
+		EVP_PKEY_CTX_free(kc);
+		return -EIO;
+	}
+	EVP_PKEY_CTX_free(kc);
+	if (fill_from_key(out, k) != 0) {
+		EVP_PKEY_free(k);
+		return -EIO;
+	}
+	/* One digest context reused for every try (EVP_Digest would allocate
+	 * one per call); the start is random so that two keygens never scan
+	 * the same nonces. */
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	const EVP_MD *md = EVP_sha256();
+	uint8_t in[40], h[32];
+	unsigned int hn;
+	uint64_t nonce = 0, n = 0;
+	if (c == NULL) {
+		mm_id_free(out);
+		return -ENOMEM;
+	}
+	{
+		if (mm_secure_random(&nonce, sizeof(nonce)) != 0)
+			nonce = 0;
+	}
+	for (;; nonce++, n++) {
+		pow_input(in, out->pub, nonce);
+		if (EVP_DigestInit_ex(c, md, NULL) != 1 ||
+		    EVP_DigestUpdate(c, in, sizeof(in)) != 1 ||
+		    EVP_DigestFinal_ex(c, h, &hn) != 1) {
+			EVP_MD_CTX_free(c);
+			mm_id_free(out);
+			return -EIO;
+		}
+		if (lead_zero_bits(h) >= difficulty)
+			break;
+	}
+	EVP_MD_CTX_free(c);
+	out->nonce = nonce;
+	out->difficulty = difficulty;
+	if (tries != NULL)
+		*tries = n + 1;
+	return 0;
+}
+
+int
+mm_id_save(const mm_identity_t *id, const char *path, int force)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC |
+	    (force ? O_TRUNC : O_EXCL), 0600);
+	if (fd < 0)
+		return -errno;
+	/* O_CREAT's mode only applies to a new file: make sure. */
+	if (fchmod(fd, 0600) != 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	FILE *f = fdopen(fd, "w");
+	if (f == NULL) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	char hex[65];
+	mm_hex(id->id, 32, hex);
+	int ok = fprintf(f, "meshmap-identity 1\ndifficulty %u\nnonce %llu\nid %s\n",
+	    id->difficulty, (unsigned long long)id->nonce, hex) > 0 &&
+	    PEM_write_PrivateKey(f, id->pkey, NULL, NULL, 0, NULL, NULL) == 1;
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		ok = 0;
+	if (fclose(f) != 0)
+		ok = 0;
+	return ok ? 0 : -EIO;
+}
+
+static int
+fail(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
+{
+	if (err != NULL && errlen > 0) {
+		int n = line > 0 ? snprintf(err, errlen, "%s:%d: ", path, line) :
+		    snprintf(err, errlen, "%s: ", path);
+		if (n > 0 && (size_t)n < errlen) {
+			va_list ap;
+			va_start(ap, fmt);
+			vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+			va_end(ap);
+		}
+	}
+	return -EINVAL;
+}
+
+int
+mm_id_load(mm_identity_t *out, const char *path, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		int e = -errno;
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return e;
+	}
+	char line[256], idhex[65] = "";
+	unsigned difficulty = 0;
+	unsigned long long nonce = 0;
+	int rc = 0;
+	const char *keys[4] = {"meshmap-identity", "difficulty", "nonce", "id"};
+	for (int ln = 1; ln <= 4; ln++) {
+		if (fgets(line, sizeof(line), f) == NULL) {
+			rc = fail(err, errlen, path, ln, "file ends before the '%s' line",
+			    keys[ln - 1]);
+			goto out;
+		}
+		char extra;
+		int ok = 0;
+		switch (ln) {
+		case 1: ok = strcmp(line, "meshmap-identity 1\n") == 0; break;
+		case 2: ok = sscanf(line, "difficulty %u %c", &difficulty, &extra) == 1 &&
+		            difficulty <= MM_POW_MAX; break;
+		case 3: ok = sscanf(line, "nonce %llu %c", &nonce, &extra) == 1; break;
+		case 4: ok = sscanf(line, "id %64[0-9a-f] %c", idhex, &extra) == 1 &&
+		            strlen(idhex) == 64; break;
+		}
+		if (!ok) {
+			rc = fail(err, errlen, path, ln, "expected '%s ...'%s", keys[ln - 1],
+			    ln == 1 ? " (version 1)" : ln == 2 ? " (0..40)" :
+			    ln == 4 ? " (64 lower-case hex digits)" : "");
+			goto out;
+		}
+	}
+	EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	if (k == NULL) {
+		rc = fail(err, errlen, path, 5, "no PEM private key after the header");
+		goto out;
+	}
+	if (fill_from_key(out, k) != 0) {
+		EVP_PKEY_free(k);
+		rc = fail(err, errlen, path, 5, "the key is not an Ed25519 key");
+		goto out;
+	}
+	out->nonce = nonce;
+	out->difficulty = difficulty;
+	char hex[65];
+	mm_hex(out->id, 32, hex);
+	if (strcmp(hex, idhex) != 0) {
+		rc = fail(err, errlen, path, 4, "id does not match the key (key gives %s)",
+		    hex);
+		mm_id_free(out);
+		goto out;
+	}
+	if (!mm_pow_ok(out->pub, out->nonce, difficulty)) {
+		rc = fail(err, errlen, path, 3, "proof of work has %u zero bits, %u needed",
+		    mm_pow_bits(out->pub, out->nonce), difficulty);
+		mm_id_free(out);
+		goto out;
+	}
+out:
+	fclose(f);
+	return rc;
+}
+
+int
+mm_id_sign(const mm_identity_t *id, const void *msg, size_t len, uint8_t sig[64])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t n = 64;
+	int ok = c != NULL &&
+	    EVP_DigestSignInit(c, NULL, NULL, NULL, id->pkey) == 1 &&
+	    EVP_DigestSign(c, sig, &n, msg, len) == 1 && n == 64;
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : -EIO;
+}
+
+int
+mm_id_verify(const uint8_t pub[32], const void *msg, size_t len,
+    const uint8_t sig[64])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+	if (k == NULL)
+		return 0; /* not a valid point: cannot have signed anything */
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int r = -ENOMEM;
+	if (c != NULL && EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) == 1)
+		r = EVP_DigestVerify(c, sig, 64, msg, len) == 1;
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+	return r;
+}

@@ -1,0 +1,516 @@
+#include "wire.h"
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frame.h"
+#include "mpcheck.h"
+
+#define MAX_FIELDS 32 /* per map: more is refused, not scanned */
+
+static const char *const names[MM_W__COUNT] = {
+    [MM_W_HELLO] = "hello", [MM_W_PING] = "ping", [MM_W_PONG] = "pong",
+    [MM_W_ERROR] = "error", [MM_W_EVENT] = "event",
+    [MM_W_GET_PEERS] = "get_peers", [MM_W_PEERS] = "peers"};
+
+const char *
+mm_wire_type_name(unsigned type)
+{
+	return type > 0 && type < MM_W__COUNT ? names[type] : "?";
+}
+
+struct mm_wire_dec {
+	msgpack_zone zone;
+};
+
+mm_wire_dec_t *
+mm_wire_dec_new(void)
+{
+	mm_wire_dec_t *d = malloc(sizeof(*d));
+	if (d != NULL && !msgpack_zone_init(&d->zone, 4096)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void
+mm_wire_dec_free(mm_wire_dec_t *d)
+{
+	if (d == NULL)
+		return;
+	msgpack_zone_destroy(&d->zone);
+	free(d);
+}
+
+/* ---- decoding helpers ------------------------------------------------------ */
+
+static bool
+key_is(const msgpack_object *k, const char *s)
+{
+	size_t n = strlen(s);
+	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+	    memcmp(k->via.str.ptr, s, n) == 0;
+}
+
+/* Maps: at most MAX_FIELDS entries, string keys, no key twice. */
+static int
+check_map(const msgpack_object *o, const char **why, const char *what)
+{
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		*why = what;
+		return -1;
+	}
+	const msgpack_object_map *m = &o->via.map;
+	if (m->size > MAX_FIELDS) {
+		*why = "too many fields in a map";
+		return -1;
+	}
+	for (uint32_t i = 0; i < m->size; i++) {
+		const msgpack_object *k = &m->ptr[i].key;
+		if (k->type != MSGPACK_OBJECT_STR) {
+			*why = "map keys must be strings";
+			return -1;
+		}
+		for (uint32_t j = 0; j < i; j++)
+			if (m->ptr[j].key.via.str.size == k->via.str.size &&
+			    memcmp(m->ptr[j].key.via.str.ptr, k->via.str.ptr,
+			        k->via.str.size) == 0) {
+				*why = "duplicate key in a map";
+				return -1;
+			}
+	}
+	return 0;
+}
+
+static const msgpack_object *
+field(const msgpack_object *map, const char *key)
+{
+	for (uint32_t i = 0; i < map->via.map.size; i++)
+		if (key_is(&map->via.map.ptr[i].key, key))
+			return &map->via.map.ptr[i].val;
+	return NULL;
+}
+
+static int
+get_uint(const msgpack_object *map, const char *key, uint64_t max, bool required,
+    uint64_t *out, const char **why, const char *err)
+{
+	const msgpack_object *v = field(map, key);
+	if (v == NULL) {
+		if (required) {
+			*why = err;
+			return -1;
+		}
+		*out = 0;
+		return 0;
+	}
+	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 > max) {
+		*why = err;
+		return -1;
+	}
+	*out = v->via.u64;
+	return 0;
+}
+
+/* bin (or str, for text fields) of length in [min, max]; absent -> optional. */
+static int
+get_bytes(const msgpack_object *map, const char *key, uint32_t min, uint32_t max,
+    bool required, bool text, mm_bytes_t *out, const char **why, const char *err)
+{
+	const msgpack_object *v = field(map, key);
+	out->ptr = NULL;
+	out->len = 0;
+	if (v == NULL) {
+		if (required)
+			*why = err;
+		return required ? -1 : 0;
+	}
+	if (text ? v->type != MSGPACK_OBJECT_STR : v->type != MSGPACK_OBJECT_BIN) {
+		*why = err;
+		return -1;
+	}
+	uint32_t n = text ? v->via.str.size : v->via.bin.size;
+	if (n < min || n > max) {
+		*why = err;
+		return -1;
+	}
+	out->ptr = (const uint8_t *)(text ? v->via.str.ptr : v->via.bin.ptr);
+	out->len = n;
+	return 0;
+}
+
+static int
+get_fixed(const msgpack_object *map, const char *key, uint32_t n, uint8_t *dst,
+    const char **why, const char *err)
+{
+	mm_bytes_t b;
+	if (get_bytes(map, key, n, n, true, false, &b, why, err) != 0)
+		return -1;
+	memcpy(dst, b.ptr, n);
+	return 0;
+}
+
+#define U(map, key, max, req, dst, err)                                        \
+	do {                                                                   \
+		uint64_t v_;                                                   \
+		if (get_uint(map, key, max, req, &v_, why, err) != 0)          \
+			return MM_WIRE_EPARAMS;                                \
+		dst = v_;                                                      \
+	} while (0)
+
+/* ---- per-message decoders ---------------------------------------------------- */
+
+static int
+dec_hello(const msgpack_object *p, mm_w_hello_t *h, const char **why)
+{
+	U(p, "v", UINT32_MAX, true, h->version, "hello.v: unsigned 32-bit required");
+	if (get_bytes(p, "net", 1, MM_WIRE_NET_MAX, true, true, &h->net, why,
+	        "hello.net: string of 1..32 bytes required") != 0 ||
+	    get_fixed(p, "pub", 32, h->pub, why,
+	        "hello.pub: 32-byte bin required") != 0 ||
+	    get_bytes(p, "agent", 0, MM_WIRE_AGENT_MAX, false, true, &h->agent, why,
+	        "hello.agent: string of at most 64 bytes") != 0)
+		return MM_WIRE_EPARAMS;
+	U(p, "pow", UINT64_MAX, true, h->pow, "hello.pow: unsigned 64-bit required");
+	U(p, "port", UINT16_MAX, false, h->port, "hello.port: 0..65535");
+	U(p, "ts", UINT64_MAX, true, h->ts, "hello.ts: unsigned 64-bit required");
+	return MM_WIRE_OK;
+}
+
+static int
+dec_ping(const msgpack_object *p, mm_w_ping_t *g, const char **why)
+{
+	U(p, "ts", UINT64_MAX, true, g->ts, "ping.ts: unsigned 64-bit required");
+	return MM_WIRE_OK;
+}
+
+static int
+dec_error(const msgpack_object *p, mm_w_error_t *e, const char **why)
+{
+	U(p, "code", UINT32_MAX, true, e->code, "error.code: unsigned required");
+	if (get_bytes(p, "msg", 0, MM_WIRE_ERRMSG_MAX, false, true, &e->msg, why,
+	        "error.msg: string of at most 256 bytes") != 0)
+		return MM_WIRE_EPARAMS;
+	return MM_WIRE_OK;
+}
+
+static int
+dec_event(const msgpack_object *p, mm_w_event_t *e, const char **why)
+{
+	if (get_fixed(p, "origin", 32, e->origin, why,
+	        "event.origin: 32-byte bin required") != 0 ||
+	    get_fixed(p, "peer", 32, e->peer, why,
+	        "event.peer: 32-byte bin required") != 0 ||
+	    get_fixed(p, "sig", 64, e->sig, why,
+	        "event.sig: 64-byte bin required") != 0)
+		return MM_WIRE_EPARAMS;
+	U(p, "kind", 2, true, e->kind, "event.kind: 1 or 2 required");
+	U(p, "dir", 1, true, e->dir, "event.dir: 0 or 1 required");
+	U(p, "seq", UINT32_MAX, true, e->seq, "event.seq: unsigned 32-bit required");
+	U(p, "ts", UINT64_MAX, true, e->ts, "event.ts: unsigned 64-bit required");
+	U(p, "ttl", 255, true, e->ttl, "event.ttl: 0..255 required");
+	if (e->kind == 0 || e->seq == 0) {
+		*why = e->kind == 0 ? "event.kind: 1 or 2 required" :
+		    "event.seq: must be > 0";
+		return MM_WIRE_EPARAMS;
+	}
+	return MM_WIRE_OK;
+}
+
+static int
+dec_get_peers(const msgpack_object *p, mm_w_get_peers_t *g, const char **why)
+{
+	U(p, "cursor", UINT32_MAX, false, g->cursor, "get_peers.cursor: unsigned 32-bit");
+	U(p, "limit", MM_WIRE_PEERS_MAX, true, g->limit,
+	    "get_peers.limit: 1..64 required");
+	if (g->limit == 0) {
+		*why = "get_peers.limit: 1..64 required";
+		return MM_WIRE_EPARAMS;
+	}
+	return MM_WIRE_OK;
+}
+
+static int
+dec_peers(const msgpack_object *p, mm_w_peers_t *ps, const char **why)
+{
+	U(p, "next", UINT32_MAX, false, ps->next, "peers.next: unsigned 32-bit");
+	const msgpack_object *list = field(p, "list");
+	if (list == NULL || list->type != MSGPACK_OBJECT_ARRAY ||
+	    list->via.array.size > MM_WIRE_PEERS_MAX) {
+		*why = "peers.list: array of at most 64 entries required";
+		return MM_WIRE_EPARAMS;
+	}
+	ps->count = (uint16_t)list->via.array.size;
+	for (uint32_t i = 0; i < list->via.array.size; i++) {
+		const msgpack_object *e = &list->via.array.ptr[i];
+		mm_w_peer_t *q = &ps->peer[i];
+		mm_bytes_t id, nb, ip;
+		memset(q, 0, sizeof(*q));
+		if (check_map(e, why, "peers.list[]: map required") != 0)
+			return MM_WIRE_EPARAMS;
+		if (get_bytes(e, "id", 32, 32, true, false, &id, why,
+		        "peers.list[].id: 32-byte bin required") != 0 ||
+		    get_bytes(e, "nb", 0, 32 * MM_WIRE_NB_MAX, true, false, &nb, why,
+		        "peers.list[].nb: bin of at most 32 ids required") != 0 ||
+		    get_bytes(e, "ip", 4, 16, false, false, &ip, why,
+		        "peers.list[].ip: 4- or 16-byte bin") != 0)
+			return MM_WIRE_EPARAMS;
+		if (nb.len % 32 != 0 || (ip.ptr != NULL && ip.len != 4 && ip.len != 16)) {
+			*why = nb.len % 32 ? "peers.list[].nb: length must be a multiple of 32" :
+			    "peers.list[].ip: 4- or 16-byte bin";
+			return MM_WIRE_EPARAMS;
+		}
+		U(e, "seq", UINT32_MAX, true, q->seq, "peers.list[].seq: unsigned required");
+		U(e, "dirs", UINT32_MAX, false, q->dirs, "peers.list[].dirs: unsigned 32-bit");
+		U(e, "port", UINT16_MAX, false, q->port, "peers.list[].port: 0..65535");
+		q->id = id.ptr;
+		q->nb = nb.ptr;
+		q->nnb = (uint8_t)(nb.len / 32);
+		if (ip.ptr != NULL) {
+			if (q->port == 0) {
+				*why = "peers.list[].port: required with ip";
+				return MM_WIRE_EPARAMS;
+			}
+			q->has_addr = 1;
+			if (ip.len == 4) {
+				q->ip[10] = q->ip[11] = 0xff;
+				memcpy(q->ip + 12, ip.ptr, 4);
+			} else {
+				memcpy(q->ip, ip.ptr, 16);
+			}
+		}
+	}
+	return MM_WIRE_OK;
+}
+
+int
+mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
+    mm_wire_msg_t *m, const char **why_out)
+{
+	const char *dummy, **why = why_out != NULL ? why_out : &dummy;
+	*why = "";
+	if (mm_mp_check(frame, len, why) != 0)
+		return MM_WIRE_EMSGPACK;
+	msgpack_zone_clear(&d->zone);
+	msgpack_object root;
+	size_t off = 0;
+	int r = msgpack_unpack((const char *)frame, len, &off, &d->zone, &root);
+	if (r == MSGPACK_UNPACK_NOMEM_ERROR)
+		return MM_WIRE_ENOMEM;
+	if (r != MSGPACK_UNPACK_SUCCESS) {
+		*why = "msgpack-c refused the message";
+		return MM_WIRE_EMSGPACK;
+	}
+	if (check_map(&root, why, "message: a map required") != 0)
+		return MM_WIRE_EMSGPACK;
+	memset(m, 0, sizeof(*m));
+	uint64_t req;
+	if (get_uint(&root, "req", UINT32_MAX, false, &req, why,
+	        "req: unsigned 32-bit") != 0)
+		return MM_WIRE_EPARAMS;
+	m->req = (uint32_t)req;
+	const msgpack_object *cmd = field(&root, "cmd");
+	if (cmd == NULL || cmd->type != MSGPACK_OBJECT_STR) {
+		*why = "cmd: string required";
+		return MM_WIRE_EPARAMS;
+	}
+	for (unsigned t = 1; t < MM_W__COUNT; t++)
+		if (key_is(cmd, names[t]))
+			m->type = (uint8_t)t;
+	if (m->type == 0) {
+		*why = "unknown command";
+		return MM_WIRE_EUNKNOWN;
+	}
+	static const msgpack_object empty = {.type = MSGPACK_OBJECT_MAP};
+	const msgpack_object *p = field(&root, "params");
+	if (p == NULL)
+		p = &empty;
+	else if (check_map(p, why, "params: a map required") != 0)
+		return MM_WIRE_EPARAMS;
+	switch (m->type) {
+	case MM_W_HELLO: return dec_hello(p, &m->u.hello, why);
+	case MM_W_PING:
+	case MM_W_PONG: return dec_ping(p, &m->u.ping, why);
+	case MM_W_ERROR: return dec_error(p, &m->u.error, why);
+	case MM_W_EVENT: return dec_event(p, &m->u.event, why);
+	case MM_W_GET_PEERS: return dec_get_peers(p, &m->u.get_peers, why);
+	case MM_W_PEERS: return dec_peers(p, &m->u.peers, why);
+	default: return MM_WIRE_EUNKNOWN;
+	}
+}
+
+/* ---- encoding ------------------------------------------------------------------- */
+
+struct outbuf {
+	uint8_t *p;
+	size_t cap, len;
+	bool overflow;
+};
+
+static int
+out_write(void *data, const char *buf, size_t len)
+{
+	struct outbuf *o = data;
+	if (len == 0)
+		return 0; /* empty bin/str body: buf may be NULL */
+	if (o->cap - o->len < len) {
+		o->overflow = true;
+		return -1;
+	}
+	memcpy(o->p + o->len, buf, len);
+	o->len += len;
+	return 0;
+}
+
+static void
+pk_key(msgpack_packer *pk, const char *k)
+{
+	size_t n = strlen(k);
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, k, n);
+}
+
+static void
+pk_bin(msgpack_packer *pk, const char *k, const void *b, size_t n)
+{
+	pk_key(pk, k);
+	msgpack_pack_bin(pk, n);
+	msgpack_pack_bin_body(pk, b, n);
+}
+
+static void
+pk_str(msgpack_packer *pk, const char *k, const mm_bytes_t *s)
+{
+	pk_key(pk, k);
+	msgpack_pack_str(pk, s->len);
+	msgpack_pack_str_body(pk, s->ptr, s->len);
+}
+
+static void
+pk_uint(msgpack_packer *pk, const char *k, uint64_t v)
+{
+	pk_key(pk, k);
+	msgpack_pack_uint64(pk, v);
+}
+
+static bool
+is_v4(const uint8_t ip[16])
+{
+	static const uint8_t pre[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	return memcmp(ip, pre, 12) == 0;
+}
+
+int
+mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
+{
+	if (m->type == 0 || m->type >= MM_W__COUNT || cap < MM_FRAME_HDR)
+		return m->type == 0 || m->type >= MM_W__COUNT ? -EINVAL : -ENOSPC;
+	struct outbuf o = {out + MM_FRAME_HDR, cap - MM_FRAME_HDR, 0, false};
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &o, out_write);
+
+	msgpack_pack_map(&pk, m->req ? 3 : 2);
+	pk_key(&pk, "cmd");
+	const char *name = names[m->type];
+	msgpack_pack_str(&pk, strlen(name));
+	msgpack_pack_str_body(&pk, name, strlen(name));
+	if (m->req)
+		pk_uint(&pk, "req", m->req);
+	pk_key(&pk, "params");
+	switch (m->type) {
+	case MM_W_HELLO: {
+		const mm_w_hello_t *h = &m->u.hello;
+		if (h->net.len == 0 || h->net.len > MM_WIRE_NET_MAX ||
+		    h->agent.len > MM_WIRE_AGENT_MAX)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 5 + (h->port != 0) + (h->agent.len != 0));
+		pk_uint(&pk, "v", h->version);
+		pk_str(&pk, "net", &h->net);
+		pk_bin(&pk, "pub", h->pub, 32);
+		pk_uint(&pk, "pow", h->pow);
+		pk_uint(&pk, "ts", h->ts);
+		if (h->port != 0)
+			pk_uint(&pk, "port", h->port);
+		if (h->agent.len != 0)
+			pk_str(&pk, "agent", &h->agent);
+		break;
+	}
+	case MM_W_PING:
+	case MM_W_PONG:
+		msgpack_pack_map(&pk, 1);
+		pk_uint(&pk, "ts", m->u.ping.ts);
+		break;
+	case MM_W_ERROR: {
+		const mm_w_error_t *e = &m->u.error;
+		if (e->msg.len > MM_WIRE_ERRMSG_MAX)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 1 + (e->msg.len != 0));
+		pk_uint(&pk, "code", e->code);
+		if (e->msg.len != 0)
+			pk_str(&pk, "msg", &e->msg);
+		break;
+	}
+	case MM_W_EVENT: {
+		const mm_w_event_t *e = &m->u.event;
+		if (e->kind < 1 || e->kind > 2 || e->dir > 1 || e->seq == 0)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 8);
+		pk_bin(&pk, "origin", e->origin, 32);
+		pk_bin(&pk, "peer", e->peer, 32);
+		pk_uint(&pk, "kind", e->kind);
+		pk_uint(&pk, "dir", e->dir);
+		pk_uint(&pk, "seq", e->seq);
+		pk_uint(&pk, "ts", e->ts);
+		pk_uint(&pk, "ttl", e->ttl);
+		pk_bin(&pk, "sig", e->sig, 64);
+		break;
+	}
+	case MM_W_GET_PEERS: {
+		const mm_w_get_peers_t *g = &m->u.get_peers;
+		if (g->limit == 0 || g->limit > MM_WIRE_PEERS_MAX)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 2);
+		pk_uint(&pk, "cursor", g->cursor);
+		pk_uint(&pk, "limit", g->limit);
+		break;
+	}
+	case MM_W_PEERS: {
+		const mm_w_peers_t *ps = &m->u.peers;
+		if (ps->count > MM_WIRE_PEERS_MAX)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 2);
+		pk_uint(&pk, "next", ps->next);
+		pk_key(&pk, "list");
+		msgpack_pack_array(&pk, ps->count);
+		for (unsigned i = 0; i < ps->count; i++) {
+			const mm_w_peer_t *q = &ps->peer[i];
+			if (q->nnb > MM_WIRE_NB_MAX || (q->has_addr && q->port == 0))
+				return -EINVAL;
+			msgpack_pack_map(&pk, 4 + 2 * (q->has_addr != 0));
+			pk_bin(&pk, "id", q->id, 32);
+			pk_uint(&pk, "seq", q->seq);
+			pk_bin(&pk, "nb", q->nb, 32u * q->nnb);
+			pk_uint(&pk, "dirs", q->dirs);
+			if (q->has_addr) {
+				if (is_v4(q->ip))
+					pk_bin(&pk, "ip", q->ip + 12, 4);
+				else
+					pk_bin(&pk, "ip", q->ip, 16);
+				pk_uint(&pk, "port", q->port);
+			}
+		}
+		break;
+	}
+	default:
+		return -EINVAL;
+	}
+	if (o.overflow)
+		return -ENOSPC;
+	if (o.len > UINT32_MAX)
+		return -EINVAL;
+	mm_frame_put_len(out, (uint32_t)o.len);
+	return (int)(MM_FRAME_HDR + o.len);
+}

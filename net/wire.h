@@ -1,0 +1,153 @@
+/*
+ * The wire codec: every message is one msgpack map
+ *     {"cmd": <str>, "req": <uint>, "params": {<name>: <value>, ...}}
+ * in a frame (frame.h). docs/PROTOCOL.md is the normative description; this
+ * header mirrors it. Decoding is strict (types, ranges, lengths, exact id
+ * sizes, no duplicate keys), ignores unknown parameters, and reports an
+ * unknown command with its request id so that the caller can answer with an
+ * error. Decoded byte strings point into the frame: they live as long as it.
+ */
+#ifndef MM_WIRE_H
+#define MM_WIRE_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MM_WIRE_VERSION 1
+#define MM_WIRE_PEERS_MAX 64   /* entries per peers message */
+#define MM_WIRE_NB_MAX 32      /* neighbours per entry */
+#define MM_WIRE_NET_MAX 32     /* network name bytes */
+#define MM_WIRE_AGENT_MAX 64
+#define MM_WIRE_ERRMSG_MAX 256
+
+enum mm_wire_type {
+	MM_W_HELLO = 1,
+	MM_W_PING,
+	MM_W_PONG,
+	MM_W_ERROR,
+	MM_W_EVENT,
+	MM_W_GET_PEERS,
+	MM_W_PEERS,
+	MM_W__COUNT
+};
+
+/* Error codes carried by the error message (and used in logs). */
+enum mm_wire_err {
+	MM_WERR_BAD_FRAME = 1,   /* zero or oversize length */
+	MM_WERR_BAD_MSGPACK = 2, /* not one well-formed msgpack map */
+	MM_WERR_UNKNOWN_CMD = 3,
+	MM_WERR_BAD_PARAMS = 4,  /* missing, mistyped or out-of-range field */
+	MM_WERR_VERSION = 5,     /* protocol version not supported */
+	MM_WERR_BAD_POW = 6,
+	MM_WERR_BAD_ID = 7,      /* identity does not verify */
+	MM_WERR_BAD_SIG = 8,
+	MM_WERR_RATE = 9,        /* over a rate or size budget */
+	MM_WERR_BANNED = 10,
+	MM_WERR_SHUTDOWN = 11,
+	MM_WERR_ORDER = 12,      /* message not allowed in this state */
+	MM_WERR_NETWORK = 13     /* another network name */
+};
+
+typedef struct mm_bytes {
+	const uint8_t *ptr;
+	uint32_t len;
+} mm_bytes_t;
+
+typedef struct mm_w_hello {
+	uint32_t version;
+	mm_bytes_t net;    /* 1..32 bytes */
+	uint8_t pub[32];   /* Ed25519 public key */
+	uint64_t pow;      /* proof-of-work nonce */
+	uint16_t port;     /* listening port, 0 = does not accept */
+	uint64_t ts;       /* unix milliseconds */
+	mm_bytes_t agent;  /* optional, <= 64 bytes */
+} mm_w_hello_t;
+
+typedef struct mm_w_ping {
+	uint64_t ts;       /* sender's clock, echoed by pong */
+} mm_w_ping_t;
+
+typedef struct mm_w_error {
+	uint32_t code;     /* enum mm_wire_err */
+	mm_bytes_t msg;    /* <= 256 bytes */
+} mm_w_error_t;
+
+typedef struct mm_w_event {
+	uint8_t origin[32];
+	uint8_t peer[32];
+	uint8_t kind;      /* 1 connect, 2 disconnect */
+	uint8_t dir;       /* 0 in, 1 out (seen from origin) */
+	uint32_t seq;      /* > 0 */
+	uint64_t ts;       /* unix milliseconds */
+	uint8_t ttl;       /* hops left */
+	uint8_t sig[64];   /* Ed25519 by origin (see PROTOCOL.md) */
+} mm_w_event_t;
+
+typedef struct mm_w_get_peers {
+	uint32_t cursor;
+	uint16_t limit;    /* 1..MM_WIRE_PEERS_MAX */
+} mm_w_get_peers_t;
+
+typedef struct mm_w_peer {
+	const uint8_t *id;   /* 32 bytes */
+	uint32_t seq;
+	uint8_t nnb;
+	const uint8_t *nb;   /* nnb x 32 bytes */
+	uint32_t dirs;       /* bit i: direction of neighbour i */
+	uint8_t has_addr;
+	uint8_t ip[16];      /* IPv4 as ::ffff:a.b.c.d */
+	uint16_t port;
+} mm_w_peer_t;
+
+typedef struct mm_w_peers {
+	uint32_t next;       /* cursor for the next get_peers; 0 = done */
+	uint16_t count;
+	mm_w_peer_t peer[MM_WIRE_PEERS_MAX];
+} mm_w_peers_t;
+
+typedef struct mm_wire_msg {
+	uint8_t type;        /* enum mm_wire_type */
+	uint32_t req;        /* request id; 0 = none */
+	union {
+		mm_w_hello_t hello;
+		mm_w_ping_t ping; /* ping and pong */
+		mm_w_error_t error;
+		mm_w_event_t event;
+		mm_w_get_peers_t get_peers;
+		mm_w_peers_t peers;
+	} u;
+} mm_wire_msg_t;
+
+/* Decode results. On MM_WIRE_EUNKNOWN, m->req holds the request id. */
+enum {
+	MM_WIRE_OK = 0,
+	MM_WIRE_EMSGPACK = -1,   /* not one well-formed msgpack map */
+	MM_WIRE_EUNKNOWN = -2,   /* unknown command */
+	MM_WIRE_EPARAMS = -3,    /* a field is missing, mistyped or out of range */
+	MM_WIRE_ENOMEM = -4
+};
+
+typedef struct mm_wire_dec mm_wire_dec_t; /* per-thread decoder state */
+mm_wire_dec_t *mm_wire_dec_new(void);
+void mm_wire_dec_free(mm_wire_dec_t *d);
+
+/* Decode one frame body. *why (if not NULL) names the problem on error. */
+int mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
+    mm_wire_msg_t *m, const char **why);
+
+/* Encode m as a whole frame (4-byte length + msgpack) into out[cap].
+ * Returns the frame's length, or -ENOSPC if cap is too small, -EINVAL if m
+ * itself is out of range. */
+int mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap);
+
+const char *mm_wire_type_name(unsigned type);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

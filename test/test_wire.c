@@ -1,0 +1,470 @@
+/* Wire codec: a round trip for every message type, and the rejection of
+ * each kind of malformed input (bad msgpack, bombs, depth, trailing bytes,
+ * wrong types, ranges, lengths, duplicate keys, unknown commands), with
+ * unknown fields ignored. */
+#include <msgpack.h>
+#include <string.h>
+
+#include "frame.h"
+#include "test.h"
+#include "wire.h"
+
+static mm_wire_dec_t *dec;
+static uint8_t buf[65536];
+
+/* Encode, check the frame header, decode, return the decoded message. */
+static void
+round_trip(const mm_wire_msg_t *in, mm_wire_msg_t *out)
+{
+	int n = mm_wire_encode(in, buf, sizeof(buf));
+	CHECK_GT(n, 4);
+	uint32_t len = (uint32_t)buf[0] << 24 | buf[1] << 16 | buf[2] << 8 | buf[3];
+	CHECK_EQ(len, (uint32_t)n - 4);
+	const char *why = NULL;
+	int r = mm_wire_decode(dec, buf + 4, len, out, &why);
+	if (r != MM_WIRE_OK)
+		fprintf(stderr, "decode: %s\n", why);
+	CHECK_EQ(r, MM_WIRE_OK);
+	CHECK_EQ(out->type, in->type);
+	CHECK_EQ(out->req, in->req);
+}
+
+static void
+fill(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+static void
+test_round_trips(void)
+{
+	mm_wire_msg_t in, out;
+
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_HELLO;
+	in.req = 1;
+	in.u.hello.version = MM_WIRE_VERSION;
+	in.u.hello.net = (mm_bytes_t){(const uint8_t *)"main", 4};
+	fill(in.u.hello.pub, 32, 3);
+	in.u.hello.pow = 0xfedcba9876543210ull;
+	in.u.hello.port = 7946;
+	in.u.hello.ts = 1763700000123ull;
+	in.u.hello.agent = (mm_bytes_t){(const uint8_t *)"meshmap/0.1.0", 13};
+	round_trip(&in, &out);
+	CHECK_EQ(out.u.hello.version, 1);
+	CHECK_EQ(out.u.hello.net.len, 4);
+	CHECK_EQ(memcmp(out.u.hello.net.ptr, "main", 4), 0);
+	CHECK_EQ(memcmp(out.u.hello.pub, in.u.hello.pub, 32), 0);
+	CHECK(out.u.hello.pow == in.u.hello.pow);
+	CHECK_EQ(out.u.hello.port, 7946);
+	CHECK(out.u.hello.ts == in.u.hello.ts);
+	CHECK_EQ(out.u.hello.agent.len, 13);
+	in.u.hello.port = 0; /* optional fields absent */
+	in.u.hello.agent.len = 0;
+	round_trip(&in, &out);
+	CHECK_EQ(out.u.hello.port, 0);
+	CHECK_EQ(out.u.hello.agent.len, 0);
+
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_PING;
+	in.req = 77;
+	in.u.ping.ts = 123456789;
+	round_trip(&in, &out);
+	CHECK_EQ(out.u.ping.ts, 123456789);
+	in.type = MM_W_PONG;
+	round_trip(&in, &out);
+	CHECK_EQ(out.u.ping.ts, 123456789);
+
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_ERROR;
+	in.req = 5;
+	in.u.error.code = MM_WERR_UNKNOWN_CMD;
+	in.u.error.msg = (mm_bytes_t){(const uint8_t *)"no such command", 15};
+	round_trip(&in, &out);
+	CHECK_EQ(out.u.error.code, MM_WERR_UNKNOWN_CMD);
+	CHECK_EQ(memcmp(out.u.error.msg.ptr, "no such command", 15), 0);
+
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_EVENT; /* no req: gossip is not a request */
+	fill(in.u.event.origin, 32, 1);
+	fill(in.u.event.peer, 32, 2);
+	fill(in.u.event.sig, 64, 9);
+	in.u.event.kind = 2;
+	in.u.event.dir = 1;
+	in.u.event.seq = 4000000000u;
+	in.u.event.ts = 1763700000999ull;
+	in.u.event.ttl = 7;
+	round_trip(&in, &out);
+	CHECK_EQ(memcmp(&out.u.event, &in.u.event, sizeof(in.u.event)), 0);
+
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_GET_PEERS;
+	in.req = 9;
+	in.u.get_peers.cursor = 1234;
+	in.u.get_peers.limit = 64;
+	round_trip(&in, &out);
+	CHECK_EQ(out.u.get_peers.cursor, 1234);
+	CHECK_EQ(out.u.get_peers.limit, 64);
+
+	static uint8_t ids[64][32], nbs[64][32 * 32];
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_PEERS;
+	in.req = 9;
+	in.u.peers.next = 1298;
+	in.u.peers.count = 64;
+	for (int i = 0; i < 64; i++) {
+		mm_w_peer_t *q = &in.u.peers.peer[i];
+		fill(ids[i], 32, (uint8_t)i);
+		fill(nbs[i], sizeof(nbs[i]), (uint8_t)(i + 100));
+		q->id = ids[i];
+		q->seq = (uint32_t)i * 1000;
+		q->nnb = (uint8_t)(i % 33);
+		q->nb = nbs[i];
+		q->dirs = 0xa5a5a5a5u >> (i % 8);
+		q->has_addr = i % 3 != 0;
+		if (i % 2) { /* IPv4: sent as 4 bytes */
+			q->ip[10] = q->ip[11] = 0xff;
+			q->ip[12] = 10;
+			q->ip[15] = (uint8_t)i;
+		} else {
+			fill(q->ip, 16, (uint8_t)i);
+		}
+		q->port = q->has_addr ? (uint16_t)(7000 + i) : 0;
+	}
+	round_trip(&in, &out);
+	CHECK_EQ(out.u.peers.next, 1298);
+	CHECK_EQ(out.u.peers.count, 64);
+	for (int i = 0; i < 64; i++) {
+		const mm_w_peer_t *a = &in.u.peers.peer[i], *b = &out.u.peers.peer[i];
+		CHECK_EQ(memcmp(a->id, b->id, 32), 0);
+		CHECK_EQ(a->seq, b->seq);
+		CHECK_EQ(a->nnb, b->nnb);
+		CHECK_EQ(memcmp(a->nb, b->nb, 32u * a->nnb), 0);
+		CHECK_EQ(a->dirs, b->dirs);
+		CHECK_EQ(a->has_addr, b->has_addr);
+		if (a->has_addr) {
+			CHECK_EQ(memcmp(a->ip, b->ip, 16), 0);
+			CHECK_EQ(a->port, b->port);
+		}
+	}
+	/* The encoder refuses what the decoder would refuse. */
+	in.u.peers.peer[3].nnb = 33;
+	CHECK_EQ(mm_wire_encode(&in, buf, sizeof(buf)), -EINVAL);
+	in.u.peers.peer[3].nnb = 3;
+	CHECK_EQ(mm_wire_encode(&in, buf, 100), -ENOSPC);
+	in.type = 0;
+	CHECK_EQ(mm_wire_encode(&in, buf, sizeof(buf)), -EINVAL);
+}
+
+/* ---- hostile input ---------------------------------------------------------- */
+
+static msgpack_sbuffer sb;
+static msgpack_packer pk;
+
+static void
+begin(void)
+{
+	msgpack_sbuffer_clear(&sb);
+}
+
+static void
+str(const char *s)
+{
+	msgpack_pack_str(&pk, strlen(s));
+	msgpack_pack_str_body(&pk, s, strlen(s));
+}
+
+static void
+bin(size_t n)
+{
+	static uint8_t z[4096];
+	msgpack_pack_bin(&pk, n);
+	msgpack_pack_bin_body(&pk, z, n);
+}
+
+static int
+decode_sb(mm_wire_msg_t *m, const char **why)
+{
+	return mm_wire_decode(dec, (const uint8_t *)sb.data, (uint32_t)sb.size, m, why);
+}
+
+static int
+decode_raw(const void *p, size_t n, const char **why)
+{
+	mm_wire_msg_t m;
+	return mm_wire_decode(dec, p, (uint32_t)n, &m, why);
+}
+
+/* A ping with params built by fn(). */
+static int
+ping_with(void (*fn)(void), const char **why)
+{
+	begin();
+	msgpack_pack_map(&pk, 3);
+	str("cmd");
+	str("ping");
+	str("req");
+	msgpack_pack_uint32(&pk, 3);
+	str("params");
+	fn();
+	mm_wire_msg_t m;
+	return decode_sb(&m, why);
+}
+
+static void p_ok(void) { msgpack_pack_map(&pk, 1); str("ts"); msgpack_pack_uint64(&pk, 5); }
+static void p_extra(void)
+{
+	msgpack_pack_map(&pk, 3);
+	str("ts");
+	msgpack_pack_uint64(&pk, 5);
+	str("future_field");
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_true(&pk);
+	str("another");
+	bin(100);
+}
+static void p_missing(void) { msgpack_pack_map(&pk, 0); }
+static void p_negative(void) { msgpack_pack_map(&pk, 1); str("ts"); msgpack_pack_int64(&pk, -5); }
+static void p_string(void) { msgpack_pack_map(&pk, 1); str("ts"); str("5"); }
+static void p_float(void) { msgpack_pack_map(&pk, 1); str("ts"); msgpack_pack_double(&pk, 5.0); }
+static void p_dup(void)
+{
+	msgpack_pack_map(&pk, 2);
+	str("ts");
+	msgpack_pack_uint64(&pk, 5);
+	str("ts");
+	msgpack_pack_uint64(&pk, 6);
+}
+static void p_intkey(void) { msgpack_pack_map(&pk, 1); msgpack_pack_uint8(&pk, 1); msgpack_pack_uint8(&pk, 1); }
+static void p_notmap(void) { msgpack_pack_array(&pk, 1); msgpack_pack_uint8(&pk, 1); }
+static void p_toomany(void)
+{
+	msgpack_pack_map(&pk, 40);
+	for (int i = 0; i < 40; i++) {
+		char k[8];
+		snprintf(k, sizeof(k), "k%d", i);
+		str(k);
+		msgpack_pack_uint8(&pk, 1);
+	}
+}
+
+static void
+test_params_validation(void)
+{
+	const char *why;
+	CHECK_EQ(ping_with(p_ok, &why), MM_WIRE_OK);
+	CHECK_EQ(ping_with(p_extra, &why), MM_WIRE_OK); /* forward compatible */
+	struct {
+		void (*fn)(void);
+		int want;
+	} bad[] = {{p_missing, MM_WIRE_EPARAMS}, {p_negative, MM_WIRE_EPARAMS},
+	    {p_string, MM_WIRE_EPARAMS}, {p_float, MM_WIRE_EPARAMS},
+	    {p_dup, MM_WIRE_EPARAMS}, {p_intkey, MM_WIRE_EPARAMS},
+	    {p_notmap, MM_WIRE_EPARAMS}, {p_toomany, MM_WIRE_EPARAMS}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		CHECK_EQ(ping_with(bad[i].fn, &why), bad[i].want);
+		CHECK(why != NULL && why[0] != '\0'); /* says what is wrong */
+	}
+}
+
+static void
+hello_pub(size_t publen, const char *net, uint64_t version, int *rc)
+{
+	begin();
+	msgpack_pack_map(&pk, 2);
+	str("cmd");
+	str("hello");
+	str("params");
+	msgpack_pack_map(&pk, 5);
+	str("v");
+	msgpack_pack_uint64(&pk, version);
+	str("net");
+	str(net);
+	str("pub");
+	bin(publen);
+	str("pow");
+	msgpack_pack_uint64(&pk, 1);
+	str("ts");
+	msgpack_pack_uint64(&pk, 1);
+	mm_wire_msg_t m;
+	const char *why;
+	*rc = decode_sb(&m, &why);
+}
+
+static void
+test_lengths_and_ranges(void)
+{
+	int rc;
+	hello_pub(32, "main", 1, &rc);
+	CHECK_EQ(rc, MM_WIRE_OK);
+	hello_pub(31, "main", 1, &rc);
+	CHECK_EQ(rc, MM_WIRE_EPARAMS);
+	hello_pub(33, "main", 1, &rc);
+	CHECK_EQ(rc, MM_WIRE_EPARAMS);
+	hello_pub(32, "", 1, &rc);
+	CHECK_EQ(rc, MM_WIRE_EPARAMS);
+	hello_pub(32, "a-network-name-longer-than-32-bytes", 1, &rc);
+	CHECK_EQ(rc, MM_WIRE_EPARAMS);
+	hello_pub(32, "main", 1ull << 32, &rc);
+	CHECK_EQ(rc, MM_WIRE_EPARAMS);
+
+	/* event: kind 0 or 3, dir 2, seq 0, ttl 256 */
+	const struct {
+		const char *key;
+		uint64_t val;
+	} ev_bad[] = {{"kind", 0}, {"kind", 3}, {"dir", 2}, {"seq", 0}, {"ttl", 256},
+	    {"seq", 1ull << 32}};
+	for (size_t i = 0; i < sizeof(ev_bad) / sizeof(ev_bad[0]); i++) {
+		begin();
+		msgpack_pack_map(&pk, 2);
+		str("cmd");
+		str("event");
+		str("params");
+		msgpack_pack_map(&pk, 8);
+		const char *keys[] = {"kind", "dir", "seq", "ts", "ttl"};
+		uint64_t vals[] = {1, 0, 1, 1, 3};
+		for (int k = 0; k < 5; k++) {
+			str(keys[k]);
+			msgpack_pack_uint64(&pk, strcmp(keys[k], ev_bad[i].key) == 0 ?
+			    ev_bad[i].val : vals[k]);
+		}
+		str("origin");
+		bin(32);
+		str("peer");
+		bin(32);
+		str("sig");
+		bin(64);
+		mm_wire_msg_t m;
+		const char *why;
+		CHECK_EQ(decode_sb(&m, &why), MM_WIRE_EPARAMS);
+	}
+	/* peers: 65 entries; nb not a multiple of 32; ip of 5 bytes */
+	for (int c = 0; c < 3; c++) {
+		begin();
+		msgpack_pack_map(&pk, 2);
+		str("cmd");
+		str("peers");
+		str("params");
+		msgpack_pack_map(&pk, 1);
+		str("list");
+		unsigned n = c == 0 ? 65 : 1;
+		msgpack_pack_array(&pk, n);
+		for (unsigned i = 0; i < n; i++) {
+			msgpack_pack_map(&pk, c == 2 ? 5 : 3);
+			str("id");
+			bin(32);
+			str("seq");
+			msgpack_pack_uint32(&pk, 1);
+			str("nb");
+			bin(c == 1 ? 33 : 64);
+			if (c == 2) {
+				str("ip");
+				bin(5);
+				str("port");
+				msgpack_pack_uint16(&pk, 1);
+			}
+		}
+		mm_wire_msg_t m;
+		const char *why;
+		CHECK_EQ(decode_sb(&m, &why), MM_WIRE_EPARAMS);
+	}
+}
+
+static void
+test_unknown_command(void)
+{
+	begin();
+	msgpack_pack_map(&pk, 3);
+	str("cmd");
+	str("teleport");
+	str("req");
+	msgpack_pack_uint32(&pk, 4242);
+	str("params");
+	msgpack_pack_map(&pk, 0);
+	mm_wire_msg_t m;
+	const char *why;
+	CHECK_EQ(decode_sb(&m, &why), MM_WIRE_EUNKNOWN);
+	CHECK_EQ(m.req, 4242); /* so that the error answer can name it */
+	/* missing cmd, cmd not a string */
+	begin();
+	msgpack_pack_map(&pk, 1);
+	str("req");
+	msgpack_pack_uint32(&pk, 1);
+	CHECK_EQ(decode_sb(&m, &why), MM_WIRE_EPARAMS);
+	begin();
+	msgpack_pack_map(&pk, 1);
+	str("cmd");
+	msgpack_pack_uint32(&pk, 1);
+	CHECK_EQ(decode_sb(&m, &why), MM_WIRE_EPARAMS);
+}
+
+static void
+test_bad_msgpack(void)
+{
+	const char *why;
+	/* Container bombs: counts far above the bytes present. */
+	const uint8_t arr32[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+	const uint8_t map32[] = {0xdf, 0x7f, 0xff, 0xff, 0xff, 0xa1, 'x'};
+	const uint8_t arr16[] = {0xdc, 0xff, 0xff, 0x01, 0x02};
+	const uint8_t bin32[] = {0xc6, 0x7f, 0xff, 0xff, 0xff, 0x00};
+	const uint8_t str8[] = {0xd9, 0x10, 'a', 'b'};
+	const uint8_t reserved[] = {0xc1};
+	const uint8_t ext[] = {0xd4, 0x01, 0x02};
+	const uint8_t trailing[] = {0x80, 0x00};
+	const uint8_t empty_map[] = {0x80};
+	const uint8_t not_map[] = {0x91, 0x01};
+	struct {
+		const uint8_t *p;
+		size_t n;
+		int want;
+	} cases[] = {{arr32, sizeof(arr32), MM_WIRE_EMSGPACK},
+	    {map32, sizeof(map32), MM_WIRE_EMSGPACK},
+	    {arr16, sizeof(arr16), MM_WIRE_EMSGPACK},
+	    {bin32, sizeof(bin32), MM_WIRE_EMSGPACK},
+	    {str8, sizeof(str8), MM_WIRE_EMSGPACK},
+	    {reserved, sizeof(reserved), MM_WIRE_EMSGPACK},
+	    {ext, sizeof(ext), MM_WIRE_EMSGPACK},
+	    {trailing, sizeof(trailing), MM_WIRE_EMSGPACK},
+	    {empty_map, sizeof(empty_map), MM_WIRE_EPARAMS}, /* no cmd */
+	    {not_map, sizeof(not_map), MM_WIRE_EMSGPACK}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		why = NULL;
+		CHECK_EQ(decode_raw(cases[i].p, cases[i].n, &why), cases[i].want);
+		CHECK(why != NULL && why[0] != '\0');
+	}
+	/* Nesting deeper than the limit. */
+	uint8_t deep[64];
+	memset(deep, 0x91, sizeof(deep)); /* [[[[...]]]] */
+	deep[sizeof(deep) - 1] = 0x01;
+	CHECK_EQ(decode_raw(deep, sizeof(deep), &why), MM_WIRE_EMSGPACK);
+	/* Every truncation of a valid message is refused. */
+	mm_wire_msg_t in;
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_EVENT;
+	in.u.event.kind = 1;
+	in.u.event.seq = 1;
+	int n = mm_wire_encode(&in, buf, sizeof(buf));
+	CHECK_GT(n, 4);
+	for (int cut = 1; cut < n - 4; cut++)
+		CHECK_EQ(decode_raw(buf + 4, (size_t)cut, &why), MM_WIRE_EMSGPACK);
+}
+
+int
+main(void)
+{
+	dec = mm_wire_dec_new();
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	RUN(test_round_trips);
+	RUN(test_params_validation);
+	RUN(test_lengths_and_ranges);
+	RUN(test_unknown_command);
+	RUN(test_bad_msgpack);
+	msgpack_sbuffer_destroy(&sb);
+	mm_wire_dec_free(dec);
+	fprintf(stderr, "test_wire: ok\n");
+	return 0;
+}
