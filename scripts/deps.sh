@@ -11,6 +11,7 @@ PKGS=(
   libjemalloc-dev                    # jemalloc
   libbenchmark-dev                   # Google Benchmark
   python3                            # bench/report.py
+  clang libclang-rt-14-dev           # libFuzzer (the fuzz configuration)
 )
 
 missing=()
