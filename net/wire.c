@@ -75,9 +75,12 @@ check_map(const msgpack_object *o, const char **why, const char *what)
 			return -1;
 		}
 		for (uint32_t j = 0; j < i; j++)
+			/* size first: msgpack-c gives empty strings a NULL ptr,
+			 * which memcmp must not see (found by fuzz_wire) */
 			if (m->ptr[j].key.via.str.size == k->via.str.size &&
-			    memcmp(m->ptr[j].key.via.str.ptr, k->via.str.ptr,
-			        k->via.str.size) == 0) {
+			    (k->via.str.size == 0 ||
+			        memcmp(m->ptr[j].key.via.str.ptr, k->via.str.ptr,
+			            k->via.str.size) == 0)) {
 				*why = "duplicate key in a map";
 				return -1;
 			}

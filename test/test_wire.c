@@ -237,6 +237,24 @@ static void p_dup(void)
 	str("ts");
 	msgpack_pack_uint64(&pk, 6);
 }
+static void p_emptykeys(void) /* found by fuzz_wire: "" twice */
+{
+	msgpack_pack_map(&pk, 3);
+	str("ts");
+	msgpack_pack_uint64(&pk, 5);
+	str("");
+	msgpack_pack_uint8(&pk, 1);
+	str("");
+	msgpack_pack_uint8(&pk, 2);
+}
+static void p_oneempty(void)
+{
+	msgpack_pack_map(&pk, 2);
+	str("ts");
+	msgpack_pack_uint64(&pk, 5);
+	str("");
+	msgpack_pack_uint8(&pk, 1);
+}
 static void p_intkey(void) { msgpack_pack_map(&pk, 1); msgpack_pack_uint8(&pk, 1); msgpack_pack_uint8(&pk, 1); }
 static void p_notmap(void) { msgpack_pack_array(&pk, 1); msgpack_pack_uint8(&pk, 1); }
 static void p_toomany(void)
@@ -256,12 +274,14 @@ test_params_validation(void)
 	const char *why;
 	CHECK_EQ(ping_with(p_ok, &why), MM_WIRE_OK);
 	CHECK_EQ(ping_with(p_extra, &why), MM_WIRE_OK); /* forward compatible */
+	CHECK_EQ(ping_with(p_oneempty, &why), MM_WIRE_OK);
 	struct {
 		void (*fn)(void);
 		int want;
 	} bad[] = {{p_missing, MM_WIRE_EPARAMS}, {p_negative, MM_WIRE_EPARAMS},
 	    {p_string, MM_WIRE_EPARAMS}, {p_float, MM_WIRE_EPARAMS},
 	    {p_dup, MM_WIRE_EPARAMS}, {p_intkey, MM_WIRE_EPARAMS},
+	    {p_emptykeys, MM_WIRE_EPARAMS},
 	    {p_notmap, MM_WIRE_EPARAMS}, {p_toomany, MM_WIRE_EPARAMS}};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		why = NULL;
