@@ -345,6 +345,21 @@ mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
 	}
 }
 
+void
+mm_wire_event_signed_bytes(const mm_w_event_t *e,
+    uint8_t out[MM_WIRE_EVENT_SIGNED_LEN])
+{
+	memcpy(out, "meshmap-event-v1", 16);
+	memcpy(out + 16, e->origin, 32);
+	memcpy(out + 48, e->peer, 32);
+	out[80] = e->kind;
+	out[81] = e->dir;
+	for (int i = 0; i < 4; i++)
+		out[82 + i] = (uint8_t)(e->seq >> (24 - 8 * i));
+	for (int i = 0; i < 8; i++)
+		out[86 + i] = (uint8_t)(e->ts >> (56 - 8 * i));
+}
+
 /* ---- encoding ------------------------------------------------------------------- */
 
 struct outbuf {

@@ -147,6 +147,14 @@ int mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap);
 
 const char *mm_wire_type_name(unsigned type);
 
+/* The bytes an event's signature covers (docs/PROTOCOL.md, "event"):
+ * "meshmap-event-v1" (16 bytes) || origin || peer || kind || dir ||
+ * seq (4, big-endian) || ts (8, big-endian). ttl is not covered: relays
+ * decrement it. */
+#define MM_WIRE_EVENT_SIGNED_LEN 94
+void mm_wire_event_signed_bytes(const mm_w_event_t *e,
+    uint8_t out[MM_WIRE_EVENT_SIGNED_LEN]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "identity.h"
+#include "wire.h"
 #include "test.h"
 
 static char dir[] = "/tmp/mm_id_XXXXXX";
@@ -195,6 +196,36 @@ test_key_file(void)
 	mm_id_free(&id);
 }
 
+/* An event signed by its origin verifies after a relay lowered its ttl,
+ * and fails once any signed field changes. */
+static void
+test_event_signature(void)
+{
+	mm_identity_t o;
+	CHECK_EQ(mm_id_generate(&o, 0, NULL), 0);
+	mm_w_event_t e = {.kind = 1, .dir = 1, .seq = 42, .ts = 1763700000000ull,
+	    .ttl = 6};
+	memcpy(e.origin, o.id, 32);
+	memset(e.peer, 0x5a, 32);
+	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
+	mm_wire_event_signed_bytes(&e, b);
+	CHECK_EQ(memcmp(b, "meshmap-event-v1", 16), 0);
+	CHECK_EQ(b[82], 0);
+	CHECK_EQ(b[85], 42); /* big-endian seq */
+	CHECK_EQ(mm_id_sign(&o, b, sizeof(b), e.sig), 0);
+	e.ttl = 2; /* relays decrement ttl: still valid */
+	mm_wire_event_signed_bytes(&e, b);
+	CHECK_EQ(mm_id_verify(o.pub, b, sizeof(b), e.sig), 1);
+	e.seq = 43; /* a replay with a new seq is not */
+	mm_wire_event_signed_bytes(&e, b);
+	CHECK_EQ(mm_id_verify(o.pub, b, sizeof(b), e.sig), 0);
+	e.seq = 42;
+	e.dir = 0;
+	mm_wire_event_signed_bytes(&e, b);
+	CHECK_EQ(mm_id_verify(o.pub, b, sizeof(b), e.sig), 0);
+	mm_id_free(&o);
+}
+
 int
 main(void)
 {
@@ -203,6 +234,7 @@ main(void)
 	RUN(test_generate_and_pow);
 	RUN(test_sign_verify);
 	RUN(test_key_file);
+	RUN(test_event_signature);
 	unlink(path);
 	rmdir(dir);
 	fprintf(stderr, "test_identity: ok\n");
