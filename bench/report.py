@@ -46,6 +46,17 @@ for line in open("/proc/cpuinfo"):
         break
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 
+if kind == "net":
+    print(f"Machine: {platform_line()}\n")
+    print("| message | bytes on the wire | encode | decode |")
+    print("|---|---:|---:|---:|")
+    for t, name in enumerate(["hello", "ping", "pong", "error", "event", "get_peers",
+                              "peers (64 entries x 12 neighbours)"], start=1):
+        e, d = entry(f"BM_Encode/{t}"), entry(f"BM_Decode/{t}")
+        print(f"| {name} | {int(e['bytes'])} | {1e9/e['items_per_second']:.0f} ns | "
+              f"{1e9/d['items_per_second']:.0f} ns |")
+    sys.exit(0)
+
 if kind == "store":
     mem = entry("BM_MapMemory")
     mb = mem["MB_100k_jemalloc"]

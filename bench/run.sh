@@ -2,7 +2,7 @@
 # Run the micro-benchmarks and print markdown reports with the figures, the
 # goals and the ratios (medians of 5 repetitions; the store's memory figure
 # is measured once, from jemalloc's statistics).
-#   bench/run.sh [runtime|store|all] [extra Google Benchmark flags]
+#   bench/run.sh [runtime|store|net|all] [extra Google Benchmark flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -14,6 +14,11 @@ if [ "$which" = runtime ] || [ "$which" = all ]; then
   build/release/bench_runtime --benchmark_repetitions=5 \
     --benchmark_report_aggregates_only=true --benchmark_format=json "$@" > "$tmp/runtime.json"
   python3 bench/report.py runtime "$tmp/runtime.json"
+fi
+if [ "$which" = net ] || [ "$which" = all ]; then
+  build/release/bench_net --benchmark_repetitions=5 \
+    --benchmark_report_aggregates_only=true --benchmark_format=json "$@" > "$tmp/net.json"
+  python3 bench/report.py net "$tmp/net.json"
 fi
 if [ "$which" = store ] || [ "$which" = all ]; then
   build/release/bench_store --benchmark_repetitions=5 \
