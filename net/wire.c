@@ -174,6 +174,8 @@ dec_hello(const msgpack_object *p, mm_w_hello_t *h, const char **why)
 	        "hello.net: string of 1..32 bytes required") != 0 ||
 	    get_fixed(p, "pub", 32, h->pub, why,
 	        "hello.pub: 32-byte bin required") != 0 ||
+	    get_fixed(p, "csig", 64, h->csig, why,
+	        "hello.csig: 64-byte bin required") != 0 ||
 	    get_bytes(p, "agent", 0, MM_WIRE_AGENT_MAX, false, true, &h->agent, why,
 	        "hello.agent: string of at most 64 bytes") != 0)
 		return MM_WIRE_EPARAMS;
@@ -444,10 +446,11 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 		if (h->net.len == 0 || h->net.len > MM_WIRE_NET_MAX ||
 		    h->agent.len > MM_WIRE_AGENT_MAX)
 			return -EINVAL;
-		msgpack_pack_map(&pk, 5 + (h->port != 0) + (h->agent.len != 0));
+		msgpack_pack_map(&pk, 6 + (h->port != 0) + (h->agent.len != 0));
 		pk_uint(&pk, "v", h->version);
 		pk_str(&pk, "net", &h->net);
 		pk_bin(&pk, "pub", h->pub, 32);
+		pk_bin(&pk, "csig", h->csig, 64);
 		pk_uint(&pk, "pow", h->pow);
 		pk_uint(&pk, "ts", h->ts);
 		if (h->port != 0)

@@ -62,6 +62,7 @@ typedef struct mm_w_hello {
 	uint32_t version;
 	mm_bytes_t net;    /* 1..32 bytes */
 	uint8_t pub[32];   /* Ed25519 public key */
+	uint8_t csig[64];  /* binding of the TLS certificate (tls.h) */
 	uint64_t pow;      /* proof-of-work nonce */
 	uint16_t port;     /* listening port, 0 = does not accept */
 	uint64_t ts;       /* unix milliseconds */

@@ -47,6 +47,7 @@ test_round_trips(void)
 	in.u.hello.version = MM_WIRE_VERSION;
 	in.u.hello.net = (mm_bytes_t){(const uint8_t *)"main", 4};
 	fill(in.u.hello.pub, 32, 3);
+	fill(in.u.hello.csig, 64, 4);
 	in.u.hello.pow = 0xfedcba9876543210ull;
 	in.u.hello.port = 7946;
 	in.u.hello.ts = 1763700000123ull;
@@ -56,6 +57,7 @@ test_round_trips(void)
 	CHECK_EQ(out.u.hello.net.len, 4);
 	CHECK_EQ(memcmp(out.u.hello.net.ptr, "main", 4), 0);
 	CHECK_EQ(memcmp(out.u.hello.pub, in.u.hello.pub, 32), 0);
+	CHECK_EQ(memcmp(out.u.hello.csig, in.u.hello.csig, 64), 0);
 	CHECK(out.u.hello.pow == in.u.hello.pow);
 	CHECK_EQ(out.u.hello.port, 7946);
 	CHECK(out.u.hello.ts == in.u.hello.ts);
@@ -298,13 +300,15 @@ hello_pub(size_t publen, const char *net, uint64_t version, int *rc)
 	str("cmd");
 	str("hello");
 	str("params");
-	msgpack_pack_map(&pk, 5);
+	msgpack_pack_map(&pk, 6);
 	str("v");
 	msgpack_pack_uint64(&pk, version);
 	str("net");
 	str(net);
 	str("pub");
 	bin(publen);
+	str("csig");
+	bin(64);
 	str("pow");
 	msgpack_pack_uint64(&pk, 1);
 	str("ts");
