@@ -2,7 +2,7 @@
 # Run the micro-benchmarks and print markdown reports with the figures, the
 # goals and the ratios (medians of 5 repetitions; the store's memory figure
 # is measured once, from jemalloc's statistics).
-#   bench/run.sh [runtime|store|net|all] [extra Google Benchmark flags]
+#   bench/run.sh [runtime|store|net|tls|all] [extra Google Benchmark flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
@@ -19,6 +19,14 @@ if [ "$which" = net ] || [ "$which" = all ]; then
   build/release/bench_net --benchmark_repetitions=5 \
     --benchmark_report_aggregates_only=true --benchmark_format=json "$@" > "$tmp/net.json"
   python3 bench/report.py net "$tmp/net.json"
+fi
+if [ "$which" = tls ] || [ "$which" = all ]; then
+  # The limits, measured in the same run.
+  openssl speed -seconds 3 -bytes 16384 -evp aes-128-gcm > "$tmp/aes.txt" 2>/dev/null
+  openssl speed -seconds 3 ecdsap256 ecdhp256 ecdhx25519 ed25519 > "$tmp/pk.txt" 2>/dev/null
+  build/release/bench_tls --benchmark_repetitions=5 \
+    --benchmark_report_aggregates_only=true --benchmark_format=json "$@" > "$tmp/tls.json"
+  python3 bench/report.py tls "$tmp/tls.json" "$tmp/aes.txt" "$tmp/pk.txt"
 fi
 if [ "$which" = store ] || [ "$which" = all ]; then
   build/release/bench_store --benchmark_repetitions=5 \

@@ -3,6 +3,7 @@
 #include "mm_rt.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <stdarg.h>
@@ -23,11 +24,30 @@ mm_hex(const uint8_t *b, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* SHA-256 fetched once: EVP_sha256() in OpenSSL 3 makes EVP_Digest fetch
+ * the implementation on every call (locks, name lookups), which cost more
+ * than the hash of 40 bytes itself. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_init(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+sha256(void)
+{
+	pthread_once(&sha256_once, sha256_init);
+	return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
+
 void
 mm_id_of(const uint8_t pub[32], uint8_t id[32])
 {
 	unsigned int n = 0;
-	EVP_Digest(pub, 32, id, &n, EVP_sha256(), NULL);
+	EVP_Digest(pub, 32, id, &n, sha256(), NULL);
 }
 
 static unsigned
@@ -58,7 +78,7 @@ mm_pow_bits(const uint8_t pub[32], uint64_t nonce)
 	uint8_t in[40], h[32];
 	unsigned int n = 0;
 	pow_input(in, pub, nonce);
-	EVP_Digest(in, sizeof(in), h, &n, EVP_sha256(), NULL);
+	EVP_Digest(in, sizeof(in), h, &n, sha256(), NULL);
 	return lead_zero_bits(h);
 }
 
@@ -103,7 +123,7 @@ mm_id_generate(mm_identity_t *out, unsigned difficulty, uint64_t *tries)
 	 * one per call); the start is random so that two keygens never scan
 	 * the same nonces. */
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	const EVP_MD *md = EVP_sha256();
+	const EVP_MD *md = sha256();
 	uint8_t in[40], h[32];
 	unsigned int hn;
 	uint64_t nonce = 0, n = 0;

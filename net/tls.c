@@ -146,11 +146,13 @@ cert_spki(const char *cert_pem, uint8_t *der, size_t cap)
 	BIO_free(b);
 	if (x == NULL)
 		return -EINVAL;
-	int n = i2d_PUBKEY(X509_get0_pubkey(x), NULL);
+	/* Same serialisation as the backends' peer_spki (i2d_X509_PUBKEY). */
+	X509_PUBKEY *xp = X509_get_X509_PUBKEY(x);
+	int n = i2d_X509_PUBKEY(xp, NULL);
 	int rc = -ENOSPC;
 	if (n > 0 && (size_t)n <= cap) {
 		uint8_t *p = der;
-		rc = i2d_PUBKEY(X509_get0_pubkey(x), &p);
+		rc = i2d_X509_PUBKEY(xp, &p);
 	}
 	X509_free(x);
 	return rc;
