@@ -1,0 +1,831 @@
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "hello.h"
+#include "log.h"
+#include "siphash.h"
+
+#define IPTAB 4096          /* hashed per-address counters */
+#define READ_CHUNK 16384
+#define WQ_MIN 4096
+
+enum { ST_CONNECTING = 1, ST_TLS, ST_HELLO, ST_READY, ST_CLOSED };
+
+struct worker_scratch {
+	mm_wire_dec_t *dec;
+	mm_wire_msg_t msg;  /* decoded message (a peers message is ~5 KB) */
+};
+
+struct mm_net {
+	mm_rt_t *rt;
+	mm_net_config_t cfg;
+	char network[MM_WIRE_NET_MAX + 1];
+	unsigned nworkers;
+	mm_tls_ctx_t **tls;            /* one per worker (mbedTLS: one thread) */
+	struct worker_scratch *scratch; /* one per worker */
+	uint64_t k0, k1;
+	atomic_ushort per_ip[IPTAB], pending_ip[IPTAB];
+	atomic_uint open;
+	atomic_uint next_worker;
+	_Atomic uint64_t st_inbound, st_outbound, st_ready, st_accepted, st_dialled,
+	    st_refused, st_frames_in, st_frames_out, st_bytes_in, st_bytes_out,
+	    st_pings, st_pongs, st_closes[MM_CLOSE__MAX];
+};
+
+struct mm_conn {
+	mm_net_t *net;
+	mm_actor_t *self;
+	int fd;
+	int inbound;
+	int state;
+	mm_io_t io;
+	uint32_t io_events;
+	mm_timer_t timer;
+	mm_tls_t *tls;
+	mm_framer_t rx;
+	uint8_t *wq;                 /* write queue: encoded frames, in order */
+	uint32_t wq_head, wq_tail, wq_cap;
+	uint32_t ipslot;
+	int pending_counted, ip_counted;
+	int has_expect;
+	uint8_t expect[32];
+	uint8_t peer[32];
+	uint64_t last_rx_ms, last_tx_ms;
+	uint64_t ping_us;
+	uint32_t ping_req, next_req, rtt_us;
+	char addr[INET6_ADDRSTRLEN + 8];
+};
+
+static void
+stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const char *
+mm_close_reason_name(int r)
+{
+	switch (r) {
+	case MM_CLOSE_NORMAL: return "closed";
+	case MM_WERR_BAD_FRAME: return "bad frame";
+	case MM_WERR_BAD_MSGPACK: return "bad msgpack";
+	case MM_WERR_UNKNOWN_CMD: return "unknown command";
+	case MM_WERR_BAD_PARAMS: return "bad parameters";
+	case MM_WERR_VERSION: return "protocol version";
+	case MM_WERR_BAD_POW: return "short proof of work";
+	case MM_WERR_BAD_ID: return "identity does not verify";
+	case MM_WERR_BAD_SIG: return "bad signature";
+	case MM_WERR_RATE: return "over budget";
+	case MM_WERR_BANNED: return "banned";
+	case MM_WERR_SHUTDOWN: return "peer shutting down";
+	case MM_WERR_ORDER: return "message out of order";
+	case MM_WERR_NETWORK: return "another network";
+	case MM_CLOSE_TIMEOUT: return "handshake timeout";
+	case MM_CLOSE_IDLE: return "idle timeout";
+	case MM_CLOSE_SLOW: return "slow consumer";
+	case MM_CLOSE_TLS: return "tls failure";
+	case MM_CLOSE_IO: return "socket error";
+	case MM_CLOSE_LIMIT: return "connection limit";
+	case MM_CLOSE_SHUTDOWN: return "shutdown";
+	default: return "?";
+	}
+}
+
+/* ---- addresses and limits ------------------------------------------------ */
+
+static void
+addr_of(const struct sockaddr_storage *ss, uint8_t ip[16], char *text, size_t tl)
+{
+	memset(ip, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &a->sin_addr, 4);
+		char b[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &a->sin_addr, b, sizeof(b));
+		snprintf(text, tl, "%s:%u", b, ntohs(a->sin_port));
+	} else {
+		const struct sockaddr_in6 *a = (const void *)ss;
+		memcpy(ip, &a->sin6_addr, 16);
+		char b[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, &a->sin6_addr, b, sizeof(b));
+		snprintf(text, tl, "[%s]:%u", b, ntohs(a->sin6_port));
+	}
+}
+
+static uint32_t
+ip_slot(const mm_net_t *n, const uint8_t ip[16])
+{
+	return (uint32_t)mm_siphash13(n->k0, n->k1, ip, 16) & (IPTAB - 1);
+}
+
+/* ---- the write queue ------------------------------------------------------ */
+
+static void conn_close(mm_conn_t *c, int reason, const char *why);
+
+static void
+set_events(mm_conn_t *c, uint32_t ev)
+{
+	if (ev != c->io_events && c->state != ST_CLOSED) {
+		if (mm_io_modify(&c->io, ev) == 0)
+			c->io_events = ev;
+	}
+}
+
+static void
+flush(mm_conn_t *c)
+{
+	while (c->wq_head < c->wq_tail && c->state != ST_CLOSED) {
+		long w = mm_tls_write(c->tls, c->wq + c->wq_head, c->wq_tail - c->wq_head);
+		if (w > 0) {
+			c->wq_head += (uint32_t)w;
+			stat_add(&c->net->st_bytes_out, (uint64_t)w);
+			c->last_tx_ms = mm_now_ms();
+			continue;
+		}
+		if (w == MM_TLS_WANT_WRITE || w == MM_TLS_WANT_READ) {
+			set_events(c, EPOLLIN | EPOLLOUT);
+			return;
+		}
+		conn_close(c, w == MM_TLS_CLOSED ? MM_CLOSE_NORMAL : MM_CLOSE_TLS,
+		    w == MM_TLS_CLOSED ? "peer closed" : mm_tls_error(c->tls));
+		return;
+	}
+	if (c->state == ST_CLOSED)
+		return;
+	/* Drained: start over, and give a large buffer back. */
+	c->wq_head = c->wq_tail = 0;
+	if (c->wq_cap > WQ_MIN) {
+		free(c->wq);
+		c->wq = NULL;
+		c->wq_cap = 0;
+	}
+	set_events(c, EPOLLIN);
+}
+
+int
+mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m)
+{
+	if (c->state == ST_CLOSED)
+		return -EPIPE;
+	uint32_t cap_total = c->net->cfg.write_cap;
+	for (;;) {
+		size_t room = c->wq_cap - c->wq_tail;
+		int n = room >= MM_FRAME_HDR ? mm_wire_encode(m, c->wq + c->wq_tail, room) :
+		    -ENOSPC;
+		if (n > 0) {
+			c->wq_tail += (uint32_t)n;
+			stat_add(&c->net->st_frames_out, 1);
+			break;
+		}
+		if (n != -ENOSPC)
+			return n;
+		/* Compact, then grow; past the cap the peer is not reading. */
+		if (c->wq_head > 0) {
+			memmove(c->wq, c->wq + c->wq_head, c->wq_tail - c->wq_head);
+			c->wq_tail -= c->wq_head;
+			c->wq_head = 0;
+			if (c->wq_cap - c->wq_tail >= 1024)
+				continue;
+		}
+		uint32_t ncap = c->wq_cap ? c->wq_cap * 2 : WQ_MIN;
+		if (c->wq_tail > cap_total || ncap > cap_total + c->net->cfg.max_frame + 64) {
+			conn_close(c, MM_CLOSE_SLOW, "write queue over its cap: the "
+			    "peer does not read");
+			return -ENOBUFS;
+		}
+		uint8_t *nq = realloc(c->wq, ncap);
+		if (nq == NULL)
+			return -ENOMEM;
+		c->wq = nq;
+		c->wq_cap = ncap;
+	}
+	if (c->wq_tail - c->wq_head > cap_total) {
+		conn_close(c, MM_CLOSE_SLOW, "write queue over its cap: the peer does "
+		    "not read");
+		return -ENOBUFS;
+	}
+	if (c->tls != NULL && c->state >= ST_HELLO)
+		flush(c);
+	return 0;
+}
+
+/* Best effort: tell the peer why, then close. */
+static void
+fail(mm_conn_t *c, int code, const char *why, uint32_t req)
+{
+	mm_wire_msg_t e = {.type = MM_W_ERROR, .req = req};
+	e.u.error.code = (uint32_t)code;
+	e.u.error.msg = (mm_bytes_t){(const uint8_t *)why, (uint32_t)strnlen(why,
+	    MM_WIRE_ERRMSG_MAX)};
+	if (c->tls != NULL && c->state >= ST_HELLO && mm_conn_send(c, &e) == 0)
+		flush(c);
+	conn_close(c, code, why);
+}
+
+/* ---- closing --------------------------------------------------------------- */
+
+static void
+conn_close(mm_conn_t *c, int reason, const char *why)
+{
+	if (c->state == ST_CLOSED)
+		return;
+	mm_net_t *n = c->net;
+	int misbehaved = reason >= 1 && reason <= 13;
+	if (misbehaved)
+		mm_log(MM_LOG_WARN, "conn %s: closed: %s: %s", c->addr,
+		    mm_close_reason_name(reason), why);
+	else
+		mm_log(MM_LOG_INFO, "conn %s: closed: %s: %s", c->addr,
+		    mm_close_reason_name(reason), why);
+	stat_add(&n->st_closes[reason < MM_CLOSE__MAX ? reason : 0], 1);
+	atomic_fetch_sub_explicit(&n->open, 1, memory_order_relaxed);
+	if (c->ip_counted)
+		atomic_fetch_sub_explicit(&n->per_ip[c->ipslot], 1, memory_order_relaxed);
+	if (c->pending_counted)
+		atomic_fetch_sub_explicit(&n->pending_ip[c->ipslot], 1,
+		    memory_order_relaxed);
+	c->ip_counted = c->pending_counted = 0;
+	c->state = ST_CLOSED;
+	mm_io_stop(&c->io);
+	mm_timer_cancel(&c->timer);
+	mm_tls_free(c->tls);
+	c->tls = NULL;
+	close(c->fd);
+	c->fd = -1;
+	mm_framer_free(&c->rx);
+	free(c->wq);
+	c->wq = NULL;
+	c->wq_cap = c->wq_head = c->wq_tail = 0;
+	if (n->cfg.on_close != NULL)
+		n->cfg.on_close(c, reason, why, n->cfg.arg);
+	mm_actor_exit(c->self);
+}
+
+void
+mm_conn_close(mm_conn_t *c, int reason, const char *why)
+{
+	conn_close(c, reason, why);
+}
+
+uint32_t mm_conn_rtt_us(const mm_conn_t *c) { return c->rtt_us; }
+int mm_conn_inbound(const mm_conn_t *c) { return c->inbound; }
+mm_net_t *mm_conn_net(const mm_conn_t *c) { return c->net; }
+
+const uint8_t *
+mm_conn_peer_id(const mm_conn_t *c)
+{
+	return c->state == ST_READY ? c->peer : NULL;
+}
+
+/* ---- receiving ----------------------------------------------------------------- */
+
+static void
+on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
+{
+	mm_net_t *n = c->net;
+	struct worker_scratch *w = &n->scratch[mm_rt_current_worker()];
+	mm_wire_msg_t *m = &w->msg;
+	const char *why = "";
+	stat_add(&n->st_frames_in, 1);
+	c->last_rx_ms = mm_now_ms();
+	int r = mm_wire_decode(w->dec, f, len, m, &why);
+	if (r == MM_WIRE_EUNKNOWN) {
+		/* Forward compatible: answered, the connection stays. */
+		mm_wire_msg_t e = {.type = MM_W_ERROR, .req = m->req};
+		e.u.error.code = MM_WERR_UNKNOWN_CMD;
+		e.u.error.msg = (mm_bytes_t){(const uint8_t *)"unknown command", 15};
+		mm_conn_send(c, &e);
+		return;
+	}
+	if (r != MM_WIRE_OK) {
+		fail(c, r == MM_WIRE_EMSGPACK ? MM_WERR_BAD_MSGPACK : MM_WERR_BAD_PARAMS,
+		    why, m->req);
+		return;
+	}
+	if (c->state == ST_HELLO) {
+		if (m->type != MM_W_HELLO) {
+			fail(c, MM_WERR_ORDER, "first message must be hello", m->req);
+			return;
+		}
+		int code = mm_hello_check(&m->u.hello, c->tls, n->cfg.ca_pem != NULL,
+		    n->network, n->cfg.difficulty, c->has_expect ? c->expect : NULL,
+		    c->peer, &why);
+		if (code != 0) {
+			fail(c, code, why, 0);
+			return;
+		}
+		c->state = ST_READY;
+		if (c->pending_counted) {
+			atomic_fetch_sub_explicit(&n->pending_ip[c->ipslot], 1,
+			    memory_order_relaxed);
+			c->pending_counted = 0;
+		}
+		stat_add(&n->st_ready, 1);
+		/* The handshake deadline becomes the keepalive tick. */
+		mm_timer_arm(&c->timer, n->cfg.ping_interval_ms);
+		char hex[65];
+		mm_hex(c->peer, 32, hex);
+		mm_log(MM_LOG_INFO, "conn %s: ready, peer %.16s", c->addr, hex);
+		if (n->cfg.on_ready != NULL)
+			n->cfg.on_ready(c, c->peer, n->cfg.arg);
+		return;
+	}
+	switch (m->type) {
+	case MM_W_HELLO:
+		fail(c, MM_WERR_ORDER, "hello twice", m->req);
+		return;
+	case MM_W_PING: {
+		mm_wire_msg_t p = {.type = MM_W_PONG, .req = m->req};
+		p.u.ping.ts = m->u.ping.ts;
+		stat_add(&n->st_pings, 1);
+		mm_conn_send(c, &p);
+		return;
+	}
+	case MM_W_PONG:
+		if (c->ping_us != 0 && m->req == c->ping_req && m->u.ping.ts == c->ping_us) {
+			c->rtt_us = (uint32_t)(now_us() - c->ping_us);
+			c->ping_us = 0;
+			stat_add(&n->st_pongs, 1);
+		}
+		return;
+	default:
+		if (n->cfg.on_message != NULL)
+			n->cfg.on_message(c, m, n->cfg.arg);
+		return;
+	}
+}
+
+static void
+do_read(mm_conn_t *c)
+{
+	while (c->state == ST_HELLO || c->state == ST_READY) {
+		size_t avail;
+		uint8_t *p = mm_framer_space(&c->rx, READ_CHUNK, &avail);
+		if (p == NULL) {
+			conn_close(c, MM_CLOSE_IO, "out of memory");
+			return;
+		}
+		long r = mm_tls_read(c->tls, p, avail);
+		if (r == MM_TLS_WANT_READ)
+			break;
+		if (r == MM_TLS_WANT_WRITE) {
+			set_events(c, EPOLLIN | EPOLLOUT);
+			break;
+		}
+		if (r <= 0) {
+			conn_close(c, r == MM_TLS_CLOSED ? MM_CLOSE_NORMAL : MM_CLOSE_TLS,
+			    r == MM_TLS_CLOSED ? "peer closed" : mm_tls_error(c->tls));
+			return;
+		}
+		stat_add(&c->net->st_bytes_in, (uint64_t)r);
+		mm_framer_commit(&c->rx, (size_t)r);
+		const uint8_t *f;
+		uint32_t len;
+		int fr;
+		while ((fr = mm_framer_next(&c->rx, &f, &len)) == MM_FRAME_OK) {
+			on_frame(c, f, len);
+			if (c->state == ST_CLOSED)
+				return;
+		}
+		if (fr < 0) {
+			fail(c, MM_WERR_BAD_FRAME, fr == MM_FRAME_EZERO ?
+			    "zero-length frame" : "frame longer than the maximum", 0);
+			return;
+		}
+	}
+	if (c->state != ST_CLOSED)
+		mm_framer_trim(&c->rx); /* idle: no buffer held */
+}
+
+/* ---- the connection actor ----------------------------------------------------- */
+
+static void
+tls_step(mm_conn_t *c)
+{
+	int r = mm_tls_handshake(c->tls);
+	if (r == MM_TLS_WANT_READ || r == MM_TLS_WANT_WRITE) {
+		set_events(c, r == MM_TLS_WANT_WRITE ? EPOLLIN | EPOLLOUT : EPOLLIN);
+		return;
+	}
+	if (r != MM_TLS_OK) {
+		conn_close(c, MM_CLOSE_TLS, mm_tls_error(c->tls));
+		return;
+	}
+	c->state = ST_HELLO;
+	mm_net_t *n = c->net;
+	mm_wire_msg_t h;
+	if (mm_hello_make(&h, n->cfg.id, n->tls[mm_rt_current_worker()], n->network,
+	        n->cfg.listen_port, (uint64_t)time(NULL) * 1000u) != 0 ||
+	    mm_conn_send(c, &h) != 0) {
+		if (c->state != ST_CLOSED)
+			conn_close(c, MM_CLOSE_IO, "cannot send hello");
+		return;
+	}
+	do_read(c); /* the peer's hello may already sit in TLS's buffer */
+}
+
+static void
+keepalive(mm_conn_t *c)
+{
+	mm_net_t *n = c->net;
+	uint64_t now = mm_now_ms();
+	if (now - c->last_rx_ms >= n->cfg.idle_timeout_ms) {
+		conn_close(c, MM_CLOSE_IDLE, "nothing received");
+		return;
+	}
+	if (now - c->last_tx_ms >= n->cfg.ping_interval_ms && c->ping_us == 0) {
+		mm_wire_msg_t p = {.type = MM_W_PING, .req = ++c->next_req};
+		c->ping_req = p.req;
+		c->ping_us = p.u.ping.ts = now_us();
+		if (mm_conn_send(c, &p) != 0)
+			return;
+	}
+	mm_timer_arm(&c->timer, n->cfg.ping_interval_ms);
+}
+
+static void
+conn_fn(mm_actor_t *self, const mm_msg_t *m)
+{
+	mm_conn_t *c = mm_actor_state(self);
+	switch (m->type) {
+	case MM_MSG_START: {
+		c->self = self;
+		c->last_rx_ms = c->last_tx_ms = mm_now_ms();
+		mm_timer_init(&c->timer, self, 0);
+		mm_timer_arm(&c->timer, c->net->cfg.handshake_timeout_ms);
+		uint32_t ev = c->state == ST_CONNECTING ? EPOLLOUT : EPOLLIN;
+		if (mm_io_start(&c->io, self, c->fd, ev, 0) != 0) {
+			conn_close(c, MM_CLOSE_IO, "cannot watch the socket");
+			return;
+		}
+		c->io_events = ev;
+		if (c->state == ST_TLS) {
+			c->tls = mm_tls_new(c->net->tls[mm_rt_current_worker()], c->fd,
+			    c->inbound);
+			if (c->tls == NULL)
+				conn_close(c, MM_CLOSE_TLS, "cannot start TLS");
+			else if (!c->inbound)
+				tls_step(c);
+		}
+		return;
+	}
+	case MM_MSG_IO:
+		if (c->state == ST_CONNECTING) {
+			int err = 0;
+			socklen_t l = sizeof(err);
+			getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+			if (err != 0 || (m->aux & (EPOLLERR | EPOLLHUP))) {
+				conn_close(c, MM_CLOSE_IO, strerror(err ? err : ECONNREFUSED));
+				return;
+			}
+			c->state = ST_TLS;
+			c->tls = mm_tls_new(c->net->tls[mm_rt_current_worker()], c->fd, 0);
+			if (c->tls == NULL) {
+				conn_close(c, MM_CLOSE_TLS, "cannot start TLS");
+				return;
+			}
+		}
+		if (c->state == ST_TLS) {
+			tls_step(c);
+			return;
+		}
+		if ((m->aux & EPOLLOUT) && c->state != ST_CLOSED)
+			flush(c);
+		if ((m->aux & (EPOLLIN | EPOLLHUP | EPOLLERR)) && c->state != ST_CLOSED)
+			do_read(c);
+		return;
+	case MM_MSG_TIMER:
+		if (c->state == ST_READY)
+			keepalive(c);
+		else
+			conn_close(c, MM_CLOSE_TIMEOUT, "handshake not finished in time");
+		return;
+	case MM_MSG_STOP:
+		conn_close(c, MM_CLOSE_SHUTDOWN, "node stopping");
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+conn_dtor(mm_actor_t *self)
+{
+	free(mm_actor_state(self));
+}
+
+static int
+spawn_conn(mm_net_t *n, int fd, int inbound, const uint8_t ip[16], const char *addr,
+    const uint8_t *expect)
+{
+	mm_conn_t *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->net = n;
+	c->fd = fd;
+	c->inbound = inbound;
+	c->state = inbound ? ST_TLS : ST_CONNECTING;
+	c->ipslot = ip_slot(n, ip);
+	c->ip_counted = c->pending_counted = inbound;
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	if (expect != NULL) {
+		c->has_expect = 1;
+		memcpy(c->expect, expect, 32);
+	}
+	mm_framer_init(&c->rx, n->cfg.max_frame);
+	mm_actor_opts_t o = {.worker = atomic_fetch_add(&n->next_worker, 1) %
+	    n->nworkers, .mailbox_cap = 15, .dtor = conn_dtor, .name = "conn"};
+	mm_actor_t *a = mm_actor_spawn(n->rt, conn_fn, c, &o);
+	if (a == NULL) {
+		free(c);
+		return -errno;
+	}
+	mm_actor_unref(a); /* it lives until it closes */
+	return 0;
+}
+
+/* ---- the listener actor --------------------------------------------------------- */
+
+struct listener {
+	mm_net_t *net;
+	int fd;
+	mm_io_t io;
+};
+
+static void
+accept_some(struct listener *l)
+{
+	mm_net_t *n = l->net;
+	for (int k = 0; k < 64; k++) { /* then let the other actors run */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				mm_log(MM_LOG_WARN, "listener: accept: %s", strerror(errno));
+			return;
+		}
+		uint8_t ip[16];
+		char text[INET6_ADDRSTRLEN + 8];
+		addr_of(&ss, ip, text, sizeof(text));
+		uint32_t slot = ip_slot(n, ip);
+		const char *why = NULL;
+		if (atomic_load(&n->open) >= n->cfg.max_conns)
+			why = "max_conns";
+		else if (atomic_load(&n->per_ip[slot]) >= n->cfg.max_conns_per_ip)
+			why = "max_conns_per_ip";
+		else if (atomic_load(&n->pending_ip[slot]) >= n->cfg.max_pending_per_ip)
+			why = "max_pending_per_ip";
+		if (why != NULL) {
+			mm_log(MM_LOG_INFO, "listener: refused %s: %s reached", text, why);
+			stat_add(&n->st_refused, 1);
+			stat_add(&n->st_closes[MM_CLOSE_LIMIT], 1);
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		atomic_fetch_add(&n->open, 1);
+		atomic_fetch_add(&n->per_ip[slot], 1);
+		atomic_fetch_add(&n->pending_ip[slot], 1);
+		stat_add(&n->st_accepted, 1);
+		stat_add(&n->st_inbound, 1);
+		if (spawn_conn(n, fd, 1, ip, text, NULL) != 0) {
+			atomic_fetch_sub(&n->open, 1);
+			atomic_fetch_sub(&n->per_ip[slot], 1);
+			atomic_fetch_sub(&n->pending_ip[slot], 1);
+			close(fd);
+		}
+	}
+}
+
+static void
+listener_fn(mm_actor_t *self, const mm_msg_t *m)
+{
+	struct listener *l = mm_actor_state(self);
+	if (m->type == MM_MSG_START) {
+		if (mm_io_start(&l->io, self, l->fd, EPOLLIN, 0) != 0)
+			mm_log(MM_LOG_ERROR, "listener: cannot watch the socket");
+	} else if (m->type == MM_MSG_IO) {
+		accept_some(l);
+	} else if (m->type == MM_MSG_STOP) {
+		mm_io_stop(&l->io);
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
+static void
+listener_dtor(mm_actor_t *self)
+{
+	struct listener *l = mm_actor_state(self);
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+}
+
+int
+mm_net_listen(mm_net_t *n, const char *host, uint16_t port, uint16_t *bound)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_PASSIVE | AI_NUMERICHOST}, *ai;
+	char ps[8];
+	snprintf(ps, sizeof(ps), "%u", port);
+	int rc = getaddrinfo(host, ps, &hints, &ai);
+	if (rc != 0)
+		return -EINVAL;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return rc;
+	}
+	freeaddrinfo(ai);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	if (bound != NULL)
+		*bound = ntohs(ss.ss_family == AF_INET ?
+		    ((struct sockaddr_in *)&ss)->sin_port :
+		    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	struct listener *l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	l->net = n;
+	l->fd = fd;
+	mm_actor_opts_t o = {.worker = 0, .dtor = listener_dtor, .name = "listener"};
+	mm_actor_t *a = mm_actor_spawn(n->rt, listener_fn, l, &o);
+	if (a == NULL) {
+		rc = -errno;
+		free(l);
+		close(fd);
+		return rc;
+	}
+	mm_actor_unref(a);
+	return 0;
+}
+
+int
+mm_net_dial(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
+    const uint8_t *expect_id)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, sa, len) != 0 && errno != EINPROGRESS) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, len < sizeof(ss) ? len : sizeof(ss));
+	uint8_t ip[16];
+	char text[INET6_ADDRSTRLEN + 8];
+	addr_of(&ss, ip, text, sizeof(text));
+	atomic_fetch_add(&n->open, 1);
+	stat_add(&n->st_dialled, 1);
+	stat_add(&n->st_outbound, 1);
+	/* Even a connect() that completed at once is checked through
+	 * EPOLLOUT + SO_ERROR, one path for all. */
+	int rc = spawn_conn(n, fd, 0, ip, text, expect_id);
+	if (rc != 0) {
+		atomic_fetch_sub(&n->open, 1);
+		close(fd);
+		return rc;
+	}
+	return 0;
+}
+
+/* ---- the net ----------------------------------------------------------------------- */
+
+void
+mm_net_config_default(mm_net_config_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->network = "main";
+	c->difficulty = MM_POW_DEFAULT;
+	c->backend = MM_TLS_OPENSSL;
+	c->max_frame = MM_FRAME_MAX_DEFAULT;
+	c->handshake_timeout_ms = 5000;
+	c->ping_interval_ms = 10000;
+	c->idle_timeout_ms = 30000;
+	c->write_cap = 1u << 20;
+	c->max_conns = 1024;
+	c->max_conns_per_ip = 8;
+	c->max_pending_per_ip = 4;
+}
+
+int
+mm_net_create(mm_rt_t *rt, const mm_net_config_t *cfg, mm_net_t **out, char *err,
+    size_t errlen)
+{
+	if (cfg->id == NULL || cfg->network == NULL ||
+	    strlen(cfg->network) == 0 || strlen(cfg->network) > MM_WIRE_NET_MAX ||
+	    cfg->ping_interval_ms == 0 || cfg->idle_timeout_ms == 0 ||
+	    cfg->handshake_timeout_ms == 0 || cfg->write_cap == 0) {
+		snprintf(err, errlen, "net: an identity, a network name of 1..32 "
+		    "bytes and non-zero timeouts and write cap are required");
+		return -EINVAL;
+	}
+	mm_net_t *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	n->rt = rt;
+	n->cfg = *cfg;
+	snprintf(n->network, sizeof(n->network), "%s", cfg->network);
+	n->cfg.network = n->network;
+	n->nworkers = mm_rt_workers(rt);
+	uint64_t k[2];
+	mm_secure_random(k, sizeof(k));
+	n->k0 = k[0];
+	n->k1 = k[1];
+	n->tls = calloc(n->nworkers, sizeof(*n->tls));
+	n->scratch = calloc(n->nworkers, sizeof(*n->scratch));
+	if (n->tls == NULL || n->scratch == NULL)
+		goto fail;
+	mm_tls_config_t tc = {.backend = cfg->backend, .cert_pem = cfg->cert_pem,
+	    .key_pem = cfg->key_pem, .ca_pem = cfg->ca_pem};
+	for (unsigned w = 0; w < n->nworkers; w++) {
+		if (mm_tls_ctx_new(&tc, &n->tls[w], err, errlen) != 0)
+			goto fail;
+		if ((n->scratch[w].dec = mm_wire_dec_new()) == NULL)
+			goto fail;
+	}
+	*out = n;
+	return 0;
+fail:
+	mm_net_destroy(n);
+	return -EINVAL;
+}
+
+void
+mm_net_destroy(mm_net_t *n)
+{
+	if (n == NULL)
+		return;
+	for (unsigned w = 0; w < n->nworkers; w++) {
+		if (n->tls != NULL)
+			mm_tls_ctx_free(n->tls[w]);
+		if (n->scratch != NULL)
+			mm_wire_dec_free(n->scratch[w].dec);
+	}
+	free(n->tls);
+	free(n->scratch);
+	free(n);
+}
+
+void
+mm_net_stats(const mm_net_t *n, mm_net_stats_t *o)
+{
+	mm_net_t *w = (mm_net_t *)n;
+#define LD(x) atomic_load_explicit(&w->x, memory_order_relaxed)
+	o->open = LD(open);
+	o->inbound = LD(st_inbound);
+	o->outbound = LD(st_outbound);
+	o->ready = LD(st_ready);
+	o->accepted = LD(st_accepted);
+	o->dialled = LD(st_dialled);
+	o->refused = LD(st_refused);
+	o->frames_in = LD(st_frames_in);
+	o->frames_out = LD(st_frames_out);
+	o->bytes_in = LD(st_bytes_in);
+	o->bytes_out = LD(st_bytes_out);
+	o->pings = LD(st_pings);
+	o->pongs = LD(st_pongs);
+	for (int i = 0; i < MM_CLOSE__MAX; i++)
+		o->closes[i] = LD(st_closes[i]);
+#undef LD
+}

@@ -1,0 +1,110 @@
+/*
+ * Connections on the actor runtime: a listener actor, and one actor per
+ * connection on the worker that owns its socket.
+ *
+ * A connection goes TCP connect -> TLS handshake -> hello exchange -> ready,
+ * all within handshake_timeout_ms. Ready connections send ping when they
+ * have been quiet for ping_interval_ms (the pong gives the round-trip time)
+ * and are closed after idle_timeout_ms without hearing anything. Outgoing
+ * frames are encoded straight into one write buffer per connection, so
+ * queued frames leave in as few TLS records and system calls as possible;
+ * a peer that lets more than write_cap bytes pile up is cut off (slow
+ * consumer), not buffered forever. Every malformed, oversize, out-of-order
+ * or unauthenticated input closes that one connection with a logged reason
+ * and counts against the sender (mm_net_stats: closes by reason).
+ *
+ * Limits at accept time: max_conns in all, max_conns_per_ip per address,
+ * max_pending_per_ip handshakes in progress per address. Counts per address
+ * sit in a fixed table of hashed counters (addresses that collide share a
+ * count: it can refuse early, never admit more).
+ *
+ * Callbacks run in the connection's actor, on its worker; mm_conn_send and
+ * mm_conn_close may only be called there.
+ */
+#ifndef MM_CONN_H
+#define MM_CONN_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "identity.h"
+#include "mm_rt.h"
+#include "tls.h"
+#include "wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mm_net mm_net_t;
+typedef struct mm_conn mm_conn_t;
+
+/* Why a connection closed (counted per reason in mm_net_stats). Values
+ * 1..13 are the protocol's error codes (wire.h) when the peer misbehaved. */
+enum mm_close_reason {
+	MM_CLOSE_NORMAL = 0,      /* closed by us or the peer, no fault */
+	MM_CLOSE_TIMEOUT = 20,    /* handshake not done in time */
+	MM_CLOSE_IDLE = 21,       /* nothing heard for idle_timeout_ms */
+	MM_CLOSE_SLOW = 22,       /* write queue over write_cap */
+	MM_CLOSE_TLS = 23,        /* TLS handshake or record failure */
+	MM_CLOSE_IO = 24,         /* socket error, reset, refused */
+	MM_CLOSE_LIMIT = 25,      /* refused at accept: a limit was reached */
+	MM_CLOSE_SHUTDOWN = 26,
+	MM_CLOSE__MAX = 32
+};
+
+typedef struct mm_net_config {
+	const mm_identity_t *id;
+	const char *network;            /* network name (hello.net) */
+	unsigned difficulty;            /* proof-of-work bits required */
+	mm_tls_backend_t backend;
+	const char *cert_pem, *key_pem, *ca_pem; /* NULL: open network */
+	uint32_t max_frame;             /* default 65536 */
+	uint32_t handshake_timeout_ms;  /* default 5000 */
+	uint32_t ping_interval_ms;      /* default 10000 */
+	uint32_t idle_timeout_ms;       /* default 30000 */
+	uint32_t write_cap;             /* bytes queued per connection, 1 MiB */
+	uint32_t max_conns;             /* default 1024 */
+	uint32_t max_conns_per_ip;      /* default 8 */
+	uint32_t max_pending_per_ip;    /* default 4 */
+	uint16_t listen_port;           /* advertised in hello (0: none) */
+	void (*on_ready)(mm_conn_t *c, const uint8_t id[32], void *arg);
+	void (*on_message)(mm_conn_t *c, const mm_wire_msg_t *m, void *arg);
+	void (*on_close)(mm_conn_t *c, int reason, const char *why, void *arg);
+	void *arg;
+} mm_net_config_t;
+
+void mm_net_config_default(mm_net_config_t *cfg);
+int mm_net_create(mm_rt_t *rt, const mm_net_config_t *cfg, mm_net_t **out,
+    char *err, size_t errlen);
+/* After mm_rt_stop. */
+void mm_net_destroy(mm_net_t *n);
+
+/* Listen on host:port (port 0: any); *bound gets the port. 0 or -errno. */
+int mm_net_listen(mm_net_t *n, const char *host, uint16_t port, uint16_t *bound);
+/* Dial an address; expect_id (or NULL): the peer id it must prove. */
+int mm_net_dial(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
+    const uint8_t *expect_id);
+
+int mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m);
+void mm_conn_close(mm_conn_t *c, int reason, const char *why);
+uint32_t mm_conn_rtt_us(const mm_conn_t *c);   /* 0 until the first pong */
+const uint8_t *mm_conn_peer_id(const mm_conn_t *c); /* NULL before ready */
+int mm_conn_inbound(const mm_conn_t *c);
+mm_net_t *mm_conn_net(const mm_conn_t *c);
+
+typedef struct mm_net_stats {
+	uint64_t open, inbound, outbound, ready;
+	uint64_t accepted, dialled, refused;
+	uint64_t frames_in, frames_out, bytes_in, bytes_out;
+	uint64_t pings, pongs;
+	uint64_t closes[MM_CLOSE__MAX]; /* by reason */
+} mm_net_stats_t;
+void mm_net_stats(const mm_net_t *n, mm_net_stats_t *out);
+const char *mm_close_reason_name(int reason);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

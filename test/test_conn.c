@@ -1,0 +1,447 @@
+/* Connections on the runtime, over loopback: two nodes reach ready and talk,
+ * keepalive pings measure RTT; a raw TLS client sends hostile input (bad
+ * msgpack, oversize frame, short proof of work, a message before hello, an
+ * unknown command) and each case closes that connection with its reason
+ * (or, for the unknown command, is answered and kept); stalled handshakes
+ * time out; per-address and pending-handshake limits refuse; a peer that
+ * stops reading is cut off as a slow consumer. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "frame.h"
+#include "hello.h"
+#include "test.h"
+
+#define DIFF 8
+static const char *NET = "testnet";
+
+struct node {
+	mm_identity_t id;
+	mm_net_t *net;
+	uint16_t port;
+	atomic_int ready, msgs, closes;
+	atomic_uint last_rtt;
+	uint8_t ready_peer[32];
+	atomic_int flood_peer_set;
+	uint8_t flood_peer[32];
+	atomic_int flood_result;
+};
+
+static mm_rt_t *rt;
+
+static void
+on_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
+{
+	struct node *n = arg;
+	memcpy(n->ready_peer, id, 32);
+	if (atomic_load(&n->flood_peer_set) && memcmp(id, n->flood_peer, 32) == 0) {
+		/* Flood a peer that does not read: the cap must cut it off. */
+		mm_wire_msg_t e = {.type = MM_W_EVENT};
+		e.u.event.kind = 1;
+		e.u.event.seq = 1;
+		int rc = 0;
+		for (int i = 0; i < 100000 && rc == 0; i++)
+			rc = mm_conn_send(c, &e);
+		atomic_store(&n->flood_result, rc);
+	}
+	atomic_fetch_add(&n->ready, 1);
+}
+
+static void
+on_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
+{
+	struct node *n = arg;
+	if (m->type == MM_W_EVENT && m->u.event.seq == 4242)
+		atomic_fetch_add(&n->msgs, 1);
+	(void)c;
+}
+
+static void
+on_close(mm_conn_t *c, int reason, const char *why, void *arg)
+{
+	struct node *n = arg;
+	if (mm_conn_rtt_us(c) != 0)
+		atomic_store(&n->last_rtt, mm_conn_rtt_us(c));
+	atomic_fetch_add(&n->closes, 1);
+	(void)reason;
+	(void)why;
+}
+
+static void
+node_init(struct node *n, uint32_t per_ip, uint32_t pending, uint32_t hs_ms,
+    uint32_t write_cap)
+{
+	memset(n, 0, sizeof(*n));
+	CHECK_EQ(mm_id_generate(&n->id, DIFF, NULL), 0);
+	mm_net_config_t c;
+	mm_net_config_default(&c);
+	c.id = &n->id;
+	c.network = NET;
+	c.difficulty = DIFF;
+	c.handshake_timeout_ms = hs_ms;
+	c.ping_interval_ms = 30;
+	c.idle_timeout_ms = 10000;
+	c.max_conns_per_ip = per_ip;
+	c.max_pending_per_ip = pending;
+	c.write_cap = write_cap;
+	c.on_ready = on_ready;
+	c.on_message = on_message;
+	c.on_close = on_close;
+	c.arg = n;
+	char err[256];
+	CHECK_EQ(mm_net_create(rt, &c, &n->net, err, sizeof(err)), 0);
+	CHECK_EQ(mm_net_listen(n->net, "127.0.0.1", 0, &n->port), 0);
+	CHECK_GT(n->port, 0);
+}
+
+static struct sockaddr_in
+loopback(uint16_t port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+static mm_net_stats_t
+stats(struct node *n)
+{
+	mm_net_stats_t s;
+	mm_net_stats(n->net, &s);
+	return s;
+}
+
+static uint64_t
+closes(struct node *n, int reason)
+{
+	mm_net_stats_t s;
+	mm_net_stats(n->net, &s);
+	return s.closes[reason];
+}
+
+/* ---- a raw client: TCP, then (optionally) TLS and frames by hand ---------- */
+
+struct raw {
+	int fd;
+	mm_tls_ctx_t *ctx;
+	mm_tls_t *t;
+	mm_identity_t id;
+	mm_framer_t rx;
+	mm_wire_dec_t *dec;
+};
+
+static void
+raw_tcp(struct raw *r, uint16_t port)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = loopback(port);
+	CHECK_EQ(connect(r->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	fcntl(r->fd, F_SETFL, O_NONBLOCK);
+}
+
+/* 1 when the server has closed the TCP connection (EOF or reset). */
+static int
+raw_tcp_closed(struct raw *r)
+{
+	char b[256];
+	ssize_t n = recv(r->fd, b, sizeof(b), 0);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+static void
+raw_tls(struct raw *r, uint16_t port, unsigned difficulty)
+{
+	raw_tcp(r, port);
+	CHECK_EQ(mm_id_generate(&r->id, difficulty, NULL), 0);
+	mm_tls_config_t c = {.backend = MM_TLS_OPENSSL};
+	char err[256];
+	CHECK_EQ(mm_tls_ctx_new(&c, &r->ctx, err, sizeof(err)), 0);
+	r->t = mm_tls_new(r->ctx, r->fd, 0);
+	int rc;
+	for (int k = 0; k < 20000; k++) {
+		rc = mm_tls_handshake(r->t);
+		if (rc == MM_TLS_OK || rc == MM_TLS_ERROR)
+			break;
+		struct pollfd p = {r->fd, rc == MM_TLS_WANT_WRITE ? POLLOUT : POLLIN, 0};
+		poll(&p, 1, 10);
+	}
+	CHECK_EQ(rc, MM_TLS_OK);
+	mm_framer_init(&r->rx, 1 << 20);
+	r->dec = mm_wire_dec_new();
+}
+
+static void
+raw_send(struct raw *r, const void *p, size_t n)
+{
+	size_t off = 0;
+	for (int k = 0; off < n && k < 100000; k++) {
+		long w = mm_tls_write(r->t, (const uint8_t *)p + off, n - off);
+		if (w > 0)
+			off += (size_t)w;
+		else
+			poll(&(struct pollfd){r->fd, POLLOUT, 0}, 1, 10);
+	}
+	CHECK_EQ(off, n);
+}
+
+static void
+raw_send_msg(struct raw *r, const mm_wire_msg_t *m)
+{
+	uint8_t b[4096];
+	int n = mm_wire_encode(m, b, sizeof(b));
+	CHECK_GT(n, 0);
+	raw_send(r, b, (size_t)n);
+}
+
+static void
+raw_hello(struct raw *r, int break_pow)
+{
+	mm_wire_msg_t h;
+	CHECK_EQ(mm_hello_make(&h, &r->id, r->ctx, NET, 0, 1), 0);
+	if (break_pow)
+		while (mm_pow_ok(h.u.hello.pub, h.u.hello.pow, DIFF))
+			h.u.hello.pow++;
+	raw_send_msg(r, &h);
+}
+
+/* Next message from the server: 1, or 0 once the connection has ended. */
+static int
+raw_next(struct raw *r, mm_wire_msg_t *m)
+{
+	for (int k = 0; k < 3000; k++) {
+		const uint8_t *f;
+		uint32_t len;
+		if (mm_framer_next(&r->rx, &f, &len) == MM_FRAME_OK) {
+			const char *why;
+			CHECK_EQ(mm_wire_decode(r->dec, f, len, m, &why), MM_WIRE_OK);
+			return 1;
+		}
+		size_t avail;
+		uint8_t *p = mm_framer_space(&r->rx, 4096, &avail);
+		long n = mm_tls_read(r->t, p, avail);
+		if (n > 0) {
+			mm_framer_commit(&r->rx, (size_t)n);
+			continue;
+		}
+		if (n != MM_TLS_WANT_READ && n != MM_TLS_WANT_WRITE)
+			return 0;
+		poll(&(struct pollfd){r->fd, POLLIN, 0}, 1, 10);
+	}
+	return 0;
+}
+
+static void
+raw_free(struct raw *r)
+{
+	mm_tls_free(r->t);
+	mm_tls_ctx_free(r->ctx);
+	mm_framer_free(&r->rx);
+	mm_wire_dec_free(r->dec);
+	if (r->t != NULL)
+		mm_id_free(&r->id);
+	close(r->fd);
+}
+
+/* Expect: the server's hello, then an error with `code`, then the end. */
+static void
+expect_error_then_close(struct raw *r, uint32_t code)
+{
+	mm_wire_msg_t m;
+	int got_error = 0;
+	while (raw_next(r, &m)) {
+		if (m.type == MM_W_ERROR) {
+			CHECK_EQ(m.u.error.code, code);
+			got_error = 1;
+		}
+	}
+	CHECK(got_error);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static struct node a, b, lim, slow;
+
+static void
+test_two_nodes(void)
+{
+	struct sockaddr_in addr = loopback(a.port);
+	CHECK_EQ(mm_net_dial(b.net, (struct sockaddr *)&addr, sizeof(addr), a.id.id), 0);
+	WAIT_FOR(atomic_load(&a.ready) == 1 && atomic_load(&b.ready) == 1);
+	CHECK_EQ(memcmp(a.ready_peer, b.id.id, 32), 0); /* each proved its id */
+	CHECK_EQ(memcmp(b.ready_peer, a.id.id, 32), 0);
+	/* Keepalive: idle connections ping (every 30 ms here) and get pongs. */
+	WAIT_FOR(stats(&b).pongs >= 2);
+	/* Dialling a peer that proves another id fails on BAD_ID. */
+	CHECK_EQ(mm_net_dial(b.net, (struct sockaddr *)&addr, sizeof(addr),
+	    lim.id.id), 0);
+	WAIT_FOR(closes(&b, MM_WERR_BAD_ID) == 1);
+	/* Nothing to a wrong port: the connection fails cleanly. */
+	struct sockaddr_in nowhere = loopback(1);
+	CHECK_EQ(mm_net_dial(b.net, (struct sockaddr *)&nowhere, sizeof(nowhere),
+	    NULL), 0);
+	WAIT_FOR(closes(&b, MM_CLOSE_IO) == 1);
+}
+
+static void
+test_hostile_client(void)
+{
+	struct raw r;
+	mm_wire_msg_t m;
+
+	/* Bad msgpack after a valid hello. */
+	raw_tls(&r, a.port, DIFF);
+	raw_hello(&r, 0);
+	CHECK(raw_next(&r, &m));
+	CHECK_EQ(m.type, MM_W_HELLO); /* the server's */
+	uint8_t junk[] = {0, 0, 0, 3, 0xc1, 0xc1, 0xc1};
+	raw_send(&r, junk, sizeof(junk));
+	expect_error_then_close(&r, MM_WERR_BAD_MSGPACK);
+	raw_free(&r);
+	WAIT_FOR(closes(&a, MM_WERR_BAD_MSGPACK) == 1);
+
+	/* An unknown command is answered; the connection stays; then an
+	 * oversize frame ends it. */
+	raw_tls(&r, a.port, DIFF);
+	raw_hello(&r, 0);
+	CHECK(raw_next(&r, &m));
+	uint8_t u[64]; /* {"cmd": "teleport", "req": 5} */
+	size_t ul = 0;
+	const uint8_t body[] = {0x82, 0xa3, 'c', 'm', 'd', 0xa8, 't', 'e', 'l', 'e',
+	    'p', 'o', 'r', 't', 0xa3, 'r', 'e', 'q', 0x05};
+	mm_frame_put_len(u, sizeof(body));
+	memcpy(u + 4, body, sizeof(body));
+	ul = 4 + sizeof(body);
+	raw_send(&r, u, ul);
+	do
+		CHECK(raw_next(&r, &m));
+	while (m.type == MM_W_PING);
+	CHECK_EQ(m.type, MM_W_ERROR);
+	CHECK_EQ(m.u.error.code, MM_WERR_UNKNOWN_CMD);
+	CHECK_EQ(m.req, 5);
+	mm_wire_msg_t ping = {.type = MM_W_PING, .req = 9};
+	ping.u.ping.ts = 77;
+	raw_send_msg(&r, &ping); /* still served */
+	do
+		CHECK(raw_next(&r, &m));
+	while (m.type == MM_W_PING);
+	CHECK_EQ(m.type, MM_W_PONG);
+	CHECK_EQ(m.req, 9);
+	CHECK_EQ(m.u.ping.ts, 77);
+	uint8_t big[4];
+	mm_frame_put_len(big, 1u << 20); /* over the 64 KiB maximum */
+	raw_send(&r, big, sizeof(big));
+	expect_error_then_close(&r, MM_WERR_BAD_FRAME);
+	raw_free(&r);
+	WAIT_FOR(closes(&a, MM_WERR_BAD_FRAME) == 1);
+
+	/* Short proof of work: refused before anything else. */
+	raw_tls(&r, a.port, DIFF);
+	raw_hello(&r, 1);
+	expect_error_then_close(&r, MM_WERR_BAD_POW);
+	raw_free(&r);
+	WAIT_FOR(closes(&a, MM_WERR_BAD_POW) == 1);
+
+	/* A message before hello. */
+	raw_tls(&r, a.port, DIFF);
+	raw_send_msg(&r, &ping);
+	expect_error_then_close(&r, MM_WERR_ORDER);
+	raw_free(&r);
+	WAIT_FOR(closes(&a, MM_WERR_ORDER) == 1);
+	/* Ready on a: b, b's dial that b itself then refused (wrong id, seen
+	 * from b's side), and the two clients whose hello was valid before they
+	 * misbehaved. The short proof of work and the message before hello
+	 * never got in. */
+	CHECK_EQ(atomic_load(&a.ready), 4);
+}
+
+static void
+test_handshake_timeout_and_limits(void)
+{
+	/* lim: 2 connections per address, 8 pending handshakes, 300 ms. */
+	struct raw r1, r2, r3;
+	raw_tcp(&r1, lim.port);
+	raw_tcp(&r2, lim.port);
+	raw_tcp(&r3, lim.port); /* the third from 127.0.0.1: refused */
+	WAIT_FOR(raw_tcp_closed(&r3));
+	mm_net_stats_t s;
+	mm_net_stats(lim.net, &s);
+	CHECK_EQ(s.refused, 1);
+	CHECK_EQ(s.closes[MM_CLOSE_LIMIT], 1);
+	/* The two that said nothing are dropped at the handshake timeout. */
+	WAIT_FOR(raw_tcp_closed(&r1) && raw_tcp_closed(&r2));
+	WAIT_FOR(closes(&lim, MM_CLOSE_TIMEOUT) == 2);
+	raw_free(&r1);
+	raw_free(&r2);
+	raw_free(&r3);
+	/* Slots are given back: a new connection is accepted again. */
+	raw_tcp(&r1, lim.port);
+	test_sleep_ms(50);
+	CHECK(!raw_tcp_closed(&r1));
+	raw_free(&r1);
+
+	/* slow: at most 1 pending handshake per address. */
+	raw_tcp(&r1, slow.port);
+	raw_tcp(&r2, slow.port);
+	WAIT_FOR(raw_tcp_closed(&r2));
+	mm_net_stats(slow.net, &s);
+	CHECK_EQ(s.refused, 1);
+	raw_free(&r1);
+	raw_free(&r2);
+}
+
+static void
+test_slow_consumer(void)
+{
+	/* slow: write cap 64 KiB. The client completes hello, then stops
+	 * reading; the server floods it on ready. */
+	struct raw r;
+	WAIT_FOR(stats(&slow).open == 0);
+	raw_tls(&r, slow.port, DIFF);
+	memcpy(slow.flood_peer, r.id.id, 32);
+	atomic_store(&slow.flood_peer_set, 1);
+	raw_hello(&r, 0);
+	WAIT_FOR(closes(&slow, MM_CLOSE_SLOW) == 1);
+	/* The close is counted inside the flood's last send, before the
+	 * flood stores its result: wait for that too. */
+	WAIT_FOR(atomic_load(&slow.flood_result) == -ENOBUFS);
+	raw_free(&r);
+}
+
+int
+main(void)
+{
+	mm_rt_config_t rc;
+	mm_rt_config_default(&rc);
+	rc.workers = 2;
+	CHECK_EQ(mm_rt_create(&rc, &rt), 0);
+	node_init(&a, 8, 8, 2000, 1u << 20);
+	node_init(&b, 8, 8, 2000, 1u << 20);
+	node_init(&lim, 2, 8, 300, 1u << 20);
+	node_init(&slow, 8, 1, 2000, 64u << 10);
+	RUN(test_two_nodes);
+	RUN(test_hostile_client);
+	RUN(test_handshake_timeout_and_limits);
+	RUN(test_slow_consumer);
+	/* Shut down: every connection closes; b saw RTTs measured. */
+	mm_rt_stop(rt);
+	CHECK_GT(atomic_load(&b.last_rtt), 0);
+	mm_net_stats_t s;
+	mm_net_stats(a.net, &s);
+	CHECK_EQ(s.open, 0);
+	fprintf(stderr, "test_conn: ok (last RTT %u us)\n", atomic_load(&b.last_rtt));
+	mm_net_destroy(a.net);
+	mm_net_destroy(b.net);
+	mm_net_destroy(lim.net);
+	mm_net_destroy(slow.net);
+	mm_rt_destroy(rt);
+	mm_id_free(&a.id);
+	mm_id_free(&b.id);
+	mm_id_free(&lim.id);
+	mm_id_free(&slow.id);
+	return 0;
+}
