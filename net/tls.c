@@ -85,14 +85,14 @@ fail:
 	return -EIO;
 }
 
-int
-mm_tls_selfsigned(char **cert_pem, char **key_pem)
+/* A self-signed certificate (a node's, or a CA's) as PEM, valid from an
+ * hour ago (clock skew) for ten years. */
+static int
+self_signed_pem(const char *cn, int ca, char **cert_pem, char **key_pem)
 {
 	X509 *x;
 	EVP_PKEY *k;
-	/* Valid from an hour ago (clock skew) for ten years: the key is
-	 * made at every start; identity comes from the binding, not dates. */
-	int rc = make_cert("meshmap", NULL, NULL, 0, -3600, 3650, &x, &k);
+	int rc = make_cert(cn, NULL, NULL, ca, -3600, 3650, &x, &k);
 	if (rc != 0)
 		return rc;
 	rc = to_pem(x, k, cert_pem, key_pem);
@@ -102,17 +102,17 @@ mm_tls_selfsigned(char **cert_pem, char **key_pem)
 }
 
 int
+mm_tls_selfsigned(char **cert_pem, char **key_pem)
+{
+	/* Made at every start; identity comes from the binding, not from the
+	 * name or the dates. */
+	return self_signed_pem("meshmap", 0, cert_pem, key_pem);
+}
+
+int
 mm_tls_make_ca(const char *cn, char **cert_pem, char **key_pem)
 {
-	X509 *x;
-	EVP_PKEY *k;
-	int rc = make_cert(cn, NULL, NULL, 1, -3600, 3650, &x, &k);
-	if (rc != 0)
-		return rc;
-	rc = to_pem(x, k, cert_pem, key_pem);
-	X509_free(x);
-	EVP_PKEY_free(k);
-	return rc;
+	return self_signed_pem(cn, 1, cert_pem, key_pem);
 }
 
 int
