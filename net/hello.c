@@ -6,10 +6,6 @@ int
 mm_hello_make(mm_wire_msg_t *m, const mm_identity_t *id, mm_tls_ctx_t *tls,
     const char *net, uint16_t port, uint64_t now_ms)
 {
-	uint8_t spki[256];
-	int n = mm_tls_ctx_spki(tls, spki, sizeof(spki));
-	if (n < 0)
-		return n;
 	memset(m, 0, sizeof(*m));
 	m->type = MM_W_HELLO;
 	mm_w_hello_t *h = &m->u.hello;
@@ -21,7 +17,8 @@ mm_hello_make(mm_wire_msg_t *m, const mm_identity_t *id, mm_tls_ctx_t *tls,
 	h->ts = now_ms;
 	h->agent = (mm_bytes_t){(const uint8_t *)"meshmap/" MESHMAP_AGENT_VERSION,
 	    (uint32_t)strlen("meshmap/" MESHMAP_AGENT_VERSION)};
-	return mm_tls_bind_sign(id, spki, (size_t)n, h->csig);
+	/* Signed once per TLS context, not per connection. */
+	return mm_tls_ctx_binding(tls, id, h->csig);
 }
 
 int

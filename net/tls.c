@@ -189,6 +189,20 @@ mm_tls_bind_verify(const uint8_t pub[32], const uint8_t *spki, size_t n,
 	return ml ? mm_id_verify(pub, m, ml, sig) == 1 : 0;
 }
 
+int
+mm_tls_ctx_binding(mm_tls_ctx_t *c, const mm_identity_t *id, uint8_t sig[64])
+{
+	if (!c->bound || memcmp(c->bound_pub, id->pub, 32) != 0) {
+		int rc = mm_tls_bind_sign(id, c->spki, c->spki_len, c->bind_sig);
+		if (rc != 0)
+			return rc;
+		memcpy(c->bound_pub, id->pub, 32);
+		c->bound = 1;
+	}
+	memcpy(sig, c->bind_sig, 64);
+	return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 int

@@ -87,6 +87,10 @@ int mm_tls_peer_cn(const mm_tls_t *t, char *out, size_t cap);
 #define MM_TLS_BIND_LABEL "meshmap-tls-v1"
 int mm_tls_bind_sign(const mm_identity_t *id, const uint8_t *spki, size_t n,
     uint8_t sig[64]);
+/* Our binding for this context's certificate, signed on first use and then
+ * reused (the certificate does not change). One context per thread. */
+int mm_tls_ctx_binding(mm_tls_ctx_t *ctx, const mm_identity_t *id,
+    uint8_t sig[64]);
 /* 1 if sig is pub's binding of spki, else 0. */
 int mm_tls_bind_verify(const uint8_t pub[32], const uint8_t *spki, size_t n,
     const uint8_t sig[64]);

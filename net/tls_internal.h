@@ -24,6 +24,11 @@ struct mm_tls_ctx {
 	int private_net;
 	uint8_t spki[256];
 	size_t spki_len;
+	/* Our identity's binding of this context's certificate, signed once
+	 * (mm_tls_ctx_binding): every hello carries the same one. */
+	int bound;
+	uint8_t bound_pub[32];
+	uint8_t bind_sig[64];
 };
 
 struct mm_tls {
