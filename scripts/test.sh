@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Install what is missing, then build and run the whole suite in every CI
-# configuration: release (-Werror, jemalloc), ASan+UBSan and TSan (both with
-# libc malloc, so the suite runs both with and without jemalloc), and every
+# configuration: release (-Werror, jemalloc), nojemalloc (the same with plain
+# glibc malloc), ASan+UBSan and TSan (the sanitizers' allocators), and every
 # fuzz target for 15 s from the seed corpus (clang, ASan+UBSan).
-# Usage: scripts/test.sh [config ...]   (default: release asan tsan fuzz)
+# Usage: scripts/test.sh [config ...]
+#        (default: release nojemalloc asan tsan fuzz)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh || exit 1
 
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(release asan tsan fuzz)
+[ ${#configs[@]} -gt 0 ] || configs=(release nojemalloc asan tsan fuzz)
 passed=0 failed=0 status=0
 for c in "${configs[@]}"; do
   echo "=== $c: build"
