@@ -73,8 +73,10 @@ reader_main(void *p)
 		mm_pidx_t i = mm_ps_lookup(ps, ids[rnd(&r) % NIDS]);
 		if (i == MM_PIDX_NONE)
 			continue;
-		uint32_t span = mm_ps_span(ps);
 		unsigned n = mm_ps_neighbours(ps, i, nb, NULL, MM_PS_MAX_NB);
+		/* After the list: an index is published only after the span
+		 * has grown past it, and the span never shrinks. */
+		uint32_t span = mm_ps_span(ps);
 		CHECK_LE(n, 16);
 		for (unsigned a = 0; a < n; a++) {
 			CHECK_LT(nb[a], span);
