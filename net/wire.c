@@ -205,8 +205,8 @@ dec_error(const msgpack_object *p, mm_w_error_t *e, const char **why)
 static int
 dec_event(const msgpack_object *p, mm_w_event_t *e, const char **why)
 {
-	if (get_fixed(p, "origin", 32, e->origin, why,
-	        "event.origin: 32-byte bin required") != 0 ||
+	if (get_fixed(p, "pub", 32, e->pub, why,
+	        "event.pub: 32-byte bin required") != 0 ||
 	    get_fixed(p, "peer", 32, e->peer, why,
 	        "event.peer: 32-byte bin required") != 0 ||
 	    get_fixed(p, "sig", 64, e->sig, why,
@@ -217,6 +217,7 @@ dec_event(const msgpack_object *p, mm_w_event_t *e, const char **why)
 	U(p, "seq", UINT32_MAX, true, e->seq, "event.seq: unsigned 32-bit required");
 	U(p, "ts", UINT64_MAX, true, e->ts, "event.ts: unsigned 64-bit required");
 	U(p, "ttl", 255, true, e->ttl, "event.ttl: 0..255 required");
+	U(p, "pow", UINT64_MAX, true, e->pow, "event.pow: unsigned 64-bit required");
 	if (e->kind == 0 || e->seq == 0) {
 		*why = e->kind == 0 ? "event.kind: 1 or 2 required" :
 		    "event.seq: must be > 0";
@@ -352,7 +353,7 @@ mm_wire_event_signed_bytes(const mm_w_event_t *e,
     uint8_t out[MM_WIRE_EVENT_SIGNED_LEN])
 {
 	memcpy(out, "meshmap-event-v1", 16);
-	memcpy(out + 16, e->origin, 32);
+	memcpy(out + 16, e->pub, 32);
 	memcpy(out + 48, e->peer, 32);
 	out[80] = e->kind;
 	out[81] = e->dir;
@@ -478,8 +479,9 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 		const mm_w_event_t *e = &m->u.event;
 		if (e->kind < 1 || e->kind > 2 || e->dir > 1 || e->seq == 0)
 			return -EINVAL;
-		msgpack_pack_map(&pk, 8);
-		pk_bin(&pk, "origin", e->origin, 32);
+		msgpack_pack_map(&pk, 9);
+		pk_bin(&pk, "pub", e->pub, 32);
+		pk_uint(&pk, "pow", e->pow);
 		pk_bin(&pk, "peer", e->peer, 32);
 		pk_uint(&pk, "kind", e->kind);
 		pk_uint(&pk, "dir", e->dir);

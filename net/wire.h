@@ -78,9 +78,14 @@ typedef struct mm_w_error {
 	mm_bytes_t msg;    /* <= 256 bytes */
 } mm_w_error_t;
 
+/* Events are self-certifying: they carry the origin's public key (its id is
+ * SHA-256 of it) and proof-of-work nonce, so that any receiver can check
+ * them without a directory of keys (32 bytes a peer would cost 3.2 MB of
+ * the 12 MB map budget at 100k peers). */
 typedef struct mm_w_event {
-	uint8_t origin[32];
-	uint8_t peer[32];
+	uint8_t pub[32];   /* origin's Ed25519 public key */
+	uint64_t pow;      /* origin's proof-of-work nonce */
+	uint8_t peer[32];  /* peer id of the other end */
 	uint8_t kind;      /* 1 connect, 2 disconnect */
 	uint8_t dir;       /* 0 in, 1 out (seen from origin) */
 	uint32_t seq;      /* > 0 */
@@ -149,9 +154,9 @@ int mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap);
 const char *mm_wire_type_name(unsigned type);
 
 /* The bytes an event's signature covers (docs/PROTOCOL.md, "event"):
- * "meshmap-event-v1" (16 bytes) || origin || peer || kind || dir ||
- * seq (4, big-endian) || ts (8, big-endian). ttl is not covered: relays
- * decrement it. */
+ * "meshmap-event-v1" (16 bytes) || pub || peer || kind || dir ||
+ * seq (4, big-endian) || ts (8, big-endian). ttl and pow are not covered:
+ * relays decrement ttl, and pow is a property of pub, checked on its own. */
 #define MM_WIRE_EVENT_SIGNED_LEN 94
 void mm_wire_event_signed_bytes(const mm_w_event_t *e,
     uint8_t out[MM_WIRE_EVENT_SIGNED_LEN]);

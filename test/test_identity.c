@@ -205,7 +205,8 @@ test_event_signature(void)
 	CHECK_EQ(mm_id_generate(&o, 0, NULL), 0);
 	mm_w_event_t e = {.kind = 1, .dir = 1, .seq = 42, .ts = 1763700000000ull,
 	    .ttl = 6};
-	memcpy(e.origin, o.id, 32);
+	memcpy(e.pub, o.pub, 32);
+	e.pow = o.nonce;
 	memset(e.peer, 0x5a, 32);
 	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
 	mm_wire_event_signed_bytes(&e, b);
@@ -214,6 +215,7 @@ test_event_signature(void)
 	CHECK_EQ(b[85], 42); /* big-endian seq */
 	CHECK_EQ(mm_id_sign(&o, b, sizeof(b), e.sig), 0);
 	e.ttl = 2; /* relays decrement ttl: still valid */
+	e.pow += 1; /* pow is not signed either (checked on its own) */
 	mm_wire_event_signed_bytes(&e, b);
 	CHECK_EQ(mm_id_verify(o.pub, b, sizeof(b), e.sig), 1);
 	e.seq = 43; /* a replay with a new seq is not */

@@ -89,7 +89,8 @@ test_round_trips(void)
 
 	memset(&in, 0, sizeof(in));
 	in.type = MM_W_EVENT; /* no req: gossip is not a request */
-	fill(in.u.event.origin, 32, 1);
+	fill(in.u.event.pub, 32, 1);
+	in.u.event.pow = 0x0123456789abcdefull;
 	fill(in.u.event.peer, 32, 2);
 	fill(in.u.event.sig, 64, 9);
 	in.u.event.kind = 2;
@@ -347,15 +348,15 @@ test_lengths_and_ranges(void)
 		str("cmd");
 		str("event");
 		str("params");
-		msgpack_pack_map(&pk, 8);
-		const char *keys[] = {"kind", "dir", "seq", "ts", "ttl"};
-		uint64_t vals[] = {1, 0, 1, 1, 3};
-		for (int k = 0; k < 5; k++) {
+		msgpack_pack_map(&pk, 9);
+		const char *keys[] = {"kind", "dir", "seq", "ts", "ttl", "pow"};
+		uint64_t vals[] = {1, 0, 1, 1, 3, 7};
+		for (int k = 0; k < 6; k++) {
 			str(keys[k]);
 			msgpack_pack_uint64(&pk, strcmp(keys[k], ev_bad[i].key) == 0 ?
 			    ev_bad[i].val : vals[k]);
 		}
-		str("origin");
+		str("pub");
 		bin(32);
 		str("peer");
 		bin(32);

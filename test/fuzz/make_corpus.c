@@ -52,6 +52,7 @@ main(int argc, char **argv)
 		case MM_W_EVENT:
 			m.u.event.kind = 1;
 			m.u.event.seq = 9;
+			m.u.event.pow = 12345;
 			m.u.event.ttl = 6;
 			break;
 		case MM_W_GET_PEERS:
