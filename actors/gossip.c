@@ -1,0 +1,192 @@
+#include "gossip.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Own sequence numbers: 4 per second since 2025-01-01 (uint32 lasts 34
+ * years), or one more than the last if that is higher. */
+#define SEQ_EPOCH_S 1735689600u
+#define SEQ_PER_S 4u
+
+struct mm_gossip {
+	mm_gossip_config_t cfg;
+	const mm_identity_t *self;
+	mm_ps_t *ps;
+	mm_dedup_t *dedup;
+	uint32_t last_seq;
+	EVP_MD_CTX *md;
+	EVP_MD *sha256; /* fetched once: OpenSSL 3's implicit fetch is dear */
+	mm_gossip_stats_t st;
+};
+
+void
+mm_gossip_config_default(mm_gossip_config_t *c)
+{
+	c->difficulty = MM_POW_DEFAULT;
+	c->ttl = 6;
+	c->max_future_ms = 600000;
+}
+
+int
+mm_gossip_create(const mm_gossip_config_t *c, const mm_identity_t *self,
+    mm_ps_t *ps, mm_dedup_t *dedup, mm_gossip_t **out)
+{
+	mm_gossip_t *g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return -ENOMEM;
+	g->cfg = *c;
+	g->self = self;
+	g->ps = ps;
+	g->dedup = dedup;
+	g->md = EVP_MD_CTX_new();
+	g->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (g->md == NULL || g->sha256 == NULL) {
+		EVP_MD_CTX_free(g->md);
+		EVP_MD_free(g->sha256);
+		free(g);
+		return -ENOMEM;
+	}
+	*out = g;
+	return 0;
+}
+
+void
+mm_gossip_destroy(mm_gossip_t *g)
+{
+	if (g == NULL)
+		return;
+	EVP_MD_CTX_free(g->md);
+	EVP_MD_free(g->sha256);
+	free(g);
+}
+
+static void
+message_id(mm_gossip_t *g, const mm_w_event_t *e, uint8_t id[32])
+{
+	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
+	unsigned int n;
+	mm_wire_event_signed_bytes(e, b);
+	EVP_DigestInit_ex(g->md, g->sha256, NULL);
+	EVP_DigestUpdate(g->md, b, sizeof(b));
+	EVP_DigestUpdate(g->md, e->sig, 64);
+	EVP_DigestFinal_ex(g->md, id, &n);
+}
+
+static int
+apply(mm_gossip_t *g, const mm_w_event_t *e, const uint8_t origin[32],
+    uint32_t store_now)
+{
+	mm_ps_event_t pe = {.origin = origin, .peer = e->peer, .kind = e->kind,
+	    .dir = e->dir, .seq = e->seq, .now = store_now};
+	return mm_ps_apply(g->ps, &pe);
+}
+
+int
+mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
+    uint64_t now_ms, uint32_t store_now, mm_w_event_t *out)
+{
+	uint64_t secs = now_ms / 1000;
+	uint32_t base = secs > SEQ_EPOCH_S ?
+	    (uint32_t)((secs - SEQ_EPOCH_S) * SEQ_PER_S) : 0;
+	uint32_t seq = base > g->last_seq ? base : g->last_seq + 1;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->pub, g->self->pub, 32);
+	out->pow = g->self->nonce;
+	memcpy(out->peer, peer, 32);
+	out->kind = (uint8_t)kind;
+	out->dir = (uint8_t)dir;
+	out->seq = seq;
+	out->ts = now_ms;
+	out->ttl = g->cfg.ttl;
+	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
+	mm_wire_event_signed_bytes(out, b);
+	int rc = mm_id_sign(g->self, b, sizeof(b), out->sig);
+	if (rc != 0)
+		return rc;
+	g->last_seq = seq;
+	/* Our own event is in our map and in our dedup ring: when it comes
+	 * back from a neighbour, it is a duplicate. */
+	uint8_t id[32];
+	message_id(g, out, id);
+	mm_dedup_check(g->dedup, id, (uint32_t)now_ms);
+	rc = apply(g, out, g->self->id, store_now);
+	g->st.local++;
+	return rc < 0 ? rc : 0;
+}
+
+int
+mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
+    uint32_t store_now, mm_w_event_t *fwd)
+{
+	g->st.received++;
+	uint8_t id[32];
+	message_id(g, in, id);
+	if (mm_dedup_check(g->dedup, id, (uint32_t)now_ms)) {
+		g->st.dup++;
+		return MM_G_DUP;
+	}
+	if (in->ts > now_ms + g->cfg.max_future_ms) {
+		g->st.bad_time++;
+		return MM_G_BAD_TIME;
+	}
+	if (!mm_pow_ok(in->pub, in->pow, g->cfg.difficulty)) {
+		g->st.bad_pow++;
+		return MM_G_BAD_POW;
+	}
+	uint8_t origin[32];
+	mm_id_of(in->pub, origin);
+	mm_pidx_t o = mm_ps_lookup(g->ps, origin);
+	if (o != MM_PIDX_NONE && mm_ps_live(g->ps, o) && in->seq <= mm_ps_seq(g->ps, o)) {
+		g->st.stale++;
+		return MM_G_STALE; /* no verify spent on a replay */
+	}
+	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
+	mm_wire_event_signed_bytes(in, b);
+	g->st.verified++;
+	if (mm_id_verify(in->pub, b, sizeof(b), in->sig) != 1) {
+		g->st.bad_sig++;
+		return MM_G_BAD_SIG;
+	}
+	int rc = apply(g, in, origin, store_now);
+	if (rc == MM_PS_STALE) {
+		g->st.stale++;
+		return MM_G_STALE;
+	}
+	if (rc == MM_PS_EV_SELF || rc == MM_PS_EV_TOO_MANY || rc == MM_PS_EV_CONFLICT) {
+		g->st.lies++;
+		return MM_G_LIE;
+	}
+	if (rc < 0)
+		return rc; /* the map is full: not the origin's fault */
+	g->st.applied++;
+	if (in->ttl == 0)
+		return MM_G_DONE;
+	*fwd = *in;
+	fwd->ttl = (uint8_t)(in->ttl - 1);
+	g->st.forwarded++;
+	return MM_G_FORWARD;
+}
+
+void
+mm_gossip_stats(const mm_gossip_t *g, mm_gossip_stats_t *out)
+{
+	*out = g->st;
+}
+
+const char *
+mm_gossip_verdict_name(int v)
+{
+	switch (v) {
+	case MM_G_FORWARD: return "forward";
+	case MM_G_DONE: return "applied";
+	case MM_G_DUP: return "duplicate";
+	case MM_G_STALE: return "stale";
+	case MM_G_BAD_TIME: return "timestamp in the future";
+	case MM_G_BAD_POW: return "short proof of work";
+	case MM_G_BAD_SIG: return "bad signature";
+	case MM_G_LIE: return "inconsistent report";
+	default: return "map full";
+	}
+}
