@@ -1,7 +1,6 @@
 #include "gossip.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,8 +15,6 @@ struct mm_gossip {
 	mm_ps_t *ps;
 	mm_dedup_t *dedup;
 	uint32_t last_seq;
-	EVP_MD_CTX *md;
-	EVP_MD *sha256; /* fetched once: OpenSSL 3's implicit fetch is dear */
 	mm_gossip_stats_t st;
 };
 
@@ -40,14 +37,6 @@ mm_gossip_create(const mm_gossip_config_t *c, const mm_identity_t *self,
 	g->self = self;
 	g->ps = ps;
 	g->dedup = dedup;
-	g->md = EVP_MD_CTX_new();
-	g->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (g->md == NULL || g->sha256 == NULL) {
-		EVP_MD_CTX_free(g->md);
-		EVP_MD_free(g->sha256);
-		free(g);
-		return -ENOMEM;
-	}
 	*out = g;
 	return 0;
 }
@@ -57,21 +46,20 @@ mm_gossip_destroy(mm_gossip_t *g)
 {
 	if (g == NULL)
 		return;
-	EVP_MD_CTX_free(g->md);
-	EVP_MD_free(g->sha256);
 	free(g);
 }
 
-static void
-message_id(mm_gossip_t *g, const mm_w_event_t *e, uint8_t id[32])
+/* Dedup on the event's signed bytes and its signature, hashed by the ring
+ * under its secret key (one SipHash, no SHA-256: duplicates are the common
+ * case and must stay cheap). Content and signature both count, so that a
+ * tampered copy carrying a genuine signature is a different message. */
+static int
+seen(mm_gossip_t *g, const mm_w_event_t *e, uint32_t now_ms)
 {
-	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
-	unsigned int n;
+	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN + 64];
 	mm_wire_event_signed_bytes(e, b);
-	EVP_DigestInit_ex(g->md, g->sha256, NULL);
-	EVP_DigestUpdate(g->md, b, sizeof(b));
-	EVP_DigestUpdate(g->md, e->sig, 64);
-	EVP_DigestFinal_ex(g->md, id, &n);
+	memcpy(b + MM_WIRE_EVENT_SIGNED_LEN, e->sig, 64);
+	return mm_dedup_check_bytes(g->dedup, b, sizeof(b), now_ms);
 }
 
 static int
@@ -108,9 +96,7 @@ mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
 	g->last_seq = seq;
 	/* Our own event is in our map and in our dedup ring: when it comes
 	 * back from a neighbour, it is a duplicate. */
-	uint8_t id[32];
-	message_id(g, out, id);
-	mm_dedup_check(g->dedup, id, (uint32_t)now_ms);
+	(void)seen(g, out, (uint32_t)now_ms);
 	rc = apply(g, out, g->self->id, store_now);
 	g->st.local++;
 	return rc < 0 ? rc : 0;
@@ -121,9 +107,7 @@ mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
     uint32_t store_now, mm_w_event_t *fwd)
 {
 	g->st.received++;
-	uint8_t id[32];
-	message_id(g, in, id);
-	if (mm_dedup_check(g->dedup, id, (uint32_t)now_ms)) {
+	if (seen(g, in, (uint32_t)now_ms)) {
 		g->st.dup++;
 		return MM_G_DUP;
 	}

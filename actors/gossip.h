@@ -6,10 +6,10 @@
  *
  * A received event goes through the checks cheapest first, so that the
  * dearest, the Ed25519 verify (~60 µs), runs only for new, plausible events:
- *   1. dedup: the ring keyed by SHA-256(signed bytes || signature). Keying
- *      on the signature alone would let a tampered copy carrying a genuine
- *      signature, raced ahead of the real event, get the real one dropped
- *      as a duplicate;
+ *   1. dedup: the ring, on (signed bytes || signature) under its secret
+ *      SipHash key. Keying on the signature alone would let a tampered copy
+ *      carrying a genuine signature, raced ahead of the real event, get the
+ *      real one dropped as a duplicate;
  *   2. timestamp: not more than max_future_ms ahead of our clock;
  *   3. proof of work of the origin's key (one SHA-256);
  *   4. staleness: seq not above what the map already holds for the origin

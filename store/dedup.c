@@ -83,10 +83,9 @@ mm_dedup_destroy(mm_dedup_t *d)
 	free(d);
 }
 
-int
-mm_dedup_check(mm_dedup_t *d, const uint8_t id[32], uint32_t now)
+static int
+check_hash(mm_dedup_t *d, uint64_t h, uint32_t now)
 {
-	uint64_t h = mm_siphash13(d->k0, d->k1, id, 32);
 	struct bucket *b = &d->b[h & d->mask];
 	uint32_t fp = (uint32_t)(h >> 32) & d->fp_mask;
 	if (fp == 0)
@@ -112,6 +111,18 @@ mm_dedup_check(mm_dedup_t *d, const uint8_t id[32], uint32_t now)
 	b->fp[victim] = fp;
 	b->t[victim] = now;
 	return 0;
+}
+
+int
+mm_dedup_check(mm_dedup_t *d, const uint8_t id[32], uint32_t now)
+{
+	return check_hash(d, mm_siphash13(d->k0, d->k1, id, 32), now);
+}
+
+int
+mm_dedup_check_bytes(mm_dedup_t *d, const void *msg, size_t len, uint32_t now)
+{
+	return check_hash(d, mm_siphash13(d->k0, d->k1, msg, len), now);
 }
 
 void

@@ -52,6 +52,11 @@ void mm_dedup_destroy(mm_dedup_t *d);
 
 /* 1: id was seen within the window (drop it); 0: new, now recorded. */
 int mm_dedup_check(mm_dedup_t *d, const uint8_t id[32], uint32_t now_ms);
+/* The same for a message given as bytes: one SipHash over them under the
+ * ring's secret key, no digest first (the keyed hash already makes
+ * collisions unreachable for whoever does not know the key). */
+int mm_dedup_check_bytes(mm_dedup_t *d, const void *msg, size_t len,
+    uint32_t now_ms);
 
 void mm_dedup_stats(const mm_dedup_t *d, mm_dedup_stats_t *out);
 
