@@ -184,6 +184,59 @@ flush(mm_conn_t *c)
 	set_events(c, EPOLLIN);
 }
 
+/* Room for n more bytes in the write queue, or close the connection if
+ * the peer has let it grow past the cap. */
+static int
+wq_reserve(mm_conn_t *c, size_t n)
+{
+	uint32_t cap_total = c->net->cfg.write_cap;
+	if (c->wq_cap - c->wq_tail >= n)
+		return 0;
+	if (c->wq_head > 0) {
+		memmove(c->wq, c->wq + c->wq_head, c->wq_tail - c->wq_head);
+		c->wq_tail -= c->wq_head;
+		c->wq_head = 0;
+		if (c->wq_cap - c->wq_tail >= n)
+			return 0;
+	}
+	size_t ncap = c->wq_cap ? c->wq_cap : WQ_MIN;
+	while (ncap - c->wq_tail < n)
+		ncap *= 2;
+	if (c->wq_tail + n > cap_total) {
+		conn_close(c, MM_CLOSE_SLOW, "write queue over its cap: the peer "
+		    "does not read");
+		return -ENOBUFS;
+	}
+	uint8_t *nq = realloc(c->wq, ncap);
+	if (nq == NULL)
+		return -ENOMEM;
+	c->wq = nq;
+	c->wq_cap = (uint32_t)ncap;
+	return 0;
+}
+
+int
+mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len)
+{
+	if (c->state == ST_CLOSED)
+		return -EPIPE;
+	int rc = wq_reserve(c, len);
+	if (rc != 0)
+		return rc;
+	memcpy(c->wq + c->wq_tail, frame, len);
+	c->wq_tail += (uint32_t)len;
+	stat_add(&c->net->st_frames_out, 1);
+	if (c->tls != NULL && c->state >= ST_HELLO)
+		flush(c);
+	return 0;
+}
+
+mm_actor_t *
+mm_conn_actor(const mm_conn_t *c)
+{
+	return c->self;
+}
+
 int
 mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m)
 {
@@ -525,6 +578,16 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 	case MM_MSG_STOP:
 		conn_close(c, MM_CLOSE_SHUTDOWN, "node stopping");
 		return;
+	case MM_CONN_SEND_BUF | MM_MSG_F_BUF: {
+		mm_buf_t *b = m->ptr;
+		if (c->state == ST_READY)
+			(void)mm_conn_send_frame(c, b->data, b->len);
+		mm_buf_release(b);
+		return;
+	}
+	case MM_CONN_CLOSE:
+		conn_close(c, (int)m->aux, "closed by the node");
+		return;
 	default:
 		return;
 	}
@@ -556,7 +619,8 @@ spawn_conn(mm_net_t *n, int fd, int inbound, const uint8_t ip[16], const char *a
 	}
 	mm_framer_init(&c->rx, n->cfg.max_frame);
 	mm_actor_opts_t o = {.worker = atomic_fetch_add(&n->next_worker, 1) %
-	    n->nworkers, .mailbox_cap = 15, .dtor = conn_dtor, .name = "conn"};
+	    n->nworkers, .mailbox_cap = n->cfg.conn_mailbox, .dtor = conn_dtor,
+	    .name = "conn"};
 	mm_actor_t *a = mm_actor_spawn(n->rt, conn_fn, c, &o);
 	if (a == NULL) {
 		free(c);
@@ -746,6 +810,7 @@ mm_net_config_default(mm_net_config_t *c)
 	c->max_conns = 1024;
 	c->max_conns_per_ip = 8;
 	c->max_pending_per_ip = 4;
+	c->conn_mailbox = 63;
 }
 
 int
@@ -755,7 +820,8 @@ mm_net_create(mm_rt_t *rt, const mm_net_config_t *cfg, mm_net_t **out, char *err
 	if (cfg->id == NULL || cfg->network == NULL ||
 	    strlen(cfg->network) == 0 || strlen(cfg->network) > MM_WIRE_NET_MAX ||
 	    cfg->ping_interval_ms == 0 || cfg->idle_timeout_ms == 0 ||
-	    cfg->handshake_timeout_ms == 0 || cfg->write_cap == 0) {
+	    cfg->handshake_timeout_ms == 0 || cfg->write_cap == 0 ||
+	    cfg->conn_mailbox == 0) {
 		snprintf(err, errlen, "net: an identity, a network name of 1..32 "
 		    "bytes and non-zero timeouts and write cap are required");
 		return -EINVAL;

@@ -69,6 +69,7 @@ typedef struct mm_net_config {
 	uint32_t max_conns_per_ip;      /* default 8 */
 	uint32_t max_pending_per_ip;    /* default 4 */
 	uint16_t listen_port;           /* advertised in hello (0: none) */
+	unsigned conn_mailbox;          /* connection actor mailbox (63) */
 	void (*on_ready)(mm_conn_t *c, const uint8_t id[32], void *arg);
 	void (*on_message)(mm_conn_t *c, const mm_wire_msg_t *m, void *arg);
 	void (*on_close)(mm_conn_t *c, int reason, const char *why, void *arg);
@@ -88,6 +89,14 @@ int mm_net_dial(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
     const uint8_t *expect_id);
 
 int mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m);
+/* Queue an already encoded frame (length prefix included). */
+int mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len);
+/* The connection's actor, to which other actors send (conn keeps running
+ * until it closes; take a reference with mm_actor_ref to keep the pointer).
+ * Messages it takes: MM_CONN_SEND_BUF (ptr: an mm_buf holding one or more
+ * encoded frames, with MM_MSG_F_BUF set) and MM_CONN_CLOSE (aux: reason). */
+mm_actor_t *mm_conn_actor(const mm_conn_t *c);
+enum { MM_CONN_SEND_BUF = MM_MSG_USER + 1000, MM_CONN_CLOSE };
 void mm_conn_close(mm_conn_t *c, int reason, const char *why);
 uint32_t mm_conn_rtt_us(const mm_conn_t *c);   /* 0 until the first pong */
 const uint8_t *mm_conn_peer_id(const mm_conn_t *c); /* NULL before ready */

@@ -1,0 +1,410 @@
+#include "node.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT };
+
+#define MAX_PEERS 256
+
+struct peer_msg {
+	mm_actor_t *conn;   /* holds a reference */
+	uint8_t id[32];
+	int inbound;
+	mm_w_event_t ev;    /* N_EVENT */
+};
+
+struct peer {
+	mm_actor_t *conn;   /* NULL: free slot */
+	uint8_t id[32];
+	int inbound;
+	uint64_t since_ms;
+};
+
+struct mm_node {
+	mm_rt_t *rt;
+	mm_node_config_t cfg;
+	mm_identity_t id;
+	mm_net_t *net;
+	mm_ps_t *ps;
+	mm_dedup_t *dedup;
+	mm_gossip_t *gossip;
+	mm_actor_t *actor;
+	uint64_t start_ms;
+	/* node actor only */
+	struct peer peers[MAX_PEERS];
+	mm_timer_t refresh;
+	/* read by others */
+	atomic_uint npeers;
+	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
+	    st_dropped, st_refresh;
+};
+
+static uint64_t
+unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint32_t
+store_now(const mm_node_t *n)
+{
+	return (uint32_t)((mm_now_ms() - n->start_ms) / 1000u) + 1;
+}
+
+static void
+bump(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* ---- callbacks: run in the connection actors -------------------------------- */
+
+static void
+tell_node(mm_node_t *n, uint32_t type, mm_conn_t *c, const uint8_t *id,
+    const mm_w_event_t *ev)
+{
+	struct peer_msg *pm = calloc(1, sizeof(*pm));
+	if (pm == NULL)
+		return;
+	pm->conn = mm_conn_actor(c);
+	mm_actor_ref(pm->conn);
+	if (id != NULL)
+		memcpy(pm->id, id, 32);
+	pm->inbound = mm_conn_inbound(c);
+	if (ev != NULL)
+		pm->ev = *ev;
+	mm_msg_t m = {.type = type, .ptr = pm};
+	/* Up and down must arrive: back-pressure would need the connection to
+	 * wait, which it cannot; the node's mailbox is sized for every
+	 * connection's up and down at once. Events may be dropped. */
+	if (mm_send(n->actor, &m) != 0) {
+		mm_actor_unref(pm->conn);
+		free(pm);
+		bump(&n->st_dropped);
+	}
+}
+
+static void
+cb_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
+{
+	tell_node(arg, N_PEER_UP, c, id, NULL);
+}
+
+static void
+cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
+{
+	if (m->type == MM_W_EVENT)
+		tell_node(arg, N_EVENT, c, mm_conn_peer_id(c), &m->u.event);
+}
+
+static void
+cb_close(mm_conn_t *c, int reason, const char *why, void *arg)
+{
+	(void)reason;
+	(void)why;
+	/* Also for connections that never became peers: the node matches the
+	 * actor against its table and ignores the unknown ones. */
+	tell_node(arg, N_PEER_DOWN, c, NULL, NULL);
+}
+
+/* ---- the node actor --------------------------------------------------------- */
+
+/* Encode once, send the same bytes to every peer but `except`. */
+static void
+broadcast(mm_node_t *n, const mm_wire_msg_t *m, mm_actor_t *except)
+{
+	uint8_t tmp[1024];
+	int len = mm_wire_encode(m, tmp, sizeof(tmp));
+	if (len < 0)
+		return;
+	mm_buf_t *b = mm_buf_alloc((uint32_t)len);
+	if (b == NULL)
+		return;
+	memcpy(b->data, tmp, (size_t)len);
+	b->len = (uint32_t)len;
+	for (int i = 0; i < MAX_PEERS; i++) {
+		struct peer *p = &n->peers[i];
+		if (p->conn == NULL || p->conn == except)
+			continue;
+		mm_buf_ref(b);
+		mm_msg_t s = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = b};
+		if (mm_send_or_drop(p->conn, &s) != 0)
+			bump(&n->st_dropped);
+	}
+	mm_buf_release(b);
+}
+
+static void
+local_event(mm_node_t *n, int kind, const uint8_t *peer, int dir)
+{
+	mm_wire_msg_t m = {.type = MM_W_EVENT};
+	if (mm_gossip_local(n->gossip, kind, peer, dir, unix_ms(), store_now(n),
+	        &m.u.event) != 0)
+		return;
+	bump(&n->st_local);
+	broadcast(n, &m, NULL);
+}
+
+static struct peer *
+find_peer(mm_node_t *n, const uint8_t *id)
+{
+	for (int i = 0; i < MAX_PEERS; i++)
+		if (n->peers[i].conn != NULL && memcmp(n->peers[i].id, id, 32) == 0)
+			return &n->peers[i];
+	return NULL;
+}
+
+static void
+close_conn(mm_actor_t *conn)
+{
+	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_CLOSE_NORMAL};
+	(void)mm_send(conn, &m);
+}
+
+static void
+peer_up(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *old = find_peer(n, pm->id);
+	if (old != NULL) {
+		/* Two connections to one peer: keep the one dialled by the lower
+		 * id. Ours is outbound when we dialled. */
+		int we_lower = memcmp(n->id.id, pm->id, 32) < 0;
+		int keep_new = we_lower ? !pm->inbound : pm->inbound;
+		bump(&n->st_dup);
+		if (!keep_new) {
+			close_conn(pm->conn);
+			mm_actor_unref(pm->conn);
+			return;
+		}
+		close_conn(old->conn);
+		mm_actor_unref(old->conn);
+		old->conn = pm->conn;
+		old->inbound = pm->inbound;
+		return; /* same peer, same edge: no new event */
+	}
+	struct peer *p = NULL;
+	for (int i = 0; i < MAX_PEERS && p == NULL; i++)
+		if (n->peers[i].conn == NULL)
+			p = &n->peers[i];
+	if (p == NULL) {
+		close_conn(pm->conn);
+		mm_actor_unref(pm->conn);
+		return;
+	}
+	p->conn = pm->conn;
+	memcpy(p->id, pm->id, 32);
+	p->inbound = pm->inbound;
+	p->since_ms = mm_now_ms();
+	atomic_fetch_add(&n->npeers, 1);
+	bump(&n->st_up);
+	local_event(n, MM_PS_CONNECT, pm->id, pm->inbound ? MM_PS_IN : MM_PS_OUT);
+}
+
+static void
+peer_down(mm_node_t *n, struct peer_msg *pm)
+{
+	for (int i = 0; i < MAX_PEERS; i++) {
+		struct peer *p = &n->peers[i];
+		if (p->conn != pm->conn)
+			continue;
+		mm_actor_unref(p->conn);
+		p->conn = NULL;
+		atomic_fetch_sub(&n->npeers, 1);
+		bump(&n->st_down);
+		local_event(n, MM_PS_DISCONNECT, p->id, p->inbound ? MM_PS_IN : MM_PS_OUT);
+		break;
+	}
+	mm_actor_unref(pm->conn); /* the message's reference */
+}
+
+static void
+event_in(mm_node_t *n, struct peer_msg *pm)
+{
+	mm_wire_msg_t fwd = {.type = MM_W_EVENT};
+	bump(&n->st_in);
+	int v = mm_gossip_receive(n->gossip, &pm->ev, unix_ms(), store_now(n),
+	    &fwd.u.event);
+	if (v == MM_G_FORWARD) {
+		bump(&n->st_fwd);
+		broadcast(n, &fwd, pm->conn);
+	} else if (v < 0) {
+		bump(&n->st_bad);
+		mm_log(MM_LOG_WARN, "node: event refused: %s", mm_gossip_verdict_name(v));
+	}
+	mm_actor_unref(pm->conn);
+}
+
+static void
+refresh_links(mm_node_t *n)
+{
+	for (int i = 0; i < MAX_PEERS; i++)
+		if (n->peers[i].conn != NULL)
+			local_event(n, MM_PS_CONNECT, n->peers[i].id,
+			    n->peers[i].inbound ? MM_PS_IN : MM_PS_OUT);
+	bump(&n->st_refresh);
+	mm_timer_arm(&n->refresh, n->cfg.refresh_ms);
+}
+
+static void
+node_fn(mm_actor_t *self, const mm_msg_t *m)
+{
+	mm_node_t *n = mm_actor_state(self);
+	struct peer_msg *pm = m->ptr;
+	switch (m->type) {
+	case MM_MSG_START:
+		mm_timer_init(&n->refresh, self, 0);
+		mm_timer_arm(&n->refresh, n->cfg.refresh_ms);
+		return;
+	case MM_MSG_TIMER:
+		refresh_links(n);
+		return;
+	case N_PEER_UP: peer_up(n, pm); break;
+	case N_PEER_DOWN: peer_down(n, pm); break;
+	case N_EVENT: event_in(n, pm); break;
+	case MM_MSG_STOP:
+		mm_timer_cancel(&n->refresh);
+		for (int i = 0; i < MAX_PEERS; i++)
+			if (n->peers[i].conn != NULL) {
+				mm_actor_unref(n->peers[i].conn);
+				n->peers[i].conn = NULL;
+			}
+		return;
+	default:
+		return;
+	}
+	free(pm);
+}
+
+static void
+node_drop(const mm_msg_t *m)
+{
+	struct peer_msg *pm = m->ptr;
+	if (pm != NULL) {
+		mm_actor_unref(pm->conn);
+		free(pm);
+	}
+}
+
+/* ---- public ------------------------------------------------------------------ */
+
+void
+mm_node_config_default(mm_node_config_t *c)
+{
+	memset(c, 0, sizeof(*c));
+	mm_net_config_default(&c->net);
+	mm_gossip_config_default(&c->gossip);
+	mm_ps_config_default(&c->map);
+	c->refresh_ms = 600000;
+}
+
+int
+mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
+    char *err, size_t errlen)
+{
+	mm_node_t *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	n->rt = rt;
+	n->cfg = *cfg;
+	n->start_ms = mm_now_ms();
+	int rc = -EINVAL;
+	if (cfg->net.id == NULL || cfg->refresh_ms == 0) {
+		snprintf(err, errlen, "node: an identity and a refresh interval are "
+		    "required");
+		goto fail;
+	}
+	n->id = *cfg->net.id;
+	mm_dedup_config_t dc;
+	mm_dedup_config_default(&dc);
+	if ((rc = mm_ps_create(&cfg->map, &n->ps)) != 0 ||
+	    (rc = mm_dedup_create(&dc, &n->dedup)) != 0 ||
+	    (rc = mm_gossip_create(&cfg->gossip, cfg->net.id, n->ps, n->dedup,
+	        &n->gossip)) != 0) {
+		snprintf(err, errlen, "node: cannot create the map (%d)", rc);
+		goto fail;
+	}
+	mm_net_config_t nc = cfg->net;
+	nc.on_ready = cb_ready;
+	nc.on_message = cb_message;
+	nc.on_close = cb_close;
+	nc.arg = n;
+	if ((rc = mm_net_create(rt, &nc, &n->net, err, errlen)) != 0)
+		goto fail;
+	/* Mailbox: every connection's up and down at once, plus events. */
+	mm_actor_opts_t o = {.worker = 0, .mailbox_cap = 4 * MAX_PEERS + 1024,
+	    .drop = node_drop, .name = "node"};
+	n->actor = mm_actor_spawn(rt, node_fn, n, &o);
+	if (n->actor == NULL) {
+		rc = -errno;
+		goto fail;
+	}
+	*out = n;
+	return 0;
+fail:
+	mm_node_destroy(n);
+	return rc;
+}
+
+void
+mm_node_destroy(mm_node_t *n)
+{
+	if (n == NULL)
+		return;
+	if (n->actor != NULL)
+		mm_actor_unref(n->actor);
+	mm_net_destroy(n->net);
+	mm_gossip_destroy(n->gossip);
+	mm_dedup_destroy(n->dedup);
+	mm_ps_destroy(n->ps);
+	free(n);
+}
+
+int
+mm_node_listen(mm_node_t *n, const char *host, uint16_t port, uint16_t *bound)
+{
+	return mm_net_listen(n->net, host, port, bound);
+}
+
+int
+mm_node_dial(mm_node_t *n, const struct sockaddr *sa, socklen_t len)
+{
+	return mm_net_dial(n->net, sa, len, NULL);
+}
+
+const mm_ps_t *
+mm_node_map(const mm_node_t *n)
+{
+	return n->ps;
+}
+
+unsigned
+mm_node_peers(const mm_node_t *n)
+{
+	return atomic_load(&((mm_node_t *)n)->npeers);
+}
+
+void
+mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
+{
+	mm_node_t *w = (mm_node_t *)n;
+#define LD(x) atomic_load_explicit(&w->x, memory_order_relaxed)
+	o->peers_up = LD(st_up);
+	o->peers_down = LD(st_down);
+	o->duplicates_closed = LD(st_dup);
+	o->events_local = LD(st_local);
+	o->refreshes = LD(st_refresh);
+	o->events_in = LD(st_in);
+	o->events_forwarded = LD(st_fwd);
+	o->events_bad = LD(st_bad);
+	o->frames_dropped = LD(st_dropped);
+#undef LD
+}

@@ -1,0 +1,133 @@
+/* Nodes over real TLS connections on loopback, in one process: every node's
+ * map converges to the true topology (confirmed edges, learnt by gossip
+ * relayed through others), and two nodes that dial each other at the same
+ * time end up with one connection, the same one on both sides. */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "node.h"
+#include "test.h"
+
+#define DIFF 8
+#define N 6
+
+static mm_rt_t *rt;
+static mm_identity_t ids[N];
+static mm_node_t *nodes[N];
+static uint16_t ports[N];
+
+static void
+start(int i)
+{
+	CHECK_EQ(mm_id_generate(&ids[i], DIFF, NULL), 0);
+	mm_node_config_t c;
+	mm_node_config_default(&c);
+	c.net.id = &ids[i];
+	c.net.network = "testnet";
+	c.net.difficulty = DIFF;
+	c.gossip.difficulty = DIFF;
+	c.refresh_ms = 200; /* late joiners learn older links within this */
+	char err[256] = "";
+	int rc = mm_node_create(rt, &c, &nodes[i], err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "node %d: %s\n", i, err);
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(mm_node_listen(nodes[i], "127.0.0.1", 0, &ports[i]), 0);
+}
+
+static void
+dial(int from, int to)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(ports[to])};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ(mm_node_dial(nodes[from], (struct sockaddr *)&a, sizeof(a)), 0);
+}
+
+static enum mm_ps_edge
+edge_at(int at, int x, int y)
+{
+	const mm_ps_t *ps = mm_node_map(nodes[at]);
+	mm_pidx_t a = mm_ps_lookup(ps, ids[x].id), b = mm_ps_lookup(ps, ids[y].id);
+	if (a == MM_PIDX_NONE || b == MM_PIDX_NONE)
+		return MM_EDGE_NONE;
+	return mm_ps_edge_state(ps, a, b);
+}
+
+/* Every node in nodes[0..4) sees exactly the true edges, confirmed. */
+static int
+converged(const int (*edges)[2], int ne, int upto)
+{
+	for (int at = 0; at < upto; at++) {
+		for (int k = 0; k < ne; k++)
+			if (edge_at(at, edges[k][0], edges[k][1]) != MM_EDGE_CONFIRMED)
+				return 0;
+		mm_ps_stats_t s;
+		mm_ps_stats(mm_node_map(nodes[at]), &s);
+		if (s.claims != (uint64_t)2 * ne) /* nothing else claimed */
+			return 0;
+	}
+	return 1;
+}
+
+static void
+test_map_converges(void)
+{
+	/* A star around 0, plus 1-3: the edge 1-3 must reach 2 through 0. */
+	dial(1, 0);
+	dial(2, 0);
+	dial(3, 0);
+	WAIT_FOR(mm_node_peers(nodes[0]) == 3);
+	dial(3, 1);
+	const int edges[][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 3}};
+	WAIT_FOR(converged(edges, 4, 4));
+	mm_node_stats_t s;
+	mm_node_stats(nodes[2], &s);
+	CHECK_GT(s.events_in, 0);
+	CHECK_EQ(s.events_bad, 0);
+	CHECK_EQ(mm_node_peers(nodes[2]), 1);
+	CHECK_EQ(edge_at(2, 1, 3), MM_EDGE_CONFIRMED); /* learnt two hops away */
+	fprintf(stderr, "   4 nodes: every map has the 4 edges, confirmed\n");
+}
+
+static void
+test_simultaneous_dial(void)
+{
+	/* 4 and 5 dial each other at once: both connections may complete;
+	 * both sides keep the one dialled by the lower id. */
+	dial(4, 5);
+	dial(5, 4);
+	WAIT_FOR(edge_at(4, 4, 5) == MM_EDGE_CONFIRMED &&
+	    edge_at(5, 4, 5) == MM_EDGE_CONFIRMED);
+	WAIT_FOR(mm_node_peers(nodes[4]) == 1 && mm_node_peers(nodes[5]) == 1);
+	test_sleep_ms(300); /* let a losing connection finish closing */
+	CHECK_EQ(mm_node_peers(nodes[4]), 1);
+	CHECK_EQ(mm_node_peers(nodes[5]), 1);
+	CHECK_EQ(edge_at(4, 4, 5), MM_EDGE_CONFIRMED);
+	mm_node_stats_t s4, s5;
+	mm_node_stats(nodes[4], &s4);
+	mm_node_stats(nodes[5], &s5);
+	fprintf(stderr, "   simultaneous dial: one connection each; duplicates closed "
+	    "%llu + %llu\n", (unsigned long long)s4.duplicates_closed,
+	    (unsigned long long)s5.duplicates_closed);
+}
+
+int
+main(void)
+{
+	mm_rt_config_t rc;
+	mm_rt_config_default(&rc);
+	rc.workers = 2;
+	CHECK_EQ(mm_rt_create(&rc, &rt), 0);
+	for (int i = 0; i < N; i++)
+		start(i);
+	RUN(test_map_converges);
+	RUN(test_simultaneous_dial);
+	mm_rt_stop(rt);
+	for (int i = 0; i < N; i++) {
+		mm_node_destroy(nodes[i]);
+		mm_id_free(&ids[i]);
+	}
+	mm_rt_destroy(rt);
+	fprintf(stderr, "test_node: ok\n");
+	return 0;
+}
