@@ -9,15 +9,35 @@
 
 #include "log.h"
 
-enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT };
+enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD };
 
 #define MAX_PEERS 256
+#define MAX_BOOT 64
+#define REFRESH_TIMER 0 /* timer args: 0 refresh, 1 + i bootstrap i */
 
 struct peer_msg {
 	mm_actor_t *conn;   /* holds a reference */
 	uint8_t id[32];
 	int inbound;
+	uint64_t tag;       /* 1 + bootstrap index, or 0 */
 	mm_w_event_t ev;    /* N_EVENT */
+};
+
+enum { B_WAIT, B_DIALLING, B_UP };
+
+struct boot {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int state;
+	int id_known;
+	uint8_t id[32];
+	uint32_t backoff_ms;
+	mm_timer_t timer;
+};
+
+struct boot_add {
+	struct sockaddr_storage sa;
+	socklen_t len;
 };
 
 struct peer {
@@ -40,10 +60,12 @@ struct mm_node {
 	/* node actor only */
 	struct peer peers[MAX_PEERS];
 	mm_timer_t refresh;
+	struct boot boot[MAX_BOOT];
+	unsigned nboot;
 	/* read by others */
 	atomic_uint npeers;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
-	    st_dropped, st_refresh;
+	    st_dropped, st_refresh, st_dials;
 };
 
 static uint64_t
@@ -80,6 +102,7 @@ tell_node(mm_node_t *n, uint32_t type, mm_conn_t *c, const uint8_t *id,
 	if (id != NULL)
 		memcpy(pm->id, id, 32);
 	pm->inbound = mm_conn_inbound(c);
+	pm->tag = mm_conn_tag(c);
 	if (ev != NULL)
 		pm->ev = *ev;
 	mm_msg_t m = {.type = type, .ptr = pm};
@@ -171,8 +194,74 @@ close_conn(mm_actor_t *conn)
 }
 
 static void
+boot_dial(mm_node_t *n, unsigned i)
+{
+	struct boot *b = &n->boot[i];
+	b->state = B_DIALLING;
+	bump(&n->st_dials);
+	if (mm_net_dial_tagged(n->net, (struct sockaddr *)&b->sa, b->len, NULL,
+	        (uint64_t)i + 1) != 0) {
+		b->state = B_WAIT;
+		mm_timer_arm(&b->timer, b->backoff_ms);
+	}
+}
+
+/* The address failed or its peer is gone: dial again after the backoff,
+ * with jitter so that nodes that lost the same peer do not come back in
+ * step, and double the backoff up to its cap. */
+static void
+boot_later(mm_node_t *n, struct boot *b)
+{
+	b->state = B_WAIT;
+	uint64_t j = b->backoff_ms / 2;
+	uint64_t d = b->backoff_ms - j / 2 + (j ? mm_random() % j : 0);
+	mm_timer_arm(&b->timer, d);
+	b->backoff_ms = b->backoff_ms * 2 > n->cfg.redial_max_ms ?
+	    n->cfg.redial_max_ms : b->backoff_ms * 2;
+}
+
+/* A peer is gone with no connection left: redial it if it is a bootstrap. */
+static void
+boot_peer_gone(mm_node_t *n, const uint8_t *id)
+{
+	for (unsigned i = 0; i < n->nboot; i++) {
+		struct boot *b = &n->boot[i];
+		if (b->state == B_UP && b->id_known && memcmp(b->id, id, 32) == 0)
+			boot_later(n, b);
+	}
+}
+
+static struct peer *find_peer(mm_node_t *n, const uint8_t *id);
+
+static void
+boot_conn_event(mm_node_t *n, struct peer_msg *pm, int up)
+{
+	if (pm->tag == 0 || pm->tag > n->nboot)
+		return;
+	struct boot *b = &n->boot[pm->tag - 1];
+	if (up) {
+		b->state = B_UP;
+		b->id_known = 1;
+		memcpy(b->id, pm->id, 32);
+		b->backoff_ms = n->cfg.redial_min_ms;
+		return;
+	}
+	/* Our dial to it ended. If the peer is still connected another way
+	 * (the other side of a simultaneous dial won), nothing to do: no
+	 * storm of redials against a connected peer. */
+	if (b->state == B_WAIT)
+		return;
+	if (b->id_known && find_peer(n, b->id) != NULL) {
+		b->state = B_UP;
+		return;
+	}
+	boot_later(n, b);
+}
+
+static void
 peer_up(mm_node_t *n, struct peer_msg *pm)
 {
+	boot_conn_event(n, pm, 1);
 	struct peer *old = find_peer(n, pm->id);
 	if (old != NULL) {
 		/* Two connections to one peer: keep the one dialled by the lower
@@ -221,8 +310,10 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 		atomic_fetch_sub(&n->npeers, 1);
 		bump(&n->st_down);
 		local_event(n, MM_PS_DISCONNECT, p->id, p->inbound ? MM_PS_IN : MM_PS_OUT);
+		boot_peer_gone(n, p->id);
 		break;
 	}
+	boot_conn_event(n, pm, 0);
 	mm_actor_unref(pm->conn); /* the message's reference */
 }
 
@@ -261,17 +352,36 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	struct peer_msg *pm = m->ptr;
 	switch (m->type) {
 	case MM_MSG_START:
-		mm_timer_init(&n->refresh, self, 0);
+		mm_timer_init(&n->refresh, self, REFRESH_TIMER);
 		mm_timer_arm(&n->refresh, n->cfg.refresh_ms);
 		return;
 	case MM_MSG_TIMER:
-		refresh_links(n);
+		if (m->arg == REFRESH_TIMER)
+			refresh_links(n);
+		else if (m->arg <= n->nboot)
+			boot_dial(n, (unsigned)m->arg - 1);
 		return;
+	case N_BOOT_ADD: {
+		struct boot_add *ba = m->ptr;
+		if (n->nboot < MAX_BOOT) {
+			unsigned i = n->nboot++;
+			struct boot *b = &n->boot[i];
+			b->sa = ba->sa;
+			b->len = ba->len;
+			b->backoff_ms = n->cfg.redial_min_ms;
+			mm_timer_init(&b->timer, self, (uint64_t)i + 1);
+			boot_dial(n, i);
+		}
+		free(ba);
+		return;
+	}
 	case N_PEER_UP: peer_up(n, pm); break;
 	case N_PEER_DOWN: peer_down(n, pm); break;
 	case N_EVENT: event_in(n, pm); break;
 	case MM_MSG_STOP:
 		mm_timer_cancel(&n->refresh);
+		for (unsigned i = 0; i < n->nboot; i++)
+			mm_timer_cancel(&n->boot[i].timer);
 		for (int i = 0; i < MAX_PEERS; i++)
 			if (n->peers[i].conn != NULL) {
 				mm_actor_unref(n->peers[i].conn);
@@ -287,6 +397,10 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 static void
 node_drop(const mm_msg_t *m)
 {
+	if (m->type == N_BOOT_ADD) {
+		free(m->ptr);
+		return;
+	}
 	struct peer_msg *pm = m->ptr;
 	if (pm != NULL) {
 		mm_actor_unref(pm->conn);
@@ -304,6 +418,8 @@ mm_node_config_default(mm_node_config_t *c)
 	mm_gossip_config_default(&c->gossip);
 	mm_ps_config_default(&c->map);
 	c->refresh_ms = 600000;
+	c->redial_min_ms = 500;
+	c->redial_max_ms = 60000;
 }
 
 int
@@ -317,7 +433,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	n->cfg = *cfg;
 	n->start_ms = mm_now_ms();
 	int rc = -EINVAL;
-	if (cfg->net.id == NULL || cfg->refresh_ms == 0) {
+	if (cfg->net.id == NULL || cfg->refresh_ms == 0 || cfg->redial_min_ms == 0 ||
+	    cfg->redial_max_ms < cfg->redial_min_ms) {
 		snprintf(err, errlen, "node: an identity and a refresh interval are "
 		    "required");
 		goto fail;
@@ -380,6 +497,23 @@ mm_node_dial(mm_node_t *n, const struct sockaddr *sa, socklen_t len)
 	return mm_net_dial(n->net, sa, len, NULL);
 }
 
+int
+mm_node_bootstrap(mm_node_t *n, const struct sockaddr *sa, socklen_t len)
+{
+	if (len > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	struct boot_add *ba = calloc(1, sizeof(*ba));
+	if (ba == NULL)
+		return -ENOMEM;
+	memcpy(&ba->sa, sa, len);
+	ba->len = len;
+	mm_msg_t m = {.type = N_BOOT_ADD, .ptr = ba};
+	int rc = mm_send(n->actor, &m);
+	if (rc != 0)
+		free(ba);
+	return rc;
+}
+
 const mm_ps_t *
 mm_node_map(const mm_node_t *n)
 {
@@ -402,6 +536,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->duplicates_closed = LD(st_dup);
 	o->events_local = LD(st_local);
 	o->refreshes = LD(st_refresh);
+	o->dials = LD(st_dials);
 	o->events_in = LD(st_in);
 	o->events_forwarded = LD(st_fwd);
 	o->events_bad = LD(st_bad);

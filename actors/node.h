@@ -38,6 +38,10 @@ typedef struct mm_node_config {
 	 * expire records after map.ttl_s without news, and a node that joined
 	 * late learns the links announced before it came. 600,000 ms. */
 	uint32_t refresh_ms;
+	/* Redial of bootstrap addresses: exponential backoff from
+	 * redial_min_ms, doubling up to redial_max_ms, +-25% jitter; one dial
+	 * in flight per address. 500 ms, 60,000 ms. */
+	uint32_t redial_min_ms, redial_max_ms;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -48,12 +52,16 @@ void mm_node_destroy(mm_node_t *n);
 
 int mm_node_listen(mm_node_t *n, const char *host, uint16_t port, uint16_t *bound);
 int mm_node_dial(mm_node_t *n, const struct sockaddr *sa, socklen_t len);
+/* Keep a connection to this address: dialled now, redialled with backoff
+ * whenever it fails or closes. Before any runtime stop; at most 64. */
+int mm_node_bootstrap(mm_node_t *n, const struct sockaddr *sa, socklen_t len);
 
 /* Read-only views (any thread: the map is read lock-free). */
 const mm_ps_t *mm_node_map(const mm_node_t *n);
 unsigned mm_node_peers(const mm_node_t *n);   /* ready connections */
 typedef struct mm_node_stats {
 	uint64_t peers_up, peers_down, duplicates_closed, events_local, refreshes,
+	    dials,
 	    events_in, events_forwarded, events_bad, frames_dropped;
 } mm_node_stats_t;
 void mm_node_stats(const mm_node_t *n, mm_node_stats_t *out);

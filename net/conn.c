@@ -66,6 +66,7 @@ struct mm_conn {
 	uint64_t last_rx_ms, last_tx_ms;
 	uint64_t ping_us;
 	uint32_t ping_req, next_req, rtt_us;
+	uint64_t tag;
 	char addr[INET6_ADDRSTRLEN + 8];
 };
 
@@ -601,7 +602,7 @@ conn_dtor(mm_actor_t *self)
 
 static int
 spawn_conn(mm_net_t *n, int fd, int inbound, const uint8_t ip[16], const char *addr,
-    const uint8_t *expect)
+    const uint8_t *expect, uint64_t tag)
 {
 	mm_conn_t *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -610,6 +611,7 @@ spawn_conn(mm_net_t *n, int fd, int inbound, const uint8_t ip[16], const char *a
 	c->fd = fd;
 	c->inbound = inbound;
 	c->state = inbound ? ST_TLS : ST_CONNECTING;
+	c->tag = tag;
 	c->ipslot = ip_slot(n, ip);
 	c->ip_counted = c->pending_counted = inbound;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
@@ -678,7 +680,7 @@ accept_some(struct listener *l)
 		atomic_fetch_add(&n->pending_ip[slot], 1);
 		stat_add(&n->st_accepted, 1);
 		stat_add(&n->st_inbound, 1);
-		if (spawn_conn(n, fd, 1, ip, text, NULL) != 0) {
+		if (spawn_conn(n, fd, 1, ip, text, NULL, 0) != 0) {
 			atomic_fetch_sub(&n->open, 1);
 			atomic_fetch_sub(&n->per_ip[slot], 1);
 			atomic_fetch_sub(&n->pending_ip[slot], 1);
@@ -759,9 +761,22 @@ mm_net_listen(mm_net_t *n, const char *host, uint16_t port, uint16_t *bound)
 	return 0;
 }
 
+uint64_t
+mm_conn_tag(const mm_conn_t *c)
+{
+	return c->tag;
+}
+
 int
 mm_net_dial(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
     const uint8_t *expect_id)
+{
+	return mm_net_dial_tagged(n, sa, len, expect_id, 0);
+}
+
+int
+mm_net_dial_tagged(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
+    const uint8_t *expect_id, uint64_t tag)
 {
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -784,7 +799,7 @@ mm_net_dial(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
 	stat_add(&n->st_outbound, 1);
 	/* Even a connect() that completed at once is checked through
 	 * EPOLLOUT + SO_ERROR, one path for all. */
-	int rc = spawn_conn(n, fd, 0, ip, text, expect_id);
+	int rc = spawn_conn(n, fd, 0, ip, text, expect_id, tag);
 	if (rc != 0) {
 		atomic_fetch_sub(&n->open, 1);
 		close(fd);

@@ -87,6 +87,10 @@ int mm_net_listen(mm_net_t *n, const char *host, uint16_t port, uint16_t *bound)
 /* Dial an address; expect_id (or NULL): the peer id it must prove. */
 int mm_net_dial(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
     const uint8_t *expect_id);
+/* The same with a tag for the caller, returned by mm_conn_tag (0: none). */
+int mm_net_dial_tagged(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
+    const uint8_t *expect_id, uint64_t tag);
+uint64_t mm_conn_tag(const mm_conn_t *c);
 
 int mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m);
 /* Queue an already encoded frame (length prefix included). */

@@ -3,13 +3,14 @@
  * relayed through others), and two nodes that dial each other at the same
  * time end up with one connection, the same one on both sides. */
 #include <arpa/inet.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "node.h"
 #include "test.h"
 
 #define DIFF 8
-#define N 6
+#define N 8
 
 static mm_rt_t *rt;
 static mm_identity_t ids[N];
@@ -27,12 +28,36 @@ start(int i)
 	c.net.difficulty = DIFF;
 	c.gossip.difficulty = DIFF;
 	c.refresh_ms = 200; /* late joiners learn older links within this */
+	c.redial_min_ms = 20;
+	c.redial_max_ms = 160;
 	char err[256] = "";
 	int rc = mm_node_create(rt, &c, &nodes[i], err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "node %d: %s\n", i, err);
 	CHECK_EQ(rc, 0);
-	CHECK_EQ(mm_node_listen(nodes[i], "127.0.0.1", 0, &ports[i]), 0);
+	if (i != 7) /* 7 starts listening later (test_bootstrap_redial) */
+		CHECK_EQ(mm_node_listen(nodes[i], "127.0.0.1", 0, &ports[i]), 0);
+}
+
+static uint16_t
+free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t l = sizeof(a);
+	CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static uint64_t
+dials(int i)
+{
+	mm_node_stats_t s;
+	mm_node_stats(nodes[i], &s);
+	return s.dials;
 }
 
 static void
@@ -111,6 +136,29 @@ test_simultaneous_dial(void)
 	    (unsigned long long)s5.duplicates_closed);
 }
 
+static void
+test_bootstrap_redial(void)
+{
+	/* 6 keeps a bootstrap address where nobody listens yet: it retries
+	 * with backoff; once 7 listens there, the connection forms; while it
+	 * is up, no further dials (no storm). */
+	uint16_t p = free_port();
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(p)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ(mm_node_bootstrap(nodes[6], (struct sockaddr *)&a, sizeof(a)), 0);
+	WAIT_FOR(dials(6) >= 3); /* it keeps trying */
+	CHECK_EQ(mm_node_peers(nodes[6]), 0);
+	CHECK_EQ(mm_node_listen(nodes[7], "127.0.0.1", p, &ports[7]), 0);
+	WAIT_FOR(mm_node_peers(nodes[6]) == 1 && mm_node_peers(nodes[7]) == 1);
+	WAIT_FOR(edge_at(6, 6, 7) == MM_EDGE_CONFIRMED);
+	uint64_t d = dials(6);
+	test_sleep_ms(500); /* several backoff caps: a storm would show */
+	CHECK_EQ(dials(6), d);
+	CHECK_EQ(mm_node_peers(nodes[6]), 1);
+	fprintf(stderr, "   bootstrap: %llu dials until the address came up, none "
+	    "while connected\n", (unsigned long long)d);
+}
+
 int
 main(void)
 {
@@ -122,6 +170,7 @@ main(void)
 		start(i);
 	RUN(test_map_converges);
 	RUN(test_simultaneous_dial);
+	RUN(test_bootstrap_redial);
 	mm_rt_stop(rt);
 	for (int i = 0; i < N; i++) {
 		mm_node_destroy(nodes[i]);
