@@ -1,0 +1,282 @@
+/* meshmap node: run a node. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "node.h"
+#include "psquery.h"
+
+#define MAX_BOOTSTRAP 64
+
+static void
+node_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: meshmap node --key FILE [options]\n"
+	    "\n"
+	    "Runs a node: listens, keeps its bootstrap connections, gossips its links\n"
+	    "and builds the map of the network. Prints a status line every interval;\n"
+	    "stops cleanly on SIGINT or SIGTERM.\n"
+	    "\n"
+	    "  -k, --key FILE          identity key (meshmap keygen)\n"
+	    "  -l, --listen HOST:PORT  address to accept connections on (port 0: any;\n"
+	    "                          default: do not accept)\n"
+	    "  -b, --bootstrap HOST:PORT  a node to stay connected to (repeatable)\n"
+	    "  -n, --network NAME      network name (default main)\n"
+	    "  -d, --difficulty BITS   proof of work the network requires (default %d)\n"
+	    "  -w, --workers N         worker threads (default: one per core)\n"
+	    "      --backend NAME      TLS backend: openssl (default) or mbedtls\n"
+	    "  -s, --status SECONDS    status line interval (default 10; 0: none)\n"
+	    "      --refresh-ms MS     re-announce live links this often (default 600000)\n"
+	    "\n"
+	    "example: meshmap node --key node.key --listen 0.0.0.0:7946 \\\n"
+	    "             --bootstrap seed.example.net:7946\n",
+	    MM_POW_DEFAULT);
+}
+
+static int
+parse_hostport(const char *s, struct sockaddr_storage *out, socklen_t *len,
+    int passive)
+{
+	char host[256];
+	const char *colon = strrchr(s, ':');
+	if (colon == NULL || colon == s || colon[1] == '\0' ||
+	    (size_t)(colon - s) >= sizeof(host))
+		return -1;
+	size_t hl = (size_t)(colon - s);
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (host[0] == '[' && host[hl - 1] == ']') { /* [v6]:port */
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = '\0';
+	}
+	unsigned long port;
+	if (mm_cmd_parse_uint(colon + 1, 0, 65535, &port) != 0)
+		return -1;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	    .ai_flags = passive ? AI_PASSIVE : 0}, *ai;
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+		return -1;
+	memcpy(out, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static void
+print_status(mm_node_t *node, mm_psq_t *q, double t)
+{
+	const mm_ps_t *ps = mm_node_map(node);
+	mm_ps_stats_t s;
+	mm_ps_graph_t g;
+	mm_node_stats_t ns;
+	mm_ps_stats(ps, &s);
+	mm_node_stats(node, &ns);
+	if (mm_ps_analyse(ps, q, 0, &g) != 0)
+		memset(&g, 0, sizeof(g));
+	printf("status t=%.1fs peers=%u map_records=%u claims=%llu "
+	    "confirmed_edges=%llu components=%u largest=%u events_in=%llu "
+	    "events_bad=%llu dials=%llu\n", t, mm_node_peers(node), s.records,
+	    (unsigned long long)s.claims, (unsigned long long)g.edges, g.components,
+	    g.largest, (unsigned long long)ns.events_in,
+	    (unsigned long long)ns.events_bad, (unsigned long long)ns.dials);
+	fflush(stdout);
+}
+
+int
+mm_cmd_node(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"key", required_argument, NULL, 'k'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"bootstrap", required_argument, NULL, 'b'},
+	    {"network", required_argument, NULL, 'n'},
+	    {"difficulty", required_argument, NULL, 'd'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"backend", required_argument, NULL, 'B'},
+	    {"status", required_argument, NULL, 's'},
+	    {"refresh-ms", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	const char *key = NULL, *listen_at = NULL, *network = "main";
+	const char *boots[MAX_BOOTSTRAP];
+	unsigned nboot = 0;
+	unsigned long difficulty = MM_POW_DEFAULT, workers = 0, status = 10,
+	    refresh = 600000;
+	mm_tls_backend_t backend = MM_TLS_OPENSSL;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "k:l:b:n:d:w:s:h", opts, NULL)) != -1) {
+		const char *bad = NULL;
+		switch (c) {
+		case 'k': key = optarg; break;
+		case 'l': listen_at = optarg; break;
+		case 'b':
+			if (nboot == MAX_BOOTSTRAP)
+				bad = "--bootstrap: at most 64";
+			else
+				boots[nboot++] = optarg;
+			break;
+		case 'n':
+			network = optarg;
+			if (strlen(network) == 0 || strlen(network) > 32)
+				bad = "--network: 1 to 32 bytes";
+			break;
+		case 'd':
+			if (mm_cmd_parse_uint(optarg, 0, MM_POW_MAX, &difficulty) != 0)
+				bad = "--difficulty: a whole number in [0, 40]";
+			break;
+		case 'w':
+			if (mm_cmd_parse_uint(optarg, 1, 256, &workers) != 0)
+				bad = "--workers: a whole number in [1, 256]";
+			break;
+		case 'B':
+			if (strcmp(optarg, "openssl") == 0)
+				backend = MM_TLS_OPENSSL;
+			else if (strcmp(optarg, "mbedtls") == 0)
+				backend = MM_TLS_MBEDTLS;
+			else
+				bad = "--backend: openssl or mbedtls";
+			break;
+		case 's':
+			if (mm_cmd_parse_uint(optarg, 0, 86400, &status) != 0)
+				bad = "--status: seconds in [0, 86400]";
+			break;
+		case 'r':
+			if (mm_cmd_parse_uint(optarg, 10, 86400000, &refresh) != 0)
+				bad = "--refresh-ms: milliseconds in [10, 86400000]";
+			break;
+		case 'h': node_usage(stdout); return MM_EXIT_OK;
+		default: node_usage(stderr); return MM_EXIT_USAGE;
+		}
+		if (bad != NULL) {
+			fprintf(stderr, "meshmap node: %s (got '%s')\n", bad, optarg);
+			return MM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || key == NULL) {
+		fprintf(stderr, "meshmap node: %s\n", key == NULL ?
+		    "--key FILE is required (create one with meshmap keygen)" :
+		    "unexpected argument");
+		return MM_EXIT_USAGE;
+	}
+	struct sockaddr_storage la, ba[MAX_BOOTSTRAP];
+	socklen_t ll = 0, bl[MAX_BOOTSTRAP];
+	if (listen_at != NULL && parse_hostport(listen_at, &la, &ll, 1) != 0) {
+		fprintf(stderr, "meshmap node: --listen: '%s' is not HOST:PORT\n", listen_at);
+		return MM_EXIT_USAGE;
+	}
+	for (unsigned i = 0; i < nboot; i++)
+		if (parse_hostport(boots[i], &ba[i], &bl[i], 0) != 0) {
+			fprintf(stderr, "meshmap node: --bootstrap: '%s' is not a "
+			    "reachable HOST:PORT\n", boots[i]);
+			return MM_EXIT_USAGE;
+		}
+
+	char err[512];
+	mm_identity_t id;
+	if (mm_id_load(&id, key, err, sizeof(err)) != 0) {
+		fprintf(stderr, "meshmap node: %s\n", err);
+		return MM_EXIT_FAIL;
+	}
+	if (!mm_pow_ok(id.pub, id.nonce, (unsigned)difficulty)) {
+		fprintf(stderr, "meshmap node: %s: proof of work has %u bits, the "
+		    "network requires %lu\n", key, mm_pow_bits(id.pub, id.nonce),
+		    difficulty);
+		mm_id_free(&id);
+		return MM_EXIT_FAIL;
+	}
+
+	/* Signals are taken by this thread only (the workers block them). */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	mm_rt_config_t rc;
+	mm_rt_config_default(&rc);
+	rc.workers = (unsigned)workers;
+	mm_rt_t *rt;
+	int e = mm_rt_create(&rc, &rt);
+	if (e != 0) {
+		fprintf(stderr, "meshmap node: runtime: %s\n", strerror(-e));
+		mm_id_free(&id);
+		return MM_EXIT_FAIL;
+	}
+	mm_node_config_t nc;
+	mm_node_config_default(&nc);
+	nc.net.id = &id;
+	nc.net.network = network;
+	nc.net.difficulty = (unsigned)difficulty;
+	nc.net.backend = backend;
+	nc.gossip.difficulty = (unsigned)difficulty;
+	nc.refresh_ms = (uint32_t)refresh;
+	mm_node_t *node = NULL;
+	int rc_exit = MM_EXIT_OK;
+	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {
+		fprintf(stderr, "meshmap node: %s\n", err);
+		rc_exit = MM_EXIT_FAIL;
+		goto out;
+	}
+	char hex[65];
+	mm_hex(id.id, 32, hex);
+	printf("node %s network %s difficulty %lu\n", hex, network, difficulty);
+	if (listen_at != NULL) {
+		char host[INET6_ADDRSTRLEN] = "";
+		uint16_t port = 0, bound = 0;
+		if (la.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&la)->sin_addr, host, sizeof(host));
+			port = ntohs(((struct sockaddr_in *)&la)->sin_port);
+		} else {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&la)->sin6_addr, host, sizeof(host));
+			port = ntohs(((struct sockaddr_in6 *)&la)->sin6_port);
+		}
+		e = mm_node_listen(node, host, port, &bound);
+		if (e != 0) {
+			fprintf(stderr, "meshmap node: --listen %s: %s\n", listen_at,
+			    strerror(-e));
+			rc_exit = MM_EXIT_FAIL;
+			goto out;
+		}
+		printf("listening on %s:%u\n", host, bound);
+	}
+	for (unsigned i = 0; i < nboot; i++)
+		mm_node_bootstrap(node, (struct sockaddr *)&ba[i], bl[i]);
+	fflush(stdout);
+
+	mm_psq_t *q = mm_psq_new();
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct timespec wait = {status ? (time_t)status : 3600, 0};
+		int sig = sigtimedwait(&sigs, NULL, &wait);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		double t = (double)(now.tv_sec - t0.tv_sec) +
+		    (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+		if (sig > 0) {
+			printf("stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+			print_status(node, q, t);
+			break;
+		}
+		if (status)
+			print_status(node, q, t);
+	}
+	mm_psq_free(q);
+out:
+	mm_rt_stop(rt);
+	mm_node_destroy(node);
+	mm_rt_destroy(rt);
+	mm_id_free(&id);
+	return rc_exit;
+}
