@@ -63,9 +63,12 @@ struct mm_node {
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
 	/* read by others */
+	/* join sync log: a ring of the last sync_events frames (node actor) */
+	mm_buf_t **log;
+	uint32_t log_cap, log_next, log_n;
 	atomic_uint npeers;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
-	    st_dropped, st_refresh, st_dials;
+	    st_dropped, st_refresh, st_dials, st_syncs, st_sync_ev;
 };
 
 static uint64_t
@@ -141,19 +144,43 @@ cb_close(mm_conn_t *c, int reason, const char *why, void *arg)
 
 /* ---- the node actor --------------------------------------------------------- */
 
-/* Encode once, send the same bytes to every peer but `except`. */
+/* Keep one more reference to an accepted event's frame for the join sync. */
 static void
-broadcast(mm_node_t *n, const mm_wire_msg_t *m, mm_actor_t *except)
+log_frame(mm_node_t *n, mm_buf_t *b)
+{
+	if (n->log_cap == 0)
+		return;
+	mm_buf_ref(b);
+	mm_buf_release(n->log[n->log_next]); /* the oldest, NULL until full */
+	n->log[n->log_next] = b;
+	n->log_next = (n->log_next + 1) % n->log_cap;
+	if (n->log_n < n->log_cap)
+		n->log_n++;
+}
+
+static mm_buf_t *
+encode_buf(const mm_wire_msg_t *m)
 {
 	uint8_t tmp[1024];
 	int len = mm_wire_encode(m, tmp, sizeof(tmp));
 	if (len < 0)
-		return;
+		return NULL;
 	mm_buf_t *b = mm_buf_alloc((uint32_t)len);
 	if (b == NULL)
-		return;
+		return NULL;
 	memcpy(b->data, tmp, (size_t)len);
 	b->len = (uint32_t)len;
+	return b;
+}
+
+/* Encode once, send the same bytes to every peer but `except`, and keep
+ * them in the join sync log. */
+static void
+broadcast(mm_node_t *n, const mm_wire_msg_t *m, mm_actor_t *except)
+{
+	mm_buf_t *b = encode_buf(m);
+	if (b == NULL)
+		return;
 	for (int i = 0; i < MAX_PEERS; i++) {
 		struct peer *p = &n->peers[i];
 		if (p->conn == NULL || p->conn == except)
@@ -163,7 +190,41 @@ broadcast(mm_node_t *n, const mm_wire_msg_t *m, mm_actor_t *except)
 		if (mm_send_or_drop(p->conn, &s) != 0)
 			bump(&n->st_dropped);
 	}
+	log_frame(n, b);
 	mm_buf_release(b);
+}
+
+/* Replay the log to a new peer, oldest first (per origin, the order of the
+ * sequence numbers, so nothing arrives stale), packed into buffers of up to
+ * SYNC_CHUNK bytes: a few mailbox slots, well under the write cap. */
+#define SYNC_CHUNK 32768
+static void
+sync_peer(mm_node_t *n, mm_actor_t *conn)
+{
+	if (n->log_n == 0)
+		return;
+	uint32_t first = (n->log_next + n->log_cap - n->log_n) % n->log_cap;
+	mm_buf_t *chunk = NULL;
+	uint64_t sent = 0;
+	for (uint32_t k = 0; k <= n->log_n; k++) {
+		mm_buf_t *f = k < n->log_n ? n->log[(first + k) % n->log_cap] : NULL;
+		if (chunk != NULL && (f == NULL || chunk->len + f->len > chunk->cap)) {
+			mm_msg_t s = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = chunk};
+			if (mm_send_or_drop(conn, &s) != 0)
+				bump(&n->st_dropped);
+			chunk = NULL;
+		}
+		if (f == NULL)
+			break;
+		if (chunk == NULL &&
+		    (chunk = mm_buf_alloc(f->len > SYNC_CHUNK ? f->len : SYNC_CHUNK)) == NULL)
+			break;
+		memcpy(chunk->data + chunk->len, f->data, f->len);
+		chunk->len += f->len;
+		sent++;
+	}
+	bump(&n->st_syncs);
+	atomic_fetch_add_explicit(&n->st_sync_ev, sent, memory_order_relaxed);
 }
 
 static void
@@ -278,6 +339,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		mm_actor_unref(old->conn);
 		old->conn = pm->conn;
 		old->inbound = pm->inbound;
+		sync_peer(n, old->conn); /* what was in flight on the old one */
 		return; /* same peer, same edge: no new event */
 	}
 	struct peer *p = NULL;
@@ -296,6 +358,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	atomic_fetch_add(&n->npeers, 1);
 	bump(&n->st_up);
 	local_event(n, MM_PS_CONNECT, pm->id, pm->inbound ? MM_PS_IN : MM_PS_OUT);
+	sync_peer(n, p->conn);
 }
 
 static void
@@ -327,6 +390,17 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	if (v == MM_G_FORWARD) {
 		bump(&n->st_fwd);
 		broadcast(n, &fwd, pm->conn);
+	} else if (v == MM_G_DONE) {
+		/* Applied, hops exhausted: not forwarded, but a newcomer still
+		 * needs it; logged with ttl 0 so that it goes no further. */
+		mm_wire_msg_t last = {.type = MM_W_EVENT};
+		last.u.event = pm->ev;
+		last.u.event.ttl = 0;
+		mm_buf_t *b = encode_buf(&last);
+		if (b != NULL) {
+			log_frame(n, b);
+			mm_buf_release(b);
+		}
 	} else if (v < 0) {
 		bump(&n->st_bad);
 		mm_log(MM_LOG_WARN, "node: event refused: %s", mm_gossip_verdict_name(v));
@@ -420,6 +494,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->refresh_ms = 600000;
 	c->redial_min_ms = 500;
 	c->redial_max_ms = 60000;
+	c->sync_events = 2048;
 }
 
 int
@@ -440,6 +515,16 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		goto fail;
 	}
 	n->id = *cfg->net.id;
+	if (cfg->sync_events > 1u << 20) {
+		snprintf(err, errlen, "node: sync_events above 1048576");
+		goto fail;
+	}
+	n->log_cap = cfg->sync_events;
+	if (n->log_cap != 0 && (n->log = calloc(n->log_cap, sizeof(*n->log))) == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "node: no memory for the sync log");
+		goto fail;
+	}
 	mm_dedup_config_t dc;
 	mm_dedup_config_default(&dc);
 	if ((rc = mm_ps_create(&cfg->map, &n->ps)) != 0 ||
@@ -482,6 +567,9 @@ mm_node_destroy(mm_node_t *n)
 	mm_gossip_destroy(n->gossip);
 	mm_dedup_destroy(n->dedup);
 	mm_ps_destroy(n->ps);
+	for (uint32_t i = 0; i < n->log_cap && n->log != NULL; i++)
+		mm_buf_release(n->log[i]);
+	free(n->log);
 	free(n);
 }
 
@@ -541,5 +629,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->events_forwarded = LD(st_fwd);
 	o->events_bad = LD(st_bad);
 	o->frames_dropped = LD(st_dropped);
+	o->syncs = LD(st_syncs);
+	o->sync_events_sent = LD(st_sync_ev);
 #undef LD
 }

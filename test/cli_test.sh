@@ -34,5 +34,21 @@ expect 1 'File exists \(use --force to replace it\)' keygen --difficulty 8 --out
 expect 0 '^[0-9a-f]{64}$' keygen --difficulty 8 --out "$tmp/k" --force
 expect 2 "--difficulty: '41' is not a whole number in \[0, 40\]" keygen --difficulty 41
 expect 1 'No such file or directory' keygen --difficulty 1 --out "$tmp/no/such/dir/k"
+# node: argument and key errors are named and exit non-zero before any socket opens.
+expect 2 '--key FILE is required' node
+expect 2 "--listen: 'nonsense' is not HOST:PORT" node --key "$tmp/k" --listen nonsense
+expect 2 "--bootstrap: 'bad:xx' is not a reachable HOST:PORT" node --key "$tmp/k" --difficulty 8 --bootstrap bad:xx
+expect 1 'proof of work has [0-9]+ bits, the network requires 30' node --key "$tmp/k" --difficulty 30
+expect 1 'No such file or directory' node --key "$tmp/nokey"
+# A node started with a good key listens, reports status, and exits 0 on SIGTERM.
+"$bin" node --key "$tmp/k" --difficulty 8 --listen 127.0.0.1:0 --status 1 >"$tmp/node.log" 2>&1 &
+npid=$!
+for _ in $(seq 100); do grep -q '^status ' "$tmp/node.log" && break; sleep 0.1; done
+kill -TERM "$npid"; wait "$npid"; nrc=$?
+if [ "$nrc" -ne 0 ] || ! grep -Eq '^listening on 127\.0\.0\.1:[0-9]+$' "$tmp/node.log" || ! grep -q '^stopping (SIGTERM)' "$tmp/node.log"; then
+  echo "FAIL: meshmap node under SIGTERM -> rc=$nrc, log:"; sed 's/^/  | /' "$tmp/node.log"; fails=$((fails + 1))
+else
+  echo "ok: meshmap node listens, reports status and stops on SIGTERM"
+fi
 rm -rf "$tmp"
 [ "$fails" -eq 0 ]
