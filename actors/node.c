@@ -68,7 +68,7 @@ struct mm_node {
 	uint32_t log_cap, log_next, log_n;
 	atomic_uint npeers;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
-	    st_dropped, st_refresh, st_dials, st_syncs, st_sync_ev;
+	    st_dropped, st_refresh, st_dials, st_syncs, st_sync_ev, st_full;
 };
 
 static uint64_t
@@ -342,6 +342,16 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		sync_peer(n, old->conn); /* what was in flight on the old one */
 		return; /* same peer, same edge: no new event */
 	}
+	/* A link over the map's max_neighbours_temp would be refused by every
+	 * map, ours included, as a lie: refuse the link instead. */
+	if (atomic_load(&n->npeers) >= n->cfg.map.max_neighbours_temp) {
+		bump(&n->st_full);
+		mm_log(MM_LOG_INFO, "node: peer refused: %u links already (max %u)",
+		    atomic_load(&n->npeers), n->cfg.map.max_neighbours_temp);
+		close_conn(pm->conn);
+		mm_actor_unref(pm->conn);
+		return;
+	}
 	struct peer *p = NULL;
 	for (int i = 0; i < MAX_PEERS && p == NULL; i++)
 		if (n->peers[i].conn == NULL)
@@ -357,8 +367,10 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->since_ms = mm_now_ms();
 	atomic_fetch_add(&n->npeers, 1);
 	bump(&n->st_up);
-	local_event(n, MM_PS_CONNECT, pm->id, pm->inbound ? MM_PS_IN : MM_PS_OUT);
+	/* The log first, then our new event: the peer must get our events in
+	 * sequence order, or the older ones would arrive stale. */
 	sync_peer(n, p->conn);
+	local_event(n, MM_PS_CONNECT, pm->id, pm->inbound ? MM_PS_IN : MM_PS_OUT);
 }
 
 static void
@@ -630,6 +642,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->events_bad = LD(st_bad);
 	o->frames_dropped = LD(st_dropped);
 	o->syncs = LD(st_syncs);
+	o->refused_full = LD(st_full);
 	o->sync_events_sent = LD(st_sync_ev);
 #undef LD
 }

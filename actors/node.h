@@ -70,7 +70,7 @@ typedef struct mm_node_stats {
 	uint64_t peers_up, peers_down, duplicates_closed, events_local, refreshes,
 	    dials,
 	    events_in, events_forwarded, events_bad, frames_dropped,
-	    syncs, sync_events_sent;
+	    syncs, sync_events_sent, refused_full;
 } mm_node_stats_t;
 void mm_node_stats(const mm_node_t *n, mm_node_stats_t *out);
 

@@ -36,6 +36,8 @@ node_usage(FILE *f)
 	    "      --backend NAME      TLS backend: openssl (default) or mbedtls\n"
 	    "  -s, --status SECONDS    status line interval (default 10; 0: none)\n"
 	    "      --refresh-ms MS     re-announce live links this often (default 600000)\n"
+	    "      --max-conns-per-ip N  connections from one IP address (default 8;\n"
+	    "                          raise it for many nodes on one host)\n"
 	    "\n"
 	    "example: meshmap node --key node.key --listen 0.0.0.0:7946 \\\n"
 	    "             --bootstrap seed.example.net:7946\n",
@@ -104,13 +106,14 @@ mm_cmd_node(int argc, char **argv)
 	    {"backend", required_argument, NULL, 'B'},
 	    {"status", required_argument, NULL, 's'},
 	    {"refresh-ms", required_argument, NULL, 'r'},
+	    {"max-conns-per-ip", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *key = NULL, *listen_at = NULL, *network = "main";
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot = 0;
 	unsigned long difficulty = MM_POW_DEFAULT, workers = 0, status = 10,
-	    refresh = 600000;
+	    refresh = 600000, per_ip = 8;
 	mm_tls_backend_t backend = MM_TLS_OPENSSL;
 	int c;
 
@@ -154,6 +157,10 @@ mm_cmd_node(int argc, char **argv)
 		case 'r':
 			if (mm_cmd_parse_uint(optarg, 10, 86400000, &refresh) != 0)
 				bad = "--refresh-ms: milliseconds in [10, 86400000]";
+			break;
+		case 'P':
+			if (mm_cmd_parse_uint(optarg, 1, 65536, &per_ip) != 0)
+				bad = "--max-conns-per-ip: a whole number in [1, 65536]";
 			break;
 		case 'h': node_usage(stdout); return MM_EXIT_OK;
 		default: node_usage(stderr); return MM_EXIT_USAGE;
@@ -222,6 +229,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.net.backend = backend;
 	nc.gossip.difficulty = (unsigned)difficulty;
 	nc.refresh_ms = (uint32_t)refresh;
+	nc.net.max_conns_per_ip = (uint32_t)per_ip;
 	mm_node_t *node = NULL;
 	int rc_exit = MM_EXIT_OK;
 	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {

@@ -4,8 +4,9 @@
 #   scripts/localnet.sh [--nodes N] [--bin PATH] [--difficulty BITS]
 #                       [--timeout SECONDS] [--keep DIR] [--refresh-ms MS]
 #
-# Node 1 listens; node 2 bootstraps to node 1; every later node i bootstraps
-# to node 1 and to node i-1. That is 2N-3 links, each one confirmed by both of
+# Every node listens; node 2 bootstraps to node 1; every later node i
+# bootstraps to node i/2 (rounded down: a binary tree) and to node i-1 (a
+# line), so no node has more than 5 links. That is 2N-3 links, each one confirmed by both of
 # its ends once gossip has spread. The network has converged when every node's
 # status line reports the whole map: N nodes, 2N-3 confirmed edges, one
 # component. Prints a table per node, then stops every node with SIGTERM.
@@ -51,7 +52,8 @@ done
 start() {
   local i=$1; shift
   MESHMAP_LOG=${MESHMAP_LOG:-warn} "$bin" node --key "$dir/n$i.key" --difficulty "$difficulty" \
-    --network localnet --workers 1 --listen 127.0.0.1:0 --status 1 --refresh-ms "$refresh" "$@" >"$dir/n$i.log" 2>&1 &
+    --network localnet --workers 1 --listen 127.0.0.1:0 --status 1 --refresh-ms "$refresh" \
+    --max-conns-per-ip $((nodes + 4)) "$@" >"$dir/n$i.log" 2>&1 &
   pids+=($!)
   local port=
   for _ in $(seq 100); do
@@ -69,7 +71,7 @@ declare -a ports
 start 1
 for i in $(seq 2 "$nodes"); do
   if [ "$i" -eq 2 ]; then start 2 --bootstrap "127.0.0.1:${ports[1]}"
-  else start "$i" --bootstrap "127.0.0.1:${ports[1]}" --bootstrap "127.0.0.1:${ports[$((i - 1))]}"; fi
+  else start "$i" --bootstrap "127.0.0.1:${ports[$((i / 2))]}" --bootstrap "127.0.0.1:${ports[$((i - 1))]}"; fi
 done
 want_edges=$((2 * nodes - 3))
 echo "localnet: all started; waiting for every map to hold $nodes nodes, $want_edges confirmed edges, 1 component"

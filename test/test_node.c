@@ -10,7 +10,7 @@
 #include "test.h"
 
 #define DIFF 8
-#define N 8
+#define N 15
 
 static mm_rt_t *rt;
 static mm_identity_t ids[N];
@@ -28,6 +28,10 @@ start(int i)
 	c.net.difficulty = DIFF;
 	c.gossip.difficulty = DIFF;
 	c.refresh_ms = 200; /* late joiners learn older links within this */
+	if (i >= 8) /* 8..14: no refresh, so what they learn comes by sync */
+		c.refresh_ms = 600000;
+	if (i == 11) /* the degree cap */
+		c.map.max_neighbours = c.map.max_neighbours_temp = 2;
 	c.redial_min_ms = 20;
 	c.redial_max_ms = 160;
 	char err[256] = "";
@@ -159,6 +163,54 @@ test_bootstrap_redial(void)
 	    "while connected\n", (unsigned long long)d);
 }
 
+static void
+test_join_sync(void)
+{
+	/* 8 and 9 link up; 10 joins later through 8 alone. Nothing is
+	 * re-announced (refresh 600 s), so 10 can only learn the edge 8-9,
+	 * confirmed, from the events 8 replays to a new peer. */
+	dial(9, 8);
+	WAIT_FOR(edge_at(8, 8, 9) == MM_EDGE_CONFIRMED &&
+	    edge_at(9, 8, 9) == MM_EDGE_CONFIRMED);
+	dial(10, 8);
+	WAIT_FOR(edge_at(10, 8, 9) == MM_EDGE_CONFIRMED &&
+	    edge_at(10, 8, 10) == MM_EDGE_CONFIRMED);
+	mm_node_stats_t s8, s10;
+	mm_node_stats(nodes[8], &s8);
+	mm_node_stats(nodes[10], &s10);
+	CHECK_EQ(s8.refreshes, 0);
+	CHECK_EQ(s10.refreshes, 0);
+	CHECK_GT(s8.syncs, 0);
+	CHECK_GT(s8.sync_events_sent, 1);
+	CHECK_EQ(s10.events_bad, 0);
+	fprintf(stderr, "   join sync: the newcomer has the older edge; %llu "
+	    "events replayed by 8\n", (unsigned long long)s8.sync_events_sent);
+}
+
+static void
+test_degree_cap(void)
+{
+	/* 11 allows 2 links (its map's max_neighbours_temp): the third peer
+	 * that dials it is refused, and its own claim list stays at 2. */
+	dial(12, 11);
+	dial(13, 11);
+	WAIT_FOR(mm_node_peers(nodes[11]) == 2);
+	dial(14, 11);
+	mm_node_stats_t s;
+	WAIT_FOR((mm_node_stats(nodes[11], &s), s.refused_full >= 1));
+	test_sleep_ms(200);
+	CHECK_EQ(mm_node_peers(nodes[11]), 2);
+	const mm_ps_t *ps = mm_node_map(nodes[11]);
+	mm_pidx_t me = mm_ps_lookup(ps, ids[11].id);
+	CHECK(me != MM_PIDX_NONE);
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	uint8_t dirs[MM_PS_MAX_NB];
+	CHECK_EQ(mm_ps_neighbours(ps, me, nb, dirs, MM_PS_MAX_NB), 2);
+	CHECK_EQ(s.events_bad, 0);
+	fprintf(stderr, "   degree cap: 2 links kept, %llu refused\n",
+	    (unsigned long long)s.refused_full);
+}
+
 int
 main(void)
 {
@@ -171,6 +223,8 @@ main(void)
 	RUN(test_map_converges);
 	RUN(test_simultaneous_dial);
 	RUN(test_bootstrap_redial);
+	RUN(test_join_sync);
+	RUN(test_degree_cap);
 	mm_rt_stop(rt);
 	for (int i = 0; i < N; i++) {
 		mm_node_destroy(nodes[i]);
