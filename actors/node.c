@@ -1,12 +1,14 @@
 #include "node.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bans.h"
 #include "log.h"
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD };
@@ -19,6 +21,7 @@ struct peer_msg {
 	mm_actor_t *conn;   /* holds a reference */
 	uint8_t id[32];
 	int inbound;
+	uint8_t ip[16];
 	uint64_t tag;       /* 1 + bootstrap index, or 0 */
 	mm_w_event_t ev;    /* N_EVENT */
 };
@@ -45,6 +48,8 @@ struct peer {
 	uint8_t id[32];
 	int inbound;
 	uint64_t since_ms;
+	uint32_t score;     /* misbehaviour points */
+	uint8_t ip[16];
 };
 
 struct mm_node {
@@ -63,12 +68,15 @@ struct mm_node {
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
 	/* read by others */
+	/* bans: written by the node actor, read by listeners (accept filter) */
+	mm_bans_t *bans;
+	pthread_mutex_t bans_mu;
 	/* join sync log: a ring of the last sync_events frames (node actor) */
 	mm_buf_t **log;
 	uint32_t log_cap, log_next, log_n;
 	atomic_uint npeers;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
-	    st_dropped, st_refresh, st_dials, st_syncs, st_sync_ev, st_full;
+	    st_dropped, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
 };
 
 static uint64_t
@@ -105,6 +113,7 @@ tell_node(mm_node_t *n, uint32_t type, mm_conn_t *c, const uint8_t *id,
 	if (id != NULL)
 		memcpy(pm->id, id, 32);
 	pm->inbound = mm_conn_inbound(c);
+	memcpy(pm->ip, mm_conn_ip(c), 16);
 	pm->tag = mm_conn_tag(c);
 	if (ev != NULL)
 		pm->ev = *ev;
@@ -140,6 +149,67 @@ cb_close(mm_conn_t *c, int reason, const char *why, void *arg)
 	/* Also for connections that never became peers: the node matches the
 	 * actor against its table and ignores the unknown ones. */
 	tell_node(arg, N_PEER_DOWN, c, NULL, NULL);
+}
+
+/* ---- bans --------------------------------------------------------------------- */
+
+static uint64_t unix_ms(void);
+
+static int
+cb_accept_filter(const uint8_t ip[16], void *arg)
+{
+	mm_node_t *n = arg;
+	pthread_mutex_lock(&n->bans_mu);
+	int banned = mm_bans_match_addr(n->bans, ip, unix_ms() / 1000) != NULL;
+	pthread_mutex_unlock(&n->bans_mu);
+	return banned;
+}
+
+int
+mm_node_banned_id(mm_node_t *n, const uint8_t id[32])
+{
+	pthread_mutex_lock(&n->bans_mu);
+	int banned = mm_bans_match_id(n->bans, id, unix_ms() / 1000) != NULL;
+	pthread_mutex_unlock(&n->bans_mu);
+	return banned;
+}
+
+static int
+is_loopback(const uint8_t ip[16])
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t v6lo[16] = {[15] = 1};
+	return (memcmp(ip, v4, 12) == 0 && ip[12] == 127) || memcmp(ip, v6lo, 16) == 0;
+}
+
+static void
+ban_peer(mm_node_t *n, const uint8_t id[32], const uint8_t ip[16], const char *why)
+{
+	uint64_t now = unix_ms() / 1000;
+	mm_ban_t b = {.kind = MM_BAN_ID, .created = now, .expires = now + n->cfg.ban_s};
+	memcpy(b.key, id, 32);
+	snprintf(b.reason, sizeof(b.reason), "%s", why);
+	pthread_mutex_lock(&n->bans_mu);
+	mm_bans_expire(n->bans, now);
+	int rc = mm_bans_add(n->bans, &b);
+	if (n->cfg.ban_addresses && !is_loopback(ip)) {
+		mm_ban_t a = b;
+		a.kind = MM_BAN_ADDR;
+		a.plen = 128;
+		memset(a.key, 0, sizeof(a.key));
+		memcpy(a.key, ip, 16);
+		if (rc == 0)
+			rc = mm_bans_add(n->bans, &a);
+	}
+	pthread_mutex_unlock(&n->bans_mu);
+	char hex[17];
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	if (rc != 0)
+		mm_log(MM_LOG_WARN, "node: cannot ban %s (%s): ban list full", hex, why);
+	else
+		mm_log(MM_LOG_WARN, "node: banned %s for %us: %s", hex, n->cfg.ban_s, why);
+	bump(&n->st_bans);
 }
 
 /* ---- the node actor --------------------------------------------------------- */
@@ -323,6 +393,13 @@ static void
 peer_up(mm_node_t *n, struct peer_msg *pm)
 {
 	boot_conn_event(n, pm, 1);
+	if (mm_node_banned_id(n, pm->id)) {
+		bump(&n->st_banned);
+		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_BANNED};
+		(void)mm_send(pm->conn, &m);
+		mm_actor_unref(pm->conn);
+		return;
+	}
 	struct peer *old = find_peer(n, pm->id);
 	if (old != NULL) {
 		/* Two connections to one peer: keep the one dialled by the lower
@@ -338,9 +415,16 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		close_conn(old->conn);
 		mm_actor_unref(old->conn);
 		old->conn = pm->conn;
-		old->inbound = pm->inbound;
 		sync_peer(n, old->conn); /* what was in flight on the old one */
-		return; /* same peer, same edge: no new event */
+		/* Same edge; if the kept connection runs the other way, say so:
+		 * our earlier claim had the loser's direction, and with the
+		 * other end's claim it would read as a conflict. */
+		if (old->inbound != pm->inbound) {
+			old->inbound = pm->inbound;
+			local_event(n, MM_PS_CONNECT, pm->id,
+			    pm->inbound ? MM_PS_IN : MM_PS_OUT);
+		}
+		return;
 	}
 	/* A link over the map's max_neighbours_temp would be refused by every
 	 * map, ours included, as a lie: refuse the link instead. */
@@ -365,6 +449,8 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	memcpy(p->id, pm->id, 32);
 	p->inbound = pm->inbound;
 	p->since_ms = mm_now_ms();
+	p->score = 0;
+	memcpy(p->ip, pm->ip, 16);
 	atomic_fetch_add(&n->npeers, 1);
 	bump(&n->st_up);
 	/* The log first, then our new event: the peer must get our events in
@@ -392,6 +478,35 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 	mm_actor_unref(pm->conn); /* the message's reference */
 }
 
+/* Points for a refused event (see node.h), and the error code to close
+ * with when they reach the ban score. */
+static void
+misbehaved(mm_node_t *n, mm_actor_t *conn, int verdict)
+{
+	struct peer *p = NULL;
+	for (int i = 0; i < MAX_PEERS && p == NULL; i++)
+		if (n->peers[i].conn == conn)
+			p = &n->peers[i];
+	if (p == NULL)
+		return; /* a connection already replaced or gone */
+	uint32_t pts = 10;
+	int code = MM_WERR_BAD_PARAMS;
+	if (verdict == MM_G_BAD_SIG) {
+		pts = 100;
+		code = MM_WERR_BAD_SIG;
+	} else if (verdict == MM_G_BAD_POW) {
+		pts = 100;
+		code = MM_WERR_BAD_POW;
+	}
+	p->score += pts;
+	if (p->score < n->cfg.ban_score)
+		return;
+	ban_peer(n, p->id, p->ip, mm_gossip_verdict_name(verdict));
+	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = (uint32_t)code};
+	(void)mm_send(p->conn, &m);
+	p->score = 0; /* its close will come as a peer down */
+}
+
 static void
 event_in(mm_node_t *n, struct peer_msg *pm)
 {
@@ -416,6 +531,7 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	} else if (v < 0) {
 		bump(&n->st_bad);
 		mm_log(MM_LOG_WARN, "node: event refused: %s", mm_gossip_verdict_name(v));
+		misbehaved(n, pm->conn, v);
 	}
 	mm_actor_unref(pm->conn);
 }
@@ -507,6 +623,10 @@ mm_node_config_default(mm_node_config_t *c)
 	c->redial_min_ms = 500;
 	c->redial_max_ms = 60000;
 	c->sync_events = 2048;
+	c->ban_score = 100;
+	c->ban_s = 86400;
+	c->max_bans = 4096;
+	c->ban_addresses = 1;
 }
 
 int
@@ -531,6 +651,16 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		snprintf(err, errlen, "node: sync_events above 1048576");
 		goto fail;
 	}
+	if (cfg->ban_score == 0 || cfg->max_bans == 0) {
+		snprintf(err, errlen, "node: ban_score and max_bans must be above 0");
+		goto fail;
+	}
+	pthread_mutex_init(&n->bans_mu, NULL);
+	if ((n->bans = mm_bans_new(cfg->max_bans)) == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "node: no memory for the ban list");
+		goto fail;
+	}
 	n->log_cap = cfg->sync_events;
 	if (n->log_cap != 0 && (n->log = calloc(n->log_cap, sizeof(*n->log))) == NULL) {
 		rc = -ENOMEM;
@@ -550,6 +680,7 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	nc.on_ready = cb_ready;
 	nc.on_message = cb_message;
 	nc.on_close = cb_close;
+	nc.accept_filter = cb_accept_filter;
 	nc.arg = n;
 	if ((rc = mm_net_create(rt, &nc, &n->net, err, errlen)) != 0)
 		goto fail;
@@ -582,6 +713,10 @@ mm_node_destroy(mm_node_t *n)
 	for (uint32_t i = 0; i < n->log_cap && n->log != NULL; i++)
 		mm_buf_release(n->log[i]);
 	free(n->log);
+	if (n->bans != NULL) {
+		mm_bans_free(n->bans);
+		pthread_mutex_destroy(&n->bans_mu);
+	}
 	free(n);
 }
 
@@ -643,6 +778,8 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->frames_dropped = LD(st_dropped);
 	o->syncs = LD(st_syncs);
 	o->refused_full = LD(st_full);
+	o->bans = LD(st_bans);
+	o->refused_banned = LD(st_banned);
 	o->sync_events_sent = LD(st_sync_ev);
 #undef LD
 }

@@ -49,6 +49,18 @@ typedef struct mm_node_config {
 	 * The receiver drops what it has (dedup, staleness) before any verify.
 	 * Memory: about 200 bytes per event. 2048; 0: no join sync. */
 	uint32_t sync_events;
+	/* Misbehaviour: each refused event adds points to the score of the
+	 * connection it came from: 100 for a bad signature or a short proof of
+	 * work (an honest relay verifies before forwarding, so only the forger
+	 * sends these), 10 for a lie or a timestamp ahead of our clock (an
+	 * honest relay with another map or clock may pass those on). At
+	 * ban_score the peer is disconnected and its id banned for ban_s
+	 * seconds, and its address too if ban_addresses and it is not a
+	 * loopback address (other local processes share it). Bans are checked
+	 * at accept (address, before TLS) and at ready (id). 100, 86400, 1;
+	 * at most max_bans bans (4096). */
+	uint32_t ban_score, ban_s, max_bans;
+	int ban_addresses;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -65,12 +77,14 @@ int mm_node_bootstrap(mm_node_t *n, const struct sockaddr *sa, socklen_t len);
 
 /* Read-only views (any thread: the map is read lock-free). */
 const mm_ps_t *mm_node_map(const mm_node_t *n);
+/* Is this id banned now? (thread-safe) */
+int mm_node_banned_id(mm_node_t *n, const uint8_t id[32]);
 unsigned mm_node_peers(const mm_node_t *n);   /* ready connections */
 typedef struct mm_node_stats {
 	uint64_t peers_up, peers_down, duplicates_closed, events_local, refreshes,
 	    dials,
 	    events_in, events_forwarded, events_bad, frames_dropped,
-	    syncs, sync_events_sent, refused_full;
+	    syncs, sync_events_sent, refused_full, bans, refused_banned;
 } mm_node_stats_t;
 void mm_node_stats(const mm_node_t *n, mm_node_stats_t *out);
 

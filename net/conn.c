@@ -67,6 +67,7 @@ struct mm_conn {
 	uint64_t ping_us;
 	uint32_t ping_req, next_req, rtt_us;
 	uint64_t tag;
+	uint8_t ip[16];
 	char addr[INET6_ADDRSTRLEN + 8];
 };
 
@@ -345,6 +346,7 @@ mm_conn_close(mm_conn_t *c, int reason, const char *why)
 
 uint32_t mm_conn_rtt_us(const mm_conn_t *c) { return c->rtt_us; }
 int mm_conn_inbound(const mm_conn_t *c) { return c->inbound; }
+const uint8_t *mm_conn_ip(const mm_conn_t *c) { return c->ip; }
 mm_net_t *mm_conn_net(const mm_conn_t *c) { return c->net; }
 
 const uint8_t *
@@ -613,6 +615,7 @@ spawn_conn(mm_net_t *n, int fd, int inbound, const uint8_t ip[16], const char *a
 	c->state = inbound ? ST_TLS : ST_CONNECTING;
 	c->tag = tag;
 	c->ipslot = ip_slot(n, ip);
+	memcpy(c->ip, ip, 16);
 	c->ip_counted = c->pending_counted = inbound;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	if (expect != NULL) {
@@ -660,6 +663,13 @@ accept_some(struct listener *l)
 		addr_of(&ss, ip, text, sizeof(text));
 		uint32_t slot = ip_slot(n, ip);
 		const char *why = NULL;
+		if (n->cfg.accept_filter != NULL && n->cfg.accept_filter(ip, n->cfg.arg)) {
+			mm_log(MM_LOG_INFO, "listener: refused %s: banned", text);
+			stat_add(&n->st_refused, 1);
+			stat_add(&n->st_closes[MM_WERR_BANNED], 1);
+			close(fd);
+			continue;
+		}
 		if (atomic_load(&n->open) >= n->cfg.max_conns)
 			why = "max_conns";
 		else if (atomic_load(&n->per_ip[slot]) >= n->cfg.max_conns_per_ip)

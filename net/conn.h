@@ -73,6 +73,11 @@ typedef struct mm_net_config {
 	void (*on_ready)(mm_conn_t *c, const uint8_t id[32], void *arg);
 	void (*on_message)(mm_conn_t *c, const mm_wire_msg_t *m, void *arg);
 	void (*on_close)(mm_conn_t *c, int reason, const char *why, void *arg);
+	/* Called by the listener for every accepted socket, before TLS and
+	 * before any allocation: nonzero refuses it (closed at once, counted
+	 * as closes[MM_WERR_BANNED]). ip: 16 bytes, IPv4 as ::ffff:a.b.c.d.
+	 * Runs on the listener's worker: must be thread-safe. NULL: none. */
+	int (*accept_filter)(const uint8_t ip[16], void *arg);
 	void *arg;
 } mm_net_config_t;
 
@@ -105,6 +110,8 @@ void mm_conn_close(mm_conn_t *c, int reason, const char *why);
 uint32_t mm_conn_rtt_us(const mm_conn_t *c);   /* 0 until the first pong */
 const uint8_t *mm_conn_peer_id(const mm_conn_t *c); /* NULL before ready */
 int mm_conn_inbound(const mm_conn_t *c);
+/* The peer's address: 16 bytes, IPv4 as ::ffff:a.b.c.d. */
+const uint8_t *mm_conn_ip(const mm_conn_t *c);
 mm_net_t *mm_conn_net(const mm_conn_t *c);
 
 typedef struct mm_net_stats {

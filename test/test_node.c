@@ -3,6 +3,8 @@
  * relayed through others), and two nodes that dial each other at the same
  * time end up with one connection, the same one on both sides. */
 #include <arpa/inet.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -211,6 +213,89 @@ test_degree_cap(void)
 	    (unsigned long long)s.refused_full);
 }
 
+/* ---- a liar: a raw connection that sends a forged event ------------------ */
+
+static mm_identity_t liar;
+static mm_net_t *liar_net;
+static atomic_int liar_ready, liar_closed;
+
+static void
+liar_on_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
+{
+	(void)id;
+	(void)arg;
+	/* "liar is connected to node 12", signed with garbage */
+	mm_wire_msg_t m = {.type = MM_W_EVENT};
+	mm_w_event_t *e = &m.u.event;
+	memcpy(e->pub, liar.pub, 32);
+	e->pow = liar.nonce;
+	memcpy(e->peer, ids[12].id, 32);
+	e->kind = MM_PS_CONNECT;
+	e->dir = MM_PS_OUT;
+	e->seq = 1000;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e->ts = (uint64_t)ts.tv_sec * 1000u;
+	e->ttl = 3;
+	memset(e->sig, 0x5a, sizeof(e->sig));
+	CHECK_EQ(mm_conn_send(c, &m), 0);
+	atomic_fetch_add(&liar_ready, 1);
+}
+
+static void
+liar_on_close(mm_conn_t *c, int reason, const char *why, void *arg)
+{
+	(void)c;
+	(void)reason;
+	(void)why;
+	(void)arg;
+	atomic_fetch_add(&liar_closed, 1);
+}
+
+static void
+test_liar_banned(void)
+{
+	/* The liar connects to 9 and sends an event with a bad signature: 9
+	 * closes the connection, bans the liar's id, and the lie is nowhere
+	 * in its map. When the liar comes back, it is refused at ready. */
+	CHECK_EQ(mm_id_generate(&liar, DIFF, NULL), 0);
+	mm_net_config_t nc;
+	mm_net_config_default(&nc);
+	nc.id = &liar;
+	nc.network = "testnet";
+	nc.difficulty = DIFF;
+	nc.on_ready = liar_on_ready;
+	nc.on_close = liar_on_close;
+	mm_net_t *ln;
+	char err[256];
+	CHECK_EQ(mm_net_create(rt, &nc, &ln, err, sizeof(err)), 0);
+	unsigned before = mm_node_peers(nodes[9]);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(ports[9])};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ(mm_net_dial(ln, (struct sockaddr *)&a, sizeof(a), NULL), 0);
+	mm_node_stats_t s;
+	WAIT_FOR((mm_node_stats(nodes[9], &s), s.bans == 1));
+	WAIT_FOR(atomic_load(&liar_closed) == 1);
+	CHECK(mm_node_banned_id(nodes[9], liar.id));
+	CHECK_EQ(s.events_bad, 1);
+	const mm_ps_t *ps = mm_node_map(nodes[9]);
+	mm_pidx_t li = mm_ps_lookup(ps, liar.id);
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	CHECK(li == MM_PIDX_NONE || mm_ps_neighbours(ps, li, nb, NULL, MM_PS_MAX_NB) == 0);
+	CHECK_EQ(edge_at(9, 12, 12), MM_EDGE_NONE);
+	/* back again: the handshake completes (loopback is never banned by
+	 * address), then the id is refused */
+	CHECK_EQ(mm_net_dial(ln, (struct sockaddr *)&a, sizeof(a), NULL), 0);
+	WAIT_FOR((mm_node_stats(nodes[9], &s), s.refused_banned == 1));
+	WAIT_FOR(atomic_load(&liar_closed) == 2);
+	CHECK_EQ(mm_node_peers(nodes[9]), before);
+	mm_node_stats(nodes[9], &s);
+	CHECK_EQ(s.events_bad, 1); /* the second connection sent nothing accepted */
+	CHECK_EQ(s.bans, 1);
+	fprintf(stderr, "   liar: banned after one forged event, refused on return\n");
+	liar_net = ln;
+}
+
 int
 main(void)
 {
@@ -225,7 +310,10 @@ main(void)
 	RUN(test_bootstrap_redial);
 	RUN(test_join_sync);
 	RUN(test_degree_cap);
+	RUN(test_liar_banned);
 	mm_rt_stop(rt);
+	mm_net_destroy(liar_net);
+	mm_id_free(&liar);
 	for (int i = 0; i < N; i++) {
 		mm_node_destroy(nodes[i]);
 		mm_id_free(&ids[i]);
