@@ -86,11 +86,11 @@ print_status(mm_node_t *node, mm_psq_t *q, double t)
 		memset(&g, 0, sizeof(g));
 	printf("status t=%.1fs peers=%u map_records=%u claims=%llu "
 	    "confirmed_edges=%llu components=%u largest=%u events_in=%llu "
-	    "events_bad=%llu dials=%llu bans=%llu\n", t, mm_node_peers(node),
+	    "events_bad=%llu dropped=%llu dials=%llu bans=%llu\n", t, mm_node_peers(node),
 	    s.records, (unsigned long long)s.claims, (unsigned long long)g.edges,
 	    g.components, g.largest, (unsigned long long)ns.events_in,
-	    (unsigned long long)ns.events_bad, (unsigned long long)ns.dials,
-	    (unsigned long long)ns.bans);
+	    (unsigned long long)ns.events_bad, (unsigned long long)ns.frames_dropped,
+	    (unsigned long long)ns.dials, (unsigned long long)ns.bans);
 	fflush(stdout);
 }
 
