@@ -66,9 +66,56 @@ static int
 apply(mm_gossip_t *g, const mm_w_event_t *e, const uint8_t origin[32],
     uint32_t store_now)
 {
-	mm_ps_event_t pe = {.origin = origin, .peer = e->peer, .kind = e->kind,
-	    .dir = e->dir, .seq = e->seq, .now = store_now};
-	return mm_ps_apply(g->ps, &pe);
+	if (!e->has_nb) { /* a delta only */
+		mm_ps_event_t pe = {.origin = origin, .peer = e->peer, .kind = e->kind,
+		    .dir = e->dir, .seq = e->seq, .now = store_now};
+		return mm_ps_apply(g->ps, &pe);
+	}
+	/* The whole list: it must agree with the delta it comes with (the
+	 * link named is in it, with that direction, for a connect; absent for
+	 * a disconnect), and the link named must not contradict the other
+	 * end's claim; then it replaces the origin's list. */
+	int at = -1;
+	for (unsigned i = 0; i < e->nnb && at < 0; i++)
+		if (memcmp(e->nb[i], e->peer, 32) == 0)
+			at = (int)i;
+	if (e->kind == MM_PS_CONNECT ?
+	    (at < 0 || (int)((e->nbd >> at) & 1) != e->dir) : at >= 0)
+		return MM_PS_EV_CONFLICT;
+	uint8_t dirs[MM_WIRE_NB_MAX];
+	for (unsigned i = 0; i < e->nnb; i++)
+		dirs[i] = (uint8_t)((e->nbd >> i) & 1);
+	int rc = mm_ps_set_neighbours(g->ps, origin, e->seq, store_now,
+	    (const uint8_t (*)[MM_ID_LEN])e->nb, dirs, e->nnb);
+	if (rc == MM_PS_APPLIED && e->kind == MM_PS_CONNECT) {
+		mm_pidx_t o = mm_ps_lookup(g->ps, origin), p = mm_ps_lookup(g->ps, e->peer);
+		if (o != MM_PIDX_NONE && p != MM_PIDX_NONE &&
+		    mm_ps_claim_dir(g->ps, p, o) == (int)e->dir)
+			return MM_PS_EV_CONFLICT; /* both claim to have dialled */
+	}
+	return rc;
+}
+
+/* Our own list as the map holds it (our own events only write it). */
+static void
+fill_list(mm_gossip_t *g, mm_w_event_t *e)
+{
+	mm_pidx_t me = mm_ps_lookup(g->ps, g->self->id);
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	uint8_t dirs[MM_PS_MAX_NB];
+	unsigned n = me == MM_PIDX_NONE ? 0 :
+	    mm_ps_neighbours(g->ps, me, nb, dirs, MM_PS_MAX_NB);
+	e->has_nb = 1;
+	e->nnb = 0;
+	e->nbd = 0;
+	for (unsigned i = 0; i < n && e->nnb < MM_WIRE_NB_MAX; i++) {
+		const uint8_t *id = mm_ps_id(g->ps, nb[i]);
+		if (id == NULL)
+			continue;
+		memcpy(e->nb[e->nnb], id, 32);
+		e->nbd |= (uint32_t)(dirs[i] & 1) << e->nnb;
+		e->nnb++;
+	}
 }
 
 int
@@ -88,16 +135,19 @@ mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
 	out->seq = seq;
 	out->ts = now_ms;
 	out->ttl = g->cfg.ttl;
+	g->last_seq = seq;
+	/* Apply the delta to our own record first, then sign the list it
+	 * leaves, so that the event carries our whole neighbour set. */
+	int rc = apply(g, out, g->self->id, store_now);
+	fill_list(g, out);
 	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
 	mm_wire_event_signed_bytes(out, b);
-	int rc = mm_id_sign(g->self, b, sizeof(b), out->sig);
-	if (rc != 0)
-		return rc;
-	g->last_seq = seq;
-	/* Our own event is in our map and in our dedup ring: when it comes
-	 * back from a neighbour, it is a duplicate. */
+	int src = mm_id_sign(g->self, b, sizeof(b), out->sig);
+	if (src != 0)
+		return src;
+	/* Our own event is in our dedup ring: when it comes back from a
+	 * neighbour, it is a duplicate. */
 	(void)seen(g, out, (uint32_t)now_ms);
-	rc = apply(g, out, g->self->id, store_now);
 	g->st.local++;
 	return rc < 0 ? rc : 0;
 }

@@ -231,7 +231,7 @@ log_frame(mm_node_t *n, mm_buf_t *b)
 static mm_buf_t *
 encode_buf(const mm_wire_msg_t *m)
 {
-	uint8_t tmp[1024];
+	uint8_t tmp[2048]; /* an event with a full list: about 1,300 bytes */
 	int len = mm_wire_encode(m, tmp, sizeof(tmp));
 	if (len < 0)
 		return NULL;

@@ -36,6 +36,8 @@ node_usage(FILE *f)
 	    "      --backend NAME      TLS backend: openssl (default) or mbedtls\n"
 	    "  -s, --status SECONDS    status line interval (default 10; 0: none)\n"
 	    "      --refresh-ms MS     re-announce live links this often (default 600000)\n"
+	    "      --ttl HOPS          how far our events travel (default 6; the map's\n"
+	    "                          reach: set it above the network's diameter)\n"
 	    "      --max-conns-per-ip N  connections from one IP address (default 8;\n"
 	    "                          raise it for many nodes on one host)\n"
 	    "\n"
@@ -108,13 +110,14 @@ mm_cmd_node(int argc, char **argv)
 	    {"status", required_argument, NULL, 's'},
 	    {"refresh-ms", required_argument, NULL, 'r'},
 	    {"max-conns-per-ip", required_argument, NULL, 'P'},
+	    {"ttl", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	const char *key = NULL, *listen_at = NULL, *network = "main";
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot = 0;
 	unsigned long difficulty = MM_POW_DEFAULT, workers = 0, status = 10,
-	    refresh = 600000, per_ip = 8;
+	    refresh = 600000, per_ip = 8, ttl = 6;
 	mm_tls_backend_t backend = MM_TLS_OPENSSL;
 	int c;
 
@@ -162,6 +165,10 @@ mm_cmd_node(int argc, char **argv)
 		case 'P':
 			if (mm_cmd_parse_uint(optarg, 1, 65536, &per_ip) != 0)
 				bad = "--max-conns-per-ip: a whole number in [1, 65536]";
+			break;
+		case 'T':
+			if (mm_cmd_parse_uint(optarg, 1, 255, &ttl) != 0)
+				bad = "--ttl: hops in [1, 255]";
 			break;
 		case 'h': node_usage(stdout); return MM_EXIT_OK;
 		default: node_usage(stderr); return MM_EXIT_USAGE;
@@ -231,6 +238,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.gossip.difficulty = (unsigned)difficulty;
 	nc.refresh_ms = (uint32_t)refresh;
 	nc.net.max_conns_per_ip = (uint32_t)per_ip;
+	nc.gossip.ttl = (uint8_t)ttl;
 	mm_node_t *node = NULL;
 	int rc_exit = MM_EXIT_OK;
 	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {

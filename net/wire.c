@@ -1,6 +1,7 @@
 #include "wire.h"
 
 #include <msgpack.h>
+#include <openssl/sha.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,31 @@ dec_event(const msgpack_object *p, mm_w_event_t *e, const char **why)
 		    "event.seq: must be > 0";
 		return MM_WIRE_EPARAMS;
 	}
+	mm_bytes_t nb;
+	const char *nberr = "event.nb: bin of 0..32 ids of 32 bytes required";
+	if (get_bytes(p, "nb", 0, 32 * MM_WIRE_NB_MAX, false, false, &nb, why,
+	        nberr) != 0)
+		return MM_WIRE_EPARAMS;
+	e->has_nb = field(p, "nb") != NULL;
+	e->nnb = 0;
+	e->nbd = 0;
+	if (e->has_nb) {
+		if (nb.len % 32 != 0) {
+			*why = nberr;
+			return MM_WIRE_EPARAMS;
+		}
+		e->nnb = (uint8_t)(nb.len / 32);
+		if (nb.len != 0)
+			memcpy(e->nb, nb.ptr, nb.len);
+		U(p, "nbd", UINT32_MAX, false, e->nbd, "event.nbd: unsigned 32-bit");
+		if (e->nnb < 32 && (e->nbd >> e->nnb) != 0) {
+			*why = "event.nbd: a bit set beyond the list";
+			return MM_WIRE_EPARAMS;
+		}
+	} else if (field(p, "nbd") != NULL) {
+		*why = "event.nbd: only with event.nb";
+		return MM_WIRE_EPARAMS;
+	}
 	return MM_WIRE_OK;
 }
 
@@ -361,6 +387,17 @@ mm_wire_event_signed_bytes(const mm_w_event_t *e,
 		out[82 + i] = (uint8_t)(e->seq >> (24 - 8 * i));
 	for (int i = 0; i < 8; i++)
 		out[86 + i] = (uint8_t)(e->ts >> (56 - 8 * i));
+	out[94] = e->has_nb ? 1 : 0;
+	memset(out + 95, 0, 32);
+	if (e->has_nb) {
+		unsigned n = e->nnb <= MM_WIRE_NB_MAX ? e->nnb : MM_WIRE_NB_MAX;
+		uint8_t buf[1 + 32 * MM_WIRE_NB_MAX + 4];
+		buf[0] = (uint8_t)n;
+		memcpy(buf + 1, e->nb, 32 * (size_t)n);
+		for (int i = 0; i < 4; i++)
+			buf[1 + 32 * n + (unsigned)i] = (uint8_t)(e->nbd >> (24 - 8 * i));
+		SHA256(buf, 1 + 32 * (size_t)n + 4, out + 95);
+	}
 }
 
 /* ---- encoding ------------------------------------------------------------------- */
@@ -479,7 +516,10 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 		const mm_w_event_t *e = &m->u.event;
 		if (e->kind < 1 || e->kind > 2 || e->dir > 1 || e->seq == 0)
 			return -EINVAL;
-		msgpack_pack_map(&pk, 9);
+		if (e->nnb > MM_WIRE_NB_MAX || (e->has_nb && e->nnb < 32 &&
+		    (e->nbd >> e->nnb) != 0))
+			return -EINVAL;
+		msgpack_pack_map(&pk, e->has_nb ? 11 : 9);
 		pk_bin(&pk, "pub", e->pub, 32);
 		pk_uint(&pk, "pow", e->pow);
 		pk_bin(&pk, "peer", e->peer, 32);
@@ -489,6 +529,10 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 		pk_uint(&pk, "ts", e->ts);
 		pk_uint(&pk, "ttl", e->ttl);
 		pk_bin(&pk, "sig", e->sig, 64);
+		if (e->has_nb) {
+			pk_bin(&pk, "nb", e->nb, 32 * (size_t)e->nnb);
+			pk_uint(&pk, "nbd", e->nbd);
+		}
 		break;
 	}
 	case MM_W_GET_PEERS: {

@@ -92,7 +92,16 @@ typedef struct mm_w_event {
 	uint64_t ts;       /* unix milliseconds */
 	uint8_t ttl;       /* hops left */
 	uint8_t sig[64];   /* Ed25519 by origin (see PROTOCOL.md) */
+	/* The origin's whole neighbour list after this event (state, not
+	 * only the delta above), so that the newest event is the whole truth
+	 * whatever order events arrive in. has_nb: the list is present (it
+	 * may be empty); nbd bit i: direction of nb[i] (1 = out). */
+	uint8_t has_nb;
+	uint8_t nnb;       /* 0..MM_WIRE_NB_MAX */
+	uint32_t nbd;
+	uint8_t nb[32][32];
 } mm_w_event_t;
+#define MM_WIRE_NB_MAX 32
 
 typedef struct mm_w_get_peers {
 	uint32_t cursor;
@@ -155,9 +164,11 @@ const char *mm_wire_type_name(unsigned type);
 
 /* The bytes an event's signature covers (docs/PROTOCOL.md, "event"):
  * "meshmap-event-v1" (16 bytes) || pub || peer || kind || dir ||
- * seq (4, big-endian) || ts (8, big-endian). ttl and pow are not covered:
- * relays decrement ttl, and pow is a property of pub, checked on its own. */
-#define MM_WIRE_EVENT_SIGNED_LEN 94
+ * seq (4, big-endian) || ts (8, big-endian) || has_nb (1) ||
+ * SHA-256(nnb (1) || nb[0..nnb) || nbd (4, big-endian)), or 32 zero bytes
+ * without a list. ttl and pow are not covered: relays decrement ttl, and
+ * pow is a property of pub, checked on its own. */
+#define MM_WIRE_EVENT_SIGNED_LEN 127
 void mm_wire_event_signed_bytes(const mm_w_event_t *e,
     uint8_t out[MM_WIRE_EVENT_SIGNED_LEN]);
 

@@ -2,7 +2,7 @@
 # Start a small meshmap network on loopback and watch it converge.
 #
 #   scripts/localnet.sh [--nodes N] [--bin PATH] [--difficulty BITS]
-#                       [--timeout SECONDS] [--keep DIR] [--refresh-ms MS]
+#                       [--timeout SECONDS] [--keep DIR] [--refresh-ms MS] [--ttl HOPS]
 #
 # Every node listens; node 2 bootstraps to node 1; every later node i
 # bootstraps to node i/2 (rounded down: a binary tree) and to node i-1 (a
@@ -12,7 +12,7 @@
 # component. Prints a table per node, then stops every node with SIGTERM.
 # Exit 0 if converged (and every node stopped cleanly), 1 otherwise.
 set -u
-nodes=8 bin= difficulty=12 timeout=60 keep= refresh=3000
+nodes=8 bin= difficulty=12 timeout=60 keep= refresh=600000 ttl=16
 while [ $# -gt 0 ]; do
   case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -21,6 +21,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --refresh-ms) refresh=$2; shift 2 ;;
+    --ttl) ttl=$2; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "localnet: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -53,7 +54,7 @@ start() {
   local i=$1; shift
   MESHMAP_LOG=${MESHMAP_LOG:-warn} "$bin" node --key "$dir/n$i.key" --difficulty "$difficulty" \
     --network localnet --workers 1 --listen 127.0.0.1:0 --status 1 --refresh-ms "$refresh" \
-    --max-conns-per-ip $((nodes + 4)) "$@" >"$dir/n$i.log" 2>&1 &
+    --max-conns-per-ip $((nodes + 4)) --ttl "$ttl" "$@" >"$dir/n$i.log" 2>&1 &
   pids+=($!)
   local port=
   for _ in $(seq 100); do

@@ -254,12 +254,63 @@ test_line(void)
 	CHECK_GE(e, 2);
 }
 
+static void
+test_out_of_order(void)
+{
+	/* a links to x, then to y: two events, the second carrying both links.
+	 * r gets them newest first (another path was faster): the newer one
+	 * alone gives it a's whole list, and the older one is stale. With
+	 * deltas only, the link to x would have been lost. */
+	struct node a, r, x, y;
+	node_new(&a, DIFF, 3);
+	node_new(&r, DIFF, 3);
+	node_new(&x, DIFF, 3);
+	node_new(&y, DIFF, 3);
+	mm_w_event_t e1, e2, fwd;
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, x.id.id, MM_PS_OUT, NOW, 1, &e1), 0);
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, y.id.id, MM_PS_IN, NOW, 1, &e2), 0);
+	CHECK(e1.has_nb && e1.nnb == 1);
+	CHECK(e2.has_nb && e2.nnb == 2);
+	CHECK_EQ(mm_gossip_receive(r.g, &e2, NOW, 1, &fwd), MM_G_FORWARD);
+	CHECK_EQ(mm_gossip_receive(r.g, &e1, NOW, 1, &fwd), MM_G_STALE);
+	mm_pidx_t ai = mm_ps_lookup(r.ps, a.id.id);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ai, mm_ps_lookup(r.ps, x.id.id)), MM_PS_OUT);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ai, mm_ps_lookup(r.ps, y.id.id)), MM_PS_IN);
+	/* a disconnect carries the list without the link */
+	mm_w_event_t e3;
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_DISCONNECT, x.id.id, MM_PS_OUT, NOW, 1, &e3), 0);
+	CHECK_EQ(e3.nnb, 1);
+	CHECK_EQ(mm_gossip_receive(r.g, &e3, NOW, 1, &fwd), MM_G_FORWARD);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ai, mm_ps_lookup(r.ps, x.id.id)), -1);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ai, mm_ps_lookup(r.ps, y.id.id)), MM_PS_IN);
+	/* a list that contradicts its own delta is a lie, and changes nothing */
+	mm_w_event_t bad = forge(&a.id, x.id.id, MM_PS_CONNECT, e3.seq + 10, NOW);
+	bad.has_nb = 1;
+	bad.nnb = 1;
+	memcpy(bad.nb[0], y.id.id, 32); /* "connect x", list {y} */
+	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
+	mm_wire_event_signed_bytes(&bad, b);
+	CHECK_EQ(mm_id_sign(&a.id, b, sizeof(b), bad.sig), 0);
+	CHECK_EQ(mm_gossip_receive(r.g, &bad, NOW, 1, &fwd), MM_G_LIE);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ai, mm_ps_lookup(r.ps, x.id.id)), -1);
+	/* the list is signed: changing it after signing breaks the signature */
+	mm_w_event_t e4;
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, x.id.id, MM_PS_OUT, NOW, 1, &e4), 0);
+	e4.nbd ^= 1;
+	CHECK_EQ(mm_gossip_receive(r.g, &e4, NOW, 1, &fwd), MM_G_BAD_SIG);
+	node_free(&a);
+	node_free(&r);
+	node_free(&x);
+	node_free(&y);
+}
+
 int
 main(void)
 {
 	RUN(test_basic_flow);
 	RUN(test_attacks);
 	RUN(test_line);
+	RUN(test_out_of_order);
 	fprintf(stderr, "test_gossip: ok\n");
 	return 0;
 }

@@ -3,6 +3,7 @@
  * wrong types, ranges, lengths, duplicate keys, unknown commands), with
  * unknown fields ignored. */
 #include <msgpack.h>
+#include <errno.h>
 #include <string.h>
 
 #include "frame.h"
@@ -100,6 +101,22 @@ test_round_trips(void)
 	in.u.event.ttl = 7;
 	round_trip(&in, &out);
 	CHECK_EQ(memcmp(&out.u.event, &in.u.event, sizeof(in.u.event)), 0);
+	/* with the origin's neighbour list: 3 ids, and an empty list */
+	in.u.event.has_nb = 1;
+	in.u.event.nnb = 3;
+	in.u.event.nbd = 5;
+	fill(in.u.event.nb[0], 96, 3);
+	round_trip(&in, &out);
+	CHECK_EQ(memcmp(&out.u.event, &in.u.event, sizeof(in.u.event)), 0);
+	memset(in.u.event.nb, 0, sizeof(in.u.event.nb));
+	in.u.event.nnb = 0;
+	in.u.event.nbd = 0;
+	round_trip(&in, &out);
+	CHECK_EQ(out.u.event.has_nb, 1);
+	CHECK_EQ(out.u.event.nnb, 0);
+	in.u.event.nbd = 1; /* a direction for an entry that is not there */
+	uint8_t tmp[2048];
+	CHECK_EQ(mm_wire_encode(&in, tmp, sizeof(tmp)), -EINVAL);
 
 	memset(&in, 0, sizeof(in));
 	in.type = MM_W_GET_PEERS;
@@ -319,6 +336,61 @@ hello_pub(size_t publen, const char *net, uint64_t version, int *rc)
 	*rc = decode_sb(&m, &why);
 }
 
+/* An event whose nb is nblen bytes (-1: absent) and nbd (-1: absent). */
+static int
+event_nb(int nblen, int64_t nbd)
+{
+	begin();
+	msgpack_pack_map(&pk, 2);
+	str("cmd");
+	str("event");
+	str("params");
+	msgpack_pack_map(&pk, 9 + (nblen >= 0) + (nbd >= 0));
+	str("pub");
+	bin(32);
+	str("pow");
+	msgpack_pack_uint64(&pk, 1);
+	str("peer");
+	bin(32);
+	str("kind");
+	msgpack_pack_uint64(&pk, 1);
+	str("dir");
+	msgpack_pack_uint64(&pk, 1);
+	str("seq");
+	msgpack_pack_uint64(&pk, 1);
+	str("ts");
+	msgpack_pack_uint64(&pk, 1);
+	str("ttl");
+	msgpack_pack_uint64(&pk, 1);
+	str("sig");
+	bin(64);
+	if (nblen >= 0) {
+		str("nb");
+		bin((size_t)nblen);
+	}
+	if (nbd >= 0) {
+		str("nbd");
+		msgpack_pack_uint64(&pk, (uint64_t)nbd);
+	}
+	mm_wire_msg_t m;
+	const char *why;
+	return decode_sb(&m, &why);
+}
+
+static void
+test_event_lists(void)
+{
+	CHECK_EQ(event_nb(-1, -1), MM_WIRE_OK);       /* a delta only */
+	CHECK_EQ(event_nb(0, -1), MM_WIRE_OK);        /* empty list */
+	CHECK_EQ(event_nb(64, 3), MM_WIRE_OK);
+	CHECK_EQ(event_nb(32 * 32, 0xffffffff), MM_WIRE_OK); /* the maximum */
+	CHECK_EQ(event_nb(33, -1), MM_WIRE_EPARAMS);  /* not whole ids */
+	CHECK_EQ(event_nb(32 * 33, -1), MM_WIRE_EPARAMS); /* too many */
+	CHECK_EQ(event_nb(64, 4), MM_WIRE_EPARAMS);   /* bit beyond the list */
+	CHECK_EQ(event_nb(-1, 0), MM_WIRE_EPARAMS);   /* nbd without nb */
+	CHECK_EQ(event_nb(64, 1ll << 33), MM_WIRE_EPARAMS);
+}
+
 static void
 test_lengths_and_ranges(void)
 {
@@ -488,6 +560,7 @@ main(void)
 	RUN(test_lengths_and_ranges);
 	RUN(test_unknown_command);
 	RUN(test_bad_msgpack);
+	RUN(test_event_lists);
 	msgpack_sbuffer_destroy(&sb);
 	mm_wire_dec_free(dec);
 	fprintf(stderr, "test_wire: ok\n");
