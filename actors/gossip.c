@@ -49,17 +49,37 @@ mm_gossip_destroy(mm_gossip_t *g)
 	free(g);
 }
 
-/* Dedup on the event's signed bytes and its signature, hashed by the ring
- * under its secret key (one SipHash, no SHA-256: duplicates are the common
- * case and must stay cheap). Content and signature both count, so that a
- * tampered copy carrying a genuine signature is a different message. */
+/* Dedup key: the event's fixed signed fields (the first 94 signed bytes,
+ * without the list's hash, so that a duplicate costs one SipHash over 158
+ * bytes and no SHA-256) and its signature, hashed by the ring under its
+ * secret key. A key is recorded only once the event's signature has
+ * verified: a tampered copy (another list under a genuine signature, or
+ * any other change), raced ahead of the genuine event, fails the verify,
+ * is not recorded, and cannot get the genuine one dropped. */
+#define DEDUP_FIXED 94
+static void
+dedup_key(const mm_w_event_t *e, uint8_t b[DEDUP_FIXED + 64])
+{
+	uint8_t sb[MM_WIRE_EVENT_SIGNED_LEN];
+	mm_wire_event_signed_bytes_fixed(e, sb);
+	memcpy(b, sb, DEDUP_FIXED);
+	memcpy(b + DEDUP_FIXED, e->sig, 64);
+}
+
 static int
 seen(mm_gossip_t *g, const mm_w_event_t *e, uint32_t now_ms)
 {
-	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN + 64];
-	mm_wire_event_signed_bytes(e, b);
-	memcpy(b + MM_WIRE_EVENT_SIGNED_LEN, e->sig, 64);
-	return mm_dedup_check_bytes(g->dedup, b, sizeof(b), now_ms);
+	uint8_t b[DEDUP_FIXED + 64];
+	dedup_key(e, b);
+	return mm_dedup_seen_bytes(g->dedup, b, sizeof(b), now_ms);
+}
+
+static void
+remember(mm_gossip_t *g, const mm_w_event_t *e, uint32_t now_ms)
+{
+	uint8_t b[DEDUP_FIXED + 64];
+	dedup_key(e, b);
+	mm_dedup_add_bytes(g->dedup, b, sizeof(b), now_ms);
 }
 
 static int
@@ -147,7 +167,7 @@ mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
 		return src;
 	/* Our own event is in our dedup ring: when it comes back from a
 	 * neighbour, it is a duplicate. */
-	(void)seen(g, out, (uint32_t)now_ms);
+	remember(g, out, (uint32_t)now_ms);
 	g->st.local++;
 	return rc < 0 ? rc : 0;
 }
@@ -183,6 +203,7 @@ mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
 		g->st.bad_sig++;
 		return MM_G_BAD_SIG;
 	}
+	remember(g, in, (uint32_t)now_ms); /* genuine: its copies are duplicates */
 	int rc = apply(g, in, origin, store_now);
 	if (rc == MM_PS_STALE) {
 		g->st.stale++;

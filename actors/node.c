@@ -510,6 +510,16 @@ misbehaved(mm_node_t *n, mm_actor_t *conn, int verdict)
 static void
 event_in(mm_node_t *n, struct peer_msg *pm)
 {
+	/* Only from peers in the table: a connection refused at ready (banned,
+	 * over the degree, the losing duplicate) may still have events in
+	 * flight; they are dropped unread. */
+	int known = 0;
+	for (int i = 0; i < MAX_PEERS && !known; i++)
+		known = n->peers[i].conn == pm->conn;
+	if (!known) {
+		mm_actor_unref(pm->conn);
+		return;
+	}
 	mm_wire_msg_t fwd = {.type = MM_W_EVENT};
 	bump(&n->st_in);
 	int v = mm_gossip_receive(n->gossip, &pm->ev, unix_ms(), store_now(n),

@@ -378,15 +378,7 @@ void
 mm_wire_event_signed_bytes(const mm_w_event_t *e,
     uint8_t out[MM_WIRE_EVENT_SIGNED_LEN])
 {
-	memcpy(out, "meshmap-event-v1", 16);
-	memcpy(out + 16, e->pub, 32);
-	memcpy(out + 48, e->peer, 32);
-	out[80] = e->kind;
-	out[81] = e->dir;
-	for (int i = 0; i < 4; i++)
-		out[82 + i] = (uint8_t)(e->seq >> (24 - 8 * i));
-	for (int i = 0; i < 8; i++)
-		out[86 + i] = (uint8_t)(e->ts >> (56 - 8 * i));
+	mm_wire_event_signed_bytes_fixed(e, out);
 	out[94] = e->has_nb ? 1 : 0;
 	memset(out + 95, 0, 32);
 	if (e->has_nb) {
@@ -398,6 +390,21 @@ mm_wire_event_signed_bytes(const mm_w_event_t *e,
 			buf[1 + 32 * n + (unsigned)i] = (uint8_t)(e->nbd >> (24 - 8 * i));
 		SHA256(buf, 1 + 32 * (size_t)n + 4, out + 95);
 	}
+}
+
+void
+mm_wire_event_signed_bytes_fixed(const mm_w_event_t *e,
+    uint8_t out[MM_WIRE_EVENT_SIGNED_LEN])
+{
+	memcpy(out, "meshmap-event-v1", 16);
+	memcpy(out + 16, e->pub, 32);
+	memcpy(out + 48, e->peer, 32);
+	out[80] = e->kind;
+	out[81] = e->dir;
+	for (int i = 0; i < 4; i++)
+		out[82 + i] = (uint8_t)(e->seq >> (24 - 8 * i));
+	for (int i = 0; i < 8; i++)
+		out[86 + i] = (uint8_t)(e->ts >> (56 - 8 * i));
 }
 
 /* ---- encoding ------------------------------------------------------------------- */

@@ -171,6 +171,10 @@ const char *mm_wire_type_name(unsigned type);
 #define MM_WIRE_EVENT_SIGNED_LEN 127
 void mm_wire_event_signed_bytes(const mm_w_event_t *e,
     uint8_t out[MM_WIRE_EVENT_SIGNED_LEN]);
+/* The first 94 of those bytes only (no list hash: no SHA-256); the rest of
+ * out is left as it was. For dedup keys. */
+void mm_wire_event_signed_bytes_fixed(const mm_w_event_t *e,
+    uint8_t out[MM_WIRE_EVENT_SIGNED_LEN]);
 
 #ifdef __cplusplus
 }

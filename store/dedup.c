@@ -83,20 +83,31 @@ mm_dedup_destroy(mm_dedup_t *d)
 	free(d);
 }
 
+static int check_hash_rec(mm_dedup_t *d, uint64_t h, uint32_t now, int record);
+
 static int
 check_hash(mm_dedup_t *d, uint64_t h, uint32_t now)
+{
+	return check_hash_rec(d, h, now, 1);
+}
+
+/* record 0: look only (counted as a check); -1: record only (not counted). */
+static int
+check_hash_rec(mm_dedup_t *d, uint64_t h, uint32_t now, int record)
 {
 	struct bucket *b = &d->b[h & d->mask];
 	uint32_t fp = (uint32_t)(h >> 32) & d->fp_mask;
 	if (fp == 0)
 		fp = 1; /* 0 marks an empty slot */
-	d->checks++;
+	if (record >= 0)
+		d->checks++;
 	unsigned victim = 0;
 	uint32_t oldest = 0;
 	for (unsigned i = 0; i < SLOTS; i++) {
 		uint32_t age = now - b->t[i]; /* wraps correctly: 49 days */
 		if (b->fp[i] == fp && age < d->window) {
-			d->duplicates++;
+			if (record >= 0)
+				d->duplicates++;
 			return 1;
 		}
 		if (b->fp[i] == 0)
@@ -106,6 +117,8 @@ check_hash(mm_dedup_t *d, uint64_t h, uint32_t now)
 			victim = i;
 		}
 	}
+	if (record == 0)
+		return 0;
 	if (b->fp[victim] != 0 && oldest < d->window)
 		d->evicted_live++;
 	b->fp[victim] = fp;
@@ -123,6 +136,18 @@ int
 mm_dedup_check_bytes(mm_dedup_t *d, const void *msg, size_t len, uint32_t now)
 {
 	return check_hash(d, mm_siphash13(d->k0, d->k1, msg, len), now);
+}
+
+int
+mm_dedup_seen_bytes(mm_dedup_t *d, const void *msg, size_t len, uint32_t now)
+{
+	return check_hash_rec(d, mm_siphash13(d->k0, d->k1, msg, len), now, 0);
+}
+
+void
+mm_dedup_add_bytes(mm_dedup_t *d, const void *msg, size_t len, uint32_t now)
+{
+	(void)check_hash_rec(d, mm_siphash13(d->k0, d->k1, msg, len), now, -1);
 }
 
 void

@@ -57,6 +57,14 @@ int mm_dedup_check(mm_dedup_t *d, const uint8_t id[32], uint32_t now_ms);
  * collisions unreachable for whoever does not know the key). */
 int mm_dedup_check_bytes(mm_dedup_t *d, const void *msg, size_t len,
     uint32_t now_ms);
+/* Look and record separately, for a caller that records a message only
+ * once it has proved genuine (so that a forged copy, raced ahead, cannot
+ * get the genuine one dropped). seen: 1 if recorded within the window
+ * (counted as a check and a duplicate), 0 if not (counted as a check). */
+int mm_dedup_seen_bytes(mm_dedup_t *d, const void *msg, size_t len,
+    uint32_t now_ms);
+void mm_dedup_add_bytes(mm_dedup_t *d, const void *msg, size_t len,
+    uint32_t now_ms);
 
 void mm_dedup_stats(const mm_dedup_t *d, mm_dedup_stats_t *out);
 
