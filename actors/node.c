@@ -305,6 +305,9 @@ local_event(mm_node_t *n, int kind, const uint8_t *peer, int dir)
 	        &m.u.event) != 0)
 		return;
 	bump(&n->st_local);
+	mm_log(MM_LOG_DEBUG, "node: own event %s %02x%02x%02x dir %d seq %u list %u",
+	    kind == MM_PS_CONNECT ? "connect" : "disconnect", peer[0], peer[1],
+	    peer[2], dir, m.u.event.seq, m.u.event.nnb);
 	broadcast(n, &m, NULL);
 }
 
@@ -524,6 +527,15 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	bump(&n->st_in);
 	int v = mm_gossip_receive(n->gossip, &pm->ev, unix_ms(), store_now(n),
 	    &fwd.u.event);
+	if (MM_LOG_DEBUG <= mm__log_level) {
+		uint8_t o[32];
+		mm_id_of(pm->ev.pub, o);
+		mm_log(MM_LOG_DEBUG, "node: event %02x%02x%02x %s %02x%02x%02x dir %u "
+		    "seq %u list %u: %s", o[0], o[1], o[2],
+		    pm->ev.kind == MM_PS_CONNECT ? "connect" : "disconnect",
+		    pm->ev.peer[0], pm->ev.peer[1], pm->ev.peer[2], pm->ev.dir,
+		    pm->ev.seq, pm->ev.has_nb ? pm->ev.nnb : 0, mm_gossip_verdict_name(v));
+	}
 	if (v == MM_G_FORWARD) {
 		bump(&n->st_fwd);
 		broadcast(n, &fwd, pm->conn);
