@@ -64,6 +64,9 @@ struct mm_node {
 	uint64_t start_ms;
 	/* node actor only */
 	struct peer peers[MAX_PEERS];
+	int peers_hi;       /* slots [peers_hi, MAX_PEERS) have never been used:
+	                     * loops over peers stop there (about the degree,
+	                     * not 256, on every event) */
 	mm_timer_t refresh;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
@@ -251,7 +254,7 @@ broadcast(mm_node_t *n, const mm_wire_msg_t *m, mm_actor_t *except)
 	mm_buf_t *b = encode_buf(m);
 	if (b == NULL)
 		return;
-	for (int i = 0; i < MAX_PEERS; i++) {
+	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
 		if (p->conn == NULL || p->conn == except)
 			continue;
@@ -314,7 +317,7 @@ local_event(mm_node_t *n, int kind, const uint8_t *peer, int dir)
 static struct peer *
 find_peer(mm_node_t *n, const uint8_t *id)
 {
-	for (int i = 0; i < MAX_PEERS; i++)
+	for (int i = 0; i < n->peers_hi; i++)
 		if (n->peers[i].conn != NULL && memcmp(n->peers[i].id, id, 32) == 0)
 			return &n->peers[i];
 	return NULL;
@@ -448,6 +451,8 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		mm_actor_unref(pm->conn);
 		return;
 	}
+	if (p - n->peers >= n->peers_hi)
+		n->peers_hi = (int)(p - n->peers) + 1;
 	p->conn = pm->conn;
 	memcpy(p->id, pm->id, 32);
 	p->inbound = pm->inbound;
@@ -465,7 +470,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 static void
 peer_down(mm_node_t *n, struct peer_msg *pm)
 {
-	for (int i = 0; i < MAX_PEERS; i++) {
+	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
 		if (p->conn != pm->conn)
 			continue;
@@ -487,7 +492,7 @@ static void
 misbehaved(mm_node_t *n, mm_actor_t *conn, int verdict)
 {
 	struct peer *p = NULL;
-	for (int i = 0; i < MAX_PEERS && p == NULL; i++)
+	for (int i = 0; i < n->peers_hi && p == NULL; i++)
 		if (n->peers[i].conn == conn)
 			p = &n->peers[i];
 	if (p == NULL)
@@ -517,7 +522,7 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	 * over the degree, the losing duplicate) may still have events in
 	 * flight; they are dropped unread. */
 	int known = 0;
-	for (int i = 0; i < MAX_PEERS && !known; i++)
+	for (int i = 0; i < n->peers_hi && !known; i++)
 		known = n->peers[i].conn == pm->conn;
 	if (!known) {
 		mm_actor_unref(pm->conn);
@@ -561,7 +566,7 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 static void
 refresh_links(mm_node_t *n)
 {
-	for (int i = 0; i < MAX_PEERS; i++)
+	for (int i = 0; i < n->peers_hi; i++)
 		if (n->peers[i].conn != NULL)
 			local_event(n, MM_PS_CONNECT, n->peers[i].id,
 			    n->peers[i].inbound ? MM_PS_IN : MM_PS_OUT);
@@ -606,7 +611,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_cancel(&n->refresh);
 		for (unsigned i = 0; i < n->nboot; i++)
 			mm_timer_cancel(&n->boot[i].timer);
-		for (int i = 0; i < MAX_PEERS; i++)
+		for (int i = 0; i < n->peers_hi; i++)
 			if (n->peers[i].conn != NULL) {
 				mm_actor_unref(n->peers[i].conn);
 				n->peers[i].conn = NULL;
