@@ -234,7 +234,7 @@ log_frame(mm_node_t *n, mm_buf_t *b)
 static mm_buf_t *
 encode_buf(const mm_wire_msg_t *m)
 {
-	uint8_t tmp[2048]; /* an event with a full list: about 1,300 bytes */
+	uint8_t tmp[2048]; /* the largest event is 1,260 bytes (test_wire) */
 	int len = mm_wire_encode(m, tmp, sizeof(tmp));
 	if (len < 0)
 		return NULL;

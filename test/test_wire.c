@@ -117,6 +117,20 @@ test_round_trips(void)
 	in.u.event.nbd = 1; /* a direction for an entry that is not there */
 	uint8_t tmp[2048];
 	CHECK_EQ(mm_wire_encode(&in, tmp, sizeof(tmp)), -EINVAL);
+	/* The largest event (32 ids, every field at its widest) must fit the
+	 * node's 2048-byte encode buffer (actors/node.c). */
+	in.u.event.nnb = MM_WIRE_NB_MAX;
+	in.u.event.nbd = UINT32_MAX;
+	in.u.event.ttl = 255;
+	in.u.event.ts = UINT64_MAX;
+	in.u.event.pow = UINT64_MAX;
+	int full = mm_wire_encode(&in, tmp, sizeof(tmp));
+	in.u.event.nnb = 16;
+	in.u.event.nbd = 0xffff;
+	int half = mm_wire_encode(&in, tmp, sizeof(tmp));
+	CHECK_GT(full, 0);
+	CHECK_GT(half, 0);
+	fprintf(stderr, "   event frame with 32 ids: %d bytes; with 16: %d\n", full, half);
 
 	memset(&in, 0, sizeof(in));
 	in.type = MM_W_GET_PEERS;
