@@ -1,5 +1,6 @@
 /* meshmap node: run a node. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -38,6 +39,8 @@ node_usage(FILE *f)
 	    "      --refresh-ms MS     re-announce live links this often (default 600000)\n"
 	    "      --ttl HOPS          how far our events travel (default 6; the map's\n"
 	    "                          reach: set it above the network's diameter)\n"
+	    "  -c, --config FILE       settings, one 'name = value' per line, names as\n"
+	    "                          the long options (flags after it override it)\n"
 	    "      --max-conns-per-ip N  connections from one IP address (default 8;\n"
 	    "                          raise it for many nodes on one host)\n"
 	    "\n"
@@ -96,88 +99,187 @@ print_status(mm_node_t *node, mm_psq_t *q, double t)
 	fflush(stdout);
 }
 
+struct node_opts {
+	const char *key, *listen_at, *network;
+	const char *boots[MAX_BOOTSTRAP];
+	unsigned nboot;
+	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
+	mm_tls_backend_t backend;
+};
+
+static const struct option node_longopts[] = {
+    {"key", required_argument, NULL, 'k'},
+    {"listen", required_argument, NULL, 'l'},
+    {"bootstrap", required_argument, NULL, 'b'},
+    {"network", required_argument, NULL, 'n'},
+    {"difficulty", required_argument, NULL, 'd'},
+    {"workers", required_argument, NULL, 'w'},
+    {"backend", required_argument, NULL, 'B'},
+    {"status", required_argument, NULL, 's'},
+    {"refresh-ms", required_argument, NULL, 'r'},
+    {"max-conns-per-ip", required_argument, NULL, 'P'},
+    {"ttl", required_argument, NULL, 'T'},
+    {"config", required_argument, NULL, 'c'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+/* One setting, from a flag or a config line: NULL, or what is wrong. */
+static const char *
+set_opt(struct node_opts *o, int c, const char *v)
+{
+	switch (c) {
+	case 'k': o->key = v; return NULL;
+	case 'l': o->listen_at = v; return NULL;
+	case 'b':
+		if (o->nboot == MAX_BOOTSTRAP)
+			return "--bootstrap: at most 64";
+		o->boots[o->nboot++] = v;
+		return NULL;
+	case 'n':
+		o->network = v;
+		return strlen(v) == 0 || strlen(v) > 32 ? "--network: 1 to 32 bytes" : NULL;
+	case 'd':
+		return mm_cmd_parse_uint(v, 0, MM_POW_MAX, &o->difficulty) != 0 ?
+		    "--difficulty: a whole number in [0, 40]" : NULL;
+	case 'w':
+		return mm_cmd_parse_uint(v, 1, 256, &o->workers) != 0 ?
+		    "--workers: a whole number in [1, 256]" : NULL;
+	case 'B':
+		if (strcmp(v, "openssl") == 0)
+			o->backend = MM_TLS_OPENSSL;
+		else if (strcmp(v, "mbedtls") == 0)
+			o->backend = MM_TLS_MBEDTLS;
+		else
+			return "--backend: openssl or mbedtls";
+		return NULL;
+	case 's':
+		return mm_cmd_parse_uint(v, 0, 86400, &o->status) != 0 ?
+		    "--status: seconds in [0, 86400]" : NULL;
+	case 'r':
+		return mm_cmd_parse_uint(v, 10, 86400000, &o->refresh) != 0 ?
+		    "--refresh-ms: milliseconds in [10, 86400000]" : NULL;
+	case 'P':
+		return mm_cmd_parse_uint(v, 1, 65536, &o->per_ip) != 0 ?
+		    "--max-conns-per-ip: a whole number in [1, 65536]" : NULL;
+	case 'T':
+		return mm_cmd_parse_uint(v, 1, 255, &o->ttl) != 0 ?
+		    "--ttl: hops in [1, 255]" : NULL;
+	default:
+		return "unknown option";
+	}
+}
+
+/* The config file: one "name = value" per line, names as the long flags
+ * (bootstrap repeatable), '#' starts a comment. Values point into a
+ * static buffer, so they live as long as the flags do; one file per run. */
+static char config_buf[65536];
+
+static int
+read_config(struct node_opts *o, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		fprintf(stderr, "meshmap node: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	size_t n = fread(config_buf, 1, sizeof(config_buf) - 1, f);
+	int toolong = !feof(f);
+	fclose(f);
+	if (toolong) {
+		fprintf(stderr, "meshmap node: %s: larger than %zu bytes\n", path,
+		    sizeof(config_buf) - 1);
+		return -1;
+	}
+	config_buf[n] = '\0';
+	if (memchr(config_buf, '\0', n) != NULL) {
+		fprintf(stderr, "meshmap node: %s: not a text file (NUL byte)\n", path);
+		return -1;
+	}
+	unsigned lineno = 0;
+	for (char *line = config_buf, *next; line != NULL; line = next) {
+		lineno++;
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		char *hash = strchr(line, '#');
+		if (hash != NULL)
+			*hash = '\0';
+		char *name = line + strspn(line, " \t\r");
+		char *end = name + strlen(name);
+		while (end > name && strchr(" \t\r", end[-1]) != NULL)
+			*--end = '\0';
+		if (*name == '\0')
+			continue;
+		char *eq = strchr(name, '=');
+		if (eq == NULL) {
+			fprintf(stderr, "meshmap node: %s:%u: expected 'name = value', "
+			    "got '%s'\n", path, lineno, name);
+			return -1;
+		}
+		char *val = eq + 1 + strspn(eq + 1, " \t");
+		do
+			*eq = '\0';
+		while (eq > name && strchr(" \t", *--eq) != NULL);
+		const struct option *opt = node_longopts;
+		while (opt->name != NULL && (strcmp(opt->name, name) != 0 ||
+		    opt->has_arg != required_argument || opt->val == 'c'))
+			opt++;
+		if (opt->name == NULL) {
+			fprintf(stderr, "meshmap node: %s:%u: unknown setting '%s'\n",
+			    path, lineno, name);
+			return -1;
+		}
+		const char *bad = set_opt(o, opt->val, val);
+		if (bad != NULL) {
+			fprintf(stderr, "meshmap node: %s:%u: %s (got '%s')\n", path,
+			    lineno, bad, val);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 mm_cmd_node(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"key", required_argument, NULL, 'k'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"bootstrap", required_argument, NULL, 'b'},
-	    {"network", required_argument, NULL, 'n'},
-	    {"difficulty", required_argument, NULL, 'd'},
-	    {"workers", required_argument, NULL, 'w'},
-	    {"backend", required_argument, NULL, 'B'},
-	    {"status", required_argument, NULL, 's'},
-	    {"refresh-ms", required_argument, NULL, 'r'},
-	    {"max-conns-per-ip", required_argument, NULL, 'P'},
-	    {"ttl", required_argument, NULL, 'T'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	const char *key = NULL, *listen_at = NULL, *network = "main";
-	const char *boots[MAX_BOOTSTRAP];
-	unsigned nboot = 0;
-	unsigned long difficulty = MM_POW_DEFAULT, workers = 0, status = 10,
-	    refresh = 600000, per_ip = 8, ttl = 6;
-	mm_tls_backend_t backend = MM_TLS_OPENSSL;
-	int c;
+	struct node_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT,
+	    .status = 10, .refresh = 600000, .per_ip = 8, .ttl = 6,
+	    .backend = MM_TLS_OPENSSL};
+	int c, configs = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "k:l:b:n:d:w:s:h", opts, NULL)) != -1) {
-		const char *bad = NULL;
-		switch (c) {
-		case 'k': key = optarg; break;
-		case 'l': listen_at = optarg; break;
-		case 'b':
-			if (nboot == MAX_BOOTSTRAP)
-				bad = "--bootstrap: at most 64";
-			else
-				boots[nboot++] = optarg;
-			break;
-		case 'n':
-			network = optarg;
-			if (strlen(network) == 0 || strlen(network) > 32)
-				bad = "--network: 1 to 32 bytes";
-			break;
-		case 'd':
-			if (mm_cmd_parse_uint(optarg, 0, MM_POW_MAX, &difficulty) != 0)
-				bad = "--difficulty: a whole number in [0, 40]";
-			break;
-		case 'w':
-			if (mm_cmd_parse_uint(optarg, 1, 256, &workers) != 0)
-				bad = "--workers: a whole number in [1, 256]";
-			break;
-		case 'B':
-			if (strcmp(optarg, "openssl") == 0)
-				backend = MM_TLS_OPENSSL;
-			else if (strcmp(optarg, "mbedtls") == 0)
-				backend = MM_TLS_MBEDTLS;
-			else
-				bad = "--backend: openssl or mbedtls";
-			break;
-		case 's':
-			if (mm_cmd_parse_uint(optarg, 0, 86400, &status) != 0)
-				bad = "--status: seconds in [0, 86400]";
-			break;
-		case 'r':
-			if (mm_cmd_parse_uint(optarg, 10, 86400000, &refresh) != 0)
-				bad = "--refresh-ms: milliseconds in [10, 86400000]";
-			break;
-		case 'P':
-			if (mm_cmd_parse_uint(optarg, 1, 65536, &per_ip) != 0)
-				bad = "--max-conns-per-ip: a whole number in [1, 65536]";
-			break;
-		case 'T':
-			if (mm_cmd_parse_uint(optarg, 1, 255, &ttl) != 0)
-				bad = "--ttl: hops in [1, 255]";
-			break;
-		case 'h': node_usage(stdout); return MM_EXIT_OK;
-		default: node_usage(stderr); return MM_EXIT_USAGE;
+	while ((c = getopt_long(argc, argv, "k:l:b:n:d:w:s:c:h", node_longopts,
+	    NULL)) != -1) {
+		if (c == 'h') {
+			node_usage(stdout);
+			return MM_EXIT_OK;
 		}
+		if (c == '?' || c == ':') {
+			node_usage(stderr);
+			return MM_EXIT_USAGE;
+		}
+		if (c == 'c') {
+			/* Settings apply in order: flags after --config override it. */
+			if (configs++ != 0) {
+				fprintf(stderr, "meshmap node: --config: at most one file\n");
+				return MM_EXIT_USAGE;
+			}
+			if (read_config(&o, optarg) != 0)
+				return MM_EXIT_USAGE;
+			continue;
+		}
+		const char *bad = set_opt(&o, c, optarg);
 		if (bad != NULL) {
 			fprintf(stderr, "meshmap node: %s (got '%s')\n", bad, optarg);
 			return MM_EXIT_USAGE;
 		}
 	}
+	const char *key = o.key, *listen_at = o.listen_at, *network = o.network;
+	const char **boots = o.boots;
+	unsigned nboot = o.nboot;
+	unsigned long difficulty = o.difficulty, workers = o.workers,
+	    status = o.status, refresh = o.refresh, per_ip = o.per_ip, ttl = o.ttl;
+	mm_tls_backend_t backend = o.backend;
 	if (optind != argc || key == NULL) {
 		fprintf(stderr, "meshmap node: %s\n", key == NULL ?
 		    "--key FILE is required (create one with meshmap keygen)" :

@@ -40,6 +40,26 @@ expect 2 "--listen: 'nonsense' is not HOST:PORT" node --key "$tmp/k" --listen no
 expect 2 "--bootstrap: 'bad:xx' is not a reachable HOST:PORT" node --key "$tmp/k" --difficulty 8 --bootstrap bad:xx
 expect 1 'proof of work has [0-9]+ bits, the network requires 30' node --key "$tmp/k" --difficulty 30
 expect 1 'No such file or directory' node --key "$tmp/nokey"
+# node --config: every bad line is named by file and line, exit 2.
+printf 'key = %s\nttl = 0\n' "$tmp/k" >"$tmp/bad1.conf"
+expect 2 "bad1.conf:2: --ttl: hops in \[1, 255\] \(got '0'\)" node --config "$tmp/bad1.conf"
+printf '# comment\n\nkey = %s\nfoo = 1\n' "$tmp/k" >"$tmp/bad2.conf"
+expect 2 "bad2.conf:4: unknown setting 'foo'" node --config "$tmp/bad2.conf"
+printf 'key %s\n' "$tmp/k" >"$tmp/bad3.conf"
+expect 2 "bad3.conf:1: expected 'name = value'" node --config "$tmp/bad3.conf"
+expect 2 'none.conf: No such file or directory' node --config "$tmp/none.conf"
+# A good config file runs the node; a flag after it overrides it.
+printf 'key = %s   # the identity\ndifficulty = 8\nlisten = 127.0.0.1:1\nstatus = 1\n' "$tmp/k" >"$tmp/ok.conf"
+"$bin" node --config "$tmp/ok.conf" --listen 127.0.0.1:0 >"$tmp/cnode.log" 2>&1 &
+npid=$!
+for _ in $(seq 100); do grep -q '^status ' "$tmp/cnode.log" && break; sleep 0.1; done
+kill -TERM "$npid"; wait "$npid"; nrc=$?
+if [ "$nrc" -ne 0 ] || ! grep -q '^listening on 127\.0\.0\.1:' "$tmp/cnode.log" ||
+   grep -q '^listening on 127\.0\.0\.1:1$' "$tmp/cnode.log" || ! grep -q '^status ' "$tmp/cnode.log"; then
+  echo "FAIL: meshmap node --config -> rc=$nrc, log:"; sed 's/^/  | /' "$tmp/cnode.log"; fails=$((fails + 1))
+else
+  echo "ok: meshmap node --config runs, and a later flag overrides the file"
+fi
 # A node started with a good key listens, reports status, and exits 0 on SIGTERM.
 "$bin" node --key "$tmp/k" --difficulty 8 --listen 127.0.0.1:0 --status 1 >"$tmp/node.log" 2>&1 &
 npid=$!
