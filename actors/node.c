@@ -489,14 +489,8 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 /* Points for a refused event (see node.h), and the error code to close
  * with when they reach the ban score. */
 static void
-misbehaved(mm_node_t *n, mm_actor_t *conn, int verdict)
+misbehaved(mm_node_t *n, struct peer *p, int verdict)
 {
-	struct peer *p = NULL;
-	for (int i = 0; i < n->peers_hi && p == NULL; i++)
-		if (n->peers[i].conn == conn)
-			p = &n->peers[i];
-	if (p == NULL)
-		return; /* a connection already replaced or gone */
 	uint32_t pts = 10;
 	int code = MM_WERR_BAD_PARAMS;
 	if (verdict == MM_G_BAD_SIG) {
@@ -521,10 +515,11 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	/* Only from peers in the table: a connection refused at ready (banned,
 	 * over the degree, the losing duplicate) may still have events in
 	 * flight; they are dropped unread. */
-	int known = 0;
-	for (int i = 0; i < n->peers_hi && !known; i++)
-		known = n->peers[i].conn == pm->conn;
-	if (!known) {
+	struct peer *from = NULL;
+	for (int i = 0; i < n->peers_hi && from == NULL; i++)
+		if (n->peers[i].conn == pm->conn)
+			from = &n->peers[i];
+	if (from == NULL) {
 		mm_actor_unref(pm->conn);
 		return;
 	}
@@ -558,7 +553,7 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	} else if (v < 0) {
 		bump(&n->st_bad);
 		mm_log(MM_LOG_WARN, "node: event refused: %s", mm_gossip_verdict_name(v));
-		misbehaved(n, pm->conn, v);
+		misbehaved(n, from, v);
 	}
 	mm_actor_unref(pm->conn);
 }

@@ -83,17 +83,10 @@ mm_dedup_destroy(mm_dedup_t *d)
 	free(d);
 }
 
-static int check_hash_rec(mm_dedup_t *d, uint64_t h, uint32_t now, int record);
-
+/* record 1: look and record; 0: look only (counted as a check);
+ * -1: record only (not counted). */
 static int
-check_hash(mm_dedup_t *d, uint64_t h, uint32_t now)
-{
-	return check_hash_rec(d, h, now, 1);
-}
-
-/* record 0: look only (counted as a check); -1: record only (not counted). */
-static int
-check_hash_rec(mm_dedup_t *d, uint64_t h, uint32_t now, int record)
+check_hash(mm_dedup_t *d, uint64_t h, uint32_t now, int record)
 {
 	struct bucket *b = &d->b[h & d->mask];
 	uint32_t fp = (uint32_t)(h >> 32) & d->fp_mask;
@@ -129,25 +122,25 @@ check_hash_rec(mm_dedup_t *d, uint64_t h, uint32_t now, int record)
 int
 mm_dedup_check(mm_dedup_t *d, const uint8_t id[32], uint32_t now)
 {
-	return check_hash(d, mm_siphash13(d->k0, d->k1, id, 32), now);
+	return check_hash(d, mm_siphash13(d->k0, d->k1, id, 32), now, 1);
 }
 
 int
 mm_dedup_check_bytes(mm_dedup_t *d, const void *msg, size_t len, uint32_t now)
 {
-	return check_hash(d, mm_siphash13(d->k0, d->k1, msg, len), now);
+	return check_hash(d, mm_siphash13(d->k0, d->k1, msg, len), now, 1);
 }
 
 int
 mm_dedup_seen_bytes(mm_dedup_t *d, const void *msg, size_t len, uint32_t now)
 {
-	return check_hash_rec(d, mm_siphash13(d->k0, d->k1, msg, len), now, 0);
+	return check_hash(d, mm_siphash13(d->k0, d->k1, msg, len), now, 0);
 }
 
 void
 mm_dedup_add_bytes(mm_dedup_t *d, const void *msg, size_t len, uint32_t now)
 {
-	(void)check_hash_rec(d, mm_siphash13(d->k0, d->k1, msg, len), now, -1);
+	(void)check_hash(d, mm_siphash13(d->k0, d->k1, msg, len), now, -1);
 }
 
 void
