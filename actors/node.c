@@ -10,12 +10,30 @@
 
 #include "bans.h"
 #include "log.h"
+#include "psquery.h"
+#include "selector.h"
 
-enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD };
+enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
+	N_GET_PEERS, N_PEERS, N_FULL };
 
 #define MAX_PEERS 256
 #define MAX_BOOT 64
-#define REFRESH_TIMER 0 /* timer args: 0 refresh, 1 + i bootstrap i */
+/* timer args: 0 refresh, 1 + i bootstrap i, then these */
+#define REFRESH_TIMER 0
+#define SELECT_TIMER 1000
+#define GC_TIMER 1001
+#define ANALYSE_TIMER 1002
+/* dial tags: 1 + i for bootstrap i; ADDR_TAG | gen << 16 | slot for the
+ * address book's slot (gen tells a late answer from a reused slot) */
+#define ADDR_TAG (1ull << 32)
+#define PX_ANSWER_MAX 16 /* entries in our peers answers (seed 004: never all) */
+#define DIALS_PER_ROUND 3
+
+struct px_ent {
+	uint8_t id[32];
+	uint8_t ip[16];
+	uint16_t port;
+};
 
 struct peer_msg {
 	mm_actor_t *conn;   /* holds a reference */
@@ -23,6 +41,11 @@ struct peer_msg {
 	int inbound;
 	uint8_t ip[16];
 	uint64_t tag;       /* 1 + bootstrap index, or 0 */
+	uint16_t port;      /* N_PEER_UP: the port its hello advertised */
+	uint32_t req;       /* N_GET_PEERS: request id, limit */
+	uint16_t limit;
+	struct px_ent *px;  /* N_PEERS: entries with an address (malloc'd) */
+	unsigned npx;
 	mm_w_event_t ev;    /* N_EVENT */
 };
 
@@ -50,6 +73,20 @@ struct peer {
 	uint64_t since_ms;
 	uint32_t score;     /* misbehaviour points */
 	uint8_t ip[16];
+	uint16_t port;
+	/* token buckets: tokens in thousandths, refilled from *_ms */
+	uint64_t ev_tok, ev_ms, rq_tok, rq_ms;
+};
+
+/* Address book entry. verified: we completed a handshake with this id at
+ * this address (else it came from someone's peers list). */
+struct addr {
+	uint8_t used, verified, dialling, fails;
+	uint16_t port, gen;
+	uint8_t id[32];
+	uint8_t ip[16];
+	uint64_t next_ms;   /* not dialled before */
+	uint64_t seen_ms;   /* last heard of */
 };
 
 struct mm_node {
@@ -70,6 +107,11 @@ struct mm_node {
 	mm_timer_t refresh;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
+	mm_timer_t select_t, gc_t, analyse_t;
+	struct addr *book;  /* addr_max entries */
+	unsigned nbook;
+	mm_psq_t *q;        /* query scratch (selection, analysis) */
+	uint32_t req_next;
 	/* read by others */
 	/* bans: written by the node actor, read by listeners (accept filter) */
 	mm_bans_t *bans;
@@ -78,6 +120,10 @@ struct mm_node {
 	mm_buf_t **log;
 	uint32_t log_cap, log_next, log_n;
 	atomic_uint npeers;
+	_Atomic uint32_t a_comp, a_largest, a_bridges, a_art, a_book;
+	_Atomic uint64_t links_digest;
+	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
+	    st_gc_rec;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
 	    st_dropped, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
 };
@@ -104,13 +150,12 @@ bump(_Atomic uint64_t *c)
 
 /* ---- callbacks: run in the connection actors -------------------------------- */
 
-static void
-tell_node(mm_node_t *n, uint32_t type, mm_conn_t *c, const uint8_t *id,
-    const mm_w_event_t *ev)
+static struct peer_msg *
+new_pm(mm_conn_t *c, const uint8_t *id)
 {
 	struct peer_msg *pm = calloc(1, sizeof(*pm));
 	if (pm == NULL)
-		return;
+		return NULL;
 	pm->conn = mm_conn_actor(c);
 	mm_actor_ref(pm->conn);
 	if (id != NULL)
@@ -118,17 +163,41 @@ tell_node(mm_node_t *n, uint32_t type, mm_conn_t *c, const uint8_t *id,
 	pm->inbound = mm_conn_inbound(c);
 	memcpy(pm->ip, mm_conn_ip(c), 16);
 	pm->tag = mm_conn_tag(c);
-	if (ev != NULL)
-		pm->ev = *ev;
+	pm->port = mm_conn_peer_port(c);
+	return pm;
+}
+
+static void
+free_pm(struct peer_msg *pm)
+{
+	mm_actor_unref(pm->conn);
+	free(pm->px);
+	free(pm);
+}
+
+static void
+post(mm_node_t *n, uint32_t type, struct peer_msg *pm)
+{
+	if (pm == NULL)
+		return;
 	mm_msg_t m = {.type = type, .ptr = pm};
 	/* Up and down must arrive: back-pressure would need the connection to
 	 * wait, which it cannot; the node's mailbox is sized for every
 	 * connection's up and down at once. Events may be dropped. */
 	if (mm_send(n->actor, &m) != 0) {
-		mm_actor_unref(pm->conn);
-		free(pm);
+		free_pm(pm);
 		bump(&n->st_dropped);
 	}
+}
+
+static void
+tell_node(mm_node_t *n, uint32_t type, mm_conn_t *c, const uint8_t *id,
+    const mm_w_event_t *ev)
+{
+	struct peer_msg *pm = new_pm(c, id);
+	if (pm != NULL && ev != NULL)
+		pm->ev = *ev;
+	post(n, type, pm);
 }
 
 static void
@@ -137,11 +206,65 @@ cb_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
 	tell_node(arg, N_PEER_UP, c, id, NULL);
 }
 
+static int
+is_loopback(const uint8_t ip[16]);
+
+/* A peers list, copied out of the frame (it dies with the callback): only
+ * entries with a usable address. Ids and addresses in it are someone's
+ * say-so: the node dials them expecting that id, and the handshake proves
+ * it or the entry loses. Loopback addresses only count from a loopback
+ * peer (a remote peer cannot mean our own host). */
+static void
+peers_in(mm_node_t *n, mm_conn_t *c, const mm_w_peers_t *p)
+{
+	struct peer_msg *pm = new_pm(c, mm_conn_peer_id(c));
+	if (pm == NULL)
+		return;
+	if (p->count > 0 && (pm->px = calloc(p->count, sizeof(*pm->px))) == NULL) {
+		free_pm(pm);
+		return;
+	}
+	static const uint8_t zero[16];
+	int from_lo = is_loopback(pm->ip);
+	for (unsigned i = 0; i < p->count; i++) {
+		const mm_w_peer_t *e = &p->peer[i];
+		if (!e->has_addr || e->port == 0 || memcmp(e->ip, zero, 16) == 0 ||
+		    (is_loopback(e->ip) && !from_lo))
+			continue;
+		struct px_ent *x = &pm->px[pm->npx++];
+		memcpy(x->id, e->id, 32);
+		memcpy(x->ip, e->ip, 16);
+		x->port = e->port;
+	}
+	post(n, N_PEERS, pm);
+}
+
 static void
 cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 {
-	if (m->type == MM_W_EVENT)
-		tell_node(arg, N_EVENT, c, mm_conn_peer_id(c), &m->u.event);
+	mm_node_t *n = arg;
+	struct peer_msg *pm;
+	switch (m->type) {
+	case MM_W_EVENT:
+		tell_node(n, N_EVENT, c, mm_conn_peer_id(c), &m->u.event);
+		return;
+	case MM_W_GET_PEERS:
+		if ((pm = new_pm(c, mm_conn_peer_id(c))) != NULL) {
+			pm->req = m->req;
+			pm->limit = m->u.get_peers.limit;
+		}
+		post(n, N_GET_PEERS, pm);
+		return;
+	case MM_W_PEERS:
+		peers_in(n, c, &m->u.peers);
+		return;
+	case MM_W_ERROR:
+		if (m->u.error.code == MM_WERR_FULL)
+			post(n, N_FULL, new_pm(c, mm_conn_peer_id(c)));
+		return;
+	default:
+		return;
+	}
 }
 
 static void
@@ -155,8 +278,6 @@ cb_close(mm_conn_t *c, int reason, const char *why, void *arg)
 }
 
 /* ---- bans --------------------------------------------------------------------- */
-
-static uint64_t unix_ms(void);
 
 static int
 cb_accept_filter(const uint8_t ip[16], void *arg)
@@ -216,6 +337,9 @@ ban_peer(mm_node_t *n, const uint8_t id[32], const uint8_t ip[16], const char *w
 }
 
 /* ---- the node actor --------------------------------------------------------- */
+
+static struct peer *find_peer(mm_node_t *n, const uint8_t *id);
+static mm_buf_t *encode_buf(const mm_wire_msg_t *m);
 
 /* Keep one more reference to an accepted event's frame for the join sync. */
 static void
@@ -330,10 +454,461 @@ close_conn(mm_actor_t *conn)
 	(void)mm_send(conn, &m);
 }
 
+/* ---- token buckets ------------------------------------------------------------ */
+
+/* Take one token from a bucket of burst tokens refilled at rate_u
+ * millionths of a token a millisecond (*tok in millionths). Returns 0 if
+ * a token was there. */
+#define TOKEN 1000000ull
+static int
+bucket_take(uint64_t *tok, uint64_t *last_ms, uint64_t now, uint64_t rate_u,
+    uint64_t burst)
+{
+	uint64_t cap = burst * TOKEN;
+	if (now > *last_ms) {
+		uint64_t add = (now - *last_ms) * rate_u;
+		*tok = *tok >= cap || add >= cap - *tok ? cap : *tok + add;
+		*last_ms = now;
+	}
+	if (*tok < TOKEN)
+		return -1;
+	*tok -= TOKEN;
+	return 0;
+}
+
+/* ---- address book ------------------------------------------------------------- */
+
+static struct addr *
+book_find(mm_node_t *n, const uint8_t *id)
+{
+	for (unsigned i = 0; i < n->nbook; i++)
+		if (n->book[i].used && memcmp(n->book[i].id, id, 32) == 0)
+			return &n->book[i];
+	return NULL;
+}
+
+/* Remember id at ip:port. A verified address (we shook hands there)
+ * replaces what we had; a hearsay one only fills a gap or replaces other
+ * hearsay. When the book is full, hearsay makes room by evicting the
+ * hearsay entry that failed most (then the oldest); a verified address may
+ * also evict the oldest verified entry not being dialled. */
+static void
+book_put(mm_node_t *n, const uint8_t *id, const uint8_t ip[16], uint16_t port,
+    int verified)
+{
+	if (port == 0 || memcmp(id, n->id.id, 32) == 0)
+		return;
+	uint64_t now = mm_now_ms();
+	struct addr *a = book_find(n, id);
+	if (a != NULL) {
+		if (verified || !a->verified) {
+			if (memcmp(a->ip, ip, 16) != 0 || a->port != port)
+				a->fails = 0;
+			memcpy(a->ip, ip, 16);
+			a->port = port;
+			a->verified |= (uint8_t)verified;
+		}
+		a->seen_ms = now;
+		return;
+	}
+	if (n->nbook < n->cfg.addr_max) {
+		a = &n->book[n->nbook++];
+	} else {
+		for (unsigned i = 0; i < n->nbook; i++) {
+			struct addr *b = &n->book[i];
+			if (!b->used) {
+				a = b;
+				break;
+			}
+			if (b->dialling || (b->verified && !verified))
+				continue;
+			if (a == NULL || b->verified < a->verified ||
+			    (b->verified == a->verified && (b->fails > a->fails ||
+			    (b->fails == a->fails && b->seen_ms < a->seen_ms))))
+				a = b;
+		}
+		if (a == NULL)
+			return;
+	}
+	uint16_t gen = a->gen;
+	memset(a, 0, sizeof(*a));
+	a->used = 1;
+	a->gen = (uint16_t)(gen + 1);
+	memcpy(a->id, id, 32);
+	memcpy(a->ip, ip, 16);
+	a->port = port;
+	a->verified = (uint8_t)verified;
+	a->seen_ms = now;
+}
+
+static struct addr *
+book_of_tag(mm_node_t *n, uint64_t tag)
+{
+	if (!(tag & ADDR_TAG))
+		return NULL;
+	unsigned slot = (unsigned)(tag & 0xffff);
+	if (slot >= n->nbook || !n->book[slot].used ||
+	    n->book[slot].gen != (uint16_t)(tag >> 16))
+		return NULL;
+	return &n->book[slot];
+}
+
+static uint64_t
+jitter(uint64_t ms)
+{
+	uint64_t j = ms / 2;
+	return ms - j / 2 + (j ? mm_random() % j : 0);
+}
+
+/* Our dial to a book entry ended; up: whether it became a link. */
+static void
+book_dial_done(mm_node_t *n, struct addr *a, int up)
+{
+	if (!a->dialling)
+		return;
+	a->dialling = 0;
+	if (up) {
+		a->fails = 0;
+		a->verified = 1;
+		return;
+	}
+	a->fails++;
+	/* Hearsay that keeps failing is probably false: forget it. */
+	if (a->fails >= (a->verified ? 8 : 3)) {
+		a->used = 0;
+		return;
+	}
+	uint64_t back = 1000ull << (a->fails < 10 ? a->fails : 10);
+	a->next_ms = mm_now_ms() + jitter(back < 600000 ? back : 600000);
+}
+
+static int
+sockaddr_of(const uint8_t ip[16], uint16_t port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	memset(ss, 0, sizeof(*ss));
+	if (memcmp(ip, v4, 12) == 0) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, ip + 12, 4);
+		*len = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, ip, 16);
+		*len = sizeof(*s6);
+	}
+	return 0;
+}
+
+static void
+book_dial(mm_node_t *n, struct addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	sockaddr_of(a->ip, a->port, &ss, &len);
+	uint64_t tag = ADDR_TAG | (uint64_t)a->gen << 16 | (uint64_t)(a - n->book);
+	a->dialling = 1;
+	bump(&n->st_dials);
+	if (mm_net_dial_tagged(n->net, (struct sockaddr *)&ss, len, a->id, tag) != 0)
+		book_dial_done(n, a, 0);
+}
+
+/* ---- peer exchange (seed 002 step 2, seed 004) --------------------------------- */
+
+static void
+send_buf(mm_node_t *n, mm_actor_t *conn, mm_buf_t *b)
+{
+	mm_msg_t s = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = b};
+	if (mm_send_or_drop(conn, &s) != 0)
+		bump(&n->st_dropped);
+}
+
+static void
+ask_peers(mm_node_t *n, struct peer *p)
+{
+	mm_wire_msg_t m = {.type = MM_W_GET_PEERS, .req = ++n->req_next};
+	if (m.req == 0)
+		m.req = ++n->req_next;
+	m.u.get_peers.limit = PX_ANSWER_MAX;
+	mm_buf_t *b = encode_buf(&m);
+	if (b == NULL)
+		return;
+	send_buf(n, p->conn, b);
+	bump(&n->st_px_sent);
+}
+
+/* A random subset (at most limit, at most PX_ANSWER_MAX) of the addresses
+ * we verified ourselves whose peer is up: linked to us now, or holding a
+ * confirmed edge in our map. Never the asker, never the whole book. */
+static void
+answer_peers(mm_node_t *n, mm_actor_t *conn, const uint8_t *asker, uint32_t req,
+    unsigned limit)
+{
+	if (limit > PX_ANSWER_MAX)
+		limit = PX_ANSWER_MAX;
+	unsigned pick[PX_ANSWER_MAX], have = 0, seen = 0;
+	for (unsigned i = 0; i < n->nbook; i++) {
+		struct addr *a = &n->book[i];
+		if (!a->used || !a->verified || memcmp(a->id, asker, 32) == 0)
+			continue;
+		if (find_peer(n, a->id) == NULL) {
+			mm_pidx_t x = mm_ps_lookup(n->ps, a->id), tmp[1];
+			if (x == MM_PIDX_NONE || mm_ps_confirmed(n->ps, x, tmp, 1) == 0)
+				continue;
+		}
+		/* reservoir sampling: every eligible entry equally likely */
+		seen++;
+		if (have < limit)
+			pick[have++] = i;
+		else if (mm_random() % seen < limit)
+			pick[mm_random() % limit] = i;
+	}
+	mm_wire_msg_t *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return;
+	m->type = MM_W_PEERS;
+	m->req = req;
+	mm_pidx_t nbi[MM_PS_MAX_NB];
+	uint8_t dirs[MM_PS_MAX_NB];
+	uint8_t (*nbid)[MM_WIRE_NB_MAX][32] = calloc(have ? have : 1, sizeof(*nbid));
+	if (nbid == NULL) {
+		free(m);
+		return;
+	}
+	for (unsigned k = 0; k < have; k++) {
+		struct addr *a = &n->book[pick[k]];
+		mm_w_peer_t *e = &m->u.peers.peer[k];
+		e->id = a->id;
+		mm_pidx_t x = mm_ps_lookup(n->ps, a->id);
+		unsigned nn = x == MM_PIDX_NONE ? 0 :
+		    mm_ps_neighbours(n->ps, x, nbi, dirs, MM_WIRE_NB_MAX);
+		unsigned w = 0;
+		for (unsigned j = 0; j < nn; j++) {
+			const uint8_t *id = mm_ps_id(n->ps, nbi[j]);
+			if (id == NULL)
+				continue;
+			memcpy(nbid[k][w], id, 32);
+			e->dirs |= (uint32_t)(dirs[j] & 1) << w;
+			w++;
+		}
+		e->seq = x == MM_PIDX_NONE ? 0 : mm_ps_seq(n->ps, x);
+		e->nnb = (uint8_t)w;
+		e->nb = &nbid[k][0][0];
+		e->has_addr = 1;
+		memcpy(e->ip, a->ip, 16);
+		e->port = a->port;
+	}
+	m->u.peers.count = (uint16_t)have;
+	/* 16 entries of up to 32 ids: about 17 KB */
+	mm_buf_t *b = mm_buf_alloc(PX_ANSWER_MAX * (MM_WIRE_NB_MAX * 32 + 96) + 64);
+	int len = b != NULL ? mm_wire_encode(m, b->data, b->cap) : -ENOMEM;
+	free(nbid);
+	free(m);
+	if (len < 0) {
+		mm_buf_release(b);
+		mm_log(MM_LOG_WARN, "node: cannot encode a peers answer (%d)", len);
+		return;
+	}
+	b->len = (uint32_t)len;
+	send_buf(n, conn, b);
+	bump(&n->st_px_ans);
+}
+
+static struct peer *
+peer_of_conn(mm_node_t *n, mm_actor_t *conn)
+{
+	for (int i = 0; i < n->peers_hi; i++)
+		if (n->peers[i].conn == conn)
+			return &n->peers[i];
+	return NULL;
+}
+
+static void misbehaved(mm_node_t *n, struct peer *p, uint32_t pts, int code,
+    const char *why);
+
+static void
+get_peers_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *p = peer_of_conn(n, pm->conn);
+	if (p == NULL)
+		return;
+	if (bucket_take(&p->rq_tok, &p->rq_ms, mm_now_ms(),
+	        TOKEN / n->cfg.req_refill_ms, n->cfg.req_burst) != 0) {
+		bump(&n->st_rate);
+		misbehaved(n, p, 10, MM_WERR_RATE, "get_peers over its rate");
+		return;
+	}
+	answer_peers(n, pm->conn, pm->id, pm->req, pm->limit);
+}
+
+static void
+peers_list_in(mm_node_t *n, struct peer_msg *pm)
+{
+	/* From a link or from a peer that has just refused us (no slot): both
+	 * are peers that completed a handshake with us. */
+	bump(&n->st_px_rx);
+	for (unsigned i = 0; i < pm->npx; i++)
+		book_put(n, pm->px[i].id, pm->px[i].ip, pm->px[i].port, 0);
+}
+
+static void
+full_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct addr *a = book_find(n, pm->id);
+	if (a != NULL)
+		a->next_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
+}
+
+/* ---- neighbour selection (selector.h) ------------------------------------------- */
+
+static void
+kick(mm_node_t *n, struct peer *p)
+{
+	bump(&n->st_kicks);
+	struct addr *a = book_find(n, p->id);
+	if (a != NULL) /* it would come back at once otherwise */
+		a->next_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
+	mm_log(MM_LOG_INFO, "node: dropping neighbour %02x%02x%02x%02x (worst overlap)",
+	    p->id[0], p->id[1], p->id[2], p->id[3]);
+	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
+	(void)mm_send(p->conn, &m);
+}
+
+static void
+select_round(mm_node_t *n)
+{
+	uint64_t now = mm_now_ms();
+	unsigned target = n->cfg.map.max_neighbours, max = n->cfg.map.max_neighbours_temp;
+	mm_pidx_t nb[MAX_PEERS];
+	uint8_t elig[MAX_PEERS];
+	uint64_t since[MAX_PEERS];
+	struct peer *pp[MAX_PEERS];
+	unsigned deg = 0;
+	for (int i = 0; i < n->peers_hi; i++) {
+		struct peer *p = &n->peers[i];
+		if (p->conn == NULL)
+			continue;
+		pp[deg] = p;
+		nb[deg] = mm_ps_lookup(n->ps, p->id);
+		elig[deg] = now - p->since_ms >= n->cfg.min_link_ms;
+		since[deg] = p->since_ms;
+		deg++;
+	}
+	unsigned wo = 0;
+	int w = mm_sel_worst(n->ps, nb, deg, elig, since, &wo);
+	if (deg > target) {
+		if (w >= 0)
+			kick(n, pp[w]);
+		return;
+	}
+	unsigned inflight = 0, used = 0;
+	for (unsigned i = 0; i < n->nbook; i++) {
+		inflight += n->book[i].used && n->book[i].dialling;
+		used += n->book[i].used;
+	}
+	atomic_store_explicit(&n->a_book, used, memory_order_relaxed);
+	if (deg + inflight >= max)
+		return;
+	mm_sel_cand_t *c = malloc(sizeof(*c) * (n->nbook ? n->nbook : 1));
+	if (c == NULL)
+		return;
+	unsigned nc = 0;
+	for (unsigned i = 0; i < n->nbook; i++) {
+		struct addr *a = &n->book[i];
+		if (!a->used || a->dialling || a->next_ms > now || find_peer(n, a->id) != NULL ||
+		    mm_node_banned_id(n, a->id))
+			continue;
+		c[nc].idx = mm_ps_lookup(n->ps, a->id);
+		c[nc].tag = i;
+		nc++;
+	}
+	if (nc == 0) {
+		/* Nobody left to try: ask a random neighbour for more. */
+		if (deg > 0 && deg < target) {
+			unsigned k = (unsigned)(mm_random() % deg);
+			ask_peers(n, pp[k]);
+		}
+		free(c);
+		return;
+	}
+	mm_sel_rank(n->ps, n->q, mm_ps_lookup(n->ps, n->id.id), nb, deg, target,
+	    c, nc, mm_random());
+	if (deg + inflight < target) {
+		/* Candidates with room first (the ranking puts them there); a
+		 * full one only while we are short of half the target or to
+		 * join another component: dialling full peers from 11 links
+		 * only moves the gap around the network. */
+		unsigned want = target - deg - inflight, dialled = 0;
+		for (unsigned i = 0; i < nc && dialled < want && dialled < DIALS_PER_ROUND; i++) {
+			if (!c[i].room && !c[i].other_comp && deg * 2 >= target)
+				break;
+			book_dial(n, &n->book[c[i].tag]);
+			dialled++;
+		}
+	} else if (inflight == 0 && (c[0].other_comp ||
+	    (w >= 0 && c[0].overlap + n->cfg.replace_margin <= wo))) {
+		/* At the target: a candidate clearly better than our worst
+		 * neighbour (or a bridge to another component). Link first; the
+		 * next rounds drop the worst. */
+		mm_log(MM_LOG_INFO, "node: replacing a neighbour (overlap %u) by a "
+		    "candidate (overlap %u%s)", wo, c[0].overlap,
+		    c[0].other_comp ? ", another component" : "");
+		book_dial(n, &n->book[c[0].tag]);
+	}
+	free(c);
+}
+
+/* ---- map upkeep ------------------------------------------------------------------ */
+
+static void
+gc_round(mm_node_t *n)
+{
+	uint32_t now = store_now(n);
+	for (unsigned s = 0; s < mm_ps_shards(n->ps); s++) {
+		mm_ps_gc_t g;
+		mm_ps_expire(n->ps, s, now, &g);
+		atomic_fetch_add_explicit(&n->st_gc_ph, g.phantoms, memory_order_relaxed);
+		atomic_fetch_add_explicit(&n->st_gc_rec, g.records, memory_order_relaxed);
+	}
+}
+
+static void
+analyse_round(mm_node_t *n)
+{
+	mm_ps_graph_t g;
+	if (mm_ps_analyse(n->ps, n->q, 1, &g) != 0)
+		return;
+	uint32_t was = atomic_load(&n->a_comp);
+	atomic_store(&n->a_comp, g.components);
+	atomic_store(&n->a_largest, g.largest);
+	atomic_store(&n->a_bridges, g.bridges);
+	atomic_store(&n->a_art, g.articulation);
+	if (g.components > 1 && was <= 1 && g.nodes > 1)
+		mm_log(MM_LOG_WARN, "node: partition: the map splits into %u components "
+		    "(largest %u of %u peers)", g.components, g.largest, g.nodes);
+	else if (g.components <= 1 && was > 1)
+		mm_log(MM_LOG_WARN, "node: partition healed: one component of %u peers",
+		    g.nodes);
+}
+
+/* ---- bootstrap addresses ------------------------------------------------------- */
+
 static void
 boot_dial(mm_node_t *n, unsigned i)
 {
 	struct boot *b = &n->boot[i];
+	/* With selection on, a bootstrap is for finding the network: once we
+	 * have our links, look again later instead of loading it. */
+	if (n->cfg.select_ms != 0 &&
+	    atomic_load(&n->npeers) >= n->cfg.map.max_neighbours) {
+		b->state = B_WAIT;
+		mm_timer_arm(&b->timer, jitter(n->cfg.redial_max_ms));
+		return;
+	}
 	b->state = B_DIALLING;
 	bump(&n->st_dials);
 	if (mm_net_dial_tagged(n->net, (struct sockaddr *)&b->sa, b->len, NULL,
@@ -350,9 +925,7 @@ static void
 boot_later(mm_node_t *n, struct boot *b)
 {
 	b->state = B_WAIT;
-	uint64_t j = b->backoff_ms / 2;
-	uint64_t d = b->backoff_ms - j / 2 + (j ? mm_random() % j : 0);
-	mm_timer_arm(&b->timer, d);
+	mm_timer_arm(&b->timer, jitter(b->backoff_ms));
 	b->backoff_ms = b->backoff_ms * 2 > n->cfg.redial_max_ms ?
 	    n->cfg.redial_max_ms : b->backoff_ms * 2;
 }
@@ -367,8 +940,6 @@ boot_peer_gone(mm_node_t *n, const uint8_t *id)
 			boot_later(n, b);
 	}
 }
-
-static struct peer *find_peer(mm_node_t *n, const uint8_t *id);
 
 static void
 boot_conn_event(mm_node_t *n, struct peer_msg *pm, int up)
@@ -399,6 +970,9 @@ static void
 peer_up(mm_node_t *n, struct peer_msg *pm)
 {
 	boot_conn_event(n, pm, 1);
+	struct addr *ba = book_of_tag(n, pm->tag);
+	if (ba != NULL)
+		book_dial_done(n, ba, 1);
 	if (mm_node_banned_id(n, pm->id)) {
 		bump(&n->st_banned);
 		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_BANNED};
@@ -432,13 +1006,19 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		}
 		return;
 	}
+	/* We shook hands with it at this address: worth keeping (its
+	 * listening port, from its hello, at the address it came from). */
+	book_put(n, pm->id, pm->ip, pm->port, 1);
 	/* A link over the map's max_neighbours_temp would be refused by every
-	 * map, ours included, as a lie: refuse the link instead. */
+	 * map, ours included, as a lie: refuse the link instead, but tell the
+	 * newcomer where else to go (a peers answer, then "no slot"). */
 	if (atomic_load(&n->npeers) >= n->cfg.map.max_neighbours_temp) {
 		bump(&n->st_full);
 		mm_log(MM_LOG_INFO, "node: peer refused: %u links already (max %u)",
 		    atomic_load(&n->npeers), n->cfg.map.max_neighbours_temp);
-		close_conn(pm->conn);
+		answer_peers(n, pm->conn, pm->id, 0, PX_ANSWER_MAX);
+		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
+		(void)mm_send(pm->conn, &m);
 		mm_actor_unref(pm->conn);
 		return;
 	}
@@ -459,12 +1039,20 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->since_ms = mm_now_ms();
 	p->score = 0;
 	memcpy(p->ip, pm->ip, 16);
+	p->port = pm->port;
+	p->ev_ms = p->rq_ms = mm_now_ms();
+	p->ev_tok = (uint64_t)n->cfg.event_burst * TOKEN;
+	p->rq_tok = (uint64_t)n->cfg.req_burst * TOKEN;
 	atomic_fetch_add(&n->npeers, 1);
+	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 	bump(&n->st_up);
 	/* The log first, then our new event: the peer must get our events in
 	 * sequence order, or the older ones would arrive stale. */
 	sync_peer(n, p->conn);
 	local_event(n, MM_PS_CONNECT, pm->id, pm->inbound ? MM_PS_IN : MM_PS_OUT);
+	/* Discovery: every new link is asked for addresses. */
+	if (n->cfg.select_ms != 0)
+		ask_peers(n, p);
 }
 
 static void
@@ -477,36 +1065,48 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 		mm_actor_unref(p->conn);
 		p->conn = NULL;
 		atomic_fetch_sub(&n->npeers, 1);
+		atomic_fetch_sub(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 		bump(&n->st_down);
+		/* Not straight back to a peer that just went (it may be
+		 * restarting, or it dropped us). */
+		struct addr *a = book_find(n, p->id);
+		if (a != NULL && a->next_ms < mm_now_ms() + n->cfg.redial_min_ms)
+			a->next_ms = mm_now_ms() + jitter(4 * n->cfg.redial_min_ms);
 		local_event(n, MM_PS_DISCONNECT, p->id, p->inbound ? MM_PS_IN : MM_PS_OUT);
 		boot_peer_gone(n, p->id);
 		break;
 	}
 	boot_conn_event(n, pm, 0);
+	struct addr *ba = book_of_tag(n, pm->tag);
+	if (ba != NULL)
+		book_dial_done(n, ba, 0); /* no-op if it was up */
 	mm_actor_unref(pm->conn); /* the message's reference */
 }
 
-/* Points for a refused event (see node.h), and the error code to close
- * with when they reach the ban score. */
+/* Add points to a peer's score; at the ban score, ban it and close with
+ * the error code. */
 static void
-misbehaved(mm_node_t *n, struct peer *p, int verdict)
+misbehaved(mm_node_t *n, struct peer *p, uint32_t pts, int code, const char *why)
 {
-	uint32_t pts = 10;
-	int code = MM_WERR_BAD_PARAMS;
-	if (verdict == MM_G_BAD_SIG) {
-		pts = 100;
-		code = MM_WERR_BAD_SIG;
-	} else if (verdict == MM_G_BAD_POW) {
-		pts = 100;
-		code = MM_WERR_BAD_POW;
-	}
 	p->score += pts;
 	if (p->score < n->cfg.ban_score)
 		return;
-	ban_peer(n, p->id, p->ip, mm_gossip_verdict_name(verdict));
+	ban_peer(n, p->id, p->ip, why);
 	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = (uint32_t)code};
 	(void)mm_send(p->conn, &m);
 	p->score = 0; /* its close will come as a peer down */
+}
+
+/* Points for a refused event (see node.h). */
+static void
+event_refused(mm_node_t *n, struct peer *p, int verdict)
+{
+	if (verdict == MM_G_BAD_SIG)
+		misbehaved(n, p, 100, MM_WERR_BAD_SIG, mm_gossip_verdict_name(verdict));
+	else if (verdict == MM_G_BAD_POW)
+		misbehaved(n, p, 100, MM_WERR_BAD_POW, mm_gossip_verdict_name(verdict));
+	else
+		misbehaved(n, p, 10, MM_WERR_BAD_PARAMS, mm_gossip_verdict_name(verdict));
 }
 
 static void
@@ -515,11 +1115,15 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	/* Only from peers in the table: a connection refused at ready (banned,
 	 * over the degree, the losing duplicate) may still have events in
 	 * flight; they are dropped unread. */
-	struct peer *from = NULL;
-	for (int i = 0; i < n->peers_hi && from == NULL; i++)
-		if (n->peers[i].conn == pm->conn)
-			from = &n->peers[i];
+	struct peer *from = peer_of_conn(n, pm->conn);
 	if (from == NULL) {
+		mm_actor_unref(pm->conn);
+		return;
+	}
+	if (bucket_take(&from->ev_tok, &from->ev_ms, mm_now_ms(),
+	        (uint64_t)n->cfg.event_rate * TOKEN / 1000u, n->cfg.event_burst) != 0) {
+		bump(&n->st_rate);
+		misbehaved(n, from, 1, MM_WERR_RATE, "events over their rate");
 		mm_actor_unref(pm->conn);
 		return;
 	}
@@ -553,7 +1157,7 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	} else if (v < 0) {
 		bump(&n->st_bad);
 		mm_log(MM_LOG_WARN, "node: event refused: %s", mm_gossip_verdict_name(v));
-		misbehaved(n, from, v);
+		event_refused(n, from, v);
 	}
 	mm_actor_unref(pm->conn);
 }
@@ -578,12 +1182,29 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case MM_MSG_START:
 		mm_timer_init(&n->refresh, self, REFRESH_TIMER);
 		mm_timer_arm(&n->refresh, n->cfg.refresh_ms);
+		mm_timer_init(&n->select_t, self, SELECT_TIMER);
+		if (n->cfg.select_ms != 0)
+			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		mm_timer_init(&n->gc_t, self, GC_TIMER);
+		mm_timer_arm(&n->gc_t, n->cfg.gc_ms);
+		mm_timer_init(&n->analyse_t, self, ANALYSE_TIMER);
+		mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
 		return;
 	case MM_MSG_TIMER:
-		if (m->arg == REFRESH_TIMER)
+		if (m->arg == REFRESH_TIMER) {
 			refresh_links(n);
-		else if (m->arg <= n->nboot)
+		} else if (m->arg == SELECT_TIMER) {
+			select_round(n);
+			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		} else if (m->arg == GC_TIMER) {
+			gc_round(n);
+			mm_timer_arm(&n->gc_t, n->cfg.gc_ms);
+		} else if (m->arg == ANALYSE_TIMER) {
+			analyse_round(n);
+			mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
+		} else if (m->arg <= n->nboot) {
 			boot_dial(n, (unsigned)m->arg - 1);
+		}
 		return;
 	case N_BOOT_ADD: {
 		struct boot_add *ba = m->ptr;
@@ -602,8 +1223,14 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_PEER_UP: peer_up(n, pm); break;
 	case N_PEER_DOWN: peer_down(n, pm); break;
 	case N_EVENT: event_in(n, pm); break;
+	case N_GET_PEERS: get_peers_in(n, pm); free_pm(pm); return;
+	case N_PEERS: peers_list_in(n, pm); free_pm(pm); return;
+	case N_FULL: full_in(n, pm); free_pm(pm); return;
 	case MM_MSG_STOP:
 		mm_timer_cancel(&n->refresh);
+		mm_timer_cancel(&n->select_t);
+		mm_timer_cancel(&n->gc_t);
+		mm_timer_cancel(&n->analyse_t);
 		for (unsigned i = 0; i < n->nboot; i++)
 			mm_timer_cancel(&n->boot[i].timer);
 		for (int i = 0; i < n->peers_hi; i++)
@@ -625,11 +1252,8 @@ node_drop(const mm_msg_t *m)
 		free(m->ptr);
 		return;
 	}
-	struct peer_msg *pm = m->ptr;
-	if (pm != NULL) {
-		mm_actor_unref(pm->conn);
-		free(pm);
-	}
+	if (m->ptr != NULL)
+		free_pm(m->ptr);
 }
 
 /* ---- public ------------------------------------------------------------------ */
@@ -649,6 +1273,17 @@ mm_node_config_default(mm_node_config_t *c)
 	c->ban_s = 86400;
 	c->max_bans = 4096;
 	c->ban_addresses = 1;
+	c->select_ms = 2000;
+	c->min_link_ms = 10000;
+	c->replace_margin = 2;
+	c->full_backoff_ms = 60000;
+	c->addr_max = 1024;
+	c->event_rate = 1000;
+	c->event_burst = 4096;
+	c->req_refill_ms = 10000;
+	c->req_burst = 4;
+	c->gc_ms = 5000;
+	c->analyse_ms = 10000;
 }
 
 int
@@ -675,6 +1310,19 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	}
 	if (cfg->ban_score == 0 || cfg->max_bans == 0) {
 		snprintf(err, errlen, "node: ban_score and max_bans must be above 0");
+		goto fail;
+	}
+	if (cfg->addr_max == 0 || cfg->addr_max > 65536 || cfg->event_rate == 0 ||
+	    cfg->event_burst == 0 || cfg->req_refill_ms == 0 || cfg->req_burst == 0 ||
+	    cfg->gc_ms == 0 || cfg->analyse_ms == 0) {
+		snprintf(err, errlen, "node: addr_max must be in [1, 65536]; rates, "
+		    "bursts and upkeep intervals above 0");
+		goto fail;
+	}
+	if ((n->book = calloc(cfg->addr_max, sizeof(*n->book))) == NULL ||
+	    (n->q = mm_psq_new()) == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "node: no memory for the address book");
 		goto fail;
 	}
 	pthread_mutex_init(&n->bans_mu, NULL);
@@ -735,6 +1383,8 @@ mm_node_destroy(mm_node_t *n)
 	for (uint32_t i = 0; i < n->log_cap && n->log != NULL; i++)
 		mm_buf_release(n->log[i]);
 	free(n->log);
+	free(n->book);
+	mm_psq_free(n->q);
 	if (n->bans != NULL) {
 		mm_bans_free(n->bans);
 		pthread_mutex_destroy(&n->bans_mu);
@@ -803,5 +1453,18 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->bans = LD(st_bans);
 	o->refused_banned = LD(st_banned);
 	o->sync_events_sent = LD(st_sync_ev);
+	o->kicks = LD(st_kicks);
+	o->px_sent = LD(st_px_sent);
+	o->px_answered = LD(st_px_ans);
+	o->px_received = LD(st_px_rx);
+	o->rate_dropped = LD(st_rate);
+	o->gc_phantoms = LD(st_gc_ph);
+	o->gc_records = LD(st_gc_rec);
+	o->links_digest = LD(links_digest);
+	o->components = LD(a_comp);
+	o->largest = LD(a_largest);
+	o->bridges = LD(a_bridges);
+	o->articulation = LD(a_art);
+	o->addr_known = LD(a_book);
 #undef LD
 }

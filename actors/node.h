@@ -13,8 +13,10 @@
  * link is re-announced each refresh_ms, which keeps it alive in every map
  * (records expire without news) and reaches nodes that joined since.
  *
- * This is the first part of the node issue: bootstrap dialling with backoff,
- * peer exchange, selection, anti-entropy and bans build on it.
+ * Discovery: every new link asks the peer for addresses (get_peers); the
+ * answers fill an address book from which the selector (selector.h) dials
+ * the candidates whose neighbours overlap least with ours, and trims or
+ * replaces the worst neighbours, so that one bootstrap address is enough.
  */
 #ifndef MM_NODE_H
 #define MM_NODE_H
@@ -61,6 +63,33 @@ typedef struct mm_node_config {
 	 * at most max_bans bans (4096). */
 	uint32_t ban_score, ban_s, max_bans;
 	int ban_addresses;
+	/* Neighbour selection (selector.h for the ranking). Every select_ms
+	 * (+-25% jitter) the node, in this order: drops its worst neighbour
+	 * if it has more than map.max_neighbours links (only links older than
+	 * min_link_ms; one per round); dials the best candidates (at most 3
+	 * at once) while it has fewer; or, at the target, dials a candidate
+	 * whose overlap plus replace_margin is at most its worst neighbour's
+	 * (the next rounds drop the worst). Links may reach
+	 * map.max_neighbours_temp; beyond it a newcomer is answered with a
+	 * peers list and error 14 (no slot) instead of a link. A peer that
+	 * says "no slot" is not dialled again for full_backoff_ms (+-25%).
+	 * Bootstrap addresses are dialled only while the node has fewer than
+	 * map.max_neighbours links. select_ms 0: no selection (the node keeps
+	 * exactly the links it is given). 2000, 10000, 2, 60000. */
+	uint32_t select_ms, min_link_ms, replace_margin, full_backoff_ms;
+	/* Address book: peers learnt from peer exchange and from connections,
+	 * at most addr_max entries (1024, 64 bytes each). */
+	uint32_t addr_max;
+	/* Per-peer token buckets. Events: event_rate a second, bursts of
+	 * event_burst (above the join sync's sync_events); each event over it
+	 * is dropped and costs 1 point. Requests (get_peers): one token every
+	 * req_refill_ms, bursts of req_burst; each over it is not answered
+	 * and costs 10 points. 1000, 4096, 10000, 4. */
+	uint32_t event_rate, event_burst, req_refill_ms, req_burst;
+	/* Map upkeep: expire phantoms and dead records every gc_ms; compute
+	 * components, bridges and articulation points every analyse_ms (a
+	 * warning is logged when the map splits or heals). 5000, 10000. */
+	uint32_t gc_ms, analyse_ms;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -84,7 +113,14 @@ typedef struct mm_node_stats {
 	uint64_t peers_up, peers_down, duplicates_closed, events_local, refreshes,
 	    dials,
 	    events_in, events_forwarded, events_bad, frames_dropped,
-	    syncs, sync_events_sent, refused_full, bans, refused_banned;
+	    syncs, sync_events_sent, refused_full, bans, refused_banned,
+	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,
+	    gc_phantoms, gc_records;
+	/* The last analysis of the map (analyse_ms). */
+	uint32_t components, largest, bridges, articulation;
+	/* Sum of mm_ps_edge_hash over our own live links (psquery.h): a test
+	 * adds it over all nodes and compares with twice any map's digest. */
+	uint64_t links_digest;
 } mm_node_stats_t;
 void mm_node_stats(const mm_node_t *n, mm_node_stats_t *out);
 

@@ -43,6 +43,13 @@ node_usage(FILE *f)
 	    "                          the long options (flags after it override it)\n"
 	    "      --max-conns-per-ip N  connections from one IP address (default 8;\n"
 	    "                          raise it for many nodes on one host)\n"
+	    "      --degree N          links the node aims for (default 12)\n"
+	    "      --max-degree N      links it may hold while replacing (default 16)\n"
+	    "      --select-ms MS      neighbour selection round (default 2000; 0: off,\n"
+	    "                          keep only the bootstrap and inbound links)\n"
+	    "      --min-link-ms MS    a link is never dropped younger (default 10000)\n"
+	    "      --confirm-timeout S one-sided links and dead peers leave the map\n"
+	    "                          after this (default 60)\n"
 	    "\n"
 	    "example: meshmap node --key node.key --listen 0.0.0.0:7946 \\\n"
 	    "             --bootstrap seed.example.net:7946\n",
@@ -89,13 +96,21 @@ print_status(mm_node_t *node, mm_psq_t *q, double t)
 	mm_node_stats(node, &ns);
 	if (mm_ps_analyse(ps, q, 0, &g) != 0)
 		memset(&g, 0, sizeof(g));
+	/* The digests as signed 64-bit numbers: shell arithmetic adds them
+	 * modulo 2^64 (localnet checks sum(links) == 2 x map). */
+	int64_t md = (int64_t)mm_ps_edges_digest(ps, NULL);
 	printf("status t=%.1fs peers=%u map_records=%u claims=%llu "
 	    "confirmed_edges=%llu components=%u largest=%u events_in=%llu "
-	    "events_bad=%llu dropped=%llu dials=%llu bans=%llu\n", t, mm_node_peers(node),
+	    "events_bad=%llu dropped=%llu dials=%llu bans=%llu kicks=%llu "
+	    "addresses=%llu refused_full=%llu links_digest=%lld map_digest=%lld\n",
+	    t, mm_node_peers(node),
 	    s.records, (unsigned long long)s.claims, (unsigned long long)g.edges,
 	    g.components, g.largest, (unsigned long long)ns.events_in,
 	    (unsigned long long)ns.events_bad, (unsigned long long)ns.frames_dropped,
-	    (unsigned long long)ns.dials, (unsigned long long)ns.bans);
+	    (unsigned long long)ns.dials, (unsigned long long)ns.bans,
+	    (unsigned long long)ns.kicks, (unsigned long long)ns.addr_known,
+	    (unsigned long long)ns.refused_full, (long long)(int64_t)ns.links_digest,
+	    (long long)md);
 	fflush(stdout);
 }
 
@@ -104,6 +119,7 @@ struct node_opts {
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
+	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s;
 	mm_tls_backend_t backend;
 };
 
@@ -120,6 +136,11 @@ static const struct option node_longopts[] = {
     {"max-conns-per-ip", required_argument, NULL, 'P'},
     {"ttl", required_argument, NULL, 'T'},
     {"config", required_argument, NULL, 'c'},
+    {"degree", required_argument, NULL, 'D'},
+    {"max-degree", required_argument, NULL, 'M'},
+    {"select-ms", required_argument, NULL, 'S'},
+    {"min-link-ms", required_argument, NULL, 'L'},
+    {"confirm-timeout", required_argument, NULL, 'C'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -164,6 +185,21 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'T':
 		return mm_cmd_parse_uint(v, 1, 255, &o->ttl) != 0 ?
 		    "--ttl: hops in [1, 255]" : NULL;
+	case 'D':
+		return mm_cmd_parse_uint(v, 1, MM_PS_MAX_NB, &o->degree) != 0 ?
+		    "--degree: links in [1, 32]" : NULL;
+	case 'M':
+		return mm_cmd_parse_uint(v, 1, MM_PS_MAX_NB, &o->max_degree) != 0 ?
+		    "--max-degree: links in [1, 32]" : NULL;
+	case 'S':
+		return mm_cmd_parse_uint(v, 0, 3600000, &o->select_ms) != 0 ?
+		    "--select-ms: milliseconds in [0, 3600000] (0: no selection)" : NULL;
+	case 'L':
+		return mm_cmd_parse_uint(v, 0, 86400000, &o->min_link_ms) != 0 ?
+		    "--min-link-ms: milliseconds in [0, 86400000]" : NULL;
+	case 'C':
+		return mm_cmd_parse_uint(v, 1, 86400, &o->confirm_s) != 0 ?
+		    "--confirm-timeout: seconds in [1, 86400]" : NULL;
 	default:
 		return "unknown option";
 	}
@@ -244,7 +280,8 @@ mm_cmd_node(int argc, char **argv)
 {
 	struct node_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT,
 	    .status = 10, .refresh = 600000, .per_ip = 8, .ttl = 6,
-	    .backend = MM_TLS_OPENSSL};
+	    .degree = 12, .max_degree = 16, .select_ms = 2000, .min_link_ms = 10000,
+	    .confirm_s = 60, .backend = MM_TLS_OPENSSL};
 	int c, configs = 0;
 
 	optind = 1;
@@ -280,6 +317,11 @@ mm_cmd_node(int argc, char **argv)
 	unsigned long difficulty = o.difficulty, workers = o.workers,
 	    status = o.status, refresh = o.refresh, per_ip = o.per_ip, ttl = o.ttl;
 	mm_tls_backend_t backend = o.backend;
+	if (o.max_degree < o.degree) {
+		fprintf(stderr, "meshmap node: --max-degree (%lu) is below --degree "
+		    "(%lu)\n", o.max_degree, o.degree);
+		return MM_EXIT_USAGE;
+	}
 	if (optind != argc || key == NULL) {
 		fprintf(stderr, "meshmap node: %s\n", key == NULL ?
 		    "--key FILE is required (create one with meshmap keygen)" :
@@ -341,6 +383,11 @@ mm_cmd_node(int argc, char **argv)
 	nc.refresh_ms = (uint32_t)refresh;
 	nc.net.max_conns_per_ip = (uint32_t)per_ip;
 	nc.gossip.ttl = (uint8_t)ttl;
+	nc.map.max_neighbours = (unsigned)o.degree;
+	nc.map.max_neighbours_temp = (unsigned)o.max_degree;
+	nc.map.confirm_timeout_s = (uint32_t)o.confirm_s;
+	nc.select_ms = (uint32_t)o.select_ms;
+	nc.min_link_ms = (uint32_t)o.min_link_ms;
 	mm_node_t *node = NULL;
 	int rc_exit = MM_EXIT_OK;
 	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {

@@ -40,6 +40,8 @@ struct mm_net {
 	atomic_ushort per_ip[IPTAB], pending_ip[IPTAB];
 	atomic_uint open;
 	atomic_uint next_worker;
+	atomic_ushort adv_port;   /* advertised in hello: the config's, else the
+	                           * first port we listen on */
 	_Atomic uint64_t st_inbound, st_outbound, st_ready, st_accepted, st_dialled,
 	    st_refused, st_frames_in, st_frames_out, st_bytes_in, st_bytes_out,
 	    st_pings, st_pongs, st_closes[MM_CLOSE__MAX];
@@ -63,6 +65,7 @@ struct mm_conn {
 	int has_expect;
 	uint8_t expect[32];
 	uint8_t peer[32];
+	uint16_t peer_port;          /* from its hello: where it accepts */
 	uint64_t last_rx_ms, last_tx_ms;
 	uint64_t ping_us;
 	uint32_t ping_req, next_req, rtt_us;
@@ -103,6 +106,7 @@ mm_close_reason_name(int r)
 	case MM_WERR_SHUTDOWN: return "peer shutting down";
 	case MM_WERR_ORDER: return "message out of order";
 	case MM_WERR_NETWORK: return "another network";
+	case MM_WERR_FULL: return "no slot";
 	case MM_CLOSE_TIMEOUT: return "handshake timeout";
 	case MM_CLOSE_IDLE: return "idle timeout";
 	case MM_CLOSE_SLOW: return "slow consumer";
@@ -347,6 +351,7 @@ mm_conn_close(mm_conn_t *c, int reason, const char *why)
 uint32_t mm_conn_rtt_us(const mm_conn_t *c) { return c->rtt_us; }
 int mm_conn_inbound(const mm_conn_t *c) { return c->inbound; }
 const uint8_t *mm_conn_ip(const mm_conn_t *c) { return c->ip; }
+uint16_t mm_conn_peer_port(const mm_conn_t *c) { return c->peer_port; }
 mm_net_t *mm_conn_net(const mm_conn_t *c) { return c->net; }
 
 const uint8_t *
@@ -393,6 +398,7 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 			return;
 		}
 		c->state = ST_READY;
+		c->peer_port = m->u.hello.port;
 		if (c->pending_counted) {
 			atomic_fetch_sub_explicit(&n->pending_ip[c->ipslot], 1,
 			    memory_order_relaxed);
@@ -493,7 +499,8 @@ tls_step(mm_conn_t *c)
 	mm_net_t *n = c->net;
 	mm_wire_msg_t h;
 	if (mm_hello_make(&h, n->cfg.id, n->tls[mm_rt_current_worker()], n->network,
-	        n->cfg.listen_port, (uint64_t)time(NULL) * 1000u) != 0 ||
+	        atomic_load_explicit(&n->adv_port, memory_order_relaxed),
+	        (uint64_t)time(NULL) * 1000u) != 0 ||
 	    mm_conn_send(c, &h) != 0) {
 		if (c->state != ST_CLOSED)
 			conn_close(c, MM_CLOSE_IO, "cannot send hello");
@@ -589,7 +596,12 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 		return;
 	}
 	case MM_CONN_CLOSE:
-		conn_close(c, (int)m->aux, "closed by the node");
+		/* A protocol code: the peer is told why (an error message),
+		 * then the connection closes. */
+		if (m->aux >= 1 && m->aux < MM_CLOSE_TIMEOUT)
+			fail(c, (int)m->aux, "closed by the node", 0);
+		else
+			conn_close(c, (int)m->aux, "closed by the node");
 		return;
 	default:
 		return;
@@ -748,10 +760,13 @@ mm_net_listen(mm_net_t *n, const char *host, uint16_t port, uint16_t *bound)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	uint16_t got = ntohs(ss.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
 	if (bound != NULL)
-		*bound = ntohs(ss.ss_family == AF_INET ?
-		    ((struct sockaddr_in *)&ss)->sin_port :
-		    ((struct sockaddr_in6 *)&ss)->sin6_port);
+		*bound = got;
+	unsigned short none = 0;
+	atomic_compare_exchange_strong(&n->adv_port, &none, got);
 	struct listener *l = calloc(1, sizeof(*l));
 	if (l == NULL) {
 		close(fd);
@@ -856,6 +871,7 @@ mm_net_create(mm_rt_t *rt, const mm_net_config_t *cfg, mm_net_t **out, char *err
 		return -ENOMEM;
 	n->rt = rt;
 	n->cfg = *cfg;
+	atomic_store(&n->adv_port, cfg->listen_port);
 	snprintf(n->network, sizeof(n->network), "%s", cfg->network);
 	n->cfg.network = n->network;
 	n->nworkers = mm_rt_workers(rt);

@@ -68,7 +68,8 @@ typedef struct mm_net_config {
 	uint32_t max_conns;             /* default 1024 */
 	uint32_t max_conns_per_ip;      /* default 8 */
 	uint32_t max_pending_per_ip;    /* default 4 */
-	uint16_t listen_port;           /* advertised in hello (0: none) */
+	uint16_t listen_port;           /* advertised in hello (0: the first port
+	                                 * mm_net_listen binds; none if it never does) */
 	unsigned conn_mailbox;          /* connection actor mailbox (63) */
 	void (*on_ready)(mm_conn_t *c, const uint8_t id[32], void *arg);
 	void (*on_message)(mm_conn_t *c, const mm_wire_msg_t *m, void *arg);
@@ -103,7 +104,8 @@ int mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len);
 /* The connection's actor, to which other actors send (conn keeps running
  * until it closes; take a reference with mm_actor_ref to keep the pointer).
  * Messages it takes: MM_CONN_SEND_BUF (ptr: an mm_buf holding one or more
- * encoded frames, with MM_MSG_F_BUF set) and MM_CONN_CLOSE (aux: reason). */
+ * encoded frames, with MM_MSG_F_BUF set) and MM_CONN_CLOSE (aux: reason; a
+ * protocol error code 1..19 is first sent to the peer in an error message). */
 mm_actor_t *mm_conn_actor(const mm_conn_t *c);
 enum { MM_CONN_SEND_BUF = MM_MSG_USER + 1000, MM_CONN_CLOSE };
 void mm_conn_close(mm_conn_t *c, int reason, const char *why);
@@ -112,6 +114,8 @@ const uint8_t *mm_conn_peer_id(const mm_conn_t *c); /* NULL before ready */
 int mm_conn_inbound(const mm_conn_t *c);
 /* The peer's address: 16 bytes, IPv4 as ::ffff:a.b.c.d. */
 const uint8_t *mm_conn_ip(const mm_conn_t *c);
+/* The port the peer accepts connections on (its hello), 0: none. */
+uint16_t mm_conn_peer_port(const mm_conn_t *c);
 mm_net_t *mm_conn_net(const mm_conn_t *c);
 
 typedef struct mm_net_stats {

@@ -50,7 +50,8 @@ enum mm_wire_err {
 	MM_WERR_BANNED = 10,
 	MM_WERR_SHUTDOWN = 11,
 	MM_WERR_ORDER = 12,      /* message not allowed in this state */
-	MM_WERR_NETWORK = 13     /* another network name */
+	MM_WERR_NETWORK = 13,    /* another network name */
+	MM_WERR_FULL = 14        /* no slot for this peer now (not its fault) */
 };
 
 typedef struct mm_bytes {

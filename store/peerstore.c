@@ -1018,9 +1018,22 @@ mm_ps_expire(mm_ps_t *ps, unsigned shard, uint32_t now, mm_ps_gc_t *out)
 			continue;
 		}
 		if ((meta & META_LIVE) && META_N(meta) > 0 &&
-		    age >= ps->cfg.confirm_timeout_s)
+		    age >= ps->cfg.confirm_timeout_s) {
 			gc.phantoms += expire_phantoms(ps, i);
+			meta = rec_meta(ps, i);
+		}
 		re = atomic_load_explicit(&c->refs_ev, memory_order_relaxed);
+		/* Isolated: no claims, nobody claims it, no address, quiet for
+		 * the confirmation timeout. A peer that died leaves exactly this
+		 * once its neighbours' disconnects and its own phantoms are gone;
+		 * keeping it until ttl_s would show it as a component of its own
+		 * (a partition that is not there) for an hour. */
+		if ((meta & META_LIVE) && META_N(meta) == 0 && !(meta & META_ADDR) &&
+		    (re & REFS_MASK) == 0 && age >= ps->cfg.confirm_timeout_s) {
+			clear_record(ps, i, now);
+			gc.records++;
+			continue;
+		}
 		if (!(meta & META_LIVE) && (re & REFS_MASK) == 0) {
 			pthread_mutex_lock(&ps->mu);
 			gc.ids += maybe_free_locked(ps, i, now);

@@ -114,8 +114,9 @@ int mm_ps_set_addr(mm_ps_t *ps, const uint8_t *id, const mm_ps_addr_t *a,
     uint32_t now);
 
 /* For one shard: drop phantoms of records whose last event is
- * confirm_timeout_s old, evict records not refreshed within ttl_s, free ids
- * nothing refers to any more. Costs one pass over the shard (run it every
+ * confirm_timeout_s old, evict records not refreshed within ttl_s and
+ * isolated records (no claims, claimed by nobody, no address, no event for
+ * confirm_timeout_s: a dead peer), free ids nothing refers to any more. Costs one pass over the shard (run it every
  * few seconds). Returns what was removed. */
 typedef struct mm_ps_gc {
 	uint32_t phantoms, records, ids;

@@ -1,5 +1,7 @@
 #include "psquery.h"
 
+#include "siphash.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 struct mm_psq {
 	uint32_t cap;
 	uint32_t gen;      /* visit stamp: mark[i] == gen means visited */
+	uint32_t reach;    /* the stamp of the last mm_ps_reach, 0: none */
 	uint32_t *mark;
 	uint32_t *parent;
 	uint32_t *queue;
@@ -172,6 +175,39 @@ mm_ps_path(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, mm_pidx_t dst,
 	return (int)len;
 }
 
+int
+mm_ps_reach(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src)
+{
+	uint32_t span = mm_ps_span(ps), stamp;
+	q->reach = 0;
+	if (src >= span)
+		return 0;
+	if (prepare(q, span, &stamp) != 0)
+		return -ENOMEM;
+	uint32_t h = 0, t = 0;
+	q->mark[src] = stamp;
+	q->queue[t++] = src;
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	while (h < t) {
+		uint32_t u = q->queue[h++];
+		unsigned n = mm_ps_confirmed(ps, u, nb, MM_PS_MAX_NB);
+		for (unsigned i = 0; i < n; i++)
+			if (nb[i] < span && q->mark[nb[i]] != stamp) {
+				q->mark[nb[i]] = stamp;
+				q->queue[t++] = nb[i];
+			}
+	}
+	q->reach = stamp;
+	return (int)t;
+}
+
+int
+mm_psq_reached(const mm_psq_t *q, mm_pidx_t idx)
+{
+	return q->reach != 0 && q->reach == q->gen && idx < q->cap &&
+	    q->mark[idx] == q->reach;
+}
+
 static uint32_t
 uf_find(uint32_t *parent, uint32_t x)
 {
@@ -333,4 +369,37 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 	}
 	free(art);
 	return 0;
+}
+
+uint64_t
+mm_ps_edge_hash(const uint8_t a[MM_ID_LEN], const uint8_t b[MM_ID_LEN])
+{
+	uint8_t k[2 * MM_ID_LEN];
+	int lo = memcmp(a, b, MM_ID_LEN) < 0;
+	memcpy(k, lo ? a : b, MM_ID_LEN);
+	memcpy(k + MM_ID_LEN, lo ? b : a, MM_ID_LEN);
+	return mm_siphash13(0, 0, k, sizeof(k));
+}
+
+uint64_t
+mm_ps_edges_digest(const mm_ps_t *ps, uint64_t *nedges)
+{
+	uint32_t span = mm_ps_span(ps);
+	uint64_t sum = 0, cnt = 0;
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	for (mm_pidx_t i = 0; i < span; i++) {
+		const uint8_t *a = mm_ps_id(ps, i);
+		unsigned n = a != NULL ? mm_ps_confirmed(ps, i, nb, MM_PS_MAX_NB) : 0;
+		for (unsigned k = 0; k < n; k++) {
+			const uint8_t *b = mm_ps_id(ps, nb[k]);
+			/* Each edge once: from its end with the lower id. */
+			if (b == NULL || memcmp(a, b, MM_ID_LEN) >= 0)
+				continue;
+			sum += mm_ps_edge_hash(a, b);
+			cnt++;
+		}
+	}
+	if (nedges != NULL)
+		*nedges = cnt;
+	return sum;
 }

@@ -36,6 +36,19 @@ unsigned mm_ps_topk_least_overlap(const mm_ps_t *ps, mm_psq_t *q,
 int mm_ps_path(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, mm_pidx_t dst,
     mm_pidx_t *path, unsigned cap);
 
+/* Mark every index reachable from src over confirmed edges (src's
+ * component). Returns how many (src included), 0 for an unknown src, or
+ * -ENOMEM. mm_psq_reached answers for that set until the next query on q. */
+int mm_ps_reach(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src);
+int mm_psq_reached(const mm_psq_t *q, mm_pidx_t idx);
+
+/* A digest of the confirmed graph that two nodes (or a test that knows
+ * the true links) can compare: the sum, modulo 2^64, of mm_ps_edge_hash
+ * over every confirmed edge. mm_ps_edge_hash is SipHash-1-3 under the zero
+ * key of (lower id || higher id). *nedges (optional) gets the edge count. */
+uint64_t mm_ps_edge_hash(const uint8_t a[MM_ID_LEN], const uint8_t b[MM_ID_LEN]);
+uint64_t mm_ps_edges_digest(const mm_ps_t *ps, uint64_t *nedges);
+
 /* Whole-map analysis over a snapshot of the confirmed graph: components
  * (every live record counts, isolated ones as components of one), largest
  * component, and optionally bridges and articulation points (seed §4.1,

@@ -188,20 +188,27 @@ test_phantoms_and_ttl(void)
 	mm_ps_expire(ps, 0, 410, &gc);
 	CHECK_EQ(gc.phantoms, 6);
 	CHECK_EQ(mm_ps_neighbours(ps, e, nb, NULL, 32), 0);
+	/* 5 is now isolated (no claims, nobody claims it, quiet for the
+	 * confirmation timeout): a dead peer, evicted at once. */
+	CHECK_EQ(gc.records, 1);
+	CHECK(!mm_ps_live(ps, e));
 
 	/* TTL: records not refreshed within ttl (3600) are evicted; the
 	 * claims they held are released. */
 	CHECK_EQ(ev(ps, 2, 1, MM_PS_CONNECT, MM_PS_IN, 2, 3000), MM_PS_NOOP);
-	mm_ps_expire(ps, 0, 3901, &gc); /* 1 (t 200) and 4 (230); 5 (350) not yet */
-	CHECK_EQ(gc.records, 2);
+	mm_ps_expire(ps, 0, 3901, &gc);
+	/* 1 (t 200) and 4 (230) by the ttl; then 2's claim of the vanished 1
+	 * is one-sided and old: dropped too, which leaves 2 isolated (its
+	 * last event at 3000): evicted in the same sweep. */
+	CHECK_EQ(gc.records, 3);
 	CHECK(!mm_ps_live(ps, a));
-	CHECK(mm_ps_live(ps, b));
-	/* 2's claim of the vanished 1 is one-sided and old: dropped too. */
+	CHECK(!mm_ps_live(ps, b));
 	CHECK_EQ(mm_ps_edge_state(ps, a, b), MM_EDGE_NONE);
 	/* A peer that restarts after expiry is learnt again from seq 1. */
 	CHECK_EQ(ev(ps, 1, 2, MM_PS_CONNECT, MM_PS_OUT, 1, 3902), MM_PS_APPLIED);
 	CHECK_EQ(ev(ps, 2, 1, MM_PS_CONNECT, MM_PS_IN, 3, 3902), MM_PS_APPLIED);
 	a = idx(ps, 1);
+	b = idx(ps, 2);
 	CHECK_EQ(mm_ps_edge_state(ps, a, b), MM_EDGE_CONFIRMED);
 	mm_ps_destroy(ps);
 }

@@ -1,0 +1,66 @@
+/*
+ * Neighbour selection (seed paper §3.3, §4.1): which candidate to dial and
+ * which neighbour to drop, computed from the map alone (no I/O, no clock:
+ * the node and the simulator call it the same way).
+ *
+ * A candidate is ranked by, in order:
+ *   1. other_comp: it sits in another component of the confirmed graph than
+ *      ours (a partition to join) - first;
+ *   2. room: it claims fewer than target neighbours (or is not in our map
+ *      yet) - first: linking to a full peer makes it drop someone, which
+ *      only moves the missing link elsewhere;
+ *   3. overlap: |its confirmed neighbours ∩ our neighbours| - lower first;
+ *   4. confirmed: it holds at least one confirmed edge (it is known to be
+ *      up) - before an unconfirmed or unknown one;
+ *   5. first_seen: older in our map first (long-lived peers are worth more
+ *      and are costlier for an attacker to fake);
+ *   6. a random tiebreak, so that nodes with the same view spread out.
+ * RTT does not take part: it is only known for peers we are connected to.
+ *
+ * The worst neighbour is the one whose confirmed neighbours overlap most
+ * with our other neighbours (it adds the least reach); ties go to the
+ * youngest link. A replacement is worth it when the best candidate's
+ * overlap plus the margin is at most the worst neighbour's overlap.
+ */
+#ifndef MM_SELECTOR_H
+#define MM_SELECTOR_H
+
+#include "peerstore.h"
+#include "psquery.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mm_sel_cand {
+	mm_pidx_t idx;        /* in the map; MM_PIDX_NONE: not in it (yet) */
+	uint32_t tag;         /* the caller's, kept */
+	/* set by mm_sel_rank */
+	uint8_t other_comp;
+	uint8_t room;
+	uint8_t confirmed;
+	uint16_t overlap;
+	uint32_t first_seen;
+	uint32_t tiebreak;
+} mm_sel_cand_t;
+
+/* Score every candidate against our neighbour set nb[nnb] and sort them,
+ * best first. target: the degree peers aim for. self: our own index (MM_PIDX_NONE if we are not in our map
+ * yet). seed: for the random tiebreak. q: scratch (see psquery.h). */
+void mm_sel_rank(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t self,
+    const mm_pidx_t *nb, unsigned nnb, unsigned target, mm_sel_cand_t *c,
+    unsigned nc, uint64_t seed);
+/* Is a ranked before b? */
+int mm_sel_before(const mm_sel_cand_t *a, const mm_sel_cand_t *b);
+
+/* The worst of our neighbours nb[nnb] (its index in nb), considering only
+ * those with eligible[i] != 0; since[i] (link age stamps, larger = younger)
+ * breaks ties towards the youngest. Returns -1 if none is eligible;
+ * *overlap gets its overlap. */
+int mm_sel_worst(const mm_ps_t *ps, const mm_pidx_t *nb, unsigned nnb,
+    const uint8_t *eligible, const uint64_t *since, unsigned *overlap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
