@@ -23,6 +23,7 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define SELECT_TIMER 1000
 #define GC_TIMER 1001
 #define ANALYSE_TIMER 1002
+#define PX_TIMER 1003
 /* dial tags: 1 + i for bootstrap i; ADDR_TAG | gen << 16 | slot for the
  * address book's slot (gen tells a late answer from a reused slot) */
 #define ADDR_TAG (1ull << 32)
@@ -74,8 +75,10 @@ struct peer {
 	uint32_t score;     /* misbehaviour points */
 	uint8_t ip[16];
 	uint16_t port;
-	/* token buckets: tokens in thousandths, refilled from *_ms */
+	/* token buckets: tokens in millionths, refilled from *_ms */
 	uint64_t ev_tok, ev_ms, rq_tok, rq_ms;
+	uint64_t asked_ms;  /* our last get_peers to it: never more often than
+	                     * its bucket refills (req_refill_ms) */
 };
 
 /* Address book entry. verified: we completed a handshake with this id at
@@ -107,7 +110,7 @@ struct mm_node {
 	mm_timer_t refresh;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
-	mm_timer_t select_t, gc_t, analyse_t;
+	mm_timer_t select_t, gc_t, analyse_t, px_t;
 	struct addr *book;  /* addr_max entries */
 	unsigned nbook;
 	mm_psq_t *q;        /* query scratch (selection, analysis) */
@@ -630,6 +633,10 @@ send_buf(mm_node_t *n, mm_actor_t *conn, mm_buf_t *b)
 static void
 ask_peers(mm_node_t *n, struct peer *p)
 {
+	uint64_t now = mm_now_ms();
+	if (p->asked_ms != 0 && now - p->asked_ms < n->cfg.req_refill_ms)
+		return; /* it would count against us */
+	p->asked_ms = now;
 	mm_wire_msg_t m = {.type = MM_W_GET_PEERS, .req = ++n->req_next};
 	if (m.req == 0)
 		m.req = ++n->req_next;
@@ -782,7 +789,7 @@ static void
 select_round(mm_node_t *n)
 {
 	uint64_t now = mm_now_ms();
-	unsigned target = n->cfg.map.max_neighbours, max = n->cfg.map.max_neighbours_temp;
+	unsigned target = n->cfg.degree, max = n->cfg.max_degree;
 	mm_pidx_t nb[MAX_PEERS];
 	uint8_t elig[MAX_PEERS];
 	uint64_t since[MAX_PEERS];
@@ -846,6 +853,9 @@ select_round(mm_node_t *n)
 		for (unsigned i = 0; i < nc && dialled < want && dialled < DIALS_PER_ROUND; i++) {
 			if (!c[i].room && !c[i].other_comp && deg * 2 >= target)
 				break;
+			if (c[i].other_comp)
+				mm_log(MM_LOG_WARN, "node: partition repair: dialling a peer "
+				    "in another component of the map");
 			book_dial(n, &n->book[c[i].tag]);
 			dialled++;
 		}
@@ -860,6 +870,21 @@ select_round(mm_node_t *n)
 		book_dial(n, &n->book[c[0].tag]);
 	}
 	free(c);
+}
+
+/* Keep the address book fresh: ask one random neighbour. Without it a
+ * node would only know the peers its neighbours knew when each link came
+ * up, and could not reach across a partition. */
+static void
+px_round(mm_node_t *n)
+{
+	struct peer *pp[MAX_PEERS];
+	unsigned k = 0;
+	for (int i = 0; i < n->peers_hi; i++)
+		if (n->peers[i].conn != NULL)
+			pp[k++] = &n->peers[i];
+	if (k > 0)
+		ask_peers(n, pp[mm_random() % k]);
 }
 
 /* ---- map upkeep ------------------------------------------------------------------ */
@@ -904,7 +929,7 @@ boot_dial(mm_node_t *n, unsigned i)
 	/* With selection on, a bootstrap is for finding the network: once we
 	 * have our links, look again later instead of loading it. */
 	if (n->cfg.select_ms != 0 &&
-	    atomic_load(&n->npeers) >= n->cfg.map.max_neighbours) {
+	    atomic_load(&n->npeers) >= n->cfg.degree) {
 		b->state = B_WAIT;
 		mm_timer_arm(&b->timer, jitter(n->cfg.redial_max_ms));
 		return;
@@ -1009,13 +1034,12 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	/* We shook hands with it at this address: worth keeping (its
 	 * listening port, from its hello, at the address it came from). */
 	book_put(n, pm->id, pm->ip, pm->port, 1);
-	/* A link over the map's max_neighbours_temp would be refused by every
-	 * map, ours included, as a lie: refuse the link instead, but tell the
-	 * newcomer where else to go (a peers answer, then "no slot"). */
-	if (atomic_load(&n->npeers) >= n->cfg.map.max_neighbours_temp) {
+	/* Over max_degree: refuse the link, but tell the newcomer where else
+	 * to go (a peers answer, then "no slot"). */
+	if (atomic_load(&n->npeers) >= n->cfg.max_degree) {
 		bump(&n->st_full);
 		mm_log(MM_LOG_INFO, "node: peer refused: %u links already (max %u)",
-		    atomic_load(&n->npeers), n->cfg.map.max_neighbours_temp);
+		    atomic_load(&n->npeers), n->cfg.max_degree);
 		answer_peers(n, pm->conn, pm->id, 0, PX_ANSWER_MAX);
 		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
 		(void)mm_send(pm->conn, &m);
@@ -1041,6 +1065,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	memcpy(p->ip, pm->ip, 16);
 	p->port = pm->port;
 	p->ev_ms = p->rq_ms = mm_now_ms();
+	p->asked_ms = 0;
 	p->ev_tok = (uint64_t)n->cfg.event_burst * TOKEN;
 	p->rq_tok = (uint64_t)n->cfg.req_burst * TOKEN;
 	atomic_fetch_add(&n->npeers, 1);
@@ -1074,6 +1099,9 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 			a->next_ms = mm_now_ms() + jitter(4 * n->cfg.redial_min_ms);
 		local_event(n, MM_PS_DISCONNECT, p->id, p->inbound ? MM_PS_IN : MM_PS_OUT);
 		boot_peer_gone(n, p->id);
+		/* A lost link may have split the map: look soon, not at the next
+		 * analysis period. */
+		mm_timer_arm(&n->analyse_t, 1000);
 		break;
 	}
 	boot_conn_event(n, pm, 0);
@@ -1185,6 +1213,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_init(&n->select_t, self, SELECT_TIMER);
 		if (n->cfg.select_ms != 0)
 			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		mm_timer_init(&n->px_t, self, PX_TIMER);
+		if (n->cfg.select_ms != 0 && n->cfg.px_ms != 0)
+			mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
 		mm_timer_init(&n->gc_t, self, GC_TIMER);
 		mm_timer_arm(&n->gc_t, n->cfg.gc_ms);
 		mm_timer_init(&n->analyse_t, self, ANALYSE_TIMER);
@@ -1196,6 +1227,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		} else if (m->arg == SELECT_TIMER) {
 			select_round(n);
 			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		} else if (m->arg == PX_TIMER) {
+			px_round(n);
+			mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
 		} else if (m->arg == GC_TIMER) {
 			gc_round(n);
 			mm_timer_arm(&n->gc_t, n->cfg.gc_ms);
@@ -1231,6 +1265,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_cancel(&n->select_t);
 		mm_timer_cancel(&n->gc_t);
 		mm_timer_cancel(&n->analyse_t);
+		mm_timer_cancel(&n->px_t);
 		for (unsigned i = 0; i < n->nboot; i++)
 			mm_timer_cancel(&n->boot[i].timer);
 		for (int i = 0; i < n->peers_hi; i++)
@@ -1273,6 +1308,12 @@ mm_node_config_default(mm_node_config_t *c)
 	c->ban_s = 86400;
 	c->max_bans = 4096;
 	c->ban_addresses = 1;
+	c->degree = 12;
+	c->max_degree = 16;
+	/* What the map accepts from any peer: above every honest node's
+	 * max_degree, whatever each one chose. */
+	c->map.max_neighbours = 12;
+	c->map.max_neighbours_temp = MM_PS_MAX_NB;
 	c->select_ms = 2000;
 	c->min_link_ms = 10000;
 	c->replace_margin = 2;
@@ -1283,6 +1324,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->req_refill_ms = 10000;
 	c->req_burst = 4;
 	c->gc_ms = 5000;
+	c->px_ms = 30000;
 	c->analyse_ms = 10000;
 }
 
@@ -1310,6 +1352,13 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	}
 	if (cfg->ban_score == 0 || cfg->max_bans == 0) {
 		snprintf(err, errlen, "node: ban_score and max_bans must be above 0");
+		goto fail;
+	}
+	if (cfg->degree == 0 || cfg->max_degree < cfg->degree ||
+	    cfg->max_degree > cfg->map.max_neighbours_temp) {
+		snprintf(err, errlen, "node: degree %u, max_degree %u: need 1 <= degree <= "
+		    "max_degree <= the map's claim limit (%u)", cfg->degree, cfg->max_degree,
+		    cfg->map.max_neighbours_temp);
 		goto fail;
 	}
 	if (cfg->addr_max == 0 || cfg->addr_max > 65536 || cfg->event_rate == 0 ||

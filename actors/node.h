@@ -63,23 +63,31 @@ typedef struct mm_node_config {
 	 * at most max_bans bans (4096). */
 	uint32_t ban_score, ban_s, max_bans;
 	int ban_addresses;
+	/* Links: the node aims for degree links and never holds more than
+	 * max_degree (12, 16). The map (map.max_neighbours_temp, 32 here)
+	 * accepts up to that many claims from any peer: it is a network-wide
+	 * bound, not our own degree, since peers choose theirs. */
+	unsigned degree, max_degree;
 	/* Neighbour selection (selector.h for the ranking). Every select_ms
 	 * (+-25% jitter) the node, in this order: drops its worst neighbour
-	 * if it has more than map.max_neighbours links (only links older than
+	 * if it has more than degree links (only links older than
 	 * min_link_ms; one per round); dials the best candidates (at most 3
 	 * at once) while it has fewer; or, at the target, dials a candidate
 	 * whose overlap plus replace_margin is at most its worst neighbour's
 	 * (the next rounds drop the worst). Links may reach
-	 * map.max_neighbours_temp; beyond it a newcomer is answered with a
+	 * max_degree; beyond it a newcomer is answered with a
 	 * peers list and error 14 (no slot) instead of a link. A peer that
 	 * says "no slot" is not dialled again for full_backoff_ms (+-25%).
 	 * Bootstrap addresses are dialled only while the node has fewer than
-	 * map.max_neighbours links. select_ms 0: no selection (the node keeps
+	 * degree links. select_ms 0: no selection (the node keeps
 	 * exactly the links it is given). 2000, 10000, 2, 60000. */
 	uint32_t select_ms, min_link_ms, replace_margin, full_backoff_ms;
 	/* Address book: peers learnt from peer exchange and from connections,
-	 * at most addr_max entries (1024, 64 bytes each). */
-	uint32_t addr_max;
+	 * at most addr_max entries (1024, 64 bytes each). Besides asking every
+	 * new link, the node asks one random neighbour every px_ms (+-25%;
+	 * never the same peer more often than req_refill_ms). 30000; 0: only
+	 * new links. */
+	uint32_t addr_max, px_ms;
 	/* Per-peer token buckets. Events: event_rate a second, bursts of
 	 * event_burst (above the join sync's sync_events); each event over it
 	 * is dropped and costs 1 point. Requests (get_peers): one token every

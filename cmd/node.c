@@ -50,6 +50,8 @@ node_usage(FILE *f)
 	    "      --min-link-ms MS    a link is never dropped younger (default 10000)\n"
 	    "      --confirm-timeout S one-sided links and dead peers leave the map\n"
 	    "                          after this (default 60)\n"
+	    "      --px-ms MS          ask a random neighbour for addresses this often\n"
+	    "                          (default 30000; 0: only when a link comes up)\n"
 	    "\n"
 	    "example: meshmap node --key node.key --listen 0.0.0.0:7946 \\\n"
 	    "             --bootstrap seed.example.net:7946\n",
@@ -119,7 +121,7 @@ struct node_opts {
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
-	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s;
+	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms;
 	mm_tls_backend_t backend;
 };
 
@@ -141,6 +143,7 @@ static const struct option node_longopts[] = {
     {"select-ms", required_argument, NULL, 'S'},
     {"min-link-ms", required_argument, NULL, 'L'},
     {"confirm-timeout", required_argument, NULL, 'C'},
+    {"px-ms", required_argument, NULL, 'X'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -197,6 +200,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'L':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->min_link_ms) != 0 ?
 		    "--min-link-ms: milliseconds in [0, 86400000]" : NULL;
+	case 'X':
+		return mm_cmd_parse_uint(v, 0, 86400000, &o->px_ms) != 0 ?
+		    "--px-ms: milliseconds in [0, 86400000] (0: only on new links)" : NULL;
 	case 'C':
 		return mm_cmd_parse_uint(v, 1, 86400, &o->confirm_s) != 0 ?
 		    "--confirm-timeout: seconds in [1, 86400]" : NULL;
@@ -281,7 +287,7 @@ mm_cmd_node(int argc, char **argv)
 	struct node_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT,
 	    .status = 10, .refresh = 600000, .per_ip = 8, .ttl = 6,
 	    .degree = 12, .max_degree = 16, .select_ms = 2000, .min_link_ms = 10000,
-	    .confirm_s = 60, .backend = MM_TLS_OPENSSL};
+	    .confirm_s = 60, .px_ms = 30000, .backend = MM_TLS_OPENSSL};
 	int c, configs = 0;
 
 	optind = 1;
@@ -383,11 +389,12 @@ mm_cmd_node(int argc, char **argv)
 	nc.refresh_ms = (uint32_t)refresh;
 	nc.net.max_conns_per_ip = (uint32_t)per_ip;
 	nc.gossip.ttl = (uint8_t)ttl;
-	nc.map.max_neighbours = (unsigned)o.degree;
-	nc.map.max_neighbours_temp = (unsigned)o.max_degree;
+	nc.degree = (unsigned)o.degree;
+	nc.max_degree = (unsigned)o.max_degree;
 	nc.map.confirm_timeout_s = (uint32_t)o.confirm_s;
 	nc.select_ms = (uint32_t)o.select_ms;
 	nc.min_link_ms = (uint32_t)o.min_link_ms;
+	nc.px_ms = (uint32_t)o.px_ms;
 	mm_node_t *node = NULL;
 	int rc_exit = MM_EXIT_OK;
 	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {

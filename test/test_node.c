@@ -34,7 +34,7 @@ start(int i)
 	if (i >= 8) /* 8..14: no refresh, so what they learn comes by sync */
 		c.refresh_ms = 600000;
 	if (i == 11) /* the degree cap */
-		c.map.max_neighbours = c.map.max_neighbours_temp = 2;
+		c.degree = c.max_degree = 2;
 	c.redial_min_ms = 20;
 	c.redial_max_ms = 160;
 	char err[256] = "";
@@ -193,7 +193,7 @@ test_join_sync(void)
 static void
 test_degree_cap(void)
 {
-	/* 11 allows 2 links (its map's max_neighbours_temp): the third peer
+	/* 11 allows 2 links (its max_degree): the third peer
 	 * that dials it is refused, and its own claim list stays at 2. */
 	dial(12, 11);
 	dial(13, 11);
@@ -210,6 +210,11 @@ test_degree_cap(void)
 	uint8_t dirs[MM_PS_MAX_NB];
 	CHECK_EQ(mm_ps_neighbours(ps, me, nb, dirs, MM_PS_MAX_NB), 2);
 	CHECK_EQ(s.events_bad, 0);
+	/* The refused peer was told where else to go: a peers list (11's
+	 * two neighbours, which it verified), then "no slot". */
+	mm_node_stats_t r;
+	WAIT_FOR((mm_node_stats(nodes[14], &r), r.px_received >= 1));
+	CHECK(s.px_answered >= 1);
 	fprintf(stderr, "   degree cap: 2 links kept, %llu refused\n",
 	    (unsigned long long)s.refused_full);
 }

@@ -1,0 +1,171 @@
+/* Neighbour selection (selector.h) on a hand-built map: the ranking's
+ * every criterion in order (another component, room, overlap, confirmed,
+ * age), and the choice of the worst neighbour (most overlap, youngest on a
+ * tie, only among the eligible). */
+#include <string.h>
+
+#include "peerstore.h"
+#include "psquery.h"
+#include "selector.h"
+#include "test.h"
+
+static mm_ps_t *ps;
+static uint32_t seqs[64];
+
+static void
+mkid(uint8_t id[32], uint32_t n)
+{
+	for (int i = 0; i < 32; i++)
+		id[i] = (uint8_t)(n * 37u + (uint32_t)i * 11u);
+	memcpy(id, &n, sizeof(n));
+}
+
+static void
+claim(uint32_t a, uint32_t b, int dir, uint32_t now)
+{
+	uint8_t x[32], y[32];
+	mkid(x, a);
+	mkid(y, b);
+	mm_ps_event_t e = {.origin = x, .peer = y, .kind = MM_PS_CONNECT,
+	    .dir = (uint8_t)dir, .seq = ++seqs[a], .now = now};
+	CHECK_EQ(mm_ps_apply(ps, &e), MM_PS_APPLIED);
+}
+
+static void
+link(uint32_t a, uint32_t b, uint32_t now)
+{
+	claim(a, b, MM_PS_OUT, now);
+	claim(b, a, MM_PS_IN, now);
+}
+
+static mm_pidx_t
+idx(uint32_t n)
+{
+	uint8_t x[32];
+	mkid(x, n);
+	return mm_ps_lookup(ps, x);
+}
+
+static int
+pos(const mm_sel_cand_t *c, unsigned nc, uint32_t tag)
+{
+	for (unsigned i = 0; i < nc; i++)
+		if (c[i].tag == tag)
+			return (int)i;
+	return -1;
+}
+
+int
+main(void)
+{
+	mm_ps_config_t pc;
+	mm_ps_config_default(&pc);
+	pc.max_neighbours_temp = MM_PS_MAX_NB;
+	CHECK_EQ(mm_ps_create(&pc, &ps), 0);
+	mm_psq_t *q = mm_psq_new();
+	CHECK(q != NULL);
+
+	/* us: 0, linked to 1, 2, 3; 1 and 2 are linked to each other */
+	link(0, 1, 10);
+	link(0, 2, 10);
+	link(0, 3, 10);
+	link(1, 2, 10);
+	/* 3 reaches further: 4, 5 and 7 (the others below hang off them) */
+	link(3, 4, 10);
+	link(3, 5, 10);
+	link(3, 7, 10);
+	/* 12 (seen at 50) and 11 (seen at 100): no overlap, confirmed */
+	link(12, 5, 50);
+	link(11, 4, 100);
+	/* 10: confirmed with two of ours: overlap 2 */
+	link(10, 1, 110);
+	link(10, 2, 110);
+	/* 13: only a one-sided claim: not confirmed */
+	claim(13, 6, MM_PS_OUT, 120);
+	/* 15: three links already (the target here is 3): no room */
+	link(15, 7, 130);
+	link(15, 8, 130);
+	link(15, 9, 130);
+	/* 20 - 21: a component of their own */
+	link(20, 21, 140);
+
+	const unsigned target = 3;
+	mm_pidx_t nb[3] = {idx(1), idx(2), idx(3)};
+	uint32_t tags[] = {10, 11, 12, 13, 14, 15, 20, 21};
+	mm_sel_cand_t c[8];
+	for (unsigned i = 0; i < 8; i++) {
+		c[i].tag = tags[i];
+		c[i].idx = tags[i] == 14 ? MM_PIDX_NONE : idx(tags[i]); /* 14: unknown */
+		CHECK(tags[i] == 14 || c[i].idx != MM_PIDX_NONE);
+	}
+	mm_sel_rank(ps, q, idx(0), nb, 3, target, c, 8, 42);
+	/* another component first (20 and 21, in either order) */
+	CHECK(c[0].other_comp && c[1].other_comp);
+	CHECK((c[0].tag == 20 && c[1].tag == 21) || (c[0].tag == 21 && c[1].tag == 20));
+	/* then room and no overlap: confirmed, older first (12 before 11),
+	 * then the unconfirmed 13, then the unknown 14 */
+	CHECK_EQ(pos(c, 8, 12), 2);
+	CHECK_EQ(pos(c, 8, 11), 3);
+	CHECK_EQ(pos(c, 8, 13), 4);
+	CHECK_EQ(pos(c, 8, 14), 5);
+	CHECK(!c[4].confirmed && c[4].room);
+	/* overlap 2 after every overlap 0 */
+	CHECK_EQ(pos(c, 8, 10), 6);
+	CHECK_EQ(c[6].overlap, 2);
+	/* no room last, whatever its overlap (0) */
+	CHECK_EQ(pos(c, 8, 15), 7);
+	CHECK_EQ(c[7].room, 0);
+	CHECK_EQ(c[7].overlap, 0);
+	for (unsigned i = 0; i + 1 < 8; i++)
+		CHECK(!mm_sel_before(&c[i + 1], &c[i]));
+
+	/* Our node alone in its map (no confirmed edge): nobody counts as
+	 * "another component". */
+	mm_sel_cand_t d[2] = {{.idx = idx(20), .tag = 20}, {.idx = idx(11), .tag = 11}};
+	mm_sel_rank(ps, q, MM_PIDX_NONE, NULL, 0, target, d, 2, 1);
+	CHECK(!d[0].other_comp && !d[1].other_comp);
+
+	/* The worst neighbour: 1 and 2 overlap (each has the other), 3 does
+	 * not; between 1 and 2 the younger link goes. */
+	uint8_t elig[3] = {1, 1, 1};
+	uint64_t since[3] = {10, 20, 30};
+	unsigned wo = 99;
+	CHECK_EQ(mm_sel_worst(ps, nb, 3, elig, since, &wo), 1);
+	CHECK_EQ(wo, 1);
+	since[0] = 40; /* now 1 is the younger */
+	CHECK_EQ(mm_sel_worst(ps, nb, 3, elig, since, &wo), 0);
+	elig[0] = 0;   /* too young to drop */
+	CHECK_EQ(mm_sel_worst(ps, nb, 3, elig, since, &wo), 1);
+	elig[1] = 0;
+	CHECK_EQ(mm_sel_worst(ps, nb, 3, elig, since, &wo), 2);
+	CHECK_EQ(wo, 0);
+	elig[2] = 0;
+	CHECK_EQ(mm_sel_worst(ps, nb, 3, elig, since, &wo), -1);
+
+	/* The reach query that ranks components. */
+	/* 0 1 2 3 4 5 7, and 10 11 12 15 8 9 */
+	CHECK_EQ(mm_ps_reach(ps, q, idx(0)), 13);
+	CHECK(mm_psq_reached(q, idx(10)));
+	CHECK(!mm_psq_reached(q, idx(20)));
+	CHECK(!mm_psq_reached(q, idx(13)));
+
+	/* Edge digests: the map's is the sum over its confirmed edges. */
+	uint8_t a[32], b[32];
+	uint64_t sum = 0, ne = 0;
+	static const uint32_t edges[][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {3, 4},
+	    {3, 5}, {3, 7}, {12, 5},
+	    {11, 4}, {10, 1}, {10, 2}, {15, 7}, {15, 8}, {15, 9}, {20, 21}};
+	for (unsigned i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		mkid(a, edges[i][0]);
+		mkid(b, edges[i][1]);
+		CHECK_EQ(mm_ps_edge_hash(a, b), mm_ps_edge_hash(b, a));
+		sum += mm_ps_edge_hash(a, b);
+	}
+	CHECK_EQ(mm_ps_edges_digest(ps, &ne), sum);
+	CHECK_EQ(ne, sizeof(edges) / sizeof(edges[0]));
+
+	mm_psq_free(q);
+	mm_ps_destroy(ps);
+	fprintf(stderr, "test_selector: ok\n");
+	return 0;
+}
