@@ -10,23 +10,9 @@
 #   partition_test.sh MESHMAP_BINARY
 set -u
 bin=$1
-dir=$(mktemp -d)
 names=(A B C D E)
-pids=(0 0 0 0 0)
-fails=0
-cleanup() {
-  for p in "${pids[@]}"; do [ "$p" -gt 0 ] && kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-read -r -a ports < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(5)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+. "$(dirname "$0")/proc_lib.sh"
+proc_init 5
 for i in 0 1 2 3 4; do
   "$bin" keygen --difficulty 10 --out "$dir/k$i" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
 done
@@ -39,13 +25,6 @@ start() { # start i DEGREE [BOOTSTRAP-INDEX]
     --degree "$deg" --max-degree "$deg" --select-ms 500 --min-link-ms 1000 --px-ms 1000 \
     --confirm-timeout 5 "${boots[@]}" >>"$dir/n$i.log" 2>&1 &
   pids[$i]=$!
-}
-last() { grep '^status ' "$dir/n$1.log" | tail -n 1; }
-field() { sed -n "s/.* $2=\(-\{0,1\}[0-9]*\).*/\1/p" <<<"$(last "$1")"; }
-wait_for() { # wait_for SECONDS COMMAND...
-  local t=$1; shift
-  for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done
-  return 1
 }
 peers_are() { # peers_are i n ...: node i has n links, ...
   while [ $# -gt 0 ]; do [ "$(field "$1" peers)" = "$2" ] || return 1; shift 2; done
@@ -96,6 +75,7 @@ for i in 0 1 3 4; do
   wait "${pids[$i]}"; r=$?; pids[$i]=0
   [ "$r" -eq 0 ] || fail "${names[$i]} exited $r on SIGTERM"
 done
+sanitizer_check
 if [ "$fails" -ne 0 ]; then
   for i in 0 1 2 3 4; do echo "--- ${names[$i]}"; grep -v '^status' "$dir/n$i.log" | tail -n 8; last "$i"; done
   exit 1

@@ -9,23 +9,8 @@
 #   stability_test.sh MESHMAP_BINARY
 set -u
 bin=$1
-dir=$(mktemp -d)
-pids=(0 0 0)
-fails=0
-cleanup() {
-  for p in "${pids[@]}"; do [ "$p" -gt 0 ] && kill -KILL "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-
-# Three free ports, picked by binding port 0 (python3 is a dependency).
-read -r -a ports < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+. "$(dirname "$0")/proc_lib.sh"
+proc_init 3
 for i in 0 1 2; do
   "$bin" keygen --difficulty 10 --out "$dir/k$i" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
 done
@@ -37,14 +22,6 @@ start() { # start i: node i listens on its port and bootstraps to the other two
     --listen "127.0.0.1:${ports[$i]}" --status 1 --ttl 8 --max-conns-per-ip 16 "${boots[@]}" \
     >>"$dir/n$i.log" 2>&1 &
   pids[$i]=$!
-}
-last() { grep '^status ' "$dir/n$1.log" | tail -n 1; }
-field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<"$(last "$1")"; }
-# wait_for SECONDS CONDITION-COMMAND...
-wait_for() {
-  local t=$1; shift
-  for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done
-  return 1
 }
 all_linked() { # every listed node: 2 peers, 3 confirmed edges, 3 records
   for i in "$@"; do
@@ -88,8 +65,6 @@ for i in 0 1 2; do
   wait "${pids[$i]}"; rc=$?; pids[$i]=0
   [ "$rc" -eq 0 ] || fail "node $i exited $rc on SIGTERM"
 done
-if grep -q 'AddressSanitizer\|ThreadSanitizer\|runtime error' "$dir"/n*.log; then
-  fail "a sanitizer reported:"; grep -h -A5 'Sanitizer\|runtime error' "$dir"/n*.log | head -30
-fi
+sanitizer_check
 [ "$fails" -eq 0 ] && echo "stability: ok"
 [ "$fails" -eq 0 ]

@@ -1,0 +1,39 @@
+# Shared by the tests that run real node processes on loopback (sourced).
+#   proc_init N: a temporary directory $dir, N free loopback ports in
+#   ${ports[@]}, ${pids[@]} all 0, a cleanup trap that kills what is left
+#   (KEEP=1 keeps the directory). Node i logs to $dir/n$i.log.
+# Then: fail MSG (counts), last I (node I's last status line),
+#   field I NAME (a number from it), wait_for SECONDS COMMAND...,
+#   sanitizer_check (fails if any log holds a sanitizer report).
+proc_init() {
+  local n=$1
+  dir=$(mktemp -d)
+  fails=0
+  pids=()
+  for _ in $(seq "$n"); do pids+=(0); done
+  trap proc_cleanup EXIT
+  # free ports, picked by binding port 0 (python3 is a dependency)
+  read -r -a ports < <(python3 -c '
+import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$n")
+}
+proc_cleanup() {
+  for p in "${pids[@]}"; do [ "$p" -gt 0 ] && kill -KILL "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  if [ -n "${KEEP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
+}
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+last() { grep '^status ' "$dir/n$1.log" | tail -n 1; }
+field() { sed -n "s/.* $2=\(-\{0,1\}[0-9]*\).*/\1/p" <<<"$(last "$1")"; }
+wait_for() {
+  local t=$1; shift
+  for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+sanitizer_check() {
+  if grep -q 'AddressSanitizer\|ThreadSanitizer\|runtime error' "$dir"/n*.log; then
+    fail "a sanitizer reported:"; grep -h -A5 'Sanitizer\|runtime error' "$dir"/n*.log | head -30
+  fi
+}
