@@ -12,6 +12,7 @@
 #include "log.h"
 #include "psquery.h"
 #include "selector.h"
+#include "snapshot.h"
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	N_GET_PEERS, N_PEERS, N_FULL };
@@ -24,6 +25,7 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define GC_TIMER 1001
 #define ANALYSE_TIMER 1002
 #define PX_TIMER 1003
+#define SNAP_TIMER 1004
 /* dial tags: 1 + i for bootstrap i; ADDR_TAG | gen << 16 | slot for the
  * address book's slot (gen tells a late answer from a reused slot) */
 #define ADDR_TAG (1ull << 32)
@@ -110,7 +112,8 @@ struct mm_node {
 	mm_timer_t refresh;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
-	mm_timer_t select_t, gc_t, analyse_t, px_t;
+	mm_timer_t select_t, gc_t, analyse_t, px_t, snap_t;
+	char *snap_path;
 	struct addr *book;  /* addr_max entries */
 	unsigned nbook;
 	mm_psq_t *q;        /* query scratch (selection, analysis) */
@@ -125,6 +128,7 @@ struct mm_node {
 	atomic_uint npeers;
 	_Atomic uint32_t a_comp, a_largest, a_bridges, a_art, a_book;
 	_Atomic uint64_t links_digest;
+	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
@@ -887,6 +891,90 @@ px_round(mm_node_t *n)
 		ask_peers(n, pp[mm_random() % k]);
 }
 
+/* ---- persistence ----------------------------------------------------------------- */
+
+/* The snapshot format stores peers of a PeerStore: the verified addresses
+ * go through a small store of their own (the map's records are built by
+ * signed events only, and an address must not make a record live). */
+static mm_ps_t *
+book_store(const mm_node_t *n)
+{
+	mm_ps_config_t c;
+	mm_ps_config_default(&c);
+	c.max_peers = n->cfg.addr_max + 64;
+	mm_ps_t *ps;
+	return mm_ps_create(&c, &ps) == 0 ? ps : NULL;
+}
+
+static void
+snapshot_save(mm_node_t *n)
+{
+	if (n->snap_path == NULL)
+		return;
+	mm_ps_t *ps = book_store(n);
+	if (ps == NULL)
+		return;
+	for (unsigned i = 0; i < n->nbook; i++) {
+		struct addr *a = &n->book[i];
+		if (!a->used || !a->verified)
+			continue;
+		mm_ps_addr_t pa = {.port = a->port};
+		memcpy(pa.ip, a->ip, 16);
+		(void)mm_ps_set_addr(ps, a->id, &pa, 1);
+	}
+	pthread_mutex_lock(&n->bans_mu);
+	mm_bans_expire(n->bans, unix_ms() / 1000);
+	int rc = mm_snap_save(n->snap_path, ps, n->bans, unix_ms() / 1000, 1);
+	pthread_mutex_unlock(&n->bans_mu);
+	mm_ps_destroy(ps);
+	if (rc != 0)
+		mm_log(MM_LOG_WARN, "node: cannot save the snapshot %s: %s", n->snap_path,
+		    strerror(-rc));
+	else
+		bump(&n->st_snaps);
+}
+
+/* At create, before the actor runs. */
+static void
+snapshot_load(mm_node_t *n)
+{
+	mm_ps_t *ps = book_store(n);
+	if (ps == NULL)
+		return;
+	char err[256] = "";
+	uint32_t np = 0, nb = 0;
+	int rc = mm_snap_load(n->snap_path, ps, n->bans, unix_ms() / 1000, 1, err,
+	    sizeof(err), &np, &nb);
+	if (rc == -ENOENT) {
+		mm_log(MM_LOG_INFO, "node: no snapshot at %s yet", n->snap_path);
+	} else if (rc != 0) {
+		/* Kept aside for a look, not overwritten by our next save. */
+		char aside[4200];
+		snprintf(aside, sizeof(aside), "%s.bad", n->snap_path);
+		int moved = rc == -EINVAL && rename(n->snap_path, aside) == 0;
+		mm_log(MM_LOG_WARN, "node: snapshot %s not loaded, starting clean: %s%s%s",
+		    n->snap_path, err[0] ? err : strerror(-rc), moved ? "; kept as " : "",
+		    moved ? aside : "");
+	} else {
+		/* Addresses from the last run: dialled like hearsay (the peer
+		 * may have moved), each expecting its id. */
+		uint32_t span = mm_ps_span(ps), put = 0;
+		for (mm_pidx_t i = 0; i < span; i++) {
+			mm_ps_addr_t a;
+			const uint8_t *id = mm_ps_id(ps, i);
+			if (id == NULL || mm_ps_get_addr(ps, i, &a) != 0)
+				continue;
+			book_put(n, id, a.ip, a.port, 0);
+			put++;
+		}
+		atomic_store(&n->st_snap_peers, put);
+		atomic_store(&n->st_snap_bans, nb);
+		mm_log(MM_LOG_INFO, "node: snapshot %s: %u addresses, %u bans", n->snap_path,
+		    put, nb);
+	}
+	mm_ps_destroy(ps);
+}
+
 /* ---- map upkeep ------------------------------------------------------------------ */
 
 static void
@@ -1213,6 +1301,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_init(&n->select_t, self, SELECT_TIMER);
 		if (n->cfg.select_ms != 0)
 			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		mm_timer_init(&n->snap_t, self, SNAP_TIMER);
+		if (n->snap_path != NULL)
+			mm_timer_arm(&n->snap_t, n->cfg.snapshot_ms);
 		mm_timer_init(&n->px_t, self, PX_TIMER);
 		if (n->cfg.select_ms != 0 && n->cfg.px_ms != 0)
 			mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
@@ -1227,6 +1318,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		} else if (m->arg == SELECT_TIMER) {
 			select_round(n);
 			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		} else if (m->arg == SNAP_TIMER) {
+			snapshot_save(n);
+			mm_timer_arm(&n->snap_t, n->cfg.snapshot_ms);
 		} else if (m->arg == PX_TIMER) {
 			px_round(n);
 			mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
@@ -1266,6 +1360,8 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_cancel(&n->gc_t);
 		mm_timer_cancel(&n->analyse_t);
 		mm_timer_cancel(&n->px_t);
+		mm_timer_cancel(&n->snap_t);
+		snapshot_save(n);
 		for (unsigned i = 0; i < n->nboot; i++)
 			mm_timer_cancel(&n->boot[i].timer);
 		for (int i = 0; i < n->peers_hi; i++)
@@ -1325,6 +1421,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->req_burst = 4;
 	c->gc_ms = 5000;
 	c->px_ms = 30000;
+	c->snapshot_ms = 300000;
 	c->analyse_ms = 10000;
 }
 
@@ -1374,11 +1471,22 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		snprintf(err, errlen, "node: no memory for the address book");
 		goto fail;
 	}
+	if (cfg->snapshot_path != NULL && cfg->snapshot_ms == 0) {
+		snprintf(err, errlen, "node: snapshot_ms must be above 0");
+		goto fail;
+	}
 	pthread_mutex_init(&n->bans_mu, NULL);
 	if ((n->bans = mm_bans_new(cfg->max_bans)) == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the ban list");
 		goto fail;
+	}
+	if (cfg->snapshot_path != NULL) {
+		if ((n->snap_path = strdup(cfg->snapshot_path)) == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		snapshot_load(n);
 	}
 	n->log_cap = cfg->sync_events;
 	if (n->log_cap != 0 && (n->log = calloc(n->log_cap, sizeof(*n->log))) == NULL) {
@@ -1433,6 +1541,7 @@ mm_node_destroy(mm_node_t *n)
 		mm_buf_release(n->log[i]);
 	free(n->log);
 	free(n->book);
+	free(n->snap_path);
 	mm_psq_free(n->q);
 	if (n->bans != NULL) {
 		mm_bans_free(n->bans);
@@ -1509,6 +1618,9 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->rate_dropped = LD(st_rate);
 	o->gc_phantoms = LD(st_gc_ph);
 	o->gc_records = LD(st_gc_rec);
+	o->snapshots_saved = LD(st_snaps);
+	o->snapshot_peers_loaded = LD(st_snap_peers);
+	o->snapshot_bans_loaded = LD(st_snap_bans);
 	o->links_digest = LD(links_digest);
 	o->components = LD(a_comp);
 	o->largest = LD(a_largest);

@@ -98,6 +98,14 @@ typedef struct mm_node_config {
 	 * components, bridges and articulation points every analyse_ms (a
 	 * warning is logged when the map splits or heals). 5000, 10000. */
 	uint32_t gc_ms, analyse_ms;
+	/* Persistence (store/snapshot.h): the verified addresses of the
+	 * address book and the ban list, loaded at create (a restarted node
+	 * redials the peers it knew, and its bans hold across restarts) and
+	 * saved every snapshot_ms and at stop, atomically. NULL: none. A file
+	 * that is damaged is logged and ignored (the node starts clean).
+	 * 300000. */
+	const char *snapshot_path;
+	uint32_t snapshot_ms;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -123,7 +131,8 @@ typedef struct mm_node_stats {
 	    events_in, events_forwarded, events_bad, frames_dropped,
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,
-	    gc_phantoms, gc_records;
+	    gc_phantoms, gc_records, snapshots_saved, snapshot_peers_loaded,
+	    snapshot_bans_loaded;
 	/* The last analysis of the map (analyse_ms). */
 	uint32_t components, largest, bridges, articulation;
 	/* Sum of mm_ps_edge_hash over our own live links (psquery.h): a test

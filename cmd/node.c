@@ -50,6 +50,8 @@ node_usage(FILE *f)
 	    "      --min-link-ms MS    a link is never dropped younger (default 10000)\n"
 	    "      --confirm-timeout S one-sided links and dead peers leave the map\n"
 	    "                          after this (default 60)\n"
+	    "      --snapshot FILE     keep known addresses and bans here across restarts\n"
+	    "                          (loaded at start, saved every 5 min and at stop)\n"
 	    "      --px-ms MS          ask a random neighbour for addresses this often\n"
 	    "                          (default 30000; 0: only when a link comes up)\n"
 	    "\n"
@@ -117,7 +119,7 @@ print_status(mm_node_t *node, mm_psq_t *q, double t)
 }
 
 struct node_opts {
-	const char *key, *listen_at, *network;
+	const char *key, *listen_at, *network, *snapshot;
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
@@ -144,6 +146,7 @@ static const struct option node_longopts[] = {
     {"min-link-ms", required_argument, NULL, 'L'},
     {"confirm-timeout", required_argument, NULL, 'C'},
     {"px-ms", required_argument, NULL, 'X'},
+    {"snapshot", required_argument, NULL, 'Z'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -200,6 +203,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'L':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->min_link_ms) != 0 ?
 		    "--min-link-ms: milliseconds in [0, 86400000]" : NULL;
+	case 'Z':
+		o->snapshot = v;
+		return strlen(v) == 0 ? "--snapshot: a file path" : NULL;
 	case 'X':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->px_ms) != 0 ?
 		    "--px-ms: milliseconds in [0, 86400000] (0: only on new links)" : NULL;
@@ -395,6 +401,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.select_ms = (uint32_t)o.select_ms;
 	nc.min_link_ms = (uint32_t)o.min_link_ms;
 	nc.px_ms = (uint32_t)o.px_ms;
+	nc.snapshot_path = o.snapshot;
 	mm_node_t *node = NULL;
 	int rc_exit = MM_EXIT_OK;
 	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {

@@ -40,6 +40,11 @@ expect 2 "--listen: 'nonsense' is not HOST:PORT" node --key "$tmp/k" --listen no
 expect 2 "--bootstrap: 'bad:xx' is not a reachable HOST:PORT" node --key "$tmp/k" --difficulty 8 --bootstrap bad:xx
 expect 1 'proof of work has [0-9]+ bits, the network requires 30' node --key "$tmp/k" --difficulty 30
 expect 1 'No such file or directory' node --key "$tmp/nokey"
+expect 2 "--degree: links in \[1, 32\] \(got '33'\)" node --key "$tmp/k" --degree 33
+expect 2 "--max-degree \(4\) is below --degree \(12\)" node --key "$tmp/k" --max-degree 4
+expect 2 "--select-ms: milliseconds in \[0, 3600000\]" node --key "$tmp/k" --select-ms -1
+printf 'key = %s\ndegree = 8\nmax-degree = 6\n' "$tmp/k" >"$tmp/bad4.conf"
+expect 2 "--max-degree \(6\) is below --degree \(8\)" node --config "$tmp/bad4.conf"
 # node --config: every bad line is named by file and line, exit 2.
 printf 'key = %s\nttl = 0\n' "$tmp/k" >"$tmp/bad1.conf"
 expect 2 "bad1.conf:2: --ttl: hops in \[1, 255\] \(got '0'\)" node --config "$tmp/bad1.conf"
