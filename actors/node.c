@@ -15,14 +15,18 @@
 #include "snapshot.h"
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
-	N_GET_PEERS, N_PEERS, N_FULL };
+	N_GET_PEERS, N_PEERS, N_FULL,
+	/* gossip shard -> node */
+	N_FWD, N_LOGONLY, N_VERDICT,
+	/* node -> gossip shard */
+	G_EVENT, G_LOCAL };
+#define MAX_SHARDS 8
 
 #define MAX_PEERS 256
 #define MAX_BOOT 64
 /* timer args: 0 refresh, 1 + i bootstrap i, then these */
 #define REFRESH_TIMER 0
 #define SELECT_TIMER 1000
-#define GC_TIMER 1001
 #define ANALYSE_TIMER 1002
 #define PX_TIMER 1003
 #define SNAP_TIMER 1004
@@ -49,6 +53,8 @@ struct peer_msg {
 	uint16_t limit;
 	struct px_ent *px;  /* N_PEERS: entries with an address (malloc'd) */
 	unsigned npx;
+	mm_buf_t *buf;      /* N_FWD, N_LOGONLY: the encoded event (a reference) */
+	int verdict;        /* N_VERDICT; G_LOCAL: kind (inbound: dir) */
 	mm_w_event_t ev;    /* N_EVENT */
 };
 
@@ -94,14 +100,27 @@ struct addr {
 	uint64_t seen_ms;   /* last heard of */
 };
 
+/* A gossip shard (seed §3.2): the events of the origins whose PeerStore
+ * shard it owns (mm_ps_shard_of), with its own dedup ring and gossip
+ * engine; the costly verify runs here, spread over the workers. One
+ * origin's events always reach the same shard, in order. */
+struct gshard {
+	mm_node_t *n;
+	unsigned idx;
+	mm_actor_t *actor;
+	mm_gossip_t *g;
+	mm_dedup_t *d;
+	mm_timer_t gc;
+};
+
 struct mm_node {
 	mm_rt_t *rt;
 	mm_node_config_t cfg;
 	mm_identity_t id;
 	mm_net_t *net;
 	mm_ps_t *ps;
-	mm_dedup_t *dedup;
-	mm_gossip_t *gossip;
+	struct gshard shard[MAX_SHARDS];
+	unsigned nshards, own_shard;
 	mm_actor_t *actor;
 	uint64_t start_ms;
 	/* node actor only */
@@ -112,7 +131,7 @@ struct mm_node {
 	mm_timer_t refresh;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
-	mm_timer_t select_t, gc_t, analyse_t, px_t, snap_t;
+	mm_timer_t select_t, analyse_t, px_t, snap_t;
 	char *snap_path;
 	struct addr *book;  /* addr_max entries */
 	unsigned nbook;
@@ -177,7 +196,9 @@ new_pm(mm_conn_t *c, const uint8_t *id)
 static void
 free_pm(struct peer_msg *pm)
 {
-	mm_actor_unref(pm->conn);
+	if (pm->conn != NULL)
+		mm_actor_unref(pm->conn);
+	mm_buf_release(pm->buf);
 	free(pm->px);
 	free(pm);
 }
@@ -377,14 +398,10 @@ encode_buf(const mm_wire_msg_t *m)
 	return b;
 }
 
-/* Encode once, send the same bytes to every peer but `except`, and keep
- * them in the join sync log. */
+/* The same bytes to every link but `except`, and into the join sync log. */
 static void
-broadcast(mm_node_t *n, const mm_wire_msg_t *m, mm_actor_t *except)
+broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except)
 {
-	mm_buf_t *b = encode_buf(m);
-	if (b == NULL)
-		return;
 	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
 		if (p->conn == NULL || p->conn == except)
@@ -395,7 +412,6 @@ broadcast(mm_node_t *n, const mm_wire_msg_t *m, mm_actor_t *except)
 			bump(&n->st_dropped);
 	}
 	log_frame(n, b);
-	mm_buf_release(b);
 }
 
 /* Replay the log to a new peer, oldest first (per origin, the order of the
@@ -431,18 +447,25 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 	atomic_fetch_add_explicit(&n->st_sync_ev, sent, memory_order_relaxed);
 }
 
+/* Our own event is signed and applied by the shard that owns our record;
+ * it comes back as N_FWD and goes to every link then (after any join sync
+ * already queued, so a new peer gets our events in order). Must arrive:
+ * back-pressure, not drop (the node actor is never the shard's caller
+ * twice at once, and the shard's mailbox is large). */
 static void
 local_event(mm_node_t *n, int kind, const uint8_t *peer, int dir)
 {
-	mm_wire_msg_t m = {.type = MM_W_EVENT};
-	if (mm_gossip_local(n->gossip, kind, peer, dir, unix_ms(), store_now(n),
-	        &m.u.event) != 0)
+	struct peer_msg *pm = calloc(1, sizeof(*pm));
+	if (pm == NULL)
 		return;
-	bump(&n->st_local);
-	mm_log(MM_LOG_DEBUG, "node: own event %s %02x%02x%02x dir %d seq %u list %u",
-	    kind == MM_PS_CONNECT ? "connect" : "disconnect", peer[0], peer[1],
-	    peer[2], dir, m.u.event.seq, m.u.event.nnb);
-	broadcast(n, &m, NULL);
+	memcpy(pm->id, peer, 32);
+	pm->verdict = kind;
+	pm->inbound = dir;
+	mm_msg_t m = {.type = G_LOCAL, .ptr = pm};
+	if (mm_send(n->shard[n->own_shard].actor, &m) != 0) {
+		free(pm);
+		bump(&n->st_dropped);
+	}
 }
 
 static struct peer *
@@ -978,18 +1001,6 @@ snapshot_load(mm_node_t *n)
 /* ---- map upkeep ------------------------------------------------------------------ */
 
 static void
-gc_round(mm_node_t *n)
-{
-	uint32_t now = store_now(n);
-	for (unsigned s = 0; s < mm_ps_shards(n->ps); s++) {
-		mm_ps_gc_t g;
-		mm_ps_expire(n->ps, s, now, &g);
-		atomic_fetch_add_explicit(&n->st_gc_ph, g.phantoms, memory_order_relaxed);
-		atomic_fetch_add_explicit(&n->st_gc_rec, g.records, memory_order_relaxed);
-	}
-}
-
-static void
 analyse_round(mm_node_t *n)
 {
 	mm_ps_graph_t g;
@@ -1233,20 +1244,68 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	 * flight; they are dropped unread. */
 	struct peer *from = peer_of_conn(n, pm->conn);
 	if (from == NULL) {
-		mm_actor_unref(pm->conn);
+		free_pm(pm);
 		return;
 	}
 	if (bucket_take(&from->ev_tok, &from->ev_ms, mm_now_ms(),
 	        (uint64_t)n->cfg.event_rate * TOKEN / 1000u, n->cfg.event_burst) != 0) {
 		bump(&n->st_rate);
 		misbehaved(n, from, 1, MM_WERR_RATE, "events over their rate");
-		mm_actor_unref(pm->conn);
+		free_pm(pm);
 		return;
 	}
-	mm_wire_msg_t fwd = {.type = MM_W_EVENT};
 	bump(&n->st_in);
-	int v = mm_gossip_receive(n->gossip, &pm->ev, unix_ms(), store_now(n),
-	    &fwd.u.event);
+	/* To the shard that owns the origin: the checks, the verify and the
+	 * map write happen there. The message keeps its reference to conn
+	 * (the link it came from: not forwarded back there). */
+	uint8_t origin[32];
+	mm_id_of(pm->ev.pub, origin);
+	struct gshard *g = &n->shard[mm_ps_shard_of(n->ps, origin)];
+	mm_msg_t m = {.type = G_EVENT, .ptr = pm};
+	if (mm_send_or_drop(g->actor, &m) != 0) {
+		bump(&n->st_dropped);
+		free_pm(pm);
+	}
+}
+
+/* A shard's verdict, back on the node actor. */
+static void
+shard_result(mm_node_t *n, uint32_t type, struct peer_msg *pm)
+{
+	if (type == N_FWD) {
+		/* to every link but the one it came from (pm->conn, or NULL
+		 * for our own events) */
+		broadcast_buf(n, pm->buf, pm->conn);
+	} else if (type == N_LOGONLY) {
+		log_frame(n, pm->buf);
+	} else if (type == N_VERDICT) {
+		struct peer *from = peer_of_conn(n, pm->conn);
+		bump(&n->st_bad);
+		mm_log(MM_LOG_WARN, "node: event refused: %s",
+		    mm_gossip_verdict_name(pm->verdict));
+		if (from != NULL)
+			event_refused(n, from, pm->verdict);
+	}
+}
+
+/* ---- gossip shards ----------------------------------------------------------------- */
+
+static void
+to_node(struct gshard *g, uint32_t type, struct peer_msg *pm)
+{
+	mm_msg_t m = {.type = type, .ptr = pm};
+	if (mm_send(g->n->actor, &m) != 0) {
+		bump(&g->n->st_dropped);
+		free_pm(pm);
+	}
+}
+
+static void
+shard_event(struct gshard *g, struct peer_msg *pm)
+{
+	mm_node_t *n = g->n;
+	mm_wire_msg_t fwd = {.type = MM_W_EVENT};
+	int v = mm_gossip_receive(g->g, &pm->ev, unix_ms(), store_now(n), &fwd.u.event);
 	if (MM_LOG_DEBUG <= mm__log_level) {
 		uint8_t o[32];
 		mm_id_of(pm->ev.pub, o);
@@ -1258,24 +1317,90 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	}
 	if (v == MM_G_FORWARD) {
 		bump(&n->st_fwd);
-		broadcast(n, &fwd, pm->conn);
+		if ((pm->buf = encode_buf(&fwd)) == NULL) {
+			free_pm(pm);
+			return;
+		}
+		to_node(g, N_FWD, pm);
 	} else if (v == MM_G_DONE) {
 		/* Applied, hops exhausted: not forwarded, but a newcomer still
 		 * needs it; logged with ttl 0 so that it goes no further. */
 		mm_wire_msg_t last = {.type = MM_W_EVENT};
 		last.u.event = pm->ev;
 		last.u.event.ttl = 0;
-		mm_buf_t *b = encode_buf(&last);
-		if (b != NULL) {
-			log_frame(n, b);
-			mm_buf_release(b);
+		if ((pm->buf = encode_buf(&last)) == NULL) {
+			free_pm(pm);
+			return;
 		}
+		to_node(g, N_LOGONLY, pm);
 	} else if (v < 0) {
-		bump(&n->st_bad);
-		mm_log(MM_LOG_WARN, "node: event refused: %s", mm_gossip_verdict_name(v));
-		event_refused(n, from, v);
+		pm->verdict = v;
+		to_node(g, N_VERDICT, pm);
+	} else {
+		free_pm(pm);
 	}
-	mm_actor_unref(pm->conn);
+}
+
+static void
+shard_local(struct gshard *g, struct peer_msg *pm)
+{
+	mm_node_t *n = g->n;
+	mm_wire_msg_t m = {.type = MM_W_EVENT};
+	int kind = pm->verdict, dir = pm->inbound;
+	if (mm_gossip_local(g->g, kind, pm->id, dir, unix_ms(), store_now(n),
+	        &m.u.event) != 0 || (pm->buf = encode_buf(&m)) == NULL) {
+		free_pm(pm);
+		return;
+	}
+	bump(&n->st_local);
+	mm_log(MM_LOG_DEBUG, "node: own event %s %02x%02x%02x dir %d seq %u list %u",
+	    kind == MM_PS_CONNECT ? "connect" : "disconnect", pm->id[0], pm->id[1],
+	    pm->id[2], dir, m.u.event.seq, m.u.event.nnb);
+	to_node(g, N_FWD, pm); /* conn NULL: to every link */
+}
+
+/* Map upkeep for the shard's own records (only the owner writes them). */
+static void
+shard_gc(struct gshard *g)
+{
+	mm_ps_gc_t gc;
+	mm_ps_expire(g->n->ps, g->idx, store_now(g->n), &gc);
+	atomic_fetch_add_explicit(&g->n->st_gc_ph, gc.phantoms, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g->n->st_gc_rec, gc.records, memory_order_relaxed);
+	mm_timer_arm(&g->gc, g->n->cfg.gc_ms);
+}
+
+static void
+shard_fn(mm_actor_t *self, const mm_msg_t *m)
+{
+	struct gshard *g = mm_actor_state(self);
+	switch (m->type) {
+	case MM_MSG_START:
+		mm_timer_init(&g->gc, self, 0);
+		mm_timer_arm(&g->gc, g->n->cfg.gc_ms);
+		return;
+	case MM_MSG_TIMER:
+		shard_gc(g);
+		return;
+	case MM_MSG_STOP:
+		mm_timer_cancel(&g->gc);
+		return;
+	case G_EVENT:
+		shard_event(g, m->ptr);
+		return;
+	case G_LOCAL:
+		shard_local(g, m->ptr);
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+shard_drop(const mm_msg_t *m)
+{
+	if (m->ptr != NULL)
+		free_pm(m->ptr);
 }
 
 static void
@@ -1307,8 +1432,6 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_init(&n->px_t, self, PX_TIMER);
 		if (n->cfg.select_ms != 0 && n->cfg.px_ms != 0)
 			mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
-		mm_timer_init(&n->gc_t, self, GC_TIMER);
-		mm_timer_arm(&n->gc_t, n->cfg.gc_ms);
 		mm_timer_init(&n->analyse_t, self, ANALYSE_TIMER);
 		mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
 		return;
@@ -1324,9 +1447,6 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		} else if (m->arg == PX_TIMER) {
 			px_round(n);
 			mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
-		} else if (m->arg == GC_TIMER) {
-			gc_round(n);
-			mm_timer_arm(&n->gc_t, n->cfg.gc_ms);
 		} else if (m->arg == ANALYSE_TIMER) {
 			analyse_round(n);
 			mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
@@ -1350,14 +1470,16 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	}
 	case N_PEER_UP: peer_up(n, pm); break;
 	case N_PEER_DOWN: peer_down(n, pm); break;
-	case N_EVENT: event_in(n, pm); break;
+	case N_EVENT: event_in(n, pm); return; /* it owns pm */
 	case N_GET_PEERS: get_peers_in(n, pm); free_pm(pm); return;
 	case N_PEERS: peers_list_in(n, pm); free_pm(pm); return;
 	case N_FULL: full_in(n, pm); free_pm(pm); return;
+	case N_FWD:
+	case N_LOGONLY:
+	case N_VERDICT: shard_result(n, m->type, pm); free_pm(pm); return;
 	case MM_MSG_STOP:
 		mm_timer_cancel(&n->refresh);
 		mm_timer_cancel(&n->select_t);
-		mm_timer_cancel(&n->gc_t);
 		mm_timer_cancel(&n->analyse_t);
 		mm_timer_cancel(&n->px_t);
 		mm_timer_cancel(&n->snap_t);
@@ -1494,14 +1616,42 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		snprintf(err, errlen, "node: no memory for the sync log");
 		goto fail;
 	}
-	mm_dedup_config_t dc;
-	mm_dedup_config_default(&dc);
-	if ((rc = mm_ps_create(&cfg->map, &n->ps)) != 0 ||
-	    (rc = mm_dedup_create(&dc, &n->dedup)) != 0 ||
-	    (rc = mm_gossip_create(&cfg->gossip, cfg->net.id, n->ps, n->dedup,
-	        &n->gossip)) != 0) {
+	/* One gossip shard per worker (a power of two, at most MAX_SHARDS),
+	 * each owning the PeerStore shard of the same index. */
+	unsigned workers = mm_rt_workers(rt), ns = 1;
+	unsigned want = cfg->gossip_shards ? cfg->gossip_shards : workers;
+	while (ns * 2 <= want && ns * 2 <= MAX_SHARDS)
+		ns *= 2;
+	mm_ps_config_t pc = cfg->map;
+	pc.shards = ns;
+	n->cfg.map.shards = ns;
+	n->nshards = ns;
+	if ((rc = mm_ps_create(&pc, &n->ps)) != 0) {
 		snprintf(err, errlen, "node: cannot create the map (%d)", rc);
 		goto fail;
+	}
+	n->own_shard = mm_ps_shard_of(n->ps, n->id.id);
+	for (unsigned i = 0; i < ns; i++) {
+		struct gshard *g = &n->shard[i];
+		g->n = n;
+		g->idx = i;
+		mm_dedup_config_t dc;
+		mm_dedup_config_default(&dc);
+		if ((rc = mm_dedup_create(&dc, &g->d)) != 0 ||
+		    (rc = mm_gossip_create(&cfg->gossip, cfg->net.id, n->ps, g->d,
+		        &g->g)) != 0) {
+			snprintf(err, errlen, "node: cannot create gossip shard %u (%d)", i, rc);
+			goto fail;
+		}
+		char name[16];
+		snprintf(name, sizeof(name), "gossip%u", i);
+		mm_actor_opts_t go = {.worker = i % workers, .mailbox_cap = 4096,
+		    .drop = shard_drop, .name = name};
+		if ((g->actor = mm_actor_spawn(rt, shard_fn, g, &go)) == NULL) {
+			rc = -errno;
+			snprintf(err, errlen, "node: cannot start gossip shard %u", i);
+			goto fail;
+		}
 	}
 	mm_net_config_t nc = cfg->net;
 	nc.on_ready = cb_ready;
@@ -1511,8 +1661,9 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	nc.arg = n;
 	if ((rc = mm_net_create(rt, &nc, &n->net, err, errlen)) != 0)
 		goto fail;
-	/* Mailbox: every connection's up and down at once, plus events. */
-	mm_actor_opts_t o = {.worker = 0, .mailbox_cap = 4 * MAX_PEERS + 1024,
+	/* Mailbox: every connection's up and down at once, plus events in
+	 * and the shards' results. */
+	mm_actor_opts_t o = {.worker = 0, .mailbox_cap = 4 * MAX_PEERS + 8192,
 	    .drop = node_drop, .name = "node"};
 	n->actor = mm_actor_spawn(rt, node_fn, n, &o);
 	if (n->actor == NULL) {
@@ -1534,8 +1685,13 @@ mm_node_destroy(mm_node_t *n)
 	if (n->actor != NULL)
 		mm_actor_unref(n->actor);
 	mm_net_destroy(n->net);
-	mm_gossip_destroy(n->gossip);
-	mm_dedup_destroy(n->dedup);
+	for (unsigned i = 0; i < MAX_SHARDS; i++) {
+		struct gshard *g = &n->shard[i];
+		if (g->actor != NULL)
+			mm_actor_unref(g->actor);
+		mm_gossip_destroy(g->g);
+		mm_dedup_destroy(g->d);
+	}
 	mm_ps_destroy(n->ps);
 	for (uint32_t i = 0; i < n->log_cap && n->log != NULL; i++)
 		mm_buf_release(n->log[i]);

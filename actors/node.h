@@ -1,12 +1,15 @@
 /*
  * The node: connections (net/conn.h) wired to the gossip engine and the map.
  *
- * One node actor (on worker 0) owns the identity's map, the dedup ring, the
- * gossip engine and the peer table. Connection actors tell it, through its
- * mailbox, when a peer is ready, when it is gone, and when an event arrives.
- * It answers with frames encoded once into a refcounted buffer that every
+ * Actors. One node actor (on worker 0) owns the peer table, the address
+ * book, the bootstrap list, the join sync log and the selector. Connection
+ * actors tell it, through its mailbox, when a peer is ready, when it is
+ * gone, and when a message arrives. Events go on to the gossip shard that
+ * owns their origin (one per worker: its dedup ring, its gossip engine,
+ * its PeerStore shard; the verify runs there, in parallel), which sends
+ * back what to forward, encoded once into a refcounted buffer that every
  * neighbour's connection actor queues as is (drop-and-count when a
- * connection's mailbox is full: anti-entropy repairs what gossip drops).
+ * connection's mailbox is full: the periodic re-announcement repairs it).
  *
  * Two connections between the same pair are resolved the same way on both
  * sides: the one dialled by the peer with the lower id is kept. Every live
@@ -98,6 +101,9 @@ typedef struct mm_node_config {
 	 * components, bridges and articulation points every analyse_ms (a
 	 * warning is logged when the map splits or heals). 5000, 10000. */
 	uint32_t gc_ms, analyse_ms;
+	/* Gossip shards: 0 = one per worker (rounded down to a power of two,
+	 * at most 8). map.shards is set to the same number. */
+	unsigned gossip_shards;
 	/* Persistence (store/snapshot.h): the verified addresses of the
 	 * address book and the ban list, loaded at create (a restarted node
 	 * redials the peers it knew, and its bans hold across restarts) and
