@@ -15,7 +15,7 @@
 #include "snapshot.h"
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
-	N_GET_PEERS, N_PEERS, N_FULL,
+	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
@@ -30,6 +30,7 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define ANALYSE_TIMER 1002
 #define PX_TIMER 1003
 #define SNAP_TIMER 1004
+#define AE_TIMER 1005
 /* dial tags: 1 + i for bootstrap i; ADDR_TAG | gen << 16 | slot for the
  * address book's slot (gen tells a late answer from a reused slot) */
 #define ADDR_TAG (1ull << 32)
@@ -54,6 +55,10 @@ struct peer_msg {
 	struct px_ent *px;  /* N_PEERS: entries with an address (malloc'd) */
 	unsigned npx;
 	mm_buf_t *buf;      /* N_FWD, N_LOGONLY: the encoded event (a reference) */
+	uint8_t origin[32]; /* and its origin and seq (the log's index) */
+	uint32_t oseq;
+	uint8_t *blob;      /* N_DIGEST, N_WANT: the records (malloc'd) */
+	uint32_t blen;
 	int verdict;        /* N_VERDICT; G_LOCAL: kind (inbound: dir) */
 	mm_w_event_t ev;    /* N_EVENT */
 };
@@ -85,8 +90,10 @@ struct peer {
 	uint16_t port;
 	/* token buckets: tokens in millionths, refilled from *_ms */
 	uint64_t ev_tok, ev_ms, rq_tok, rq_ms;
-	uint64_t asked_ms;  /* our last get_peers to it: never more often than
-	                     * its bucket refills (req_refill_ms) */
+	uint64_t asked_ms;  /* our last get_peers or digest to it: never more
+	                     * often than its bucket refills (req_refill_ms) */
+	uint64_t digest_ms; /* our last digest to it: its want is answered
+	                     * within 30 s, once */
 };
 
 /* Address book entry. verified: we completed a handshake with this id at
@@ -131,7 +138,7 @@ struct mm_node {
 	mm_timer_t refresh;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
-	mm_timer_t select_t, analyse_t, px_t, snap_t;
+	mm_timer_t select_t, analyse_t, px_t, snap_t, ae_t;
 	char *snap_path;
 	struct addr *book;  /* addr_max entries */
 	unsigned nbook;
@@ -141,13 +148,19 @@ struct mm_node {
 	/* bans: written by the node actor, read by listeners (accept filter) */
 	mm_bans_t *bans;
 	pthread_mutex_t bans_mu;
-	/* join sync log: a ring of the last sync_events frames (node actor) */
+	/* join sync log: a ring of the last sync_events frames (node actor),
+	 * with each frame's origin and seq (anti-entropy) */
 	mm_buf_t **log;
+	struct logm {
+		uint8_t id[32];
+		uint32_t seq;
+	} *logm;
 	uint32_t log_cap, log_next, log_n;
 	atomic_uint npeers;
 	_Atomic uint32_t a_comp, a_largest, a_bridges, a_art, a_book;
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
+	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served;
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
@@ -199,6 +212,7 @@ free_pm(struct peer_msg *pm)
 	if (pm->conn != NULL)
 		mm_actor_unref(pm->conn);
 	mm_buf_release(pm->buf);
+	free(pm->blob);
 	free(pm->px);
 	free(pm);
 }
@@ -286,6 +300,22 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 	case MM_W_PEERS:
 		peers_in(n, c, &m->u.peers);
 		return;
+	case MM_W_DIGEST:
+	case MM_W_WANT: {
+		const mm_bytes_t *b = m->type == MM_W_DIGEST ? &m->u.digest.ents :
+		    &m->u.want.ids;
+		if ((pm = new_pm(c, mm_conn_peer_id(c))) == NULL)
+			return;
+		if (b->len != 0 && (pm->blob = malloc(b->len)) == NULL) {
+			free_pm(pm);
+			return;
+		}
+		if (b->len != 0)
+			memcpy(pm->blob, b->ptr, b->len);
+		pm->blen = b->len;
+		post(n, m->type == MM_W_DIGEST ? N_DIGEST : N_WANT, pm);
+		return;
+	}
 	case MM_W_ERROR:
 		if (m->u.error.code == MM_WERR_FULL)
 			post(n, N_FULL, new_pm(c, mm_conn_peer_id(c)));
@@ -371,13 +401,15 @@ static mm_buf_t *encode_buf(const mm_wire_msg_t *m);
 
 /* Keep one more reference to an accepted event's frame for the join sync. */
 static void
-log_frame(mm_node_t *n, mm_buf_t *b)
+log_frame(mm_node_t *n, mm_buf_t *b, const uint8_t *origin, uint32_t seq)
 {
 	if (n->log_cap == 0)
 		return;
 	mm_buf_ref(b);
 	mm_buf_release(n->log[n->log_next]); /* the oldest, NULL until full */
 	n->log[n->log_next] = b;
+	memcpy(n->logm[n->log_next].id, origin, 32);
+	n->logm[n->log_next].seq = seq;
 	n->log_next = (n->log_next + 1) % n->log_cap;
 	if (n->log_n < n->log_cap)
 		n->log_n++;
@@ -400,7 +432,8 @@ encode_buf(const mm_wire_msg_t *m)
 
 /* The same bytes to every link but `except`, and into the join sync log. */
 static void
-broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except)
+broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except, const uint8_t *origin,
+    uint32_t seq)
 {
 	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
@@ -411,23 +444,28 @@ broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except)
 		if (mm_send_or_drop(p->conn, &s) != 0)
 			bump(&n->st_dropped);
 	}
-	log_frame(n, b);
+	log_frame(n, b, origin, seq);
 }
 
-/* Replay the log to a new peer, oldest first (per origin, the order of the
- * sequence numbers, so nothing arrives stale), packed into buffers of up to
- * SYNC_CHUNK bytes: a few mailbox slots, well under the write cap. */
+/* Send log frames to a peer, oldest first (per origin, the order of the
+ * sequence numbers, so nothing arrives stale), packed into buffers of up
+ * to SYNC_CHUNK bytes: a few mailbox slots, well under the write cap.
+ * sel: NULL for every frame, else sel[slot] != 0 for the chosen ones.
+ * Returns the frames sent. */
 #define SYNC_CHUNK 32768
-static void
-sync_peer(mm_node_t *n, mm_actor_t *conn)
+static uint64_t
+send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel)
 {
 	if (n->log_n == 0)
-		return;
+		return 0;
 	uint32_t first = (n->log_next + n->log_cap - n->log_n) % n->log_cap;
 	mm_buf_t *chunk = NULL;
 	uint64_t sent = 0;
 	for (uint32_t k = 0; k <= n->log_n; k++) {
-		mm_buf_t *f = k < n->log_n ? n->log[(first + k) % n->log_cap] : NULL;
+		uint32_t slot = (first + k) % n->log_cap;
+		mm_buf_t *f = k < n->log_n ? n->log[slot] : NULL;
+		if (f != NULL && sel != NULL && !sel[slot])
+			continue;
 		if (chunk != NULL && (f == NULL || chunk->len + f->len > chunk->cap)) {
 			mm_msg_t s = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = chunk};
 			if (mm_send_or_drop(conn, &s) != 0)
@@ -443,6 +481,14 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 		chunk->len += f->len;
 		sent++;
 	}
+	return sent;
+}
+
+/* Replay the whole log to a new peer (join sync). */
+static void
+sync_peer(mm_node_t *n, mm_actor_t *conn)
+{
+	uint64_t sent = send_log(n, conn, NULL);
 	bump(&n->st_syncs);
 	atomic_fetch_add_explicit(&n->st_sync_ev, sent, memory_order_relaxed);
 }
@@ -914,6 +960,182 @@ px_round(mm_node_t *n)
 		ask_peers(n, pp[mm_random() % k]);
 }
 
+/* ---- anti-entropy (seed 004) --------------------------------------------------------- */
+
+static int
+id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+/* The newest frame of each origin in the log: *slot_of_newest, by log
+ * slot, set for those; returns how many. */
+static unsigned
+log_newest(mm_node_t *n, uint8_t *newest)
+{
+	memset(newest, 0, n->log_cap);
+	if (n->log_n == 0)
+		return 0;
+	/* newest first; an origin already taken is skipped (sorted ids) */
+	uint8_t (*seen)[32] = malloc((size_t)n->log_n * 32);
+	if (seen == NULL)
+		return 0;
+	unsigned ns = 0;
+	for (uint32_t k = 0; k < n->log_n; k++) {
+		uint32_t slot = (n->log_next + n->log_cap - 1 - k) % n->log_cap;
+		const uint8_t *id = n->logm[slot].id;
+		/* binary search in the sorted prefix, then insert */
+		unsigned lo = 0, hi = ns;
+		while (lo < hi) {
+			unsigned mid = (lo + hi) / 2;
+			int c = memcmp(seen[mid], id, 32);
+			if (c == 0) {
+				lo = UINT32_MAX;
+				break;
+			}
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == UINT32_MAX)
+			continue;
+		memmove(seen[lo + 1], seen[lo], (size_t)(ns - lo) * 32);
+		memcpy(seen[lo], id, 32);
+		ns++;
+		newest[slot] = 1;
+	}
+	free(seen);
+	return ns;
+}
+
+/* Every ae_ms: tell one random neighbour the newest (origin, seq) we can
+ * deliver (at most 1024 origins, the most recent first); it asks for what
+ * its map lacks (want) and we send those frames. What gossip dropped (a
+ * full mailbox, a copy that arrived with ttl 0) is repaired this way. */
+static void
+ae_round(mm_node_t *n)
+{
+	struct peer *pp[MAX_PEERS];
+	unsigned k = 0;
+	uint64_t now = mm_now_ms();
+	for (int i = 0; i < n->peers_hi; i++)
+		if (n->peers[i].conn != NULL && (n->peers[i].asked_ms == 0 ||
+		    now - n->peers[i].asked_ms >= n->cfg.req_refill_ms))
+			pp[k++] = &n->peers[i];
+	if (k == 0 || n->log_n == 0)
+		return;
+	struct peer *p = pp[mm_random() % k];
+	uint8_t *newest = malloc(n->log_cap);
+	uint8_t *ents = malloc((size_t)MM_WIRE_DIGEST_MAX * MM_WIRE_DIGEST_ENT);
+	if (newest == NULL || ents == NULL) {
+		free(newest);
+		free(ents);
+		return;
+	}
+	log_newest(n, newest);
+	unsigned ne = 0;
+	for (uint32_t j = 0; j < n->log_n && ne < MM_WIRE_DIGEST_MAX; j++) {
+		uint32_t slot = (n->log_next + n->log_cap - 1 - j) % n->log_cap;
+		if (!newest[slot])
+			continue;
+		uint8_t *e = ents + (size_t)ne++ * MM_WIRE_DIGEST_ENT;
+		memcpy(e, n->logm[slot].id, 32);
+		uint32_t q = n->logm[slot].seq;
+		e[32] = (uint8_t)(q >> 24);
+		e[33] = (uint8_t)(q >> 16);
+		e[34] = (uint8_t)(q >> 8);
+		e[35] = (uint8_t)q;
+	}
+	mm_wire_msg_t m = {.type = MM_W_DIGEST};
+	m.u.digest.ents = (mm_bytes_t){ents, ne * MM_WIRE_DIGEST_ENT};
+	mm_buf_t *b = mm_buf_alloc(ne * MM_WIRE_DIGEST_ENT + 64);
+	int len = b != NULL ? mm_wire_encode(&m, b->data, b->cap) : -ENOMEM;
+	free(newest);
+	free(ents);
+	if (len < 0) {
+		mm_buf_release(b);
+		return;
+	}
+	b->len = (uint32_t)len;
+	p->asked_ms = p->digest_ms = now;
+	send_buf(n, p->conn, b);
+	bump(&n->st_ae_sent);
+}
+
+/* A neighbour's digest: ask for every origin it has newer than our map. */
+static void
+digest_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *p = peer_of_conn(n, pm->conn);
+	if (p == NULL)
+		return;
+	if (bucket_take(&p->rq_tok, &p->rq_ms, mm_now_ms(),
+	        TOKEN / n->cfg.req_refill_ms, n->cfg.req_burst) != 0) {
+		bump(&n->st_rate);
+		misbehaved(n, p, 10, MM_WERR_RATE, "digest over the request rate");
+		return;
+	}
+	unsigned ne = pm->blen / MM_WIRE_DIGEST_ENT, nw = 0;
+	uint8_t *ids = malloc((size_t)(ne ? ne : 1) * 32);
+	if (ids == NULL)
+		return;
+	for (unsigned i = 0; i < ne; i++) {
+		const uint8_t *e = pm->blob + (size_t)i * MM_WIRE_DIGEST_ENT;
+		uint32_t seq = (uint32_t)e[32] << 24 | (uint32_t)e[33] << 16 |
+		    (uint32_t)e[34] << 8 | e[35];
+		if (memcmp(e, n->id.id, 32) == 0)
+			continue; /* nobody knows our record better than we do */
+		mm_pidx_t x = mm_ps_lookup(n->ps, e);
+		if (x != MM_PIDX_NONE && mm_ps_seq(n->ps, x) >= seq)
+			continue;
+		memcpy(ids + (size_t)nw++ * 32, e, 32);
+	}
+	if (nw > 0) {
+		mm_wire_msg_t m = {.type = MM_W_WANT};
+		m.u.want.ids = (mm_bytes_t){ids, nw * 32};
+		mm_buf_t *b = mm_buf_alloc(nw * 32 + 64);
+		int len = b != NULL ? mm_wire_encode(&m, b->data, b->cap) : -ENOMEM;
+		if (len > 0) {
+			b->len = (uint32_t)len;
+			send_buf(n, pm->conn, b);
+			atomic_fetch_add_explicit(&n->st_ae_wanted, nw, memory_order_relaxed);
+		} else {
+			mm_buf_release(b);
+		}
+	}
+	free(ids);
+}
+
+/* The answer to our digest: the newest frame we hold of each origin asked. */
+static void
+want_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *p = peer_of_conn(n, pm->conn);
+	if (p == NULL)
+		return;
+	uint64_t now = mm_now_ms();
+	if (p->digest_ms == 0 || now - p->digest_ms > 30000) {
+		misbehaved(n, p, 10, MM_WERR_ORDER, "want without a digest");
+		return;
+	}
+	p->digest_ms = 0; /* one answer per digest */
+	unsigned nw = pm->blen / 32;
+	if (nw == 0 || n->log_n == 0)
+		return;
+	qsort(pm->blob, nw, 32, id_cmp);
+	uint8_t *sel = malloc(n->log_cap);
+	if (sel == NULL)
+		return;
+	log_newest(n, sel);
+	for (uint32_t slot = 0; slot < n->log_cap; slot++)
+		if (sel[slot] && bsearch(n->logm[slot].id, pm->blob, nw, 32, id_cmp) == NULL)
+			sel[slot] = 0;
+	uint64_t sent = send_log(n, pm->conn, sel);
+	atomic_fetch_add_explicit(&n->st_ae_served, sent, memory_order_relaxed);
+	free(sel);
+}
+
 /* ---- persistence ----------------------------------------------------------------- */
 
 /* The snapshot format stores peers of a PeerStore: the verified addresses
@@ -1275,9 +1497,9 @@ shard_result(mm_node_t *n, uint32_t type, struct peer_msg *pm)
 	if (type == N_FWD) {
 		/* to every link but the one it came from (pm->conn, or NULL
 		 * for our own events) */
-		broadcast_buf(n, pm->buf, pm->conn);
+		broadcast_buf(n, pm->buf, pm->conn, pm->origin, pm->oseq);
 	} else if (type == N_LOGONLY) {
-		log_frame(n, pm->buf);
+		log_frame(n, pm->buf, pm->origin, pm->oseq);
 	} else if (type == N_VERDICT) {
 		struct peer *from = peer_of_conn(n, pm->conn);
 		bump(&n->st_bad);
@@ -1306,6 +1528,8 @@ shard_event(struct gshard *g, struct peer_msg *pm)
 	mm_node_t *n = g->n;
 	mm_wire_msg_t fwd = {.type = MM_W_EVENT};
 	int v = mm_gossip_receive(g->g, &pm->ev, unix_ms(), store_now(n), &fwd.u.event);
+	mm_id_of(pm->ev.pub, pm->origin);
+	pm->oseq = pm->ev.seq;
 	if (MM_LOG_DEBUG <= mm__log_level) {
 		uint8_t o[32];
 		mm_id_of(pm->ev.pub, o);
@@ -1353,6 +1577,8 @@ shard_local(struct gshard *g, struct peer_msg *pm)
 		return;
 	}
 	bump(&n->st_local);
+	memcpy(pm->origin, n->id.id, 32);
+	pm->oseq = m.u.event.seq;
 	mm_log(MM_LOG_DEBUG, "node: own event %s %02x%02x%02x dir %d seq %u list %u",
 	    kind == MM_PS_CONNECT ? "connect" : "disconnect", pm->id[0], pm->id[1],
 	    pm->id[2], dir, m.u.event.seq, m.u.event.nnb);
@@ -1426,6 +1652,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_init(&n->select_t, self, SELECT_TIMER);
 		if (n->cfg.select_ms != 0)
 			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		mm_timer_init(&n->ae_t, self, AE_TIMER);
+		if (n->cfg.ae_ms != 0)
+			mm_timer_arm(&n->ae_t, jitter(n->cfg.ae_ms));
 		mm_timer_init(&n->snap_t, self, SNAP_TIMER);
 		if (n->snap_path != NULL)
 			mm_timer_arm(&n->snap_t, n->cfg.snapshot_ms);
@@ -1441,6 +1670,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		} else if (m->arg == SELECT_TIMER) {
 			select_round(n);
 			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		} else if (m->arg == AE_TIMER) {
+			ae_round(n);
+			mm_timer_arm(&n->ae_t, jitter(n->cfg.ae_ms));
 		} else if (m->arg == SNAP_TIMER) {
 			snapshot_save(n);
 			mm_timer_arm(&n->snap_t, n->cfg.snapshot_ms);
@@ -1474,6 +1706,8 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_GET_PEERS: get_peers_in(n, pm); free_pm(pm); return;
 	case N_PEERS: peers_list_in(n, pm); free_pm(pm); return;
 	case N_FULL: full_in(n, pm); free_pm(pm); return;
+	case N_DIGEST: digest_in(n, pm); free_pm(pm); return;
+	case N_WANT: want_in(n, pm); free_pm(pm); return;
 	case N_FWD:
 	case N_LOGONLY:
 	case N_VERDICT: shard_result(n, m->type, pm); free_pm(pm); return;
@@ -1483,6 +1717,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_cancel(&n->analyse_t);
 		mm_timer_cancel(&n->px_t);
 		mm_timer_cancel(&n->snap_t);
+		mm_timer_cancel(&n->ae_t);
 		snapshot_save(n);
 		for (unsigned i = 0; i < n->nboot; i++)
 			mm_timer_cancel(&n->boot[i].timer);
@@ -1544,6 +1779,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->gc_ms = 5000;
 	c->px_ms = 30000;
 	c->snapshot_ms = 300000;
+	c->ae_ms = 60000;
 	c->analyse_ms = 10000;
 }
 
@@ -1611,7 +1847,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		snapshot_load(n);
 	}
 	n->log_cap = cfg->sync_events;
-	if (n->log_cap != 0 && (n->log = calloc(n->log_cap, sizeof(*n->log))) == NULL) {
+	if (n->log_cap != 0 && ((n->log = calloc(n->log_cap, sizeof(*n->log))) == NULL ||
+	    (n->logm = calloc(n->log_cap, sizeof(*n->logm))) == NULL)) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the sync log");
 		goto fail;
@@ -1643,10 +1880,11 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 			snprintf(err, errlen, "node: cannot create gossip shard %u (%d)", i, rc);
 			goto fail;
 		}
-		char name[16];
-		snprintf(name, sizeof(name), "gossip%u", i);
+		/* the runtime keeps the name's pointer: static strings */
+		static const char *const names[MAX_SHARDS] = {"gossip0", "gossip1",
+		    "gossip2", "gossip3", "gossip4", "gossip5", "gossip6", "gossip7"};
 		mm_actor_opts_t go = {.worker = i % workers, .mailbox_cap = 4096,
-		    .drop = shard_drop, .name = name};
+		    .drop = shard_drop, .name = names[i]};
 		if ((g->actor = mm_actor_spawn(rt, shard_fn, g, &go)) == NULL) {
 			rc = -errno;
 			snprintf(err, errlen, "node: cannot start gossip shard %u", i);
@@ -1696,6 +1934,7 @@ mm_node_destroy(mm_node_t *n)
 	for (uint32_t i = 0; i < n->log_cap && n->log != NULL; i++)
 		mm_buf_release(n->log[i]);
 	free(n->log);
+	free(n->logm);
 	free(n->book);
 	free(n->snap_path);
 	mm_psq_free(n->q);
@@ -1775,6 +2014,9 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->gc_phantoms = LD(st_gc_ph);
 	o->gc_records = LD(st_gc_rec);
 	o->snapshots_saved = LD(st_snaps);
+	o->ae_digests_sent = LD(st_ae_sent);
+	o->ae_wanted = LD(st_ae_wanted);
+	o->ae_served = LD(st_ae_served);
 	o->snapshot_peers_loaded = LD(st_snap_peers);
 	o->snapshot_bans_loaded = LD(st_snap_bans);
 	o->links_digest = LD(links_digest);

@@ -112,6 +112,11 @@ typedef struct mm_node_config {
 	 * 300000. */
 	const char *snapshot_path;
 	uint32_t snapshot_ms;
+	/* Anti-entropy: every ae_ms (+-25%) one random neighbour gets a
+	 * digest (the newest origin and seq of up to 1024 origins in our
+	 * sync log); it asks for the origins its map has older and we send
+	 * those frames. Repairs what rumours missed. 60000; 0: off. */
+	uint32_t ae_ms;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -137,7 +142,8 @@ typedef struct mm_node_stats {
 	    events_in, events_forwarded, events_bad, frames_dropped,
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,
-	    gc_phantoms, gc_records, snapshots_saved, snapshot_peers_loaded,
+	    gc_phantoms, gc_records, ae_digests_sent, ae_wanted, ae_served,
+	    snapshots_saved, snapshot_peers_loaded,
 	    snapshot_bans_loaded;
 	/* The last analysis of the map (analyse_ms). */
 	uint32_t components, largest, bridges, articulation;

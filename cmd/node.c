@@ -52,6 +52,8 @@ node_usage(FILE *f)
 	    "                          after this (default 60)\n"
 	    "      --snapshot FILE     keep known addresses and bans here across restarts\n"
 	    "                          (loaded at start, saved every 5 min and at stop)\n"
+	    "      --ae-ms MS          anti-entropy round: a digest to one neighbour\n"
+	    "                          (default 60000; 0: off)\n"
 	    "      --px-ms MS          ask a random neighbour for addresses this often\n"
 	    "                          (default 30000; 0: only when a link comes up)\n"
 	    "\n"
@@ -123,7 +125,7 @@ struct node_opts {
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
-	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms;
+	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	mm_tls_backend_t backend;
 };
 
@@ -147,6 +149,7 @@ static const struct option node_longopts[] = {
     {"confirm-timeout", required_argument, NULL, 'C'},
     {"px-ms", required_argument, NULL, 'X'},
     {"snapshot", required_argument, NULL, 'Z'},
+    {"ae-ms", required_argument, NULL, 'A'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -203,6 +206,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'L':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->min_link_ms) != 0 ?
 		    "--min-link-ms: milliseconds in [0, 86400000]" : NULL;
+	case 'A':
+		return mm_cmd_parse_uint(v, 0, 86400000, &o->ae_ms) != 0 ?
+		    "--ae-ms: milliseconds in [0, 86400000] (0: no anti-entropy)" : NULL;
 	case 'Z':
 		o->snapshot = v;
 		return strlen(v) == 0 ? "--snapshot: a file path" : NULL;
@@ -293,7 +299,7 @@ mm_cmd_node(int argc, char **argv)
 	struct node_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT,
 	    .status = 10, .refresh = 600000, .per_ip = 8, .ttl = 6,
 	    .degree = 12, .max_degree = 16, .select_ms = 2000, .min_link_ms = 10000,
-	    .confirm_s = 60, .px_ms = 30000, .backend = MM_TLS_OPENSSL};
+	    .confirm_s = 60, .px_ms = 30000, .ae_ms = 60000, .backend = MM_TLS_OPENSSL};
 	int c, configs = 0;
 
 	optind = 1;
@@ -402,6 +408,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.min_link_ms = (uint32_t)o.min_link_ms;
 	nc.px_ms = (uint32_t)o.px_ms;
 	nc.snapshot_path = o.snapshot;
+	nc.ae_ms = (uint32_t)o.ae_ms;
 	mm_node_t *node = NULL;
 	int rc_exit = MM_EXIT_OK;
 	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {

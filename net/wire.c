@@ -14,7 +14,8 @@
 static const char *const names[MM_W__COUNT] = {
     [MM_W_HELLO] = "hello", [MM_W_PING] = "ping", [MM_W_PONG] = "pong",
     [MM_W_ERROR] = "error", [MM_W_EVENT] = "event",
-    [MM_W_GET_PEERS] = "get_peers", [MM_W_PEERS] = "peers"};
+    [MM_W_GET_PEERS] = "get_peers", [MM_W_PEERS] = "peers",
+    [MM_W_DIGEST] = "digest", [MM_W_WANT] = "want"};
 
 const char *
 mm_wire_type_name(unsigned type)
@@ -318,6 +319,21 @@ dec_peers(const msgpack_object *p, mm_w_peers_t *ps, const char **why)
 	return MM_WIRE_OK;
 }
 
+/* A bin of whole records of `size` bytes, at most MM_WIRE_DIGEST_MAX. */
+static int
+dec_records(const msgpack_object *p, const char *key, uint32_t size,
+    mm_bytes_t *out, const char **why, const char *err)
+{
+	if (get_bytes(p, key, 0, size * MM_WIRE_DIGEST_MAX, true, false, out, why,
+	        err) != 0)
+		return MM_WIRE_EPARAMS;
+	if (out->len % size != 0) {
+		*why = err;
+		return MM_WIRE_EPARAMS;
+	}
+	return MM_WIRE_OK;
+}
+
 int
 mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
     mm_wire_msg_t *m, const char **why_out)
@@ -370,6 +386,12 @@ mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
 	case MM_W_EVENT: return dec_event(p, &m->u.event, why);
 	case MM_W_GET_PEERS: return dec_get_peers(p, &m->u.get_peers, why);
 	case MM_W_PEERS: return dec_peers(p, &m->u.peers, why);
+	case MM_W_DIGEST:
+		return dec_records(p, "ents", MM_WIRE_DIGEST_ENT, &m->u.digest.ents, why,
+		    "digest.ents: bin of at most 1024 entries of 36 bytes required");
+	case MM_W_WANT:
+		return dec_records(p, "ids", 32, &m->u.want.ids, why,
+		    "want.ids: bin of at most 1024 ids of 32 bytes required");
 	default: return MM_WIRE_EUNKNOWN;
 	}
 }
@@ -443,7 +465,8 @@ pk_bin(msgpack_packer *pk, const char *k, const void *b, size_t n)
 {
 	pk_key(pk, k);
 	msgpack_pack_bin(pk, n);
-	msgpack_pack_bin_body(pk, b, n);
+	if (n != 0) /* b may be NULL then */
+		msgpack_pack_bin_body(pk, b, n);
 }
 
 static void
@@ -576,6 +599,17 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 				pk_uint(&pk, "port", q->port);
 			}
 		}
+		break;
+	}
+	case MM_W_DIGEST:
+	case MM_W_WANT: {
+		const mm_bytes_t *b = m->type == MM_W_DIGEST ? &m->u.digest.ents :
+		    &m->u.want.ids;
+		uint32_t size = m->type == MM_W_DIGEST ? MM_WIRE_DIGEST_ENT : 32;
+		if (b->len % size != 0 || b->len > size * MM_WIRE_DIGEST_MAX)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 1);
+		pk_bin(&pk, m->type == MM_W_DIGEST ? "ents" : "ids", b->ptr, b->len);
 		break;
 	}
 	default:

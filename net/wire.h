@@ -33,6 +33,8 @@ enum mm_wire_type {
 	MM_W_EVENT,
 	MM_W_GET_PEERS,
 	MM_W_PEERS,
+	MM_W_DIGEST,
+	MM_W_WANT,
 	MM_W__COUNT
 };
 
@@ -126,6 +128,18 @@ typedef struct mm_w_peers {
 	mm_w_peer_t peer[MM_WIRE_PEERS_MAX];
 } mm_w_peers_t;
 
+/* Anti-entropy (docs/PROTOCOL.md): the newest (origin, seq) the sender
+ * can deliver, and the origins the receiver wants. Both point into the
+ * frame. */
+#define MM_WIRE_DIGEST_MAX 1024
+#define MM_WIRE_DIGEST_ENT 36  /* id (32) || seq (4, big-endian) */
+typedef struct mm_w_digest {
+	mm_bytes_t ents;     /* n x 36 bytes, n <= 1024 */
+} mm_w_digest_t;
+typedef struct mm_w_want {
+	mm_bytes_t ids;      /* n x 32 bytes, n <= 1024 */
+} mm_w_want_t;
+
 typedef struct mm_wire_msg {
 	uint8_t type;        /* enum mm_wire_type */
 	uint32_t req;        /* request id; 0 = none */
@@ -136,6 +150,8 @@ typedef struct mm_wire_msg {
 		mm_w_event_t event;
 		mm_w_get_peers_t get_peers;
 		mm_w_peers_t peers;
+		mm_w_digest_t digest;
+		mm_w_want_t want;
 	} u;
 } mm_wire_msg_t;
 
