@@ -810,18 +810,29 @@ peer_of_conn(mm_node_t *n, mm_actor_t *conn)
 static void misbehaved(mm_node_t *n, struct peer *p, uint32_t pts, int code,
     const char *why);
 
-static void
-get_peers_in(mm_node_t *n, struct peer_msg *pm)
+/* The link a request came in on, if it is still a link and the request
+ * fits its budget (one bucket for get_peers and digest); else NULL, and
+ * the excess is scored. */
+static struct peer *
+request_from(mm_node_t *n, struct peer_msg *pm, const char *what)
 {
 	struct peer *p = peer_of_conn(n, pm->conn);
 	if (p == NULL)
-		return;
+		return NULL;
 	if (bucket_take(&p->rq_tok, &p->rq_ms, mm_now_ms(),
 	        TOKEN / n->cfg.req_refill_ms, n->cfg.req_burst) != 0) {
 		bump(&n->st_rate);
-		misbehaved(n, p, 10, MM_WERR_RATE, "get_peers over its rate");
-		return;
+		misbehaved(n, p, 10, MM_WERR_RATE, what);
+		return NULL;
 	}
+	return p;
+}
+
+static void
+get_peers_in(mm_node_t *n, struct peer_msg *pm)
+{
+	if (request_from(n, pm, "get_peers over the request rate") == NULL)
+		return;
 	answer_peers(n, pm->conn, pm->id, pm->req, pm->limit);
 }
 
@@ -1067,15 +1078,8 @@ ae_round(mm_node_t *n)
 static void
 digest_in(mm_node_t *n, struct peer_msg *pm)
 {
-	struct peer *p = peer_of_conn(n, pm->conn);
-	if (p == NULL)
+	if (request_from(n, pm, "digest over the request rate") == NULL)
 		return;
-	if (bucket_take(&p->rq_tok, &p->rq_ms, mm_now_ms(),
-	        TOKEN / n->cfg.req_refill_ms, n->cfg.req_burst) != 0) {
-		bump(&n->st_rate);
-		misbehaved(n, p, 10, MM_WERR_RATE, "digest over the request rate");
-		return;
-	}
 	unsigned ne = pm->blen / MM_WIRE_DIGEST_ENT, nw = 0;
 	uint8_t *ids = malloc((size_t)(ne ? ne : 1) * 32);
 	if (ids == NULL)

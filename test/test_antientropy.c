@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "node.h"
+#include "node_util.h"
 #include "test.h"
 
 #define DIFF 8
@@ -19,19 +20,13 @@ static uint16_t ports[4];
 static void
 dial(int from, int to)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(ports[to])};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	CHECK_EQ(mm_node_dial(nodes[from], (struct sockaddr *)&a, sizeof(a)), 0);
+	node_dial(nodes[from], ports[to]);
 }
 
 static enum mm_ps_edge
 edge_at(int at, int x, int y)
 {
-	const mm_ps_t *ps = mm_node_map(nodes[at]);
-	mm_pidx_t a = mm_ps_lookup(ps, ids[x].id), b = mm_ps_lookup(ps, ids[y].id);
-	if (a == MM_PIDX_NONE || b == MM_PIDX_NONE)
-		return MM_EDGE_NONE;
-	return mm_ps_edge_state(ps, a, b);
+	return node_edge(nodes[at], ids[x].id, ids[y].id);
 }
 
 static void
