@@ -160,7 +160,7 @@ struct mm_node {
 	_Atomic uint32_t a_comp, a_largest, a_bridges, a_art, a_book;
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
-	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served;
+	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
@@ -1565,6 +1565,8 @@ shard_event(struct gshard *g, struct peer_msg *pm)
 		pm->verdict = v;
 		to_node(g, N_VERDICT, pm);
 	} else {
+		if (v == MM_G_DUP)
+			bump(&n->st_evdup);
 		free_pm(pm);
 	}
 }
@@ -2019,6 +2021,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->gc_records = LD(st_gc_rec);
 	o->snapshots_saved = LD(st_snaps);
 	o->ae_digests_sent = LD(st_ae_sent);
+	o->events_dup = LD(st_evdup);
 	o->ae_wanted = LD(st_ae_wanted);
 	o->ae_served = LD(st_ae_served);
 	o->snapshot_peers_loaded = LD(st_snap_peers);
