@@ -143,6 +143,9 @@ struct mm_node {
 	struct addr *book;  /* addr_max entries */
 	unsigned nbook;
 	mm_psq_t *q;        /* query scratch (selection, analysis) */
+	uint8_t *cls;       /* the last analysis: mm_psq_bridge_side classes */
+	uint32_t ncls;      /* (0: none, e.g. we have no confirmed link yet) */
+	uint32_t ncls_cap;
 	uint32_t req_next;
 	/* read by others */
 	/* bans: written by the node actor, read by listeners (accept filter) */
@@ -926,8 +929,8 @@ select_round(mm_node_t *n)
 		free(c);
 		return;
 	}
-	mm_sel_rank(n->ps, n->q, mm_ps_lookup(n->ps, n->id.id), nb, deg, target,
-	    c, nc, mm_random());
+	mm_sel_rank(n->ps, nb, deg, target, n->ncls ? n->cls : NULL, n->ncls, c, nc,
+	    mm_random());
 	if (deg + inflight < target) {
 		/* Candidates with room first (the ranking puts them there); a
 		 * full one only while we are short of half the target or to
@@ -1232,6 +1235,24 @@ analyse_round(mm_node_t *n)
 	mm_ps_graph_t g;
 	if (mm_ps_analyse(n->ps, n->q, 1, &g) != 0)
 		return;
+	/* Where every peer sits relative to us (the selector prefers a link
+	 * that joins another component or makes a bridge redundant). Only
+	 * once we have a confirmed link: alone, everyone is "elsewhere". */
+	n->ncls = 0;
+	mm_pidx_t self = mm_ps_lookup(n->ps, n->id.id), tmp[1];
+	uint32_t span = mm_ps_span(n->ps);
+	if (self != MM_PIDX_NONE && mm_ps_confirmed(n->ps, self, tmp, 1) > 0) {
+		if (span > n->ncls_cap) {
+			uint8_t *c = realloc(n->cls, span);
+			if (c == NULL)
+				goto counts;
+			n->cls = c;
+			n->ncls_cap = span;
+		}
+		mm_psq_bridge_side(n->ps, n->q, self, n->cls, span);
+		n->ncls = span;
+	}
+counts:;
 	uint32_t was = atomic_load(&n->a_comp);
 	atomic_store(&n->a_comp, g.components);
 	atomic_store(&n->a_largest, g.largest);
@@ -1941,6 +1962,7 @@ mm_node_destroy(mm_node_t *n)
 		mm_buf_release(n->log[i]);
 	free(n->log);
 	free(n->logm);
+	free(n->cls);
 	free(n->book);
 	free(n->snap_path);
 	mm_psq_free(n->q);

@@ -29,6 +29,8 @@ mm_sel_before(const mm_sel_cand_t *a, const mm_sel_cand_t *b)
 		return a->other_comp > b->other_comp;
 	if (a->room != b->room)
 		return a->room > b->room;
+	if (a->across != b->across)
+		return a->across > b->across;
 	if (a->overlap != b->overlap)
 		return a->overlap < b->overlap;
 	if (a->confirmed != b->confirmed)
@@ -46,19 +48,16 @@ cmp(const void *x, const void *y)
 }
 
 void
-mm_sel_rank(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t self,
-    const mm_pidx_t *nb, unsigned nnb, unsigned target, mm_sel_cand_t *c,
+mm_sel_rank(const mm_ps_t *ps, const mm_pidx_t *nb, unsigned nnb,
+    unsigned target, const uint8_t *cls, uint32_t ncls, mm_sel_cand_t *c,
     unsigned nc, uint64_t seed)
 {
-	/* Our component; a node with no confirmed edge yet has none to speak
-	 * of, and then nobody is "another component". */
-	int ours = self != MM_PIDX_NONE ? mm_ps_reach(ps, q, self) : 0;
 	for (unsigned i = 0; i < nc; i++) {
 		mm_sel_cand_t *k = &c[i];
 		mm_pidx_t ci = k->idx;
 		k->tiebreak = (uint32_t)mm_siphash13(seed, i, &ci, sizeof(ci));
 		if (ci == MM_PIDX_NONE || !mm_ps_live(ps, ci)) {
-			k->other_comp = k->confirmed = 0;
+			k->other_comp = k->confirmed = k->across = 0;
 			k->room = 1;
 			k->overlap = 0;
 			k->first_seen = UINT32_MAX;
@@ -67,7 +66,11 @@ mm_sel_rank(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t self,
 		mm_pidx_t tmp[MM_PS_MAX_NB];
 		k->confirmed = mm_ps_confirmed(ps, ci, tmp, 1) > 0;
 		k->room = mm_ps_neighbours(ps, ci, tmp, NULL, MM_PS_MAX_NB) < target;
-		k->other_comp = ours > 1 && k->confirmed && !mm_psq_reached(q, ci);
+		uint8_t cl = cls != NULL && ci < ncls ? cls[ci] : 0;
+		/* another component only if it is part of one (a confirmed
+		 * edge): a lone record is unknown, not a partition */
+		k->other_comp = cl == 3 && k->confirmed;
+		k->across = cl == 2;
 		k->overlap = (uint16_t)overlap_of(ps, ci, nb, nnb);
 		k->first_seen = mm_ps_first_seen(ps, ci);
 	}

@@ -9,12 +9,15 @@
  *   2. room: it claims fewer than target neighbours (or is not in our map
  *      yet) - first: linking to a full peer makes it drop someone, which
  *      only moves the missing link elsewhere;
- *   3. overlap: |its confirmed neighbours ∩ our neighbours| - lower first;
- *   4. confirmed: it holds at least one confirmed edge (it is known to be
+ *   3. across a bridge: it sits in our component but beyond a bridge
+ *      (linking to it would make that bridge redundant: seed §4.1,
+ *      partition early warning) - first;
+ *   4. overlap: |its confirmed neighbours ∩ our neighbours| - lower first;
+ *   5. confirmed: it holds at least one confirmed edge (it is known to be
  *      up) - before an unconfirmed or unknown one;
- *   5. first_seen: older in our map first (long-lived peers are worth more
+ *   6. first_seen: older in our map first (long-lived peers are worth more
  *      and are costlier for an attacker to fake);
- *   6. a random tiebreak, so that nodes with the same view spread out.
+ *   7. a random tiebreak, so that nodes with the same view spread out.
  * RTT does not take part: it is only known for peers we are connected to.
  *
  * The worst neighbour is the one whose confirmed neighbours overlap most
@@ -38,6 +41,7 @@ typedef struct mm_sel_cand {
 	/* set by mm_sel_rank */
 	uint8_t other_comp;
 	uint8_t room;
+	uint8_t across;
 	uint8_t confirmed;
 	uint16_t overlap;
 	uint32_t first_seen;
@@ -45,10 +49,12 @@ typedef struct mm_sel_cand {
 } mm_sel_cand_t;
 
 /* Score every candidate against our neighbour set nb[nnb] and sort them,
- * best first. target: the degree peers aim for. self: our own index (MM_PIDX_NONE if we are not in our map
- * yet). seed: for the random tiebreak. q: scratch (see psquery.h). */
-void mm_sel_rank(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t self,
-    const mm_pidx_t *nb, unsigned nnb, unsigned target, mm_sel_cand_t *c,
+ * best first. target: the degree peers aim for. cls[ncls]: the classes
+ * of mm_psq_bridge_side from our last analysis of the map (NULL: none yet;
+ * an index at or past ncls counts as unknown). seed: for the random
+ * tiebreak. */
+void mm_sel_rank(const mm_ps_t *ps, const mm_pidx_t *nb, unsigned nnb,
+    unsigned target, const uint8_t *cls, uint32_t ncls, mm_sel_cand_t *c,
     unsigned nc, uint64_t seed);
 /* Is a ranked before b? */
 int mm_sel_before(const mm_sel_cand_t *a, const mm_sel_cand_t *b);

@@ -11,6 +11,7 @@ struct mm_psq {
 	uint32_t cap;
 	uint32_t gen;      /* visit stamp: mark[i] == gen means visited */
 	uint32_t reach;    /* the stamp of the last mm_ps_reach, 0: none */
+	uint32_t an_span;  /* span of the last analysis with cuts, 0: none */
 	uint32_t *mark;
 	uint32_t *parent;
 	uint32_t *queue;
@@ -223,6 +224,7 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 {
 	uint32_t span = mm_ps_span(ps), stamp;
 	memset(out, 0, sizeof(*out));
+	q->an_span = 0;
 	if (prepare(q, span, &stamp) != 0)
 		return -ENOMEM;
 
@@ -368,6 +370,7 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 		}
 	}
 	free(art);
+	q->an_span = span;
 	return 0;
 }
 
@@ -402,4 +405,50 @@ mm_ps_edges_digest(const mm_ps_t *ps, uint64_t *nedges)
 	if (nedges != NULL)
 		*nedges = cnt;
 	return sum;
+}
+
+int
+mm_psq_bridge_side(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, uint8_t *cls,
+    uint32_t ncls)
+{
+	memset(cls, 0, ncls);
+	/* the CSR and the lowlink arrays of the last analysis cover [0, n) */
+	uint32_t n = ncls < q->an_span ? ncls : q->an_span;
+	if (src >= n)
+		return 0;
+	uint32_t *queue = q->queue, *parent = q->parent;
+	/* pass 1: without crossing a bridge (cls 1); pass 2: the rest of the
+	 * component (cls 2) */
+	for (uint8_t pass = 1; pass <= 2; pass++) {
+		uint32_t h = 0, t = 0;
+		for (uint32_t u = 0; u < n && pass == 2; u++)
+			if (cls[u] == 1)
+				queue[t++] = u;
+		if (pass == 1) {
+			cls[src] = 1;
+			queue[t++] = src;
+		}
+		while (h < t) {
+			uint32_t u = queue[h++];
+			for (uint32_t k = q->off[u]; k < q->off[u + 1]; k++) {
+				uint32_t v = q->adj[k];
+				if (v >= n || cls[v] != 0)
+					continue;
+				int bridge = (parent[v] == u && q->low[v] > q->disc[u]) ||
+				    (parent[u] == v && q->low[u] > q->disc[v]);
+				if (pass == 1 && bridge)
+					continue;
+				cls[v] = pass;
+				queue[t++] = v;
+			}
+		}
+	}
+	int same = 0;
+	for (uint32_t u = 0; u < n; u++) {
+		if (cls[u] == 1)
+			same++;
+		else if (cls[u] == 0 && mm_ps_live(ps, u))
+			cls[u] = 3;
+	}
+	return same;
 }

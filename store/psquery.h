@@ -67,6 +67,17 @@ typedef struct mm_ps_graph {
 int mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts,
     mm_ps_graph_t *out);
 
+/* Right after mm_ps_analyse(want_cuts = 1) on the same q (no other query
+ * in between): classify every index below ncls (and below the span the
+ * analysis saw) against src.
+ * cls[i] = 1: in src's 2-edge-connected part (reachable without crossing a
+ * bridge); 2: in src's component, across at least one bridge; 3: a live
+ * record in another component; 0: neither (not live). A link from src to a
+ * class-2 peer would stop at least one bridge being a bridge; to a class-3
+ * peer, join two components. Returns the size of class 1. */
+int mm_psq_bridge_side(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, uint8_t *cls,
+    uint32_t ncls);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,9 @@
 /* Neighbour selection (selector.h) on a hand-built map: the ranking's
- * every criterion in order (another component, room, overlap, confirmed,
- * age), and the choice of the worst neighbour (most overlap, youngest on a
- * tie, only among the eligible). */
+ * every criterion in order (another component, room, across a bridge,
+ * overlap, confirmed, age), the bridge classes it uses, and the choice of
+ * the worst neighbour (most overlap, youngest on a tie, only among the
+ * eligible). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "peerstore.h"
@@ -70,10 +72,17 @@ main(void)
 	link(0, 2, 10);
 	link(0, 3, 10);
 	link(1, 2, 10);
-	/* 3 reaches further: 4, 5 and 7 (the others below hang off them) */
+	/* 3 reaches further: 4, 5 and 7 (the others below hang off them);
+	 * 0 - 3 is a bridge, and so are 3 - 4, 3 - 5, 3 - 7 */
 	link(3, 4, 10);
 	link(3, 5, 10);
 	link(3, 7, 10);
+	/* 16 (seen at 40, before 12): on a cycle with us (0-1-30-16-31-2-0),
+	 * so on our side of every bridge; no overlap, room */
+	link(30, 1, 40);
+	link(31, 2, 40);
+	link(16, 30, 40);
+	link(16, 31, 40);
 	/* 12 (seen at 50) and 11 (seen at 100): no overlap, confirmed */
 	link(12, 5, 50);
 	link(11, 4, 100);
@@ -91,39 +100,58 @@ main(void)
 
 	const unsigned target = 3;
 	mm_pidx_t nb[3] = {idx(1), idx(2), idx(3)};
-	uint32_t tags[] = {10, 11, 12, 13, 14, 15, 20, 21};
-	mm_sel_cand_t c[8];
-	for (unsigned i = 0; i < 8; i++) {
+	uint32_t tags[] = {10, 11, 12, 13, 14, 15, 20, 21, 16};
+	mm_sel_cand_t c[9];
+	for (unsigned i = 0; i < 9; i++) {
 		c[i].tag = tags[i];
 		c[i].idx = tags[i] == 14 ? MM_PIDX_NONE : idx(tags[i]); /* 14: unknown */
 		CHECK(tags[i] == 14 || c[i].idx != MM_PIDX_NONE);
 	}
-	mm_sel_rank(ps, q, idx(0), nb, 3, target, c, 8, 42);
+	/* the classes, from an analysis of the map */
+	mm_ps_graph_t g;
+	CHECK_EQ(mm_ps_analyse(ps, q, 1, &g), 0);
+	uint32_t span = mm_ps_span(ps);
+	uint8_t *cls = calloc(span, 1);
+	CHECK(cls != NULL);
+	/* our side of every bridge: 0 1 2 30 31 16, and 10 (on 1 - 2) */
+	CHECK_EQ(mm_psq_bridge_side(ps, q, idx(0), cls, span), 7);
+	CHECK_EQ(cls[idx(16)], 1);
+	CHECK_EQ(cls[idx(10)], 1);
+	CHECK_EQ(cls[idx(3)], 2);
+	CHECK_EQ(cls[idx(12)], 2);
+	CHECK_EQ(cls[idx(20)], 3);
+	CHECK_EQ(cls[idx(13)], 3); /* live, no confirmed edge: alone */
+	mm_sel_rank(ps, nb, 3, target, cls, span, c, 9, 42);
 	/* another component first (20 and 21, in either order) */
 	CHECK(c[0].other_comp && c[1].other_comp);
 	CHECK((c[0].tag == 20 && c[1].tag == 21) || (c[0].tag == 21 && c[1].tag == 20));
-	/* then room and no overlap: confirmed, older first (12 before 11),
-	 * then the unconfirmed 13, then the unknown 14 */
-	CHECK_EQ(pos(c, 8, 12), 2);
-	CHECK_EQ(pos(c, 8, 11), 3);
-	CHECK_EQ(pos(c, 8, 13), 4);
-	CHECK_EQ(pos(c, 8, 14), 5);
-	CHECK(!c[4].confirmed && c[4].room);
+	/* then room and across a bridge: confirmed, older first (12 before
+	 * 11) */
+	CHECK_EQ(pos(c, 9, 12), 2);
+	CHECK_EQ(pos(c, 9, 11), 3);
+	CHECK(c[2].across && c[3].across);
+	/* then room on our side, no overlap: 16 (older than 12, but on our
+	 * side of the bridges), the unconfirmed 13, the unknown 14 */
+	CHECK_EQ(pos(c, 9, 16), 4);
+	CHECK_EQ(pos(c, 9, 13), 5);
+	CHECK_EQ(pos(c, 9, 14), 6);
+	CHECK(!c[5].confirmed && c[5].room && !c[5].other_comp);
 	/* overlap 2 after every overlap 0 */
-	CHECK_EQ(pos(c, 8, 10), 6);
-	CHECK_EQ(c[6].overlap, 2);
-	/* no room last, whatever its overlap (0) */
-	CHECK_EQ(pos(c, 8, 15), 7);
-	CHECK_EQ(c[7].room, 0);
-	CHECK_EQ(c[7].overlap, 0);
-	for (unsigned i = 0; i + 1 < 8; i++)
+	CHECK_EQ(pos(c, 9, 10), 7);
+	CHECK_EQ(c[7].overlap, 2);
+	/* no room last, whatever its overlap (0) or its bridge */
+	CHECK_EQ(pos(c, 9, 15), 8);
+	CHECK_EQ(c[8].room, 0);
+	CHECK_EQ(c[8].overlap, 0);
+	CHECK(c[8].across);
+	for (unsigned i = 0; i + 1 < 9; i++)
 		CHECK(!mm_sel_before(&c[i + 1], &c[i]));
 
-	/* Our node alone in its map (no confirmed edge): nobody counts as
-	 * "another component". */
+	/* No analysis yet: no component or bridge preference at all. */
 	mm_sel_cand_t d[2] = {{.idx = idx(20), .tag = 20}, {.idx = idx(11), .tag = 11}};
-	mm_sel_rank(ps, q, MM_PIDX_NONE, NULL, 0, target, d, 2, 1);
-	CHECK(!d[0].other_comp && !d[1].other_comp);
+	mm_sel_rank(ps, NULL, 0, target, NULL, 0, d, 2, 1);
+	CHECK(!d[0].other_comp && !d[1].other_comp && !d[0].across && !d[1].across);
+	free(cls);
 
 	/* The worst neighbour: 1 and 2 overlap (each has the other), 3 does
 	 * not; between 1 and 2 the younger link goes. */
@@ -143,8 +171,8 @@ main(void)
 	CHECK_EQ(mm_sel_worst(ps, nb, 3, elig, since, &wo), -1);
 
 	/* The reach query that ranks components. */
-	/* 0 1 2 3 4 5 7, and 10 11 12 15 8 9 */
-	CHECK_EQ(mm_ps_reach(ps, q, idx(0)), 13);
+	/* 0 1 2 3 4 5 7, 10 11 12 15 8 9, and 30 31 16 */
+	CHECK_EQ(mm_ps_reach(ps, q, idx(0)), 16);
 	CHECK(mm_psq_reached(q, idx(10)));
 	CHECK(!mm_psq_reached(q, idx(20)));
 	CHECK(!mm_psq_reached(q, idx(13)));
@@ -153,7 +181,7 @@ main(void)
 	uint8_t a[32], b[32];
 	uint64_t sum = 0, ne = 0;
 	static const uint32_t edges[][2] = {{0, 1}, {0, 2}, {0, 3}, {1, 2}, {3, 4},
-	    {3, 5}, {3, 7}, {12, 5},
+	    {3, 5}, {3, 7}, {30, 1}, {31, 2}, {16, 30}, {16, 31}, {12, 5},
 	    {11, 4}, {10, 1}, {10, 2}, {15, 7}, {15, 8}, {15, 9}, {20, 21}};
 	for (unsigned i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
 		mkid(a, edges[i][0]);
