@@ -147,6 +147,7 @@ struct mm_node {
 	uint32_t ncls;      /* (0: none, e.g. we have no confirmed link yet) */
 	uint32_t ncls_cap;
 	uint32_t req_next;
+	uint64_t last_replace_ms;
 	/* read by others */
 	/* bans: written by the node actor, read by listeners (accept filter) */
 	mm_bans_t *bans;
@@ -947,10 +948,14 @@ select_round(mm_node_t *n)
 			dialled++;
 		}
 	} else if (inflight == 0 && (c[0].other_comp ||
-	    (w >= 0 && c[0].overlap + n->cfg.replace_margin <= wo))) {
+	    (w >= 0 && c[0].room && c[0].overlap + n->cfg.replace_margin <= wo &&
+	    (n->last_replace_ms == 0 || now - n->last_replace_ms >= n->cfg.replace_ms)))) {
 		/* At the target: a candidate clearly better than our worst
 		 * neighbour (or a bridge to another component). Link first; the
-		 * next rounds drop the worst. */
+		 * next rounds drop the worst. Only to a candidate with room (a
+		 * full one would have to drop someone in turn), and at most one
+		 * replacement per replace_ms: each one moves two links. */
+		n->last_replace_ms = now;
 		mm_log(MM_LOG_INFO, "node: replacing a neighbour (overlap %u) by a "
 		    "candidate (overlap %u%s)", wo, c[0].overlap,
 		    c[0].other_comp ? ", another component" : "");
@@ -1797,6 +1802,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->select_ms = 2000;
 	c->min_link_ms = 10000;
 	c->replace_margin = 2;
+	c->replace_ms = 60000;
 	c->full_backoff_ms = 60000;
 	c->addr_max = 1024;
 	c->event_rate = 1000;

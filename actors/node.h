@@ -76,15 +76,16 @@ typedef struct mm_node_config {
 	 * if it has more than degree links (only links older than
 	 * min_link_ms; one per round); dials the best candidates (at most 3
 	 * at once) while it has fewer; or, at the target, dials a candidate
-	 * whose overlap plus replace_margin is at most its worst neighbour's
-	 * (the next rounds drop the worst). Links may reach
+	 * with room whose overlap plus replace_margin is at most its worst
+	 * neighbour's (the next rounds drop the worst), at most once per
+	 * replace_ms. Links may reach
 	 * max_degree; beyond it a newcomer is answered with a
 	 * peers list and error 14 (no slot) instead of a link. A peer that
 	 * says "no slot" is not dialled again for full_backoff_ms (+-25%).
 	 * Bootstrap addresses are dialled only while the node has fewer than
 	 * degree links. select_ms 0: no selection (the node keeps
-	 * exactly the links it is given). 2000, 10000, 2, 60000. */
-	uint32_t select_ms, min_link_ms, replace_margin, full_backoff_ms;
+	 * exactly the links it is given). 2000, 10000, 2, 60000, 60000. */
+	uint32_t select_ms, min_link_ms, replace_margin, full_backoff_ms, replace_ms;
 	/* Address book: peers learnt from peer exchange and from connections,
 	 * at most addr_max entries (1024, 64 bytes each). Besides asking every
 	 * new link, the node asks one random neighbour every px_ms (+-25%;
