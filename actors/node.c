@@ -882,20 +882,25 @@ select_round(mm_node_t *n)
 	uint8_t elig[MAX_PEERS];
 	uint64_t since[MAX_PEERS];
 	struct peer *pp[MAX_PEERS];
-	unsigned deg = 0;
+	/* deg: every link (the overlap is about all of them); own: the links
+	 * that count towards the degree (in relay mode, those we dialled: the
+	 * inbound ones are for newcomers and are never dropped here). */
+	unsigned deg = 0, own = 0;
 	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
 		if (p->conn == NULL)
 			continue;
+		int counts = !n->cfg.relay || !p->inbound;
 		pp[deg] = p;
 		nb[deg] = mm_ps_lookup(n->ps, p->id);
-		elig[deg] = now - p->since_ms >= n->cfg.min_link_ms;
+		elig[deg] = counts && now - p->since_ms >= n->cfg.min_link_ms;
 		since[deg] = p->since_ms;
 		deg++;
+		own += (unsigned)counts;
 	}
 	unsigned wo = 0;
 	int w = mm_sel_worst(n->ps, nb, deg, elig, since, &wo);
-	if (deg > target) {
+	if (own > target) {
 		if (w >= 0)
 			kick(n, pp[w]);
 		return;
@@ -906,7 +911,7 @@ select_round(mm_node_t *n)
 		used += n->book[i].used;
 	}
 	atomic_store_explicit(&n->a_book, used, memory_order_relaxed);
-	if (deg + inflight >= max)
+	if (own + inflight >= max || deg + inflight >= n->cfg.map.max_neighbours_temp)
 		return;
 	mm_sel_cand_t *c = malloc(sizeof(*c) * (n->nbook ? n->nbook : 1));
 	if (c == NULL)
@@ -923,7 +928,7 @@ select_round(mm_node_t *n)
 	}
 	if (nc == 0) {
 		/* Nobody left to try: ask a random neighbour for more. */
-		if (deg > 0 && deg < target) {
+		if (deg > 0 && own < target) {
 			unsigned k = (unsigned)(mm_random() % deg);
 			ask_peers(n, pp[k]);
 		}
@@ -932,14 +937,14 @@ select_round(mm_node_t *n)
 	}
 	mm_sel_rank(n->ps, nb, deg, target, n->ncls ? n->cls : NULL, n->ncls, c, nc,
 	    mm_random());
-	if (deg + inflight < target) {
+	if (own + inflight < target) {
 		/* Candidates with room first (the ranking puts them there); a
 		 * full one only while we are short of half the target or to
 		 * join another component: dialling full peers from 11 links
 		 * only moves the gap around the network. */
-		unsigned want = target - deg - inflight, dialled = 0;
+		unsigned want = target - own - inflight, dialled = 0;
 		for (unsigned i = 0; i < nc && dialled < want && dialled < DIALS_PER_ROUND; i++) {
-			if (!c[i].room && !c[i].other_comp && deg * 2 >= target)
+			if (!c[i].room && !c[i].other_comp && own * 2 >= target)
 				break;
 			if (c[i].other_comp)
 				mm_log(MM_LOG_WARN, "node: partition repair: dialling a peer "
@@ -1342,6 +1347,24 @@ boot_conn_event(mm_node_t *n, struct peer_msg *pm, int up)
 	boot_later(n, b);
 }
 
+/* Is there no room for one more link? Normally max_degree links in all;
+ * in relay mode max_degree links we dialled plus max_inbound accepted,
+ * and never more than the map's claim limit (every map would refuse the
+ * claim). */
+static int
+no_slot(mm_node_t *n, int inbound)
+{
+	unsigned all = atomic_load(&n->npeers);
+	if (!n->cfg.relay)
+		return all >= n->cfg.max_degree;
+	unsigned in = 0;
+	for (int i = 0; i < n->peers_hi; i++)
+		in += n->peers[i].conn != NULL && n->peers[i].inbound;
+	if (all >= n->cfg.map.max_neighbours_temp)
+		return 1;
+	return inbound ? in >= n->cfg.max_inbound : all - in >= n->cfg.max_degree;
+}
+
 static void
 peer_up(mm_node_t *n, struct peer_msg *pm)
 {
@@ -1387,7 +1410,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	book_put(n, pm->id, pm->ip, pm->port, 1);
 	/* Over max_degree: refuse the link, but tell the newcomer where else
 	 * to go (a peers answer, then "no slot"). */
-	if (atomic_load(&n->npeers) >= n->cfg.max_degree) {
+	if (no_slot(n, pm->inbound)) {
 		bump(&n->st_full);
 		mm_log(MM_LOG_INFO, "node: peer refused: %u links already (max %u)",
 		    atomic_load(&n->npeers), n->cfg.max_degree);
@@ -1803,6 +1826,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->min_link_ms = 10000;
 	c->replace_margin = 2;
 	c->replace_ms = 60000;
+	c->max_inbound = 16;
 	c->full_backoff_ms = 60000;
 	c->addr_max = 1024;
 	c->event_rate = 1000;
@@ -1840,6 +1864,12 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	}
 	if (cfg->ban_score == 0 || cfg->max_bans == 0) {
 		snprintf(err, errlen, "node: ban_score and max_bans must be above 0");
+		goto fail;
+	}
+	if (cfg->relay && cfg->max_degree + cfg->max_inbound > cfg->map.max_neighbours_temp) {
+		snprintf(err, errlen, "node: relay mode: max_degree %u + max_inbound %u "
+		    "above the map's claim limit (%u)", cfg->max_degree, cfg->max_inbound,
+		    cfg->map.max_neighbours_temp);
 		goto fail;
 	}
 	if (cfg->degree == 0 || cfg->max_degree < cfg->degree ||

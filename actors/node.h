@@ -71,6 +71,13 @@ typedef struct mm_node_config {
 	 * accepts up to that many claims from any peer: it is a network-wide
 	 * bound, not our own degree, since peers choose theirs. */
 	unsigned degree, max_degree;
+	/* Relay (or bootstrap) mode: inbound links do not count towards the
+	 * degree and are never dropped by the selector; the node dials its
+	 * own degree links and accepts up to max_inbound more (max_degree +
+	 * max_inbound <= the map's claim limit, 32: every link is announced).
+	 * 0, 16. */
+	int relay;
+	unsigned max_inbound;
 	/* Neighbour selection (selector.h for the ranking). Every select_ms
 	 * (+-25% jitter) the node, in this order: drops its worst neighbour
 	 * if it has more than degree links (only links older than

@@ -52,6 +52,10 @@ node_usage(FILE *f)
 	    "                          after this (default 60)\n"
 	    "      --snapshot FILE     keep known addresses and bans here across restarts\n"
 	    "                          (loaded at start, saved every 5 min and at stop)\n"
+	    "      --relay             relay/bootstrap mode: inbound links do not count\n"
+	    "                          towards --degree and are kept (up to --max-inbound)\n"
+	    "      --max-inbound N     inbound links in relay mode (default 16;\n"
+	    "                          --max-degree + N <= 32)\n"
 	    "      --ae-ms MS          anti-entropy round: a digest to one neighbour\n"
 	    "                          (default 60000; 0: off)\n"
 	    "      --px-ms MS          ask a random neighbour for addresses this often\n"
@@ -126,6 +130,8 @@ struct node_opts {
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
+	unsigned long max_inbound;
+	int relay;
 	mm_tls_backend_t backend;
 };
 
@@ -150,6 +156,8 @@ static const struct option node_longopts[] = {
     {"px-ms", required_argument, NULL, 'X'},
     {"snapshot", required_argument, NULL, 'Z'},
     {"ae-ms", required_argument, NULL, 'A'},
+    {"relay", no_argument, NULL, 'R'},
+    {"max-inbound", required_argument, NULL, 'I'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -206,6 +214,19 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'L':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->min_link_ms) != 0 ?
 		    "--min-link-ms: milliseconds in [0, 86400000]" : NULL;
+	case 'R': /* a flag; in a config file: relay = yes | no */
+		if (v == NULL || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0 ||
+		    strcmp(v, "true") == 0)
+			o->relay = 1;
+		else if (strcmp(v, "no") == 0 || strcmp(v, "0") == 0 ||
+		    strcmp(v, "false") == 0)
+			o->relay = 0;
+		else
+			return "relay: yes or no";
+		return NULL;
+	case 'I':
+		return mm_cmd_parse_uint(v, 0, MM_PS_MAX_NB, &o->max_inbound) != 0 ?
+		    "--max-inbound: links in [0, 32]" : NULL;
 	case 'A':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->ae_ms) != 0 ?
 		    "--ae-ms: milliseconds in [0, 86400000] (0: no anti-entropy)" : NULL;
@@ -276,7 +297,7 @@ read_config(struct node_opts *o, const char *path)
 		while (eq > name && strchr(" \t", *--eq) != NULL);
 		const struct option *opt = node_longopts;
 		while (opt->name != NULL && (strcmp(opt->name, name) != 0 ||
-		    opt->has_arg != required_argument || opt->val == 'c'))
+		    opt->val == 'c' || opt->val == 'h'))
 			opt++;
 		if (opt->name == NULL) {
 			fprintf(stderr, "meshmap node: %s:%u: unknown setting '%s'\n",
@@ -299,7 +320,7 @@ mm_cmd_node(int argc, char **argv)
 	struct node_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT,
 	    .status = 10, .refresh = 600000, .per_ip = 8, .ttl = 6,
 	    .degree = 12, .max_degree = 16, .select_ms = 2000, .min_link_ms = 10000,
-	    .confirm_s = 60, .px_ms = 30000, .ae_ms = 60000, .backend = MM_TLS_OPENSSL};
+	    .confirm_s = 60, .px_ms = 30000, .ae_ms = 60000, .max_inbound = 16, .backend = MM_TLS_OPENSSL};
 	int c, configs = 0;
 
 	optind = 1;
@@ -409,6 +430,8 @@ mm_cmd_node(int argc, char **argv)
 	nc.px_ms = (uint32_t)o.px_ms;
 	nc.snapshot_path = o.snapshot;
 	nc.ae_ms = (uint32_t)o.ae_ms;
+	nc.relay = o.relay;
+	nc.max_inbound = (unsigned)o.max_inbound;
 	mm_node_t *node = NULL;
 	int rc_exit = MM_EXIT_OK;
 	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {
