@@ -8,14 +8,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/sha.h>
+
 #include "bans.h"
+#include "direct.h"
 #include "log.h"
 #include "psquery.h"
 #include "selector.h"
 #include "snapshot.h"
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
-	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT,
+	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_DIRECT, N_DFAIL, N_SEND,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
@@ -59,6 +62,7 @@ struct peer_msg {
 	uint32_t oseq;
 	uint8_t *blob;      /* N_DIGEST, N_WANT: the records (malloc'd) */
 	uint32_t blen;
+	mm_wire_msg_t *wm;  /* N_DIRECT, N_DFAIL: a copy, bytes after it */
 	int verdict;        /* N_VERDICT; G_LOCAL: kind (inbound: dir) */
 	mm_w_event_t ev;    /* N_EVENT */
 };
@@ -90,6 +94,7 @@ struct peer {
 	uint16_t port;
 	/* token buckets: tokens in millionths, refilled from *_ms */
 	uint64_t ev_tok, ev_ms, rq_tok, rq_ms;
+	uint64_t dm_tok, dm_ms; /* direct messages */
 	uint64_t asked_ms;  /* our last get_peers or digest to it: never more
 	                     * often than its bucket refills (req_refill_ms) */
 	uint64_t digest_ms; /* our last digest to it: its want is answered
@@ -147,6 +152,15 @@ struct mm_node {
 	uint32_t ncls;      /* (0: none, e.g. we have no confirmed link yet) */
 	uint32_t ncls_cap;
 	uint32_t req_next;
+	/* direct messages: replay filter at the destination (node actor), and
+	 * the last messages we sent, to name them in failure notices */
+	mm_dedup_t *ddedup;
+#define SENT_MAX 1024
+	struct sent {
+		uint8_t ref[32];
+		uint64_t handle;
+	} sent[SENT_MAX];
+	uint32_t sent_next;
 	uint64_t last_replace_ms;
 	/* read by others */
 	/* bans: written by the node actor, read by listeners (accept filter) */
@@ -165,6 +179,8 @@ struct mm_node {
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
+	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
+	    st_ddup, st_ddropped, st_dfail;
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
@@ -217,6 +233,7 @@ free_pm(struct peer_msg *pm)
 		mm_actor_unref(pm->conn);
 	mm_buf_release(pm->buf);
 	free(pm->blob);
+	free(pm->wm);
 	free(pm->px);
 	free(pm);
 }
@@ -285,6 +302,37 @@ peers_in(mm_node_t *n, mm_conn_t *c, const mm_w_peers_t *p)
 	post(n, N_PEERS, pm);
 }
 
+/* A direct message or failure notice outlives its frame: one allocation
+ * holding the message and its byte strings. */
+static void
+take_bytes(mm_bytes_t *b, uint8_t **at)
+{
+	if (b->len != 0)
+		memcpy(*at, b->ptr, b->len);
+	b->ptr = *at;
+	*at += b->len;
+}
+
+static mm_wire_msg_t *
+copy_routed(const mm_wire_msg_t *m)
+{
+	size_t extra = m->type == MM_W_DIRECT ? (size_t)m->u.direct.route.len +
+	    m->u.direct.route0.len + m->u.direct.data.len : m->u.dfail.route.len;
+	mm_wire_msg_t *w = malloc(sizeof(*w) + extra);
+	if (w == NULL)
+		return NULL;
+	*w = *m;
+	uint8_t *at = (uint8_t *)(w + 1);
+	if (m->type == MM_W_DIRECT) {
+		take_bytes(&w->u.direct.route, &at);
+		take_bytes(&w->u.direct.route0, &at);
+		take_bytes(&w->u.direct.data, &at);
+	} else {
+		take_bytes(&w->u.dfail.route, &at);
+	}
+	return w;
+}
+
 static void
 cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 {
@@ -320,6 +368,16 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 		post(n, m->type == MM_W_DIGEST ? N_DIGEST : N_WANT, pm);
 		return;
 	}
+	case MM_W_DIRECT:
+	case MM_W_DFAIL:
+		if ((pm = new_pm(c, mm_conn_peer_id(c))) == NULL)
+			return;
+		if ((pm->wm = copy_routed(m)) == NULL) {
+			free_pm(pm);
+			return;
+		}
+		post(n, m->type == MM_W_DIRECT ? N_DIRECT : N_DFAIL, pm);
+		return;
 	case MM_W_ERROR:
 		if (m->u.error.code == MM_WERR_FULL)
 			post(n, N_FULL, new_pm(c, mm_conn_peer_id(c)));
@@ -1153,6 +1211,213 @@ want_in(mm_node_t *n, struct peer_msg *pm)
 	free(sel);
 }
 
+/* ---- direct messages (seed §3.4; direct.h) ---------------------------------------- */
+
+/* Encode a routed message into a buffer of its own and queue it on conn. */
+static int
+send_routed(mm_node_t *n, mm_actor_t *conn, const mm_wire_msg_t *m)
+{
+	size_t cap = 2048 + (m->type == MM_W_DIRECT ? (size_t)m->u.direct.data.len : 0);
+	mm_buf_t *b = mm_buf_alloc((uint32_t)cap);
+	if (b == NULL)
+		return -ENOMEM;
+	int len = mm_wire_encode(m, b->data, b->cap);
+	if (len < 0) {
+		mm_buf_release(b);
+		return len;
+	}
+	b->len = (uint32_t)len;
+	send_buf(n, conn, b);
+	return 0;
+}
+
+/* Remember which message a failure notice will name (SHA-256 of its
+ * signature) and the handle its sender got: a ring of the last SENT_MAX. */
+static void
+sent_remember(mm_node_t *n, const uint8_t sig[64], uint64_t handle)
+{
+	struct sent *e = &n->sent[n->sent_next++ % SENT_MAX];
+	SHA256(sig, 64, e->ref);
+	e->handle = handle;
+}
+
+static void
+direct_failed(mm_node_t *n, uint64_t handle, uint32_t code, const uint8_t *relay)
+{
+	bump(&n->st_dfail);
+	if (n->cfg.on_direct_fail != NULL)
+		n->cfg.on_direct_fail(n->cfg.direct_arg, handle, code, relay);
+}
+
+/* Our own message: the route given, or our shortest path over confirmed
+ * edges (BFS: fewest hops; ties are broken by the map's order, not RTT). */
+static void
+send_in(mm_node_t *n, struct peer_msg *pm)
+{
+	uint8_t route[32 * MM_WIRE_ROUTE_MAX];
+	unsigned nr = 0;
+	const uint8_t *data = pm->blob + pm->npx * 32u;
+	uint32_t len = pm->blen - pm->npx * 32u;
+	if (pm->npx != 0) { /* explicit route, ours first */
+		nr = pm->npx;
+		memcpy(route, pm->blob, 32u * nr);
+	} else {
+		mm_pidx_t path[MM_WIRE_ROUTE_MAX];
+		mm_pidx_t a = mm_ps_lookup(n->ps, n->id.id), b = mm_ps_lookup(n->ps, pm->id);
+		int k = a == MM_PIDX_NONE || b == MM_PIDX_NONE ? -ENOENT :
+		    mm_ps_path(n->ps, n->q, a, b, path, MM_WIRE_ROUTE_MAX);
+		for (int i = 0; i < k; i++) {
+			const uint8_t *id = mm_ps_id(n->ps, path[i]);
+			if (id == NULL) {
+				k = -ENOENT;
+				break;
+			}
+			memcpy(route + 32 * i, id, 32);
+		}
+		nr = k > 1 ? (unsigned)k : 0;
+	}
+	struct peer *next = nr >= 2 ? find_peer(n, route + 32) : NULL;
+	mm_wire_msg_t m = {.type = MM_W_DIRECT};
+	if (next == NULL || mm_direct_make(&n->id, route, nr, pm->verdict, pm->tag,
+	        unix_ms(), data, len, &m.u.direct) != 0) {
+		direct_failed(n, pm->tag, MM_DFAIL_NO_ROUTE, n->id.id);
+		return;
+	}
+	sent_remember(n, m.u.direct.sig, pm->tag);
+	if (send_routed(n, next->conn, &m) == 0)
+		bump(&n->st_dsent);
+}
+
+static void
+direct_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *from = peer_of_conn(n, pm->conn);
+	if (from == NULL)
+		return;
+	if (bucket_take(&from->dm_tok, &from->dm_ms, mm_now_ms(),
+	        (uint64_t)n->cfg.direct_rate * TOKEN / 1000u, n->cfg.direct_burst) != 0) {
+		bump(&n->st_rate);
+		misbehaved(n, from, 1, MM_WERR_RATE, "direct messages over their rate");
+		return;
+	}
+	mm_w_direct_t *d = &pm->wm->u.direct;
+	int v = mm_direct_hop_check(d, n->id.id, from->id);
+	if (v != MM_D_OK) {
+		bump(&n->st_dbad);
+		mm_log(MM_LOG_WARN, "node: direct message refused: %s", mm_direct_verdict_name(v));
+		misbehaved(n, from, 10, MM_WERR_BAD_PARAMS, mm_direct_verdict_name(v));
+		return;
+	}
+	unsigned nr = d->route.len / 32;
+	const uint8_t *dst = d->route.ptr + d->route.len - 32;
+	if (d->at == nr - 1) {
+		/* For us: a replay is dropped before any verify; a message is
+		 * recorded only once it verified (a forgery raced ahead cannot
+		 * get the genuine one dropped). */
+		uint32_t now32 = (uint32_t)mm_now_ms();
+		if (mm_dedup_seen_bytes(n->ddedup, d->sig, 64, now32)) {
+			bump(&n->st_ddup);
+			return;
+		}
+		v = mm_direct_verify(d, n->cfg.gossip.difficulty, unix_ms(),
+		    n->cfg.direct_max_age_ms);
+		if (v != MM_D_OK) {
+			bump(&n->st_dbad);
+			mm_log(MM_LOG_WARN, "node: direct message refused: %s",
+			    mm_direct_verdict_name(v));
+			misbehaved(n, from, 10, MM_WERR_BAD_SIG, mm_direct_verdict_name(v));
+			return;
+		}
+		mm_dedup_add_bytes(n->ddedup, d->sig, 64, now32);
+		bump(&n->st_ddelivered);
+		if (n->cfg.on_direct != NULL) {
+			uint8_t origin[32];
+			mm_id_of(d->pub, origin);
+			n->cfg.on_direct(n->cfg.direct_arg, origin, d->data.ptr, d->data.len,
+			    d->has_rw);
+		}
+		return;
+	}
+	/* A relay. The next hop, unless our map knows a strictly shorter way
+	 * (or the next hop is gone) and the origin allowed one rewrite. */
+	const uint8_t *nexthop = d->route.ptr + 32u * (d->at + 1u);
+	struct peer *next = find_peer(n, nexthop);
+	unsigned remaining = nr - 1u - d->at; /* hops from us to dst */
+	uint8_t suffix[32 * MM_WIRE_ROUTE_MAX], buf[32 * MM_WIRE_ROUTE_MAX];
+	unsigned ns = 0;
+	if (d->rr && !d->has_rw) {
+		mm_pidx_t path[MM_WIRE_ROUTE_MAX];
+		mm_pidx_t a = mm_ps_lookup(n->ps, n->id.id), b = mm_ps_lookup(n->ps, dst);
+		int k = a == MM_PIDX_NONE || b == MM_PIDX_NONE ? -ENOENT :
+		    mm_ps_path(n->ps, n->q, a, b, path, MM_WIRE_ROUTE_MAX);
+		if (k >= 2 && (next == NULL || (unsigned)(k - 1) < remaining)) {
+			for (int i = 1; i < k; i++) {
+				const uint8_t *id = mm_ps_id(n->ps, path[i]);
+				if (id == NULL) {
+					ns = 0;
+					break;
+				}
+				memcpy(suffix + 32 * ns++, id, 32);
+			}
+		}
+	}
+	mm_wire_msg_t out = {.type = MM_W_DIRECT};
+	if (ns != 0 && find_peer(n, suffix) != NULL &&
+	    mm_direct_rewrite(&n->id, d, suffix, ns, buf, &out.u.direct) == 0) {
+		next = find_peer(n, suffix);
+		bump(&n->st_drewrite);
+		mm_log(MM_LOG_INFO, "node: direct message rerouted (%u hops left instead of %u%s)",
+		    ns, remaining, find_peer(n, nexthop) == NULL ? ", next hop gone" : "");
+	} else {
+		out.u.direct = *d;
+	}
+	if (next == NULL) {
+		/* Failure tolerance over guarantees: drop, and tell the origin. */
+		mm_wire_msg_t f = {.type = MM_W_DFAIL};
+		if (mm_direct_fail(&n->id, d, MM_DFAIL_UNREACHABLE, buf, &f.u.dfail) == 0)
+			(void)send_routed(n, from->conn, &f);
+		bump(&n->st_ddropped);
+		return;
+	}
+	out.u.direct.at++;
+	if (send_routed(n, next->conn, &out) == 0)
+		bump(&n->st_drelayed);
+}
+
+static void
+dfail_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *from = peer_of_conn(n, pm->conn);
+	if (from == NULL)
+		return;
+	mm_w_dfail_t *f = &pm->wm->u.dfail;
+	const uint8_t *r = f->route.ptr;
+	unsigned nr = f->route.len / 32;
+	if (memcmp(r + 32u * f->at, n->id.id, 32) != 0 ||
+	    memcmp(r + 32u * (f->at - 1u), from->id, 32) != 0) {
+		misbehaved(n, from, 10, MM_WERR_BAD_PARAMS, "failure notice: not the next hop");
+		return;
+	}
+	if (f->at + 1u < nr) { /* on its way back: relay it, never reroute */
+		struct peer *next = find_peer(n, r + 32u * (f->at + 1u));
+		if (next != NULL) {
+			mm_wire_msg_t out = *pm->wm;
+			out.u.dfail.at++;
+			(void)send_routed(n, next->conn, &out);
+		}
+		return;
+	}
+	if (mm_dfail_verify(f, n->cfg.gossip.difficulty) != MM_D_OK) {
+		misbehaved(n, from, 10, MM_WERR_BAD_SIG, "failure notice: bad signature");
+		return;
+	}
+	for (unsigned i = 0; i < SENT_MAX; i++)
+		if (memcmp(n->sent[i].ref, f->ref, 32) == 0) {
+			direct_failed(n, n->sent[i].handle, f->code, r);
+			return;
+		}
+}
+
 /* ---- persistence ----------------------------------------------------------------- */
 
 /* The snapshot format stores peers of a PeerStore: the verified addresses
@@ -1442,6 +1707,8 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->asked_ms = 0;
 	p->ev_tok = (uint64_t)n->cfg.event_burst * TOKEN;
 	p->rq_tok = (uint64_t)n->cfg.req_burst * TOKEN;
+	p->dm_ms = p->ev_ms;
+	p->dm_tok = (uint64_t)n->cfg.direct_burst * TOKEN;
 	atomic_fetch_add(&n->npeers, 1);
 	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 	bump(&n->st_up);
@@ -1763,6 +2030,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_FULL: full_in(n, pm); free_pm(pm); return;
 	case N_DIGEST: digest_in(n, pm); free_pm(pm); return;
 	case N_WANT: want_in(n, pm); free_pm(pm); return;
+	case N_DIRECT: direct_in(n, pm); free_pm(pm); return;
+	case N_DFAIL: dfail_in(n, pm); free_pm(pm); return;
+	case N_SEND: send_in(n, pm); free_pm(pm); return;
 	case N_FWD:
 	case N_LOGONLY:
 	case N_VERDICT: shard_result(n, m->type, pm); free_pm(pm); return;
@@ -1827,6 +2097,9 @@ mm_node_config_default(mm_node_config_t *c)
 	c->replace_margin = 2;
 	c->replace_ms = 60000;
 	c->max_inbound = 16;
+	c->direct_rate = 200000;
+	c->direct_burst = 200000;
+	c->direct_max_age_ms = 600000;
 	c->full_backoff_ms = 60000;
 	c->addr_max = 1024;
 	c->event_rate = 1000;
@@ -1886,8 +2159,11 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		    "bursts and upkeep intervals above 0");
 		goto fail;
 	}
+	mm_dedup_config_t ddc;
+	mm_dedup_config_default(&ddc);
+	ddc.window_ms = 2 * cfg->direct_max_age_ms > 600000 ? 600000 : 2 * cfg->direct_max_age_ms;
 	if ((n->book = calloc(cfg->addr_max, sizeof(*n->book))) == NULL ||
-	    (n->q = mm_psq_new()) == NULL) {
+	    (n->q = mm_psq_new()) == NULL || mm_dedup_create(&ddc, &n->ddedup) != 0) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the address book");
 		goto fail;
@@ -2002,6 +2278,7 @@ mm_node_destroy(mm_node_t *n)
 	free(n->book);
 	free(n->snap_path);
 	mm_psq_free(n->q);
+	mm_dedup_destroy(n->ddedup);
 	if (n->bans != NULL) {
 		mm_bans_free(n->bans);
 		pthread_mutex_destroy(&n->bans_mu);
@@ -2080,6 +2357,14 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->snapshots_saved = LD(st_snaps);
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
+	o->direct_sent = LD(st_dsent);
+	o->direct_relayed = LD(st_drelayed);
+	o->direct_delivered = LD(st_ddelivered);
+	o->direct_rewritten = LD(st_drewrite);
+	o->direct_refused = LD(st_dbad);
+	o->direct_replays = LD(st_ddup);
+	o->direct_dropped = LD(st_ddropped);
+	o->direct_failed = LD(st_dfail);
 	o->ae_wanted = LD(st_ae_wanted);
 	o->ae_served = LD(st_ae_served);
 	o->snapshot_peers_loaded = LD(st_snap_peers);
@@ -2091,4 +2376,56 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->articulation = LD(a_art);
 	o->addr_known = LD(a_book);
 #undef LD
+}
+
+/* Hand a message to the node actor: route (nroute ids, ours first) or
+ * NULL for our shortest path to dst. */
+static int
+post_send(mm_node_t *n, const uint8_t *dst, const uint8_t *route, unsigned nroute,
+    const void *data, uint32_t len, int reroute, uint64_t *handle)
+{
+	if (len > MM_WIRE_DATA_MAX || (route != NULL && (nroute < 2 ||
+	    nroute > MM_WIRE_ROUTE_MAX)))
+		return -EINVAL;
+	struct peer_msg *pm = calloc(1, sizeof(*pm));
+	if (pm == NULL)
+		return -ENOMEM;
+	pm->blen = 32u * (route != NULL ? nroute : 0) + len;
+	if ((pm->blob = malloc(pm->blen ? pm->blen : 1)) == NULL) {
+		free(pm);
+		return -ENOMEM;
+	}
+	if (route != NULL) {
+		memcpy(pm->blob, route, 32u * nroute);
+		pm->npx = nroute;
+	} else {
+		memcpy(pm->id, dst, 32);
+	}
+	if (len != 0)
+		memcpy(pm->blob + 32u * pm->npx, data, len);
+	pm->verdict = reroute ? 1 : 0;
+	pm->tag = mm_random(); /* the nonce, and the caller's handle */
+	if (handle != NULL)
+		*handle = pm->tag;
+	mm_msg_t m = {.type = N_SEND, .ptr = pm};
+	int rc = mm_send(n->actor, &m);
+	if (rc != 0)
+		free_pm(pm);
+	return rc;
+}
+
+int
+mm_node_send_direct(mm_node_t *n, const uint8_t dst[32], const void *data,
+    uint32_t len, int reroute, uint64_t *handle)
+{
+	return post_send(n, dst, NULL, 0, data, len, reroute, handle);
+}
+
+int
+mm_node_send_route(mm_node_t *n, const uint8_t *route, unsigned nroute,
+    const void *data, uint32_t len, int reroute, uint64_t *handle)
+{
+	if (route == NULL || memcmp(route, n->id.id, 32) != 0)
+		return -EINVAL;
+	return post_send(n, NULL, route, nroute, data, len, reroute, handle);
 }

@@ -125,6 +125,21 @@ typedef struct mm_node_config {
 	 * sync log); it asks for the origins its map has older and we send
 	 * those frames. Repairs what rumours missed. 60000; 0: off. */
 	uint32_t ae_ms;
+	/* Direct messages (actors/direct.h). on_direct: a message for us
+	 * arrived and verified (origin id, payload, whether a relay rewrote
+	 * its route); on_direct_fail: one of ours could not be delivered
+	 * (the handle mm_node_send_* returned; code: enum mm_dfail_code; the
+	 * relay that said so, or our own id when we found no route). Both run
+	 * on the node actor's worker and must not block. Per link: direct_rate
+	 * a second in bursts of direct_burst (each over: 1 point).
+	 * direct_max_age_ms: a message older or further ahead than this is
+	 * refused. 200000, 200000, 600000. */
+	void (*on_direct)(void *arg, const uint8_t origin[32], const uint8_t *data,
+	    uint32_t len, int rewritten);
+	void (*on_direct_fail)(void *arg, uint64_t handle, uint32_t code,
+	    const uint8_t relay[32]);
+	void *direct_arg;
+	uint32_t direct_rate, direct_burst, direct_max_age_ms;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -139,6 +154,16 @@ int mm_node_dial(mm_node_t *n, const struct sockaddr *sa, socklen_t len);
  * whenever it fails or closes. Before any runtime stop; at most 64. */
 int mm_node_bootstrap(mm_node_t *n, const struct sockaddr *sa, socklen_t len);
 
+/* Send a direct message (any thread): along our shortest path over
+ * confirmed edges to dst, or along route[nroute] (ids, ours first, the
+ * destination last). reroute: a relay may rewrite the rest of the route
+ * once. *handle (optional) names it in on_direct_fail. Returns 0 once
+ * queued; delivery is not guaranteed. */
+int mm_node_send_direct(mm_node_t *n, const uint8_t dst[32], const void *data,
+    uint32_t len, int reroute, uint64_t *handle);
+int mm_node_send_route(mm_node_t *n, const uint8_t *route, unsigned nroute,
+    const void *data, uint32_t len, int reroute, uint64_t *handle);
+
 /* Read-only views (any thread: the map is read lock-free). */
 const mm_ps_t *mm_node_map(const mm_node_t *n);
 /* Is this id banned now? (thread-safe) */
@@ -152,7 +177,9 @@ typedef struct mm_node_stats {
 	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,
 	    gc_phantoms, gc_records, ae_digests_sent, ae_wanted, ae_served,
 	    snapshots_saved, snapshot_peers_loaded,
-	    snapshot_bans_loaded;
+	    snapshot_bans_loaded,
+	    direct_sent, direct_relayed, direct_delivered, direct_rewritten,
+	    direct_refused, direct_replays, direct_dropped, direct_failed;
 	/* The last analysis of the map (analyse_ms). */
 	uint32_t components, largest, bridges, articulation;
 	/* Sum of mm_ps_edge_hash over our own live links (psquery.h): a test

@@ -15,7 +15,8 @@ static const char *const names[MM_W__COUNT] = {
     [MM_W_HELLO] = "hello", [MM_W_PING] = "ping", [MM_W_PONG] = "pong",
     [MM_W_ERROR] = "error", [MM_W_EVENT] = "event",
     [MM_W_GET_PEERS] = "get_peers", [MM_W_PEERS] = "peers",
-    [MM_W_DIGEST] = "digest", [MM_W_WANT] = "want"};
+    [MM_W_DIGEST] = "digest", [MM_W_WANT] = "want", [MM_W_DIRECT] = "direct",
+    [MM_W_DFAIL] = "dfail"};
 
 const char *
 mm_wire_type_name(unsigned type)
@@ -334,6 +335,95 @@ dec_records(const msgpack_object *p, const char *key, uint32_t size,
 	return MM_WIRE_OK;
 }
 
+/* A route: 2..16 ids of 32 bytes, all distinct (a loop is refused). */
+static int
+route_ok(const mm_bytes_t *r)
+{
+	if (r->len % 32 != 0 || r->len < 64 || r->len > 32 * MM_WIRE_ROUTE_MAX)
+		return 0;
+	unsigned n = r->len / 32;
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (memcmp(r->ptr + 32 * i, r->ptr + 32 * j, 32) == 0)
+				return 0;
+	return 1;
+}
+
+static int
+dec_direct(const msgpack_object *p, mm_w_direct_t *d, const char **why)
+{
+	memset(d, 0, sizeof(*d));
+	if (get_fixed(p, "pub", 32, d->pub, why, "direct.pub: 32-byte bin required") != 0 ||
+	    get_fixed(p, "sig", 64, d->sig, why, "direct.sig: 64-byte bin required") != 0 ||
+	    get_bytes(p, "route", 64, 32 * MM_WIRE_ROUTE_MAX, true, false, &d->route, why,
+	        "direct.route: bin of 2..16 ids required") != 0 ||
+	    get_bytes(p, "data", 0, MM_WIRE_DATA_MAX, true, false, &d->data, why,
+	        "direct.data: bin of at most 49152 bytes required") != 0)
+		return MM_WIRE_EPARAMS;
+	if (!route_ok(&d->route)) {
+		*why = "direct.route: 2..16 distinct ids of 32 bytes";
+		return MM_WIRE_EPARAMS;
+	}
+	U(p, "pow", UINT64_MAX, true, d->pow, "direct.pow: unsigned 64-bit required");
+	U(p, "at", MM_WIRE_ROUTE_MAX - 1, true, d->at, "direct.at: 1..15 required");
+	U(p, "rr", 1, false, d->rr, "direct.rr: 0 or 1");
+	U(p, "nonce", UINT64_MAX, true, d->nonce, "direct.nonce: unsigned 64-bit required");
+	U(p, "ts", UINT64_MAX, true, d->ts, "direct.ts: unsigned 64-bit required");
+	if (d->at == 0 || d->at >= d->route.len / 32) {
+		*why = "direct.at: must index a hop after the origin";
+		return MM_WIRE_EPARAMS;
+	}
+	const msgpack_object *rw = field(p, "rw");
+	if (rw == NULL)
+		return MM_WIRE_OK;
+	/* one rewrite: a map, not a list of them */
+	if (check_map(rw, why, "direct.rw: one map (a single rewrite)") != 0)
+		return MM_WIRE_EPARAMS;
+	d->has_rw = 1;
+	if (get_fixed(rw, "pub", 32, d->rw_pub, why, "direct.rw.pub: 32-byte bin required") != 0 ||
+	    get_fixed(rw, "sig", 64, d->rw_sig, why, "direct.rw.sig: 64-byte bin required") != 0 ||
+	    get_bytes(rw, "route0", 64, 32 * MM_WIRE_ROUTE_MAX, true, false, &d->route0, why,
+	        "direct.rw.route0: bin of 2..16 ids required") != 0)
+		return MM_WIRE_EPARAMS;
+	U(rw, "pow", UINT64_MAX, true, d->rw_pow, "direct.rw.pow: unsigned 64-bit required");
+	U(rw, "at", MM_WIRE_ROUTE_MAX - 2, true, d->rw_at, "direct.rw.at: 1..14 required");
+	if (!route_ok(&d->route0) || d->rw_at == 0 ||
+	    (uint32_t)d->rw_at + 1 >= d->route0.len / 32 ||
+	    (uint32_t)d->rw_at + 1 >= d->route.len / 32 ||
+	    memcmp(d->route.ptr, d->route0.ptr, 32u * (d->rw_at + 1u)) != 0 ||
+	    memcmp(d->route.ptr + d->route.len - 32, d->route0.ptr + d->route0.len - 32,
+	        32) != 0) {
+		*why = "direct.rw: the new route must keep the original up to the "
+		    "rewriting relay and end at the same destination";
+		return MM_WIRE_EPARAMS;
+	}
+	return MM_WIRE_OK;
+}
+
+static int
+dec_dfail(const msgpack_object *p, mm_w_dfail_t *f, const char **why)
+{
+	memset(f, 0, sizeof(*f));
+	if (get_fixed(p, "pub", 32, f->pub, why, "dfail.pub: 32-byte bin required") != 0 ||
+	    get_fixed(p, "sig", 64, f->sig, why, "dfail.sig: 64-byte bin required") != 0 ||
+	    get_fixed(p, "ref", 32, f->ref, why, "dfail.ref: 32-byte bin required") != 0 ||
+	    get_bytes(p, "route", 64, 32 * MM_WIRE_ROUTE_MAX, true, false, &f->route, why,
+	        "dfail.route: bin of 2..16 ids required") != 0)
+		return MM_WIRE_EPARAMS;
+	if (!route_ok(&f->route)) {
+		*why = "dfail.route: 2..16 distinct ids of 32 bytes";
+		return MM_WIRE_EPARAMS;
+	}
+	U(p, "pow", UINT64_MAX, true, f->pow, "dfail.pow: unsigned 64-bit required");
+	U(p, "at", MM_WIRE_ROUTE_MAX - 1, true, f->at, "dfail.at: 1..15 required");
+	U(p, "code", UINT32_MAX, true, f->code, "dfail.code: unsigned required");
+	if (f->at == 0 || f->at >= f->route.len / 32) {
+		*why = "dfail.at: must index a hop after the relay";
+		return MM_WIRE_EPARAMS;
+	}
+	return MM_WIRE_OK;
+}
+
 int
 mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
     mm_wire_msg_t *m, const char **why_out)
@@ -392,6 +482,8 @@ mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
 	case MM_W_WANT:
 		return dec_records(p, "ids", 32, &m->u.want.ids, why,
 		    "want.ids: bin of at most 1024 ids of 32 bytes required");
+	case MM_W_DIRECT: return dec_direct(p, &m->u.direct, why);
+	case MM_W_DFAIL: return dec_dfail(p, &m->u.dfail, why);
 	default: return MM_WIRE_EUNKNOWN;
 	}
 }
@@ -612,6 +704,48 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 		pk_bin(&pk, m->type == MM_W_DIGEST ? "ents" : "ids", b->ptr, b->len);
 		break;
 	}
+	case MM_W_DIRECT: {
+		const mm_w_direct_t *d = &m->u.direct;
+		if (!route_ok(&d->route) || d->at == 0 || d->at >= d->route.len / 32 ||
+		    d->rr > 1 || d->data.len > MM_WIRE_DATA_MAX ||
+		    (d->has_rw && (!route_ok(&d->route0) || d->rw_at == 0)))
+			return -EINVAL;
+		msgpack_pack_map(&pk, 8 + (d->rr != 0) + (d->has_rw != 0));
+		pk_bin(&pk, "pub", d->pub, 32);
+		pk_uint(&pk, "pow", d->pow);
+		pk_bin(&pk, "route", d->route.ptr, d->route.len);
+		pk_uint(&pk, "at", d->at);
+		if (d->rr)
+			pk_uint(&pk, "rr", 1);
+		pk_uint(&pk, "nonce", d->nonce);
+		pk_uint(&pk, "ts", d->ts);
+		pk_bin(&pk, "data", d->data.ptr, d->data.len);
+		pk_bin(&pk, "sig", d->sig, 64);
+		if (d->has_rw) {
+			pk_key(&pk, "rw");
+			msgpack_pack_map(&pk, 5);
+			pk_bin(&pk, "route0", d->route0.ptr, d->route0.len);
+			pk_bin(&pk, "pub", d->rw_pub, 32);
+			pk_uint(&pk, "pow", d->rw_pow);
+			pk_uint(&pk, "at", d->rw_at);
+			pk_bin(&pk, "sig", d->rw_sig, 64);
+		}
+		break;
+	}
+	case MM_W_DFAIL: {
+		const mm_w_dfail_t *f = &m->u.dfail;
+		if (!route_ok(&f->route) || f->at == 0 || f->at >= f->route.len / 32)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 7);
+		pk_bin(&pk, "route", f->route.ptr, f->route.len);
+		pk_uint(&pk, "at", f->at);
+		pk_bin(&pk, "ref", f->ref, 32);
+		pk_uint(&pk, "code", f->code);
+		pk_bin(&pk, "pub", f->pub, 32);
+		pk_uint(&pk, "pow", f->pow);
+		pk_bin(&pk, "sig", f->sig, 64);
+		break;
+	}
 	default:
 		return -EINVAL;
 	}
@@ -621,4 +755,49 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 		return -EINVAL;
 	mm_frame_put_len(out, (uint32_t)o.len);
 	return (int)(MM_FRAME_HDR + o.len);
+}
+
+static void
+be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+void
+mm_wire_direct_signed_bytes(const uint8_t pub[32], const mm_bytes_t *route0,
+    uint8_t rr, uint64_t nonce, uint64_t ts, const mm_bytes_t *data,
+    uint8_t out[MM_WIRE_DIRECT_SIGNED_LEN])
+{
+	static const uint8_t empty[1];
+	memcpy(out, "meshmap-direct-v1", 17);
+	memcpy(out + 17, pub, 32);
+	SHA256(route0->ptr, route0->len, out + 49);
+	out[81] = rr;
+	be64(out + 82, nonce);
+	be64(out + 90, ts);
+	SHA256(data->len ? data->ptr : empty, data->len, out + 98);
+}
+
+void
+mm_wire_rewrite_signed_bytes(const uint8_t sig[64], uint8_t rw_at,
+    const mm_bytes_t *route, uint8_t out[MM_WIRE_REWRITE_SIGNED_LEN])
+{
+	memcpy(out, "meshmap-rewrite-v1", 18);
+	memcpy(out + 18, sig, 64);
+	out[82] = rw_at;
+	SHA256(route->ptr, route->len, out + 83);
+}
+
+void
+mm_wire_dfail_signed_bytes(const uint8_t ref[32], uint32_t code,
+    const mm_bytes_t *route, uint8_t out[MM_WIRE_DFAIL_SIGNED_LEN])
+{
+	memcpy(out, "meshmap-dfail-v1", 16);
+	memcpy(out + 16, ref, 32);
+	out[48] = (uint8_t)(code >> 24);
+	out[49] = (uint8_t)(code >> 16);
+	out[50] = (uint8_t)(code >> 8);
+	out[51] = (uint8_t)code;
+	SHA256(route->ptr, route->len, out + 52);
 }

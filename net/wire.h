@@ -35,6 +35,8 @@ enum mm_wire_type {
 	MM_W_PEERS,
 	MM_W_DIGEST,
 	MM_W_WANT,
+	MM_W_DIRECT,
+	MM_W_DFAIL,
 	MM_W__COUNT
 };
 
@@ -140,6 +142,41 @@ typedef struct mm_w_want {
 	mm_bytes_t ids;      /* n x 32 bytes, n <= 1024 */
 } mm_w_want_t;
 
+/* Source-routed direct messages (docs/PROTOCOL.md, "direct"). Byte
+ * strings point into the frame. */
+#define MM_WIRE_ROUTE_MAX 16      /* ids on a route, origin and destination included */
+#define MM_WIRE_DATA_MAX 49152    /* payload bytes */
+typedef struct mm_w_direct {
+	uint8_t pub[32];     /* origin's key and proof of work */
+	uint64_t pow;
+	mm_bytes_t route;    /* the route now: 2..16 distinct ids, [0] origin, last destination */
+	uint8_t at;          /* index in route of this frame's receiver (1..n-1) */
+	uint8_t rr;          /* the origin allows one rewrite */
+	uint64_t nonce, ts;
+	mm_bytes_t data;
+	uint8_t sig[64];     /* origin's, over the original route */
+	/* a rewrite (at most one): */
+	uint8_t has_rw;
+	mm_bytes_t route0;   /* the origin's route, as signed */
+	uint8_t rw_pub[32];  /* the rewriting relay, route0[rw_at] */
+	uint64_t rw_pow;
+	uint8_t rw_at;
+	uint8_t rw_sig[64];
+} mm_w_direct_t;
+
+/* A relay's signed notice that it could not forward a direct message,
+ * routed back to the origin. */
+typedef struct mm_w_dfail {
+	mm_bytes_t route;    /* [0] the relay, last the origin */
+	uint8_t at;
+	uint8_t ref[32];     /* SHA-256 of the failed message's sig */
+	uint32_t code;       /* enum mm_dfail_code */
+	uint8_t pub[32];     /* the relay's key, proof of work, signature */
+	uint64_t pow;
+	uint8_t sig[64];
+} mm_w_dfail_t;
+enum mm_dfail_code { MM_DFAIL_UNREACHABLE = 1, MM_DFAIL_NO_ROUTE = 2 };
+
 typedef struct mm_wire_msg {
 	uint8_t type;        /* enum mm_wire_type */
 	uint32_t req;        /* request id; 0 = none */
@@ -152,6 +189,8 @@ typedef struct mm_wire_msg {
 		mm_w_peers_t peers;
 		mm_w_digest_t digest;
 		mm_w_want_t want;
+		mm_w_direct_t direct;
+		mm_w_dfail_t dfail;
 	} u;
 } mm_wire_msg_t;
 
@@ -192,6 +231,24 @@ void mm_wire_event_signed_bytes(const mm_w_event_t *e,
  * out is left as it was. For dedup keys. */
 void mm_wire_event_signed_bytes_fixed(const mm_w_event_t *e,
     uint8_t out[MM_WIRE_EVENT_SIGNED_LEN]);
+
+/* What the signatures of a direct message cover (docs/PROTOCOL.md):
+ * origin: "meshmap-direct-v1" (17) || pub || SHA-256(original route) ||
+ *   rr (1) || nonce (8, BE) || ts (8, BE) || SHA-256(data): 130 bytes;
+ * rewrite: "meshmap-rewrite-v1" (18) || origin sig (64) || rw_at (1) ||
+ *   SHA-256(new route): 115 bytes;
+ * failure notice: "meshmap-dfail-v1" (16) || ref (32) || code (4, BE) ||
+ *   SHA-256(route): 84 bytes. */
+#define MM_WIRE_DIRECT_SIGNED_LEN 130
+#define MM_WIRE_REWRITE_SIGNED_LEN 115
+#define MM_WIRE_DFAIL_SIGNED_LEN 84
+void mm_wire_direct_signed_bytes(const uint8_t pub[32], const mm_bytes_t *route0,
+    uint8_t rr, uint64_t nonce, uint64_t ts, const mm_bytes_t *data,
+    uint8_t out[MM_WIRE_DIRECT_SIGNED_LEN]);
+void mm_wire_rewrite_signed_bytes(const uint8_t sig[64], uint8_t rw_at,
+    const mm_bytes_t *route, uint8_t out[MM_WIRE_REWRITE_SIGNED_LEN]);
+void mm_wire_dfail_signed_bytes(const uint8_t ref[32], uint32_t code,
+    const mm_bytes_t *route, uint8_t out[MM_WIRE_DFAIL_SIGNED_LEN]);
 
 #ifdef __cplusplus
 }
