@@ -1249,8 +1249,26 @@ direct_failed(mm_node_t *n, uint64_t handle, uint32_t code, const uint8_t *relay
 		n->cfg.on_direct_fail(n->cfg.direct_arg, handle, code, relay);
 }
 
-/* Our own message: the route given, or our shortest path over confirmed
- * edges (BFS: fewest hops; ties are broken by the map's order, not RTT). */
+/* Our shortest path to dst over confirmed edges, as ids (ours first) in
+ * ids[16 x 32]: its number of nodes, or < 0 if there is none. BFS: fewest
+ * hops; ties are broken by the map's order, not by RTT. */
+static int
+our_path(mm_node_t *n, const uint8_t *dst, uint8_t *ids)
+{
+	mm_pidx_t path[MM_WIRE_ROUTE_MAX];
+	mm_pidx_t a = mm_ps_lookup(n->ps, n->id.id), b = mm_ps_lookup(n->ps, dst);
+	int k = a == MM_PIDX_NONE || b == MM_PIDX_NONE ? -ENOENT :
+	    mm_ps_path(n->ps, n->q, a, b, path, MM_WIRE_ROUTE_MAX);
+	for (int i = 0; i < k; i++) {
+		const uint8_t *id = mm_ps_id(n->ps, path[i]);
+		if (id == NULL)
+			return -ENOENT;
+		memcpy(ids + 32 * i, id, 32);
+	}
+	return k;
+}
+
+/* Our own message: the route given, or our shortest path. */
 static void
 send_in(mm_node_t *n, struct peer_msg *pm)
 {
@@ -1262,18 +1280,7 @@ send_in(mm_node_t *n, struct peer_msg *pm)
 		nr = pm->npx;
 		memcpy(route, pm->blob, 32u * nr);
 	} else {
-		mm_pidx_t path[MM_WIRE_ROUTE_MAX];
-		mm_pidx_t a = mm_ps_lookup(n->ps, n->id.id), b = mm_ps_lookup(n->ps, pm->id);
-		int k = a == MM_PIDX_NONE || b == MM_PIDX_NONE ? -ENOENT :
-		    mm_ps_path(n->ps, n->q, a, b, path, MM_WIRE_ROUTE_MAX);
-		for (int i = 0; i < k; i++) {
-			const uint8_t *id = mm_ps_id(n->ps, path[i]);
-			if (id == NULL) {
-				k = -ENOENT;
-				break;
-			}
-			memcpy(route + 32 * i, id, 32);
-		}
+		int k = our_path(n, pm->id, route);
 		nr = k > 1 ? (unsigned)k : 0;
 	}
 	struct peer *next = nr >= 2 ? find_peer(n, route + 32) : NULL;
@@ -1343,23 +1350,13 @@ direct_in(mm_node_t *n, struct peer_msg *pm)
 	const uint8_t *nexthop = d->route.ptr + 32u * (d->at + 1u);
 	struct peer *next = find_peer(n, nexthop);
 	unsigned remaining = nr - 1u - d->at; /* hops from us to dst */
-	uint8_t suffix[32 * MM_WIRE_ROUTE_MAX], buf[32 * MM_WIRE_ROUTE_MAX];
+	uint8_t path[32 * MM_WIRE_ROUTE_MAX], buf[32 * MM_WIRE_ROUTE_MAX];
+	const uint8_t *suffix = path + 32; /* our path without us */
 	unsigned ns = 0;
 	if (d->rr && !d->has_rw) {
-		mm_pidx_t path[MM_WIRE_ROUTE_MAX];
-		mm_pidx_t a = mm_ps_lookup(n->ps, n->id.id), b = mm_ps_lookup(n->ps, dst);
-		int k = a == MM_PIDX_NONE || b == MM_PIDX_NONE ? -ENOENT :
-		    mm_ps_path(n->ps, n->q, a, b, path, MM_WIRE_ROUTE_MAX);
-		if (k >= 2 && (next == NULL || (unsigned)(k - 1) < remaining)) {
-			for (int i = 1; i < k; i++) {
-				const uint8_t *id = mm_ps_id(n->ps, path[i]);
-				if (id == NULL) {
-					ns = 0;
-					break;
-				}
-				memcpy(suffix + 32 * ns++, id, 32);
-			}
-		}
+		int k = our_path(n, dst, path);
+		if (k >= 2 && (next == NULL || (unsigned)(k - 1) < remaining))
+			ns = (unsigned)k - 1;
 	}
 	mm_wire_msg_t out = {.type = MM_W_DIRECT};
 	if (ns != 0 && find_peer(n, suffix) != NULL &&
