@@ -48,5 +48,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (m.type == MM_W_PEERS && m.u.peers.count != m2.u.peers.count)
 		abort();
+	if (m.type == MM_W_DIRECT) {
+		const mm_w_direct_t *a = &m.u.direct, *b = &m2.u.direct;
+		if (a->route.len != b->route.len || a->data.len != b->data.len ||
+		    a->route0.len != b->route0.len || a->at != b->at || a->rr != b->rr ||
+		    a->has_rw != b->has_rw || a->rw_at != b->rw_at || a->nonce != b->nonce ||
+		    memcmp(a->route.ptr, b->route.ptr, a->route.len) != 0 ||
+		    (a->data.len && memcmp(a->data.ptr, b->data.ptr, a->data.len) != 0) ||
+		    memcmp(a->sig, b->sig, 64) != 0 || memcmp(a->rw_sig, b->rw_sig, 64) != 0)
+			abort();
+	}
+	if (m.type == MM_W_DFAIL && (m.u.dfail.route.len != m2.u.dfail.route.len ||
+	    m.u.dfail.at != m2.u.dfail.at || m.u.dfail.code != m2.u.dfail.code))
+		abort();
 	return 0;
 }

@@ -31,7 +31,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: make_corpus <dir>\n");
 		return 2;
 	}
-	static uint8_t buf[65536], ids[4][32], nb[4][64];
+	static uint8_t buf[65536], ids[4][32], nb[4][64], route[4][32], route3[3][32];
+	for (int i = 0; i < 4; i++)
+		memset(route[i], 0x10 + i, 32);
+	/* route0 = a b c d rewritten at b into route = a b d */
+	memcpy(route3, route, 64);
+	memcpy(route3[2], route[3], 32);
 	mkdir(argv[1], 0755);
 	mm_wire_msg_t m;
 	for (unsigned t = 1; t < MM_W__COUNT; t++) {
@@ -65,6 +70,26 @@ main(int argc, char **argv)
 				    .nnb = 2, .nb = nb[i], .has_addr = i & 1, .port = 7000};
 				m.u.peers.peer[i].ip[10] = m.u.peers.peer[i].ip[11] = 0xff;
 			}
+			break;
+		case MM_W_DIGEST:
+			m.u.digest.ents = (mm_bytes_t){&nb[0][0], 36};
+			break;
+		case MM_W_WANT:
+			m.u.want.ids = (mm_bytes_t){&nb[0][0], 64};
+			break;
+		case MM_W_DIRECT: /* a rewritten one: every field present */
+			m.u.direct.route = (mm_bytes_t){&route3[0][0], 96};
+			m.u.direct.at = 2;
+			m.u.direct.rr = 1;
+			m.u.direct.data = (mm_bytes_t){(const uint8_t *)"payload", 7};
+			m.u.direct.has_rw = 1;
+			m.u.direct.route0 = (mm_bytes_t){&route[0][0], 128};
+			m.u.direct.rw_at = 1;
+			break;
+		case MM_W_DFAIL:
+			m.u.dfail.route = (mm_bytes_t){&route[0][0], 64};
+			m.u.dfail.at = 1;
+			m.u.dfail.code = 1;
 			break;
 		default:
 			break;
