@@ -15,10 +15,12 @@
 #include "log.h"
 #include "psquery.h"
 #include "selector.h"
+#include "siphash.h"
 #include "snapshot.h"
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_DIRECT, N_DFAIL, N_SEND,
+	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
@@ -94,7 +96,10 @@ struct peer {
 	uint16_t port;
 	/* token buckets: tokens in millionths, refilled from *_ms */
 	uint64_t ev_tok, ev_ms, rq_tok, rq_ms;
-	uint64_t dm_tok, dm_ms; /* direct messages */
+	uint64_t dm_tok, dm_ms; /* direct messages and broadcasts */
+	/* the topics it wants from us (SipHash of each; all: "*") */
+	uint8_t sub_all, nsub;
+	uint64_t sub[MM_WIRE_SUBS_MAX];
 	uint64_t asked_ms;  /* our last get_peers or digest to it: never more
 	                     * often than its bucket refills (req_refill_ms) */
 	uint64_t digest_ms; /* our last digest to it: its want is answered
@@ -154,7 +159,11 @@ struct mm_node {
 	uint32_t req_next;
 	/* direct messages: replay filter at the destination (node actor), and
 	 * the last messages we sent, to name them in failure notices */
-	mm_dedup_t *ddedup;
+	mm_dedup_t *ddedup, *bdedup;
+	/* our topics (node actor): delivered to us; announced to every link
+	 * with "*" too when we relay every topic (cfg.relay_topics) */
+	char topics[MM_WIRE_SUBS_MAX][MM_WIRE_TOPIC_MAX + 1];
+	unsigned ntopics;
 #define SENT_MAX 1024
 	struct sent {
 		uint8_t ref[32];
@@ -179,6 +188,7 @@ struct mm_node {
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
+	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx;
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
 	    st_ddup, st_ddropped, st_dfail;
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
@@ -317,7 +327,9 @@ static mm_wire_msg_t *
 copy_routed(const mm_wire_msg_t *m)
 {
 	size_t extra = m->type == MM_W_DIRECT ? (size_t)m->u.direct.route.len +
-	    m->u.direct.route0.len + m->u.direct.data.len : m->u.dfail.route.len;
+	    m->u.direct.route0.len + m->u.direct.data.len :
+	    m->type == MM_W_BCAST ? (size_t)m->u.bcast.topic.len + m->u.bcast.data.len :
+	    m->u.dfail.route.len;
 	mm_wire_msg_t *w = malloc(sizeof(*w) + extra);
 	if (w == NULL)
 		return NULL;
@@ -327,6 +339,9 @@ copy_routed(const mm_wire_msg_t *m)
 		take_bytes(&w->u.direct.route, &at);
 		take_bytes(&w->u.direct.route0, &at);
 		take_bytes(&w->u.direct.data, &at);
+	} else if (m->type == MM_W_BCAST) {
+		take_bytes(&w->u.bcast.topic, &at);
+		take_bytes(&w->u.bcast.data, &at);
 	} else {
 		take_bytes(&w->u.dfail.route, &at);
 	}
@@ -370,13 +385,34 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 	}
 	case MM_W_DIRECT:
 	case MM_W_DFAIL:
+	case MM_W_BCAST:
 		if ((pm = new_pm(c, mm_conn_peer_id(c))) == NULL)
 			return;
 		if ((pm->wm = copy_routed(m)) == NULL) {
 			free_pm(pm);
 			return;
 		}
-		post(n, m->type == MM_W_DIRECT ? N_DIRECT : N_DFAIL, pm);
+		post(n, m->type == MM_W_DIRECT ? N_DIRECT : m->type == MM_W_DFAIL ? N_DFAIL :
+		    N_BCAST, pm);
+		return;
+	case MM_W_SUBS:
+		if ((pm = new_pm(c, mm_conn_peer_id(c))) == NULL)
+			return;
+		/* the topics' hashes only: that is all the node compares */
+		pm->npx = m->u.subs.count;
+		if ((pm->blob = malloc(8u * (pm->npx ? pm->npx : 1) + 1)) == NULL) {
+			free_pm(pm);
+			return;
+		}
+		pm->blob[0] = 0;
+		for (unsigned i = 0; i < m->u.subs.count; i++) {
+			const mm_bytes_t *t = &m->u.subs.topic[i];
+			if (t->len == 1 && t->ptr[0] == '*')
+				pm->blob[0] = 1;
+			uint64_t h = mm_siphash13(0, 0, t->ptr, t->len);
+			memcpy(pm->blob + 1 + 8 * i, &h, 8);
+		}
+		post(n, N_SUBS, pm);
 		return;
 	case MM_W_ERROR:
 		if (m->u.error.code == MM_WERR_FULL)
@@ -1415,6 +1451,216 @@ dfail_in(mm_node_t *n, struct peer_msg *pm)
 		}
 }
 
+/* ---- broadcast on topics (seed 002 step 3) ------------------------------------------- */
+
+static uint64_t
+topic_hash(const uint8_t *t, uint32_t len)
+{
+	return mm_siphash13(0, 0, t, len);
+}
+
+static int
+peer_wants(const struct peer *p, uint64_t th)
+{
+	if (p->sub_all)
+		return 1;
+	for (unsigned i = 0; i < p->nsub; i++)
+		if (p->sub[i] == th)
+			return 1;
+	return 0;
+}
+
+static int
+we_deliver(const mm_node_t *n, const mm_bytes_t *topic)
+{
+	for (unsigned i = 0; i < n->ntopics; i++)
+		if (strlen(n->topics[i]) == topic->len &&
+		    memcmp(n->topics[i], topic->ptr, topic->len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Our topics to one link (or every link: p NULL). */
+static void
+send_subs(mm_node_t *n, struct peer *only)
+{
+	mm_wire_msg_t *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return;
+	m->type = MM_W_SUBS;
+	unsigned k = 0;
+	if (n->cfg.relay_topics)
+		m->u.subs.topic[k++] = (mm_bytes_t){(const uint8_t *)"*", 1};
+	for (unsigned i = 0; i < n->ntopics && k < MM_WIRE_SUBS_MAX; i++)
+		m->u.subs.topic[k++] = (mm_bytes_t){(const uint8_t *)n->topics[i],
+		    (uint32_t)strlen(n->topics[i])};
+	m->u.subs.count = (uint16_t)k;
+	mm_buf_t *b = mm_buf_alloc(MM_WIRE_SUBS_MAX * (MM_WIRE_TOPIC_MAX + 2) + 64);
+	int len = b != NULL ? mm_wire_encode(m, b->data, b->cap) : -ENOMEM;
+	free(m);
+	if (len < 0) {
+		mm_buf_release(b);
+		return;
+	}
+	b->len = (uint32_t)len;
+	for (int i = 0; i < n->peers_hi; i++) {
+		struct peer *p = &n->peers[i];
+		if (p->conn == NULL || (only != NULL && p != only))
+			continue;
+		mm_buf_ref(b);
+		send_buf(n, p->conn, b);
+	}
+	mm_buf_release(b);
+}
+
+static void
+subs_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *p = peer_of_conn(n, pm->conn);
+	if (p == NULL)
+		return;
+	p->sub_all = pm->blob[0];
+	p->nsub = (uint8_t)pm->npx;
+	memcpy(p->sub, pm->blob + 1, 8u * pm->npx);
+}
+
+/* A broadcast to every link that wants its topic, but the one it came from
+ * and its origin: encoded once, the same bytes to all. */
+static void
+bcast_forward(mm_node_t *n, const mm_wire_msg_t *m, const struct peer *from)
+{
+	const mm_w_bcast_t *b = &m->u.bcast;
+	uint64_t th = topic_hash(b->topic.ptr, b->topic.len);
+	uint8_t origin[32];
+	mm_id_of(b->pub, origin);
+	mm_buf_t *buf = NULL;
+	for (int i = 0; i < n->peers_hi; i++) {
+		struct peer *p = &n->peers[i];
+		if (p->conn == NULL || p == from || !peer_wants(p, th) ||
+		    memcmp(p->id, origin, 32) == 0)
+			continue;
+		if (buf == NULL) {
+			buf = mm_buf_alloc(b->data.len + 512);
+			int len = buf != NULL ? mm_wire_encode(m, buf->data, buf->cap) : -ENOMEM;
+			if (len < 0) {
+				mm_buf_release(buf);
+				return;
+			}
+			buf->len = (uint32_t)len;
+		}
+		mm_buf_ref(buf);
+		send_buf(n, p->conn, buf);
+		bump(&n->st_bfwd);
+	}
+	mm_buf_release(buf);
+}
+
+/* The key a broadcast is known by: its signature and a keyed hash of its
+ * payload (a copy with a genuine signature and other bytes is another
+ * message, so a forgery raced ahead cannot shadow the genuine one). */
+static void
+bcast_key(const mm_w_bcast_t *b, uint8_t key[72])
+{
+	memcpy(key, b->sig, 64);
+	uint64_t h = mm_siphash13(1, 2, b->data.ptr != NULL ? b->data.ptr : key, b->data.len);
+	memcpy(key + 64, &h, 8);
+}
+
+static void
+bcast_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *from = peer_of_conn(n, pm->conn);
+	if (from == NULL)
+		return;
+	if (bucket_take(&from->dm_tok, &from->dm_ms, mm_now_ms(),
+	        (uint64_t)n->cfg.direct_rate * TOKEN / 1000u, n->cfg.direct_burst) != 0) {
+		bump(&n->st_rate);
+		misbehaved(n, from, 1, MM_WERR_RATE, "broadcasts over their rate");
+		return;
+	}
+	mm_w_bcast_t *b = &pm->wm->u.bcast;
+	bump(&n->st_brx);
+	uint8_t key[72];
+	bcast_key(b, key);
+	uint32_t now32 = (uint32_t)mm_now_ms();
+	if (we_deliver(n, &b->topic)) {
+		/* ours: verified before it is delivered or passed on */
+		if (mm_dedup_seen_bytes(n->bdedup, key, sizeof(key), now32)) {
+			bump(&n->st_bdup);
+			return;
+		}
+		uint8_t sb[MM_WIRE_BCAST_SIGNED_LEN];
+		mm_wire_bcast_signed_bytes(b, sb);
+		uint64_t now = unix_ms();
+		if (b->ts + n->cfg.direct_max_age_ms < now || b->ts > now + n->cfg.direct_max_age_ms ||
+		    !mm_pow_ok(b->pub, b->pow, n->cfg.gossip.difficulty) ||
+		    mm_id_verify(b->pub, sb, sizeof(sb), b->sig) != 1) {
+			bump(&n->st_bbad);
+			misbehaved(n, from, 10, MM_WERR_BAD_SIG, "bad broadcast");
+			return;
+		}
+		mm_dedup_add_bytes(n->bdedup, key, sizeof(key), now32);
+		bump(&n->st_bdeliv);
+		if (n->cfg.on_bcast != NULL) {
+			uint8_t origin[32];
+			mm_id_of(b->pub, origin);
+			n->cfg.on_bcast(n->cfg.direct_arg, (const char *)b->topic.ptr,
+			    b->topic.len, origin, b->data.ptr, b->data.len);
+		}
+	} else if (mm_dedup_check_bytes(n->bdedup, key, sizeof(key), now32)) {
+		/* only relaying: no verify here (the subscribers verify) */
+		bump(&n->st_bdup);
+		return;
+	}
+	if (b->ttl == 0)
+		return;
+	b->ttl--;
+	bcast_forward(n, pm->wm, from);
+}
+
+static void
+publish_in(mm_node_t *n, struct peer_msg *pm)
+{
+	mm_wire_msg_t m = {.type = MM_W_BCAST};
+	mm_w_bcast_t *b = &m.u.bcast;
+	b->topic = (mm_bytes_t){pm->blob, pm->npx};
+	b->data = (mm_bytes_t){pm->blob + pm->npx, pm->blen - pm->npx};
+	memcpy(b->pub, n->id.pub, 32);
+	b->pow = n->id.nonce;
+	b->nonce = pm->tag;
+	b->ts = unix_ms();
+	b->ttl = n->cfg.bcast_ttl;
+	uint8_t sb[MM_WIRE_BCAST_SIGNED_LEN], key[72];
+	mm_wire_bcast_signed_bytes(b, sb);
+	if (mm_id_sign(&n->id, sb, sizeof(sb), b->sig) != 0)
+		return;
+	bcast_key(b, key);
+	mm_dedup_add_bytes(n->bdedup, key, sizeof(key), (uint32_t)mm_now_ms());
+	bump(&n->st_bpub);
+	bcast_forward(n, &m, NULL);
+}
+
+static void
+subscribe_in(mm_node_t *n, struct peer_msg *pm)
+{
+	char t[MM_WIRE_TOPIC_MAX + 1];
+	memcpy(t, pm->blob, pm->blen);
+	t[pm->blen] = '\0';
+	unsigned i = 0;
+	while (i < n->ntopics && strcmp(n->topics[i], t) != 0)
+		i++;
+	if (pm->verdict) { /* subscribe */
+		if (i < n->ntopics || n->ntopics == MM_WIRE_SUBS_MAX - 1)
+			return;
+		memcpy(n->topics[n->ntopics++], t, pm->blen + 1);
+	} else {
+		if (i == n->ntopics)
+			return;
+		memcpy(n->topics[i], n->topics[--n->ntopics], sizeof(n->topics[0]));
+	}
+	send_subs(n, NULL);
+}
+
 /* ---- persistence ----------------------------------------------------------------- */
 
 /* The snapshot format stores peers of a PeerStore: the verified addresses
@@ -1705,6 +1951,8 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->ev_tok = (uint64_t)n->cfg.event_burst * TOKEN;
 	p->rq_tok = (uint64_t)n->cfg.req_burst * TOKEN;
 	p->dm_ms = p->ev_ms;
+	p->sub_all = 0;
+	p->nsub = 0;
 	p->dm_tok = (uint64_t)n->cfg.direct_burst * TOKEN;
 	atomic_fetch_add(&n->npeers, 1);
 	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
@@ -1713,6 +1961,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	 * sequence order, or the older ones would arrive stale. */
 	sync_peer(n, p->conn);
 	local_event(n, MM_PS_CONNECT, pm->id, pm->inbound ? MM_PS_IN : MM_PS_OUT);
+	send_subs(n, p);
 	/* Discovery: every new link is asked for addresses. */
 	if (n->cfg.select_ms != 0)
 		ask_peers(n, p);
@@ -2030,6 +2279,10 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_DIRECT: direct_in(n, pm); free_pm(pm); return;
 	case N_DFAIL: dfail_in(n, pm); free_pm(pm); return;
 	case N_SEND: send_in(n, pm); free_pm(pm); return;
+	case N_BCAST: bcast_in(n, pm); free_pm(pm); return;
+	case N_SUBS: subs_in(n, pm); free_pm(pm); return;
+	case N_PUBLISH: publish_in(n, pm); free_pm(pm); return;
+	case N_SUBSCRIBE: subscribe_in(n, pm); free_pm(pm); return;
 	case N_FWD:
 	case N_LOGONLY:
 	case N_VERDICT: shard_result(n, m->type, pm); free_pm(pm); return;
@@ -2097,6 +2350,8 @@ mm_node_config_default(mm_node_config_t *c)
 	c->direct_rate = 200000;
 	c->direct_burst = 200000;
 	c->direct_max_age_ms = 600000;
+	c->bcast_ttl = 16;
+	c->relay_topics = 1;
 	c->full_backoff_ms = 60000;
 	c->addr_max = 1024;
 	c->event_rate = 1000;
@@ -2160,7 +2415,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	mm_dedup_config_default(&ddc);
 	ddc.window_ms = 2 * cfg->direct_max_age_ms > 600000 ? 600000 : 2 * cfg->direct_max_age_ms;
 	if ((n->book = calloc(cfg->addr_max, sizeof(*n->book))) == NULL ||
-	    (n->q = mm_psq_new()) == NULL || mm_dedup_create(&ddc, &n->ddedup) != 0) {
+	    (n->q = mm_psq_new()) == NULL || mm_dedup_create(&ddc, &n->ddedup) != 0 ||
+	    mm_dedup_create(&ddc, &n->bdedup) != 0) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the address book");
 		goto fail;
@@ -2276,6 +2532,7 @@ mm_node_destroy(mm_node_t *n)
 	free(n->snap_path);
 	mm_psq_free(n->q);
 	mm_dedup_destroy(n->ddedup);
+	mm_dedup_destroy(n->bdedup);
 	if (n->bans != NULL) {
 		mm_bans_free(n->bans);
 		pthread_mutex_destroy(&n->bans_mu);
@@ -2354,6 +2611,12 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->snapshots_saved = LD(st_snaps);
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
+	o->bcast_published = LD(st_bpub);
+	o->bcast_delivered = LD(st_bdeliv);
+	o->bcast_received = LD(st_brx);
+	o->bcast_forwarded = LD(st_bfwd);
+	o->bcast_dup = LD(st_bdup);
+	o->bcast_refused = LD(st_bbad);
 	o->direct_sent = LD(st_dsent);
 	o->direct_relayed = LD(st_drelayed);
 	o->direct_delivered = LD(st_ddelivered);
@@ -2425,4 +2688,61 @@ mm_node_send_route(mm_node_t *n, const uint8_t *route, unsigned nroute,
 	if (route == NULL || memcmp(route, n->id.id, 32) != 0)
 		return -EINVAL;
 	return post_send(n, NULL, route, nroute, data, len, reroute, handle);
+}
+
+int
+mm_node_publish(mm_node_t *n, const char *topic, const void *data, uint32_t len)
+{
+	size_t tl = topic != NULL ? strlen(topic) : 0;
+	if (tl == 0 || tl > MM_WIRE_TOPIC_MAX || len > MM_WIRE_DATA_MAX)
+		return -EINVAL;
+	struct peer_msg *pm = calloc(1, sizeof(*pm));
+	if (pm == NULL || (pm->blob = malloc(tl + len + 1)) == NULL) {
+		free(pm);
+		return -ENOMEM;
+	}
+	memcpy(pm->blob, topic, tl);
+	if (len != 0)
+		memcpy(pm->blob + tl, data, len);
+	pm->npx = (unsigned)tl;
+	pm->blen = (uint32_t)(tl + len);
+	pm->tag = mm_random();
+	mm_msg_t m = {.type = N_PUBLISH, .ptr = pm};
+	int rc = mm_send(n->actor, &m);
+	if (rc != 0)
+		free_pm(pm);
+	return rc;
+}
+
+static int
+post_topic(mm_node_t *n, const char *topic, int on)
+{
+	size_t tl = topic != NULL ? strlen(topic) : 0;
+	if (tl == 0 || tl > MM_WIRE_TOPIC_MAX || (tl == 1 && topic[0] == '*'))
+		return -EINVAL;
+	struct peer_msg *pm = calloc(1, sizeof(*pm));
+	if (pm == NULL || (pm->blob = malloc(tl)) == NULL) {
+		free(pm);
+		return -ENOMEM;
+	}
+	memcpy(pm->blob, topic, tl);
+	pm->blen = (uint32_t)tl;
+	pm->verdict = on;
+	mm_msg_t m = {.type = N_SUBSCRIBE, .ptr = pm};
+	int rc = mm_send(n->actor, &m);
+	if (rc != 0)
+		free_pm(pm);
+	return rc;
+}
+
+int
+mm_node_subscribe(mm_node_t *n, const char *topic)
+{
+	return post_topic(n, topic, 1);
+}
+
+int
+mm_node_unsubscribe(mm_node_t *n, const char *topic)
+{
+	return post_topic(n, topic, 0);
 }

@@ -140,6 +140,15 @@ typedef struct mm_node_config {
 	    const uint8_t relay[32]);
 	void *direct_arg;
 	uint32_t direct_rate, direct_burst, direct_max_age_ms;
+	/* Broadcast: on_bcast gets each message on a topic we subscribed to,
+	 * once, verified (same thread rules as on_direct, same arg). A node
+	 * with relay_topics passes on every topic (it announces "*"), else
+	 * only its own. Our broadcasts travel bcast_ttl hops. The rate limit
+	 * is the direct one. 1, 16. */
+	void (*on_bcast)(void *arg, const char *topic, uint32_t topic_len,
+	    const uint8_t origin[32], const uint8_t *data, uint32_t len);
+	int relay_topics;
+	uint8_t bcast_ttl;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -164,6 +173,12 @@ int mm_node_send_direct(mm_node_t *n, const uint8_t dst[32], const void *data,
 int mm_node_send_route(mm_node_t *n, const uint8_t *route, unsigned nroute,
     const void *data, uint32_t len, int reroute, uint64_t *handle);
 
+/* Broadcast (any thread): publish on a topic (1..64 bytes); subscribe
+ * to receive a topic through on_bcast (at most 63 topics). */
+int mm_node_publish(mm_node_t *n, const char *topic, const void *data, uint32_t len);
+int mm_node_subscribe(mm_node_t *n, const char *topic);
+int mm_node_unsubscribe(mm_node_t *n, const char *topic);
+
 /* Read-only views (any thread: the map is read lock-free). */
 const mm_ps_t *mm_node_map(const mm_node_t *n);
 /* Is this id banned now? (thread-safe) */
@@ -178,6 +193,8 @@ typedef struct mm_node_stats {
 	    gc_phantoms, gc_records, ae_digests_sent, ae_wanted, ae_served,
 	    snapshots_saved, snapshot_peers_loaded,
 	    snapshot_bans_loaded,
+	    bcast_published, bcast_received, bcast_delivered, bcast_forwarded, bcast_dup,
+	    bcast_refused,
 	    direct_sent, direct_relayed, direct_delivered, direct_rewritten,
 	    direct_refused, direct_replays, direct_dropped, direct_failed;
 	/* The last analysis of the map (analyse_ms). */

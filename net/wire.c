@@ -16,7 +16,7 @@ static const char *const names[MM_W__COUNT] = {
     [MM_W_ERROR] = "error", [MM_W_EVENT] = "event",
     [MM_W_GET_PEERS] = "get_peers", [MM_W_PEERS] = "peers",
     [MM_W_DIGEST] = "digest", [MM_W_WANT] = "want", [MM_W_DIRECT] = "direct",
-    [MM_W_DFAIL] = "dfail"};
+    [MM_W_DFAIL] = "dfail", [MM_W_BCAST] = "bcast", [MM_W_SUBS] = "subs"};
 
 const char *
 mm_wire_type_name(unsigned type)
@@ -424,6 +424,46 @@ dec_dfail(const msgpack_object *p, mm_w_dfail_t *f, const char **why)
 	return MM_WIRE_OK;
 }
 
+static int
+dec_bcast(const msgpack_object *p, mm_w_bcast_t *b, const char **why)
+{
+	memset(b, 0, sizeof(*b));
+	if (get_bytes(p, "topic", 1, MM_WIRE_TOPIC_MAX, true, true, &b->topic, why,
+	        "bcast.topic: string of 1..64 bytes required") != 0 ||
+	    get_fixed(p, "pub", 32, b->pub, why, "bcast.pub: 32-byte bin required") != 0 ||
+	    get_fixed(p, "sig", 64, b->sig, why, "bcast.sig: 64-byte bin required") != 0 ||
+	    get_bytes(p, "data", 0, MM_WIRE_DATA_MAX, true, false, &b->data, why,
+	        "bcast.data: bin of at most 49152 bytes required") != 0)
+		return MM_WIRE_EPARAMS;
+	U(p, "pow", UINT64_MAX, true, b->pow, "bcast.pow: unsigned 64-bit required");
+	U(p, "nonce", UINT64_MAX, true, b->nonce, "bcast.nonce: unsigned 64-bit required");
+	U(p, "ts", UINT64_MAX, true, b->ts, "bcast.ts: unsigned 64-bit required");
+	U(p, "ttl", 255, true, b->ttl, "bcast.ttl: 0..255 required");
+	return MM_WIRE_OK;
+}
+
+static int
+dec_subs(const msgpack_object *p, mm_w_subs_t *s, const char **why)
+{
+	const msgpack_object *l = field(p, "topics");
+	if (l == NULL || l->type != MSGPACK_OBJECT_ARRAY ||
+	    l->via.array.size > MM_WIRE_SUBS_MAX) {
+		*why = "subs.topics: array of at most 64 strings required";
+		return MM_WIRE_EPARAMS;
+	}
+	s->count = (uint16_t)l->via.array.size;
+	for (uint32_t i = 0; i < l->via.array.size; i++) {
+		const msgpack_object *t = &l->via.array.ptr[i];
+		if (t->type != MSGPACK_OBJECT_STR || t->via.str.size == 0 ||
+		    t->via.str.size > MM_WIRE_TOPIC_MAX) {
+			*why = "subs.topics[]: string of 1..64 bytes required";
+			return MM_WIRE_EPARAMS;
+		}
+		s->topic[i] = (mm_bytes_t){(const uint8_t *)t->via.str.ptr, t->via.str.size};
+	}
+	return MM_WIRE_OK;
+}
+
 int
 mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
     mm_wire_msg_t *m, const char **why_out)
@@ -484,6 +524,8 @@ mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
 		    "want.ids: bin of at most 1024 ids of 32 bytes required");
 	case MM_W_DIRECT: return dec_direct(p, &m->u.direct, why);
 	case MM_W_DFAIL: return dec_dfail(p, &m->u.dfail, why);
+	case MM_W_BCAST: return dec_bcast(p, &m->u.bcast, why);
+	case MM_W_SUBS: return dec_subs(p, &m->u.subs, why);
 	default: return MM_WIRE_EUNKNOWN;
 	}
 }
@@ -746,6 +788,37 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 		pk_bin(&pk, "sig", f->sig, 64);
 		break;
 	}
+	case MM_W_BCAST: {
+		const mm_w_bcast_t *b = &m->u.bcast;
+		if (b->topic.len == 0 || b->topic.len > MM_WIRE_TOPIC_MAX ||
+		    b->data.len > MM_WIRE_DATA_MAX)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 8);
+		pk_str(&pk, "topic", &b->topic);
+		pk_bin(&pk, "pub", b->pub, 32);
+		pk_uint(&pk, "pow", b->pow);
+		pk_uint(&pk, "nonce", b->nonce);
+		pk_uint(&pk, "ts", b->ts);
+		pk_uint(&pk, "ttl", b->ttl);
+		pk_bin(&pk, "data", b->data.ptr, b->data.len);
+		pk_bin(&pk, "sig", b->sig, 64);
+		break;
+	}
+	case MM_W_SUBS: {
+		const mm_w_subs_t *sb = &m->u.subs;
+		if (sb->count > MM_WIRE_SUBS_MAX)
+			return -EINVAL;
+		msgpack_pack_map(&pk, 1);
+		pk_key(&pk, "topics");
+		msgpack_pack_array(&pk, sb->count);
+		for (unsigned i = 0; i < sb->count; i++) {
+			if (sb->topic[i].len == 0 || sb->topic[i].len > MM_WIRE_TOPIC_MAX)
+				return -EINVAL;
+			msgpack_pack_str(&pk, sb->topic[i].len);
+			msgpack_pack_str_body(&pk, sb->topic[i].ptr, sb->topic[i].len);
+		}
+		break;
+	}
 	default:
 		return -EINVAL;
 	}
@@ -800,4 +873,16 @@ mm_wire_dfail_signed_bytes(const uint8_t ref[32], uint32_t code,
 	out[50] = (uint8_t)(code >> 8);
 	out[51] = (uint8_t)code;
 	SHA256(route->ptr, route->len, out + 52);
+}
+
+void
+mm_wire_bcast_signed_bytes(const mm_w_bcast_t *b, uint8_t out[MM_WIRE_BCAST_SIGNED_LEN])
+{
+	static const uint8_t empty[1];
+	memcpy(out, "meshmap-bcast-v1", 16);
+	memcpy(out + 16, b->pub, 32);
+	SHA256(b->topic.ptr, b->topic.len, out + 48);
+	be64(out + 80, b->nonce);
+	be64(out + 88, b->ts);
+	SHA256(b->data.len ? b->data.ptr : empty, b->data.len, out + 96);
 }

@@ -37,6 +37,8 @@ enum mm_wire_type {
 	MM_W_WANT,
 	MM_W_DIRECT,
 	MM_W_DFAIL,
+	MM_W_BCAST,
+	MM_W_SUBS,
 	MM_W__COUNT
 };
 
@@ -177,6 +179,23 @@ typedef struct mm_w_dfail {
 } mm_w_dfail_t;
 enum mm_dfail_code { MM_DFAIL_UNREACHABLE = 1, MM_DFAIL_NO_ROUTE = 2 };
 
+/* Broadcast on a topic (docs/PROTOCOL.md, "bcast" and "subs"). */
+#define MM_WIRE_TOPIC_MAX 64      /* bytes in a topic name */
+#define MM_WIRE_SUBS_MAX 64       /* topics in one subs message */
+typedef struct mm_w_bcast {
+	mm_bytes_t topic;    /* 1..64 bytes of text */
+	uint8_t pub[32];     /* origin's key and proof of work */
+	uint64_t pow;
+	uint64_t nonce, ts;
+	uint8_t ttl;         /* hops left */
+	mm_bytes_t data;     /* <= MM_WIRE_DATA_MAX */
+	uint8_t sig[64];
+} mm_w_bcast_t;
+typedef struct mm_w_subs {
+	uint16_t count;      /* 0..64; the topic "*" means every topic */
+	mm_bytes_t topic[MM_WIRE_SUBS_MAX];
+} mm_w_subs_t;
+
 typedef struct mm_wire_msg {
 	uint8_t type;        /* enum mm_wire_type */
 	uint32_t req;        /* request id; 0 = none */
@@ -191,6 +210,8 @@ typedef struct mm_wire_msg {
 		mm_w_want_t want;
 		mm_w_direct_t direct;
 		mm_w_dfail_t dfail;
+		mm_w_bcast_t bcast;
+		mm_w_subs_t subs;
 	} u;
 } mm_wire_msg_t;
 
@@ -240,6 +261,11 @@ void mm_wire_event_signed_bytes_fixed(const mm_w_event_t *e,
  * failure notice: "meshmap-dfail-v1" (16) || ref (32) || code (4, BE) ||
  *   SHA-256(route): 84 bytes. */
 #define MM_WIRE_DIRECT_SIGNED_LEN 130
+/* broadcast: "meshmap-bcast-v1" (16) || pub (32) || SHA-256(topic) (32) ||
+ * nonce (8, BE) || ts (8, BE) || SHA-256(data) (32): 128 bytes */
+#define MM_WIRE_BCAST_SIGNED_LEN 128
+void mm_wire_bcast_signed_bytes(const mm_w_bcast_t *b,
+    uint8_t out[MM_WIRE_BCAST_SIGNED_LEN]);
 #define MM_WIRE_REWRITE_SIGNED_LEN 115
 #define MM_WIRE_DFAIL_SIGNED_LEN 84
 void mm_wire_direct_signed_bytes(const uint8_t pub[32], const mm_bytes_t *route0,

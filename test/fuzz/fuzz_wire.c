@@ -61,5 +61,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m.type == MM_W_DFAIL && (m.u.dfail.route.len != m2.u.dfail.route.len ||
 	    m.u.dfail.at != m2.u.dfail.at || m.u.dfail.code != m2.u.dfail.code))
 		abort();
+	if (m.type == MM_W_BCAST && (m.u.bcast.topic.len != m2.u.bcast.topic.len ||
+	    m.u.bcast.data.len != m2.u.bcast.data.len || m.u.bcast.ttl != m2.u.bcast.ttl ||
+	    memcmp(m.u.bcast.topic.ptr, m2.u.bcast.topic.ptr, m.u.bcast.topic.len) != 0))
+		abort();
+	if (m.type == MM_W_SUBS && m.u.subs.count != m2.u.subs.count)
+		abort();
 	return 0;
 }

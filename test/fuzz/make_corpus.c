@@ -91,6 +91,16 @@ main(int argc, char **argv)
 			m.u.dfail.at = 1;
 			m.u.dfail.code = 1;
 			break;
+		case MM_W_BCAST:
+			m.u.bcast.topic = (mm_bytes_t){(const uint8_t *)"blocks", 6};
+			m.u.bcast.data = (mm_bytes_t){(const uint8_t *)"payload", 7};
+			m.u.bcast.ttl = 16;
+			break;
+		case MM_W_SUBS:
+			m.u.subs.count = 2;
+			m.u.subs.topic[0] = (mm_bytes_t){(const uint8_t *)"*", 1};
+			m.u.subs.topic[1] = (mm_bytes_t){(const uint8_t *)"blocks", 6};
+			break;
 		default:
 			break;
 		}
