@@ -1331,18 +1331,30 @@ send_in(mm_node_t *n, struct peer_msg *pm)
 		bump(&n->st_dsent);
 }
 
-static void
-direct_in(mm_node_t *n, struct peer_msg *pm)
+/* The link an application message (direct or broadcast) came in on, if
+ * it is still a link and the message fits its budget; else NULL (and the
+ * excess is scored). */
+static struct peer *
+message_from(mm_node_t *n, struct peer_msg *pm, const char *what)
 {
 	struct peer *from = peer_of_conn(n, pm->conn);
 	if (from == NULL)
-		return;
+		return NULL;
 	if (bucket_take(&from->dm_tok, &from->dm_ms, mm_now_ms(),
 	        (uint64_t)n->cfg.direct_rate * TOKEN / 1000u, n->cfg.direct_burst) != 0) {
 		bump(&n->st_rate);
-		misbehaved(n, from, 1, MM_WERR_RATE, "direct messages over their rate");
-		return;
+		misbehaved(n, from, 1, MM_WERR_RATE, what);
+		return NULL;
 	}
+	return from;
+}
+
+static void
+direct_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *from = message_from(n, pm, "direct messages over their rate");
+	if (from == NULL)
+		return;
 	mm_w_direct_t *d = &pm->wm->u.direct;
 	int v = mm_direct_hop_check(d, n->id.id, from->id);
 	if (v != MM_D_OK) {
@@ -1569,15 +1581,9 @@ bcast_key(const mm_w_bcast_t *b, uint8_t key[72])
 static void
 bcast_in(mm_node_t *n, struct peer_msg *pm)
 {
-	struct peer *from = peer_of_conn(n, pm->conn);
+	struct peer *from = message_from(n, pm, "broadcasts over their rate");
 	if (from == NULL)
 		return;
-	if (bucket_take(&from->dm_tok, &from->dm_ms, mm_now_ms(),
-	        (uint64_t)n->cfg.direct_rate * TOKEN / 1000u, n->cfg.direct_burst) != 0) {
-		bump(&n->st_rate);
-		misbehaved(n, from, 1, MM_WERR_RATE, "broadcasts over their rate");
-		return;
-	}
 	mm_w_bcast_t *b = &pm->wm->u.bcast;
 	bump(&n->st_brx);
 	uint8_t key[72];
