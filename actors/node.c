@@ -20,7 +20,7 @@
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_DIRECT, N_DFAIL, N_SEND,
-	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE,
+	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
@@ -36,6 +36,7 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define PX_TIMER 1003
 #define SNAP_TIMER 1004
 #define AE_TIMER 1005
+#define REQ_TIMER 1006
 /* dial tags: 1 + i for bootstrap i; ADDR_TAG | gen << 16 | slot for the
  * address book's slot (gen tells a late answer from a reused slot) */
 #define ADDR_TAG (1ull << 32)
@@ -170,6 +171,19 @@ struct mm_node {
 		uint64_t handle;
 	} sent[SENT_MAX];
 	uint32_t sent_next;
+	/* our requests in flight (node actor) */
+#define REQ_MAX 1024
+#define REQ_TICK_MS 50
+	struct pend {
+		uint8_t used;
+		uint8_t dst[32];
+		uint64_t id, handle, deadline;
+		mm_response_cb cb;
+		void *arg;
+	} pend[REQ_MAX];
+	unsigned npend;
+	int req_timer_on;
+	mm_timer_t req_t;
 	uint64_t last_replace_ms;
 	/* read by others */
 	/* bans: written by the node actor, read by listeners (accept filter) */
@@ -188,6 +202,7 @@ struct mm_node {
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
+	_Atomic uint64_t st_rq_out, st_rq_in, st_rq_timeout, st_rq_late;
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx;
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
 	    st_ddup, st_ddropped, st_dfail;
@@ -1249,6 +1264,38 @@ want_in(mm_node_t *n, struct peer_msg *pm)
 
 /* ---- direct messages (seed §3.4; direct.h) ---------------------------------------- */
 
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct req_post {
+	uint8_t dst[32];
+	uint32_t timeout_ms;
+	mm_response_cb cb;
+	void *arg;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct pend;
+static void req_done(mm_node_t *n, struct pend *p, int status, const uint8_t *data,
+    uint32_t len);
+static int post_send(mm_node_t *n, const uint8_t *dst, const uint8_t *route,
+    unsigned nroute, const uint8_t *hdr, unsigned hlen, const void *data, uint32_t len,
+    int reroute, uint64_t *handle);
+
 /* Encode a routed message into a buffer of its own and queue it on conn. */
 static int
 send_routed(mm_node_t *n, mm_actor_t *conn, const mm_wire_msg_t *m)
@@ -1281,6 +1328,11 @@ static void
 direct_failed(mm_node_t *n, uint64_t handle, uint32_t code, const uint8_t *relay)
 {
 	bump(&n->st_dfail);
+	for (unsigned i = 0; i < REQ_MAX && n->npend > 0; i++)
+		if (n->pend[i].used && n->pend[i].handle == handle) {
+			req_done(n, &n->pend[i], MM_RQ_UNREACHABLE, NULL, 0);
+			return; /* ours, not the application's datagram */
+		}
 	if (n->cfg.on_direct_fail != NULL)
 		n->cfg.on_direct_fail(n->cfg.direct_arg, handle, code, relay);
 }
@@ -1349,6 +1401,116 @@ message_from(mm_node_t *n, struct peer_msg *pm, const char *what)
 	return from;
 }
 
+/* ---- request / response over direct messages (seed 001) ---------------------------- */
+
+static void
+req_done(mm_node_t *n, struct pend *p, int status, const uint8_t *data, uint32_t len)
+{
+	p->used = 0;
+	n->npend--;
+	p->cb(p->arg, status, data, len);
+}
+
+static void
+send_error(mm_node_t *n, const uint8_t *to, uint64_t id, uint32_t code, const char *msg)
+{
+	(void)mm_node_respond(n, to, id, code, msg, (uint32_t)strlen(msg));
+}
+
+/* A verified direct message for us: by its first byte, a datagram for
+ * the application, a request for the handler, or the answer to one of
+ * our requests. */
+static void
+deliver(mm_node_t *n, const uint8_t origin[32], const uint8_t *data, uint32_t len,
+    int rewritten)
+{
+	if (len < 1)
+		return;
+	uint8_t kind = data[0];
+	if (kind == MM_DK_DATAGRAM) {
+		if (n->cfg.on_direct != NULL)
+			n->cfg.on_direct(n->cfg.direct_arg, origin, data + 1, len - 1, rewritten);
+		return;
+	}
+	if (len < 9)
+		return;
+	uint64_t id = get_be64(data + 1);
+	if (kind == MM_DK_REQUEST) {
+		bump(&n->st_rq_in);
+		if (n->cfg.on_request != NULL)
+			n->cfg.on_request(n->cfg.direct_arg, origin, id, data + 9, len - 9);
+		else
+			send_error(n, origin, id, MM_RQ_ENOHANDLER, "no request handler");
+		return;
+	}
+	if (kind != MM_DK_RESPONSE && kind != MM_DK_ERROR)
+		return;
+	for (unsigned i = 0; i < REQ_MAX; i++) {
+		struct pend *p = &n->pend[i];
+		if (!p->used || p->id != id || memcmp(p->dst, origin, 32) != 0)
+			continue;
+		if (kind == MM_DK_RESPONSE) {
+			req_done(n, p, 0, data + 9, len - 9);
+		} else if (len >= 13) {
+			uint32_t code = (uint32_t)data[9] << 24 | (uint32_t)data[10] << 16 |
+			    (uint32_t)data[11] << 8 | data[12];
+			req_done(n, p, code ? (int)(code & 0x7fffffff) : MM_RQ_ENOHANDLER,
+			    data + 13, len - 13);
+		}
+		return;
+	}
+	bump(&n->st_rq_late); /* timed out already, or not ours */
+}
+
+static void
+request_in(mm_node_t *n, struct req_post *r)
+{
+	unsigned inflight = 0, freeslot = REQ_MAX;
+	for (unsigned i = 0; i < REQ_MAX; i++) {
+		if (n->pend[i].used)
+			inflight += memcmp(n->pend[i].dst, r->dst, 32) == 0;
+		else if (freeslot == REQ_MAX)
+			freeslot = i;
+	}
+	if (inflight >= n->cfg.req_inflight_max || freeslot == REQ_MAX) {
+		r->cb(r->arg, MM_RQ_BUSY, NULL, 0);
+		return;
+	}
+	struct pend *p = &n->pend[freeslot];
+	p->used = 1;
+	n->npend++;
+	memcpy(p->dst, r->dst, 32);
+	p->id = mm_random();
+	p->cb = r->cb;
+	p->arg = r->arg;
+	p->deadline = mm_now_ms() + r->timeout_ms;
+	uint8_t hdr[9];
+	hdr[0] = MM_DK_REQUEST;
+	put_be64(hdr + 1, p->id);
+	bump(&n->st_rq_out);
+	if (post_send(n, r->dst, NULL, 0, hdr, 9, r->data, r->len, 1, &p->handle) != 0)
+		req_done(n, p, MM_RQ_UNREACHABLE, NULL, 0);
+	else if (!n->req_timer_on) {
+		n->req_timer_on = 1;
+		mm_timer_arm(&n->req_t, REQ_TICK_MS);
+	}
+}
+
+/* Every REQ_TICK_MS while requests are pending: time out the late ones. */
+static void
+req_tick(mm_node_t *n)
+{
+	uint64_t now = mm_now_ms();
+	for (unsigned i = 0; i < REQ_MAX && n->npend > 0; i++)
+		if (n->pend[i].used && n->pend[i].deadline <= now) {
+			bump(&n->st_rq_timeout);
+			req_done(n, &n->pend[i], MM_RQ_TIMEOUT, NULL, 0);
+		}
+	n->req_timer_on = n->npend > 0;
+	if (n->req_timer_on)
+		mm_timer_arm(&n->req_t, REQ_TICK_MS);
+}
+
 static void
 direct_in(mm_node_t *n, struct peer_msg *pm)
 {
@@ -1385,12 +1547,9 @@ direct_in(mm_node_t *n, struct peer_msg *pm)
 		}
 		mm_dedup_add_bytes(n->ddedup, d->sig, 64, now32);
 		bump(&n->st_ddelivered);
-		if (n->cfg.on_direct != NULL) {
-			uint8_t origin[32];
-			mm_id_of(d->pub, origin);
-			n->cfg.on_direct(n->cfg.direct_arg, origin, d->data.ptr, d->data.len,
-			    d->has_rw);
-		}
+		uint8_t origin[32];
+		mm_id_of(d->pub, origin);
+		deliver(n, origin, d->data.ptr, d->data.len, d->has_rw);
 		return;
 	}
 	/* A relay. The next hop, unless our map knows a strictly shorter way
@@ -2226,6 +2385,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_init(&n->select_t, self, SELECT_TIMER);
 		if (n->cfg.select_ms != 0)
 			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		mm_timer_init(&n->req_t, self, REQ_TIMER);
 		mm_timer_init(&n->ae_t, self, AE_TIMER);
 		if (n->cfg.ae_ms != 0)
 			mm_timer_arm(&n->ae_t, jitter(n->cfg.ae_ms));
@@ -2244,6 +2404,8 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		} else if (m->arg == SELECT_TIMER) {
 			select_round(n);
 			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+		} else if (m->arg == REQ_TIMER) {
+			req_tick(n);
 		} else if (m->arg == AE_TIMER) {
 			ae_round(n);
 			mm_timer_arm(&n->ae_t, jitter(n->cfg.ae_ms));
@@ -2289,6 +2451,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_SUBS: subs_in(n, pm); free_pm(pm); return;
 	case N_PUBLISH: publish_in(n, pm); free_pm(pm); return;
 	case N_SUBSCRIBE: subscribe_in(n, pm); free_pm(pm); return;
+	case N_REQUEST: request_in(n, m->ptr); free(m->ptr); return;
 	case N_FWD:
 	case N_LOGONLY:
 	case N_VERDICT: shard_result(n, m->type, pm); free_pm(pm); return;
@@ -2299,6 +2462,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_cancel(&n->px_t);
 		mm_timer_cancel(&n->snap_t);
 		mm_timer_cancel(&n->ae_t);
+		mm_timer_cancel(&n->req_t);
 		snapshot_save(n);
 		for (unsigned i = 0; i < n->nboot; i++)
 			mm_timer_cancel(&n->boot[i].timer);
@@ -2317,6 +2481,12 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 static void
 node_drop(const mm_msg_t *m)
 {
+	if (m->type == N_REQUEST) { /* never sent: the caller hears of it */
+		struct req_post *r = m->ptr;
+		r->cb(r->arg, MM_RQ_UNREACHABLE, NULL, 0);
+		free(r);
+		return;
+	}
 	if (m->type == N_BOOT_ADD) {
 		free(m->ptr);
 		return;
@@ -2357,6 +2527,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->direct_burst = 200000;
 	c->direct_max_age_ms = 600000;
 	c->bcast_ttl = 16;
+	c->req_inflight_max = 64;
 	c->relay_topics = 1;
 	c->full_backoff_ms = 60000;
 	c->addr_max = 1024;
@@ -2617,6 +2788,10 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->snapshots_saved = LD(st_snaps);
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
+	o->requests_sent = LD(st_rq_out);
+	o->requests_received = LD(st_rq_in);
+	o->requests_timed_out = LD(st_rq_timeout);
+	o->responses_late = LD(st_rq_late);
 	o->bcast_published = LD(st_bpub);
 	o->bcast_delivered = LD(st_bdeliv);
 	o->bcast_received = LD(st_brx);
@@ -2648,15 +2823,16 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
  * NULL for our shortest path to dst. */
 static int
 post_send(mm_node_t *n, const uint8_t *dst, const uint8_t *route, unsigned nroute,
-    const void *data, uint32_t len, int reroute, uint64_t *handle)
+    const uint8_t *hdr, unsigned hlen, const void *data, uint32_t len, int reroute,
+    uint64_t *handle)
 {
-	if (len > MM_WIRE_DATA_MAX || (route != NULL && (nroute < 2 ||
+	if (len + hlen > MM_WIRE_DATA_MAX || (route != NULL && (nroute < 2 ||
 	    nroute > MM_WIRE_ROUTE_MAX)))
 		return -EINVAL;
 	struct peer_msg *pm = calloc(1, sizeof(*pm));
 	if (pm == NULL)
 		return -ENOMEM;
-	pm->blen = 32u * (route != NULL ? nroute : 0) + len;
+	pm->blen = 32u * (route != NULL ? nroute : 0) + hlen + len;
 	if ((pm->blob = malloc(pm->blen ? pm->blen : 1)) == NULL) {
 		free(pm);
 		return -ENOMEM;
@@ -2667,8 +2843,9 @@ post_send(mm_node_t *n, const uint8_t *dst, const uint8_t *route, unsigned nrout
 	} else {
 		memcpy(pm->id, dst, 32);
 	}
+	memcpy(pm->blob + 32u * pm->npx, hdr, hlen);
 	if (len != 0)
-		memcpy(pm->blob + 32u * pm->npx, data, len);
+		memcpy(pm->blob + 32u * pm->npx + hlen, data, len);
 	pm->verdict = reroute ? 1 : 0;
 	pm->tag = mm_random(); /* the nonce, and the caller's handle */
 	if (handle != NULL)
@@ -2680,11 +2857,13 @@ post_send(mm_node_t *n, const uint8_t *dst, const uint8_t *route, unsigned nrout
 	return rc;
 }
 
+static const uint8_t kind_datagram[1] = {MM_DK_DATAGRAM};
+
 int
 mm_node_send_direct(mm_node_t *n, const uint8_t dst[32], const void *data,
     uint32_t len, int reroute, uint64_t *handle)
 {
-	return post_send(n, dst, NULL, 0, data, len, reroute, handle);
+	return post_send(n, dst, NULL, 0, kind_datagram, 1, data, len, reroute, handle);
 }
 
 int
@@ -2693,7 +2872,50 @@ mm_node_send_route(mm_node_t *n, const uint8_t *route, unsigned nroute,
 {
 	if (route == NULL || memcmp(route, n->id.id, 32) != 0)
 		return -EINVAL;
-	return post_send(n, NULL, route, nroute, data, len, reroute, handle);
+	return post_send(n, NULL, route, nroute, kind_datagram, 1, data, len, reroute,
+	    handle);
+}
+
+
+int
+mm_node_request(mm_node_t *n, const uint8_t dst[32], const void *data, uint32_t len,
+    uint32_t timeout_ms, mm_response_cb cb, void *arg)
+{
+	if (cb == NULL || timeout_ms == 0 || len + 9 > MM_WIRE_DATA_MAX)
+		return -EINVAL;
+	struct req_post *r = malloc(sizeof(*r) + len + 1);
+	if (r == NULL)
+		return -ENOMEM;
+	memcpy(r->dst, dst, 32);
+	r->timeout_ms = timeout_ms;
+	r->cb = cb;
+	r->arg = arg;
+	r->len = len;
+	if (len != 0)
+		memcpy(r->data, data, len);
+	mm_msg_t m = {.type = N_REQUEST, .ptr = r};
+	int rc = mm_send(n->actor, &m);
+	if (rc != 0)
+		free(r);
+	return rc;
+}
+
+int
+mm_node_respond(mm_node_t *n, const uint8_t to[32], uint64_t req_id, uint32_t code,
+    const void *data, uint32_t len)
+{
+	uint8_t hdr[13];
+	hdr[0] = code == 0 ? MM_DK_RESPONSE : MM_DK_ERROR;
+	put_be64(hdr + 1, req_id);
+	unsigned hl = 9;
+	if (code != 0) {
+		hdr[9] = (uint8_t)(code >> 24);
+		hdr[10] = (uint8_t)(code >> 16);
+		hdr[11] = (uint8_t)(code >> 8);
+		hdr[12] = (uint8_t)code;
+		hl = 13;
+	}
+	return post_send(n, to, NULL, 0, hdr, hl, data, len, 1, NULL);
 }
 
 int

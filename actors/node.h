@@ -35,6 +35,16 @@ extern "C" {
 
 typedef struct mm_node mm_node_t;
 
+/* Request/response over direct messages. The payload of every direct
+ * message starts with a kind byte (docs/PROTOCOL.md): */
+enum { MM_DK_DATAGRAM = 0, MM_DK_REQUEST = 1, MM_DK_RESPONSE = 2, MM_DK_ERROR = 3 };
+/* A response callback's status: 0 (data: the response), a positive error
+ * code from the responder (data: its message), or one of these. */
+enum { MM_RQ_TIMEOUT = -1, MM_RQ_UNREACHABLE = -2, MM_RQ_BUSY = -3,
+	MM_RQ_ENOHANDLER = 1 /* the peer has no request handler */ };
+typedef void (*mm_response_cb)(void *arg, int status, const uint8_t *data,
+    uint32_t len);
+
 typedef struct mm_node_config {
 	mm_net_config_t net;      /* its callbacks are the node's own */
 	mm_gossip_config_t gossip;
@@ -149,6 +159,13 @@ typedef struct mm_node_config {
 	    const uint8_t origin[32], const uint8_t *data, uint32_t len);
 	int relay_topics;
 	uint8_t bcast_ttl;
+	/* Requests: on_request gets each request for us (arg as above); answer
+	 * with mm_node_respond, from any thread, now or later. Without it,
+	 * requests are answered with error 1. At most req_inflight_max of our
+	 * requests in flight per destination (more: MM_RQ_BUSY at once). 64. */
+	void (*on_request)(void *arg, const uint8_t origin[32], uint64_t req_id,
+	    const uint8_t *data, uint32_t len);
+	unsigned req_inflight_max;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -173,6 +190,16 @@ int mm_node_send_direct(mm_node_t *n, const uint8_t dst[32], const void *data,
 int mm_node_send_route(mm_node_t *n, const uint8_t *route, unsigned nroute,
     const void *data, uint32_t len, int reroute, uint64_t *handle);
 
+/* Request/response (any thread). cb runs exactly once, on the node
+ * actor's worker: with the response, an error from the peer, or
+ * MM_RQ_TIMEOUT after timeout_ms, MM_RQ_UNREACHABLE (no route, or a relay
+ * reported failure), MM_RQ_BUSY. code 0 responds, any other code is an
+ * error response whose data is a message. */
+int mm_node_request(mm_node_t *n, const uint8_t dst[32], const void *data, uint32_t len,
+    uint32_t timeout_ms, mm_response_cb cb, void *arg);
+int mm_node_respond(mm_node_t *n, const uint8_t to[32], uint64_t req_id, uint32_t code,
+    const void *data, uint32_t len);
+
 /* Broadcast (any thread): publish on a topic (1..64 bytes); subscribe
  * to receive a topic through on_bcast (at most 63 topics). */
 int mm_node_publish(mm_node_t *n, const char *topic, const void *data, uint32_t len);
@@ -193,6 +220,7 @@ typedef struct mm_node_stats {
 	    gc_phantoms, gc_records, ae_digests_sent, ae_wanted, ae_served,
 	    snapshots_saved, snapshot_peers_loaded,
 	    snapshot_bans_loaded,
+	    requests_sent, requests_received, requests_timed_out, responses_late,
 	    bcast_published, bcast_received, bcast_delivered, bcast_forwarded, bcast_dup,
 	    bcast_refused,
 	    direct_sent, direct_relayed, direct_delivered, direct_rewritten,

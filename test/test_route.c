@@ -50,6 +50,40 @@ on_fail(void *arg, uint64_t handle, uint32_t code, const uint8_t relay[32])
 	atomic_fetch_add(&failed, 1);
 }
 
+/* node 5 answers requests: "pong:" + the request, error 42 for "fail",
+ * nothing for "slow" */
+static void
+on_request(void *arg, const uint8_t origin[32], uint64_t id, const uint8_t *data,
+    uint32_t len)
+{
+	mm_node_t *self = nodes[(int)(intptr_t)arg];
+	if (len == 4 && memcmp(data, "fail", 4) == 0) {
+		CHECK_EQ(mm_node_respond(self, origin, id, 42, "nope", 4), 0);
+	} else if (!(len == 4 && memcmp(data, "slow", 4) == 0)) {
+		uint8_t out[64] = "pong:";
+		CHECK_LE(len, 50);
+		memcpy(out + 5, data, len);
+		CHECK_EQ(mm_node_respond(self, origin, id, 0, out, len + 5), 0);
+	}
+}
+
+struct answer {
+	atomic_int done;
+	int status;
+	char data[64];
+};
+
+static void
+on_response(void *arg, int status, const uint8_t *data, uint32_t len)
+{
+	struct answer *a = arg;
+	CHECK_EQ(atomic_load(&a->done), 0); /* exactly once */
+	a->status = status;
+	if (len > 0 && len < sizeof(a->data))
+		memcpy(a->data, data, len);
+	atomic_store(&a->done, 1);
+}
+
 static mm_node_t *
 mk(mm_rt_t *rt, int i)
 {
@@ -64,6 +98,10 @@ mk(mm_rt_t *rt, int i)
 	c.on_direct = on_direct;
 	c.on_direct_fail = on_fail;
 	c.direct_arg = (void *)(intptr_t)i;
+	if (i == 5)
+		c.on_request = on_request;
+	if (i == 0)
+		c.req_inflight_max = 2;
 	mm_node_t *n;
 	char err[256] = "";
 	CHECK_EQ(mm_node_create(rt, &c, &n, err, sizeof(err)), 0);
@@ -92,7 +130,8 @@ line_route(uint8_t *r)
 static mm_identity_t org, rel; /* its origin and relay identities */
 static atomic_int hostile_ready, hostile_closed;
 static uint8_t r0[4 * 32], rbuf[32 * MM_WIRE_ROUTE_MAX];
-static const char hello[] = "hello from far away";
+/* a datagram: kind byte 0, then the text (docs/PROTOCOL.md) */
+static const char hello[] = "\0hello from far away";
 
 static void
 make_rewritten(mm_wire_msg_t *m, uint64_t nonce)
@@ -239,7 +278,42 @@ main(void)
 	CHECK_EQ(mm_node_send_direct(nodes[0], ids[5].id, "hello 4", 7, 0, &h), 0);
 	WAIT_FOR(atomic_load(&delivered[5]) == 3);
 
-	/* 5. a hostile peer at node 5 */
+	/* 5. requests from node 0 */
+	struct answer a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0};
+	CHECK_EQ(mm_node_request(nodes[0], ids[5].id, "ping", 4, 5000, on_response, &a1), 0);
+	WAIT_FOR(atomic_load(&a1.done));
+	CHECK_EQ(a1.status, 0);
+	CHECK_EQ(strcmp(a1.data, "pong:ping"), 0);
+	CHECK_EQ(mm_node_request(nodes[0], ids[5].id, "fail", 4, 5000, on_response, &a2), 0);
+	WAIT_FOR(atomic_load(&a2.done));
+	CHECK_EQ(a2.status, 42);
+	CHECK_EQ(strcmp(a2.data, "nope"), 0);
+	CHECK_EQ(mm_node_request(nodes[0], ids[4].id, "ping", 4, 5000, on_response, &a3), 0);
+	WAIT_FOR(atomic_load(&a3.done));
+	CHECK_EQ(a3.status, MM_RQ_ENOHANDLER); /* node 4 has no handler */
+	/* two slow ones fill node 0's bound for node 5 (2): the third is busy
+	 * at once; the two time out */
+	CHECK_EQ(mm_node_request(nodes[0], ids[5].id, "slow", 4, 300, on_response, &a4), 0);
+	CHECK_EQ(mm_node_request(nodes[0], ids[5].id, "slow", 4, 300, on_response, &a5), 0);
+	CHECK_EQ(mm_node_request(nodes[0], ids[5].id, "ping", 4, 5000, on_response, &a6), 0);
+	WAIT_FOR(atomic_load(&a6.done));
+	CHECK_EQ(a6.status, MM_RQ_BUSY);
+	WAIT_FOR(atomic_load(&a4.done) && atomic_load(&a5.done));
+	CHECK_EQ(a4.status, MM_RQ_TIMEOUT);
+	CHECK_EQ(a5.status, MM_RQ_TIMEOUT);
+	/* nobody by that id in the map */
+	struct answer a7 = {0};
+	uint8_t nobody[32];
+	memset(nobody, 0xab, sizeof(nobody));
+	CHECK_EQ(mm_node_request(nodes[0], nobody, "ping", 4, 5000, on_response, &a7), 0);
+	WAIT_FOR(atomic_load(&a7.done));
+	CHECK_EQ(a7.status, MM_RQ_UNREACHABLE);
+	mm_node_stats(nodes[0], &s);
+	CHECK_EQ(s.requests_timed_out, 2);
+	fprintf(stderr, "   requests: answered, error response, no handler, busy, "
+	    "timeouts, unreachable\n");
+
+	/* 6. a hostile peer at node 5 */
 	CHECK_EQ(mm_id_generate(&org, DIFF, NULL), 0);
 	CHECK_EQ(mm_id_generate(&rel, DIFF, NULL), 0);
 	memcpy(r0, org.id, 32);
