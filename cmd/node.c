@@ -66,34 +66,6 @@ node_usage(FILE *f)
 	    MM_POW_DEFAULT);
 }
 
-static int
-parse_hostport(const char *s, struct sockaddr_storage *out, socklen_t *len,
-    int passive)
-{
-	char host[256];
-	const char *colon = strrchr(s, ':');
-	if (colon == NULL || colon == s || colon[1] == '\0' ||
-	    (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	size_t hl = (size_t)(colon - s);
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	if (host[0] == '[' && host[hl - 1] == ']') { /* [v6]:port */
-		memmove(host, host + 1, hl - 2);
-		host[hl - 2] = '\0';
-	}
-	unsigned long port;
-	if (mm_cmd_parse_uint(colon + 1, 0, 65535, &port) != 0)
-		return -1;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-	    .ai_flags = passive ? AI_PASSIVE : 0}, *ai;
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
-		return -1;
-	memcpy(out, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-}
 
 static void
 print_status(mm_node_t *node, mm_psq_t *q, double t)
@@ -369,12 +341,12 @@ mm_cmd_node(int argc, char **argv)
 	}
 	struct sockaddr_storage la, ba[MAX_BOOTSTRAP];
 	socklen_t ll = 0, bl[MAX_BOOTSTRAP];
-	if (listen_at != NULL && parse_hostport(listen_at, &la, &ll, 1) != 0) {
+	if (listen_at != NULL && mm_parse_hostport(listen_at, &la, &ll, 1) != 0) {
 		fprintf(stderr, "meshmap node: --listen: '%s' is not HOST:PORT\n", listen_at);
 		return MM_EXIT_USAGE;
 	}
 	for (unsigned i = 0; i < nboot; i++)
-		if (parse_hostport(boots[i], &ba[i], &bl[i], 0) != 0) {
+		if (mm_parse_hostport(boots[i], &ba[i], &bl[i], 0) != 0) {
 			fprintf(stderr, "meshmap node: --bootstrap: '%s' is not a "
 			    "reachable HOST:PORT\n", boots[i]);
 			return MM_EXIT_USAGE;

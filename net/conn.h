@@ -118,6 +118,12 @@ const uint8_t *mm_conn_ip(const mm_conn_t *c);
 uint16_t mm_conn_peer_port(const mm_conn_t *c);
 mm_net_t *mm_conn_net(const mm_conn_t *c);
 
+/* "host:port" (host a name, an IPv4 address or "[IPv6]") to a socket
+ * address; names are resolved (getaddrinfo). passive: for listening
+ * (give 0.0.0.0 or :: for every address). 0 or -1. */
+int mm_parse_hostport(const char *s, struct sockaddr_storage *out, socklen_t *len,
+    int passive);
+
 typedef struct mm_net_stats {
 	uint64_t open, inbound, outbound, ready;
 	uint64_t accepted, dialled, refused;
