@@ -203,7 +203,7 @@ struct mm_node {
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
 	_Atomic uint64_t st_rq_out, st_rq_in, st_rq_timeout, st_rq_late;
-	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx;
+	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
 	    st_ddup, st_ddropped, st_dfail;
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
@@ -1690,6 +1690,7 @@ subs_in(mm_node_t *n, struct peer_msg *pm)
 	struct peer *p = peer_of_conn(n, pm->conn);
 	if (p == NULL)
 		return;
+	bump(&n->st_subs);
 	p->sub_all = pm->blob[0];
 	p->nsub = (uint8_t)pm->npx;
 	memcpy(p->sub, pm->blob + 1, 8u * pm->npx);
@@ -2795,6 +2796,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->bcast_published = LD(st_bpub);
 	o->bcast_delivered = LD(st_bdeliv);
 	o->bcast_received = LD(st_brx);
+	o->subs_received = LD(st_subs);
 	o->bcast_forwarded = LD(st_bfwd);
 	o->bcast_dup = LD(st_bdup);
 	o->bcast_refused = LD(st_bbad);

@@ -222,7 +222,7 @@ typedef struct mm_node_stats {
 	    snapshot_bans_loaded,
 	    requests_sent, requests_received, requests_timed_out, responses_late,
 	    bcast_published, bcast_received, bcast_delivered, bcast_forwarded, bcast_dup,
-	    bcast_refused,
+	    bcast_refused, subs_received,
 	    direct_sent, direct_relayed, direct_delivered, direct_rewritten,
 	    direct_refused, direct_replays, direct_dropped, direct_failed;
 	/* The last analysis of the map (analyse_ms). */

@@ -2,7 +2,10 @@
  * A small block relay on the meshmap embedding API (include/meshmap.h),
  * and nothing else: three nodes in one process on loopback.
  *   - "miner" listens; "relay" and "wallet" bootstrap to it;
- *   - everyone subscribes to "blocks"; the miner publishes three blocks;
+ *   - everyone subscribes to "blocks"; the miner publishes three blocks,
+ *     one every half second, then re-announces its tip every second (a
+ *     broadcast reaches whoever is linked and subscribed at that moment:
+ *     a node that joins later hears the next announcement);
  *   - the wallet asks the relay for its height (a request), and thanks
  *     the miner with a direct message.
  * Prints what happens and exits 0 once every block, the answer and the
@@ -130,15 +133,15 @@ main(void)
 	for (int t = 0; t < 600 && !ok; t++) {
 		meshmap_stats_t s;
 		meshmap_stats(wallet.m, &s);
-		if (!mined && s.map_edges >= 2 && meshmap_neighbours(wallet.m, relay_id, NULL, 0) >= 0) {
-			for (int b = 1; b <= 3; b++) {
-				char blk[32];
-				int n = snprintf(blk, sizeof(blk), "block %d", b);
-				meshmap_publish(miner.m, "blocks", blk, (size_t)n);
-			}
-			mined = 1;
+		int ready = s.map_edges >= 2 && meshmap_neighbours(wallet.m, relay_id, NULL, 0) >= 0;
+		if (ready && ((mined < 3 && t % 5 == 0) || (mined == 3 && t % 10 == 0))) {
+			char blk[32];
+			if (mined < 3)
+				mined++;
+			int n = snprintf(blk, sizeof(blk), "block %d", mined);
+			meshmap_publish(miner.m, "blocks", blk, (size_t)n);
 		}
-		if (mined && atomic_load(&wallet.blocks) == 3 && atomic_load(&relay.blocks) == 3 &&
+		if (atomic_load(&wallet.height) == 3 && atomic_load(&relay.height) == 3 &&
 		    (!asked || atomic_load(&answered) == -1)) {
 			atomic_store(&answered, 0);
 			meshmap_request(wallet.m, relay_id, "height?", 7, 2000, on_answer, NULL);

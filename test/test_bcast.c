@@ -143,7 +143,18 @@ main(void)
 			total += mm_node_peers(nodes[i]);
 		test_sleep_ms(20);
 	} while (total < 2 * links);
-	test_sleep_ms(300); /* subscriptions exchanged on every link */
+	/* both ends of every link have the other's subscriptions (each node
+	 * subscribed before dialling, so one subs message per link end) */
+	uint64_t subs;
+	do {
+		subs = 0;
+		for (int i = 0; i < N; i++) {
+			mm_node_stats_t st;
+			mm_node_stats(nodes[i], &st);
+			subs += st.subs_received;
+		}
+		test_sleep_ms(20);
+	} while (subs < 2 * links);
 
 	for (int p = 0; p < PUBS; p++)
 		for (int k = 0; k < PER; k++) {
