@@ -1,5 +1,6 @@
 #include "node.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -171,6 +172,18 @@ struct mm_node {
 		uint64_t handle;
 	} sent[SENT_MAX];
 	uint32_t sent_next;
+	/* introductions: our advertised address (set by mm_node_listen with a
+	 * specific host), the peers we asked lately, the budget for answering */
+	pthread_mutex_t adv_mu;
+	uint8_t adv_ip[16];
+	uint16_t adv_port;
+#define INTRO_RING 64
+	struct intro_sent {
+		uint8_t id[32];
+		uint64_t ms;
+	} intro[INTRO_RING];
+	uint32_t intro_next;
+	uint64_t intro_tok, intro_ms;
 	/* our requests in flight (node actor) */
 #define REQ_MAX 1024
 #define REQ_TICK_MS 50
@@ -202,6 +215,7 @@ struct mm_node {
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
+	_Atomic uint64_t st_intro_out, st_intro_in, st_intro_dial;
 	_Atomic uint64_t st_rq_out, st_rq_in, st_rq_timeout, st_rq_late;
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
@@ -982,6 +996,71 @@ kick(mm_node_t *n, struct peer *p)
 	(void)mm_send(p->conn, &m);
 }
 
+/* Connection introduction (seed §3.4, the relayed SDP messages): a peer
+ * our map knows but whose address we do not (it does not listen, or
+ * nobody shared it) is asked, by a direct message along the map, to dial
+ * us at our advertised address. One per round, never the same peer twice
+ * within INTRO_AGAIN_MS; only with an advertised address. */
+#define INTRO_AGAIN_MS 60000
+static int post_send(mm_node_t *n, const uint8_t *dst, const uint8_t *route,
+    unsigned nroute, const uint8_t *hdr, unsigned hlen, const void *data, uint32_t len,
+    int reroute, uint64_t *handle);
+
+static void
+introduce(mm_node_t *n, const mm_pidx_t *nb, unsigned nnb, unsigned target)
+{
+	uint8_t hdr[19];
+	pthread_mutex_lock(&n->adv_mu);
+	int have = n->adv_port != 0;
+	memcpy(hdr + 1, n->adv_ip, 16);
+	hdr[17] = (uint8_t)(n->adv_port >> 8);
+	hdr[18] = (uint8_t)n->adv_port;
+	pthread_mutex_unlock(&n->adv_mu);
+	if (!have)
+		return;
+	hdr[0] = MM_DK_INTRO;
+	/* candidates: a bounded scan of the map from a random place */
+	uint32_t span = mm_ps_span(n->ps);
+	if (span == 0)
+		return;
+	mm_sel_cand_t c[64];
+	unsigned nc = 0;
+	uint32_t start = (uint32_t)(mm_random() % span);
+	uint64_t now = mm_now_ms();
+	mm_pidx_t tmp[MM_PS_MAX_NB];
+	for (uint32_t k = 0; k < span && k < 4096 && nc < 64; k++) {
+		mm_pidx_t x = (start + k) % span;
+		const uint8_t *id = mm_ps_id(n->ps, x);
+		if (id == NULL || !mm_ps_live(n->ps, x) || memcmp(id, n->id.id, 32) == 0 ||
+		    mm_ps_confirmed(n->ps, x, tmp, 1) == 0 || find_peer(n, id) != NULL ||
+		    book_find(n, id) != NULL || mm_node_banned_id(n, id))
+			continue;
+		int recent = 0;
+		for (unsigned i = 0; i < INTRO_RING; i++)
+			recent |= n->intro[i].ms != 0 && now - n->intro[i].ms < INTRO_AGAIN_MS &&
+			    memcmp(n->intro[i].id, id, 32) == 0;
+		if (recent)
+			continue;
+		c[nc].idx = x;
+		c[nc].tag = x;
+		nc++;
+	}
+	if (nc == 0)
+		return;
+	mm_sel_rank(n->ps, nb, nnb, target, n->ncls ? n->cls : NULL, n->ncls, c, nc,
+	    mm_random());
+	if (!c[0].room)
+		return;
+	const uint8_t *dst = mm_ps_id(n->ps, c[0].idx);
+	if (dst == NULL)
+		return;
+	struct intro_sent *r = &n->intro[n->intro_next++ % INTRO_RING];
+	memcpy(r->id, dst, 32);
+	r->ms = now;
+	bump(&n->st_intro_out);
+	(void)post_send(n, dst, NULL, 0, hdr, sizeof(hdr), NULL, 0, 1, NULL);
+}
+
 static void
 select_round(mm_node_t *n)
 {
@@ -1036,10 +1115,12 @@ select_round(mm_node_t *n)
 		nc++;
 	}
 	if (nc == 0) {
-		/* Nobody left to try: ask a random neighbour for more. */
+		/* Nobody left to try: ask a random neighbour for more, and ask a
+		 * peer we know only from the map to dial us. */
 		if (deg > 0 && own < target) {
 			unsigned k = (unsigned)(mm_random() % deg);
 			ask_peers(n, pp[k]);
+			introduce(n, nb, deg, target);
 		}
 		free(c);
 		return;
@@ -1061,6 +1142,8 @@ select_round(mm_node_t *n)
 			book_dial(n, &n->book[c[i].tag]);
 			dialled++;
 		}
+		if (dialled == 0)
+			introduce(n, nb, deg, target);
 	} else if (inflight == 0 && (c[0].other_comp ||
 	    (w >= 0 && c[0].room && c[0].overlap + n->cfg.replace_margin <= wo &&
 	    (n->last_replace_ms == 0 || now - n->last_replace_ms >= n->cfg.replace_ms)))) {
@@ -1401,6 +1484,31 @@ message_from(mm_node_t *n, struct peer_msg *pm, const char *what)
 	return from;
 }
 
+/* Someone asks us to dial it back: if we want links and it is not one
+ * already, at most one a second (bursts of 5: no dialling on command). */
+static void
+intro_in(mm_node_t *n, const uint8_t origin[32], const uint8_t *data, uint32_t len,
+    const uint8_t *from_ip)
+{
+	bump(&n->st_intro_in);
+	if (len < 19 || find_peer(n, origin) != NULL || mm_node_banned_id(n, origin) ||
+	    atomic_load(&n->npeers) >= n->cfg.degree ||
+	    bucket_take(&n->intro_tok, &n->intro_ms, mm_now_ms(), TOKEN / 1000u, 5) != 0)
+		return;
+	uint16_t port = (uint16_t)(data[17] << 8 | data[18]);
+	/* a loopback address only when the message came in over loopback
+	 * (else a far node could make us dial our own local services) */
+	if (port == 0 || (is_loopback(data + 1) && !is_loopback(from_ip)))
+		return;
+	book_put(n, origin, data + 1, port, 0);
+	struct addr *a = book_find(n, origin);
+	if (a == NULL || a->dialling)
+		return;
+	a->next_ms = 0;
+	bump(&n->st_intro_dial);
+	book_dial(n, a);
+}
+
 /* ---- request / response over direct messages (seed 001) ---------------------------- */
 
 static void
@@ -1422,7 +1530,7 @@ send_error(mm_node_t *n, const uint8_t *to, uint64_t id, uint32_t code, const ch
  * our requests. */
 static void
 deliver(mm_node_t *n, const uint8_t origin[32], const uint8_t *data, uint32_t len,
-    int rewritten)
+    int rewritten, const uint8_t *from_ip)
 {
 	if (len < 1)
 		return;
@@ -1430,6 +1538,10 @@ deliver(mm_node_t *n, const uint8_t origin[32], const uint8_t *data, uint32_t le
 	if (kind == MM_DK_DATAGRAM) {
 		if (n->cfg.on_direct != NULL)
 			n->cfg.on_direct(n->cfg.direct_arg, origin, data + 1, len - 1, rewritten);
+		return;
+	}
+	if (kind == MM_DK_INTRO) {
+		intro_in(n, origin, data, len, from_ip);
 		return;
 	}
 	if (len < 9)
@@ -1549,7 +1661,7 @@ direct_in(mm_node_t *n, struct peer_msg *pm)
 		bump(&n->st_ddelivered);
 		uint8_t origin[32];
 		mm_id_of(d->pub, origin);
-		deliver(n, origin, d->data.ptr, d->data.len, d->has_rw);
+		deliver(n, origin, d->data.ptr, d->data.len, d->has_rw, from->ip);
 		return;
 	}
 	/* A relay. The next hop, unless our map knows a strictly shorter way
@@ -2604,6 +2716,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		goto fail;
 	}
 	pthread_mutex_init(&n->bans_mu, NULL);
+	pthread_mutex_init(&n->adv_mu, NULL);
+	n->intro_tok = 5 * TOKEN;
 	if ((n->bans = mm_bans_new(cfg->max_bans)) == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the ban list");
@@ -2714,6 +2828,7 @@ mm_node_destroy(mm_node_t *n)
 	if (n->bans != NULL) {
 		mm_bans_free(n->bans);
 		pthread_mutex_destroy(&n->bans_mu);
+		pthread_mutex_destroy(&n->adv_mu);
 	}
 	free(n);
 }
@@ -2721,7 +2836,33 @@ mm_node_destroy(mm_node_t *n)
 int
 mm_node_listen(mm_node_t *n, const char *host, uint16_t port, uint16_t *bound)
 {
-	return mm_net_listen(n->net, host, port, bound);
+	uint16_t got = 0;
+	int rc = mm_net_listen(n->net, host, port, &got);
+	if (bound != NULL)
+		*bound = got;
+	/* a specific address is one others can dial: advertise the first */
+	struct in_addr a4;
+	struct in6_addr a6;
+	uint8_t ip[16] = {0};
+	int ok = 0;
+	if (inet_pton(AF_INET, host, &a4) == 1 && a4.s_addr != htonl(INADDR_ANY)) {
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &a4, 4);
+		ok = 1;
+	} else if (inet_pton(AF_INET6, host, &a6) == 1 &&
+	    memcmp(&a6, &in6addr_any, sizeof(a6)) != 0) {
+		memcpy(ip, &a6, 16);
+		ok = 1;
+	}
+	if (rc == 0 && ok) {
+		pthread_mutex_lock(&n->adv_mu);
+		if (n->adv_port == 0) {
+			memcpy(n->adv_ip, ip, 16);
+			n->adv_port = got;
+		}
+		pthread_mutex_unlock(&n->adv_mu);
+	}
+	return rc;
 }
 
 int
@@ -2789,6 +2930,9 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->snapshots_saved = LD(st_snaps);
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
+	o->intros_sent = LD(st_intro_out);
+	o->intros_received = LD(st_intro_in);
+	o->intros_dialled = LD(st_intro_dial);
 	o->requests_sent = LD(st_rq_out);
 	o->requests_received = LD(st_rq_in);
 	o->requests_timed_out = LD(st_rq_timeout);

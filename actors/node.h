@@ -37,7 +37,8 @@ typedef struct mm_node mm_node_t;
 
 /* Request/response over direct messages. The payload of every direct
  * message starts with a kind byte (docs/PROTOCOL.md): */
-enum { MM_DK_DATAGRAM = 0, MM_DK_REQUEST = 1, MM_DK_RESPONSE = 2, MM_DK_ERROR = 3 };
+enum { MM_DK_DATAGRAM = 0, MM_DK_REQUEST = 1, MM_DK_RESPONSE = 2, MM_DK_ERROR = 3,
+	MM_DK_INTRO = 4 /* "dial me at ip (16) port (2, BE)" */ };
 /* A response callback's status: 0 (data: the response), a positive error
  * code from the responder (data: its message), or one of these. */
 enum { MM_RQ_TIMEOUT = -1, MM_RQ_UNREACHABLE = -2, MM_RQ_BUSY = -3,
@@ -220,6 +221,7 @@ typedef struct mm_node_stats {
 	    gc_phantoms, gc_records, ae_digests_sent, ae_wanted, ae_served,
 	    snapshots_saved, snapshot_peers_loaded,
 	    snapshot_bans_loaded,
+	    intros_sent, intros_received, intros_dialled,
 	    requests_sent, requests_received, requests_timed_out, responses_late,
 	    bcast_published, bcast_received, bcast_delivered, bcast_forwarded, bcast_dup,
 	    bcast_refused, subs_received,

@@ -1,0 +1,58 @@
+/* Connection introductions: A - B - C, where C does not listen (nobody
+ * can dial it, so nobody can give A its address) and picks no neighbours
+ * itself. A's selector finds C in its map, not in its address book, and
+ * asks it, by a direct message through B, to dial A back; C does, and A -
+ * C becomes a confirmed link. */
+#include <string.h>
+
+#include "node.h"
+#include "node_util.h"
+#include "test.h"
+
+#define DIFF 8
+
+int
+main(void)
+{
+	mm_rt_config_t rc;
+	mm_rt_config_default(&rc);
+	rc.workers = 2;
+	mm_rt_t *rt;
+	CHECK_EQ(mm_rt_create(&rc, &rt), 0);
+	mm_identity_t ids[3];
+	mm_node_t *nodes[3];
+	uint16_t ports[3] = {0};
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(mm_id_generate(&ids[i], DIFF, NULL), 0);
+		mm_node_config_t c;
+		mm_node_config_default(&c);
+		c.net.id = &ids[i];
+		c.net.network = "intro";
+		c.net.difficulty = DIFF;
+		c.gossip.difficulty = DIFF;
+		c.select_ms = i == 0 ? 100 : 0; /* only A chooses */
+		char err[256] = "";
+		CHECK_EQ(mm_node_create(rt, &c, &nodes[i], err, sizeof(err)), 0);
+		if (i < 2) /* C does not listen */
+			CHECK_EQ(mm_node_listen(nodes[i], "127.0.0.1", 0, &ports[i]), 0);
+	}
+	node_dial(nodes[0], ports[1]);
+	node_dial(nodes[2], ports[1]);
+	WAIT_FOR(node_edge(nodes[0], ids[0].id, ids[2].id) == MM_EDGE_CONFIRMED);
+	mm_node_stats_t a, c;
+	mm_node_stats(nodes[0], &a);
+	mm_node_stats(nodes[2], &c);
+	CHECK_GE(a.intros_sent, 1);
+	CHECK_GE(c.intros_dialled, 1);
+	CHECK_EQ(mm_node_peers(nodes[2]), 2);
+	fprintf(stderr, "   A introduced itself to C through B; C dialled A "
+	    "(%llu introduction(s) sent)\n", (unsigned long long)a.intros_sent);
+	mm_rt_stop(rt);
+	for (int i = 0; i < 3; i++) {
+		mm_node_destroy(nodes[i]);
+		mm_id_free(&ids[i]);
+	}
+	mm_rt_destroy(rt);
+	fprintf(stderr, "test_intro: ok\n");
+	return 0;
+}
