@@ -7,6 +7,19 @@
 #include "node.h"
 #include "test.h"
 
+/* A node config for tests: a fresh identity of `diff` bits on network
+ * `net`, the same difficulty for keys and events. */
+static inline void
+node_test_config(mm_node_config_t *c, mm_identity_t *id, unsigned diff, const char *net)
+{
+	CHECK_EQ(mm_id_generate(id, diff, NULL), 0);
+	mm_node_config_default(c);
+	c->net.id = id;
+	c->net.network = net;
+	c->net.difficulty = diff;
+	c->gossip.difficulty = diff;
+}
+
 /* from dials 127.0.0.1:port */
 static inline void
 node_dial(mm_node_t *from, uint16_t port)

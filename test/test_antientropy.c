@@ -38,13 +38,8 @@ line(uint32_t ae_ms, int *repaired, uint64_t *served)
 	mm_rt_t *rt;
 	CHECK_EQ(mm_rt_create(&rc, &rt), 0);
 	for (int i = 0; i < 4; i++) {
-		CHECK_EQ(mm_id_generate(&ids[i], DIFF, NULL), 0);
 		mm_node_config_t c;
-		mm_node_config_default(&c);
-		c.net.id = &ids[i];
-		c.net.network = "ae";
-		c.net.difficulty = DIFF;
-		c.gossip.difficulty = DIFF;
+		node_test_config(&c, &ids[i], DIFF, "ae");
 		c.gossip.ttl = 1;
 		c.select_ms = 0; /* exactly the line */
 		c.ae_ms = ae_ms;

@@ -106,13 +106,8 @@ main(void)
 	mm_rt_t *rt;
 	CHECK_EQ(mm_rt_create(&rc, &rt), 0);
 	for (int i = 0; i < N; i++) {
-		CHECK_EQ(mm_id_generate(&ids[i], DIFF, NULL), 0);
 		mm_node_config_t c;
-		mm_node_config_default(&c);
-		c.net.id = &ids[i];
-		c.net.network = "bcast";
-		c.net.difficulty = DIFF;
-		c.gossip.difficulty = DIFF;
+		node_test_config(&c, &ids[i], DIFF, "bcast");
 		c.select_ms = 0;
 		c.sync_events = 256;
 		c.on_bcast = on_bcast;

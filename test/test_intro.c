@@ -23,13 +23,8 @@ main(void)
 	mm_node_t *nodes[3];
 	uint16_t ports[3] = {0};
 	for (int i = 0; i < 3; i++) {
-		CHECK_EQ(mm_id_generate(&ids[i], DIFF, NULL), 0);
 		mm_node_config_t c;
-		mm_node_config_default(&c);
-		c.net.id = &ids[i];
-		c.net.network = "intro";
-		c.net.difficulty = DIFF;
-		c.gossip.difficulty = DIFF;
+		node_test_config(&c, &ids[i], DIFF, "intro");
 		c.select_ms = i == 0 ? 100 : 0; /* only A chooses */
 		char err[256] = "";
 		CHECK_EQ(mm_node_create(rt, &c, &nodes[i], err, sizeof(err)), 0);

@@ -23,13 +23,8 @@ run(int relay)
 	mm_node_t *nodes[6];
 	uint16_t ports[6];
 	for (int i = 0; i < 6; i++) {
-		CHECK_EQ(mm_id_generate(&ids[i], DIFF, NULL), 0);
 		mm_node_config_t c;
-		mm_node_config_default(&c);
-		c.net.id = &ids[i];
-		c.net.network = "relay";
-		c.net.difficulty = DIFF;
-		c.gossip.difficulty = DIFF;
+		node_test_config(&c, &ids[i], DIFF, "relay");
 		c.select_ms = 0; /* the spokes keep exactly their one link */
 		if (i == 0) {
 			c.degree = 1;

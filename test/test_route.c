@@ -87,13 +87,8 @@ on_response(void *arg, int status, const uint8_t *data, uint32_t len)
 static mm_node_t *
 mk(mm_rt_t *rt, int i)
 {
-	CHECK_EQ(mm_id_generate(&ids[i], DIFF, NULL), 0);
 	mm_node_config_t c;
-	mm_node_config_default(&c);
-	c.net.id = &ids[i];
-	c.net.network = "route";
-	c.net.difficulty = DIFF;
-	c.gossip.difficulty = DIFF;
+	node_test_config(&c, &ids[i], DIFF, "route");
 	c.select_ms = 0; /* exactly the links below */
 	c.on_direct = on_direct;
 	c.on_direct_fail = on_fail;
