@@ -105,6 +105,12 @@ if kind == "net":
         e, d = entry(f"BM_Encode/{t}"), entry(f"BM_Decode/{t}")
         print(f"| {name} | {int(e['bytes'])} | {1e9/e['items_per_second']:.0f} ns | "
               f"{1e9/d['items_per_second']:.0f} ns |")
+    print("\n| relay path (decode, hop checks, re-encode; no TLS, no mailbox) | frame bytes | per frame | frames/s, one core |")
+    print("|---|---:|---:|---:|")
+    for size in (256, 4096):
+        r = entry(f"BM_RelayDirect/{size}")
+        print(f"| direct, {size} B payload | {int(r['bytes'])} | {1e9/r['items_per_second']:.0f} ns | "
+              f"{r['items_per_second']/1e6:.2f} M |")
     sys.exit(0)
 
 if kind == "store":
