@@ -2324,9 +2324,15 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	/* To the shard that owns the origin: the checks, the verify and the
 	 * map write happen there. The message keeps its reference to conn
 	 * (the link it came from: not forwarded back there). */
-	uint8_t origin[32];
-	mm_id_of(pm->ev.pub, origin);
-	struct gshard *g = &n->shard[mm_ps_shard_of(n->ps, origin)];
+	/* the origin's shard: its id is SHA-256(pub), paid only when there is
+	 * more than one shard (duplicates come here too) */
+	unsigned si = 0;
+	if (n->nshards > 1) {
+		uint8_t origin[32];
+		mm_id_of(pm->ev.pub, origin);
+		si = mm_ps_shard_of(n->ps, origin);
+	}
+	struct gshard *g = &n->shard[si];
 	mm_msg_t m = {.type = G_EVENT, .ptr = pm};
 	if (mm_send_or_drop(g->actor, &m) != 0) {
 		bump(&n->st_dropped);
@@ -2372,8 +2378,10 @@ shard_event(struct gshard *g, struct peer_msg *pm)
 	mm_node_t *n = g->n;
 	mm_wire_msg_t fwd = {.type = MM_W_EVENT};
 	int v = mm_gossip_receive(g->g, &pm->ev, unix_ms(), store_now(n), &fwd.u.event);
-	mm_id_of(pm->ev.pub, pm->origin);
-	pm->oseq = pm->ev.seq;
+	if (v == MM_G_FORWARD || v == MM_G_DONE) { /* the log's index */
+		mm_id_of(pm->ev.pub, pm->origin);
+		pm->oseq = pm->ev.seq;
+	}
 	if (MM_LOG_DEBUG <= mm__log_level) {
 		uint8_t o[32];
 		mm_id_of(pm->ev.pub, o);
