@@ -177,6 +177,7 @@ struct mm_node {
 	pthread_mutex_t adv_mu;
 	uint8_t adv_ip[16];
 	uint16_t adv_port;
+	int adv_fixed;      /* set by mm_node_advertise: listening does not change it */
 #define INTRO_RING 64
 	struct intro_sent {
 		uint8_t id[32];
@@ -2842,6 +2843,33 @@ mm_node_destroy(mm_node_t *n)
 }
 
 int
+mm_node_advertise(mm_node_t *n, const struct sockaddr *sa)
+{
+	uint8_t ip[16] = {0};
+	uint16_t port;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+		ip[10] = ip[11] = 0xff;
+		memcpy(ip + 12, &a->sin_addr, 4);
+		port = ntohs(a->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+		memcpy(ip, &a->sin6_addr, 16);
+		port = ntohs(a->sin6_port);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	if (port == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&n->adv_mu);
+	memcpy(n->adv_ip, ip, 16);
+	n->adv_port = port;
+	n->adv_fixed = 1;
+	pthread_mutex_unlock(&n->adv_mu);
+	return 0;
+}
+
+int
 mm_node_listen(mm_node_t *n, const char *host, uint16_t port, uint16_t *bound)
 {
 	uint16_t got = 0;
@@ -2864,7 +2892,7 @@ mm_node_listen(mm_node_t *n, const char *host, uint16_t port, uint16_t *bound)
 	}
 	if (rc == 0 && ok) {
 		pthread_mutex_lock(&n->adv_mu);
-		if (n->adv_port == 0) {
+		if (n->adv_port == 0 && !n->adv_fixed) {
 			memcpy(n->adv_ip, ip, 16);
 			n->adv_port = got;
 		}

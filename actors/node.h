@@ -176,6 +176,10 @@ int mm_node_create(mm_rt_t *rt, const mm_node_config_t *c, mm_node_t **out,
 void mm_node_destroy(mm_node_t *n);
 
 int mm_node_listen(mm_node_t *n, const char *host, uint16_t port, uint16_t *bound);
+/* The address others can dial us at, sent in connection introductions.
+ * Without it, the first specific address we listen on (none for 0.0.0.0
+ * or ::: such a node sends no introductions). */
+int mm_node_advertise(mm_node_t *n, const struct sockaddr *sa);
 int mm_node_dial(mm_node_t *n, const struct sockaddr *sa, socklen_t len);
 /* Keep a connection to this address: dialled now, redialled with backoff
  * whenever it fails or closes. Before any runtime stop; at most 64. */

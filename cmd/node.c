@@ -52,6 +52,9 @@ node_usage(FILE *f)
 	    "                          after this (default 60)\n"
 	    "      --snapshot FILE     keep known addresses and bans here across restarts\n"
 	    "                          (loaded at start, saved every 5 min and at stop)\n"
+	    "      --advertise HOST:PORT  where others can dial us (sent in connection\n"
+	    "                          introductions; default: the --listen address\n"
+	    "                          unless it is 0.0.0.0 or ::)\n"
 	    "      --relay             relay/bootstrap mode: inbound links do not count\n"
 	    "                          towards --degree and are kept (up to --max-inbound)\n"
 	    "      --max-inbound N     inbound links in relay mode (default 16;\n"
@@ -97,7 +100,7 @@ print_status(mm_node_t *node, mm_psq_t *q, double t)
 }
 
 struct node_opts {
-	const char *key, *listen_at, *network, *snapshot;
+	const char *key, *listen_at, *network, *snapshot, *advertise;
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
@@ -129,6 +132,7 @@ static const struct option node_longopts[] = {
     {"snapshot", required_argument, NULL, 'Z'},
     {"ae-ms", required_argument, NULL, 'A'},
     {"relay", no_argument, NULL, 'R'},
+    {"advertise", required_argument, NULL, 'V'},
     {"max-inbound", required_argument, NULL, 'I'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -202,6 +206,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'A':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->ae_ms) != 0 ?
 		    "--ae-ms: milliseconds in [0, 86400000] (0: no anti-entropy)" : NULL;
+	case 'V':
+		o->advertise = v;
+		return NULL;
 	case 'Z':
 		o->snapshot = v;
 		return strlen(v) == 0 ? "--snapshot: a file path" : NULL;
@@ -432,6 +439,17 @@ mm_cmd_node(int argc, char **argv)
 			goto out;
 		}
 		printf("listening on %s:%u\n", host, bound);
+	}
+	if (o.advertise != NULL) {
+		struct sockaddr_storage aa;
+		socklen_t al;
+		if (mm_parse_hostport(o.advertise, &aa, &al, 0) != 0 ||
+		    mm_node_advertise(node, (struct sockaddr *)&aa) != 0) {
+			fprintf(stderr, "meshmap node: --advertise: '%s' is not a HOST:PORT "
+			    "with a port\n", o.advertise);
+			rc_exit = MM_EXIT_USAGE;
+			goto out;
+		}
 	}
 	for (unsigned i = 0; i < nboot; i++)
 		mm_node_bootstrap(node, (struct sockaddr *)&ba[i], bl[i]);

@@ -48,6 +48,7 @@ expect 2 "--max-degree \(6\) is below --degree \(8\)" node --config "$tmp/bad4.c
 printf 'key = %s\nrelay = maybe\n' "$tmp/k" >"$tmp/bad5.conf"
 expect 2 "bad5.conf:2: relay: yes or no \(got 'maybe'\)" node --config "$tmp/bad5.conf"
 expect 1 "relay mode: max_degree 16 \+ max_inbound 20 above the map's claim limit" node --key "$tmp/k" --difficulty 8 --relay --max-inbound 20
+expect 2 "--advertise: 'nowhere' is not a HOST:PORT" node --key "$tmp/k" --difficulty 8 --advertise nowhere
 # node --config: every bad line is named by file and line, exit 2.
 printf 'key = %s\nttl = 0\n' "$tmp/k" >"$tmp/bad1.conf"
 expect 2 "bad1.conf:2: --ttl: hops in \[1, 255\] \(got '0'\)" node --config "$tmp/bad1.conf"

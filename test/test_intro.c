@@ -3,6 +3,7 @@
  * itself. A's selector finds C in its map, not in its address book, and
  * asks it, by a direct message through B, to dial A back; C does, and A -
  * C becomes a confirmed link. */
+#include <errno.h>
 #include <string.h>
 
 #include "node.h"
@@ -31,6 +32,13 @@ main(void)
 		if (i < 2) /* C does not listen */
 			CHECK_EQ(mm_node_listen(nodes[i], "127.0.0.1", 0, &ports[i]), 0);
 	}
+	/* A's advertised address, set explicitly (as --advertise does; port 0
+	 * is refused) */
+	struct sockaddr_in adv = {.sin_family = AF_INET, .sin_port = 0};
+	adv.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ(mm_node_advertise(nodes[0], (struct sockaddr *)&adv), -EINVAL);
+	adv.sin_port = htons(ports[0]);
+	CHECK_EQ(mm_node_advertise(nodes[0], (struct sockaddr *)&adv), 0);
 	node_dial(nodes[0], ports[1]);
 	node_dial(nodes[2], ports[1]);
 	WAIT_FOR(node_edge(nodes[0], ids[0].id, ids[2].id) == MM_EDGE_CONFIRMED);
