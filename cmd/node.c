@@ -55,6 +55,8 @@ node_usage(FILE *f)
 	    "      --advertise HOST:PORT  where others can dial us (sent in connection\n"
 	    "                          introductions; default: the --listen address\n"
 	    "                          unless it is 0.0.0.0 or ::)\n"
+	    "      --direct-rate N     direct and broadcast frames a link may send a\n"
+	    "                          second, and in one burst (default 200000)\n"
 	    "      --relay             relay/bootstrap mode: inbound links do not count\n"
 	    "                          towards --degree and are kept (up to --max-inbound)\n"
 	    "      --max-inbound N     inbound links in relay mode (default 16;\n"
@@ -105,7 +107,7 @@ struct node_opts {
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
-	unsigned long max_inbound;
+	unsigned long max_inbound, direct_rate;
 	int relay;
 	mm_tls_backend_t backend;
 };
@@ -133,6 +135,7 @@ static const struct option node_longopts[] = {
     {"ae-ms", required_argument, NULL, 'A'},
     {"relay", no_argument, NULL, 'R'},
     {"advertise", required_argument, NULL, 'V'},
+    {"direct-rate", required_argument, NULL, 'Q'},
     {"max-inbound", required_argument, NULL, 'I'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -206,6 +209,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'A':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->ae_ms) != 0 ?
 		    "--ae-ms: milliseconds in [0, 86400000] (0: no anti-entropy)" : NULL;
+	case 'Q':
+		return mm_cmd_parse_uint(v, 1, 100000000, &o->direct_rate) != 0 ?
+		    "--direct-rate: messages a second in [1, 100000000]" : NULL;
 	case 'V':
 		o->advertise = v;
 		return NULL;
@@ -299,7 +305,7 @@ mm_cmd_node(int argc, char **argv)
 	struct node_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT,
 	    .status = 10, .refresh = 600000, .per_ip = 8, .ttl = 6,
 	    .degree = 12, .max_degree = 16, .select_ms = 2000, .min_link_ms = 10000,
-	    .confirm_s = 60, .px_ms = 30000, .ae_ms = 60000, .max_inbound = 16, .backend = MM_TLS_OPENSSL};
+	    .confirm_s = 60, .px_ms = 30000, .ae_ms = 60000, .max_inbound = 16, .direct_rate = 200000, .backend = MM_TLS_OPENSSL};
 	int c, configs = 0;
 
 	optind = 1;
@@ -410,6 +416,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.snapshot_path = o.snapshot;
 	nc.ae_ms = (uint32_t)o.ae_ms;
 	nc.relay = o.relay;
+	nc.direct_rate = nc.direct_burst = (uint32_t)o.direct_rate;
 	nc.max_inbound = (unsigned)o.max_inbound;
 	mm_node_t *node = NULL;
 	int rc_exit = MM_EXIT_OK;
