@@ -152,3 +152,24 @@ mm_dfail_verify(const mm_w_dfail_t *f, unsigned difficulty)
 	mm_wire_dfail_signed_bytes(f->ref, f->code, &f->route, b);
 	return mm_id_verify(f->pub, b, sizeof(b), f->sig) == 1 ? MM_D_OK : MM_D_BAD_SIG;
 }
+
+int
+mm_route_pick(const unsigned *hops, const uint32_t *rtt_us, unsigned n)
+{
+	int best = -1;
+	for (unsigned i = 0; i < n; i++) {
+		if (hops[i] == 0)
+			continue;
+		if (best < 0 || hops[i] < hops[best]) {
+			best = (int)i;
+			continue;
+		}
+		if (hops[i] > hops[best])
+			continue;
+		uint32_t a = rtt_us[i] ? rtt_us[i] : UINT32_MAX;
+		uint32_t b = rtt_us[best] ? rtt_us[best] : UINT32_MAX;
+		if (a < b)
+			best = (int)i;
+	}
+	return best;
+}

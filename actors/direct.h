@@ -69,6 +69,12 @@ int mm_direct_fail(const mm_identity_t *self, const mm_w_direct_t *d, uint32_t c
 /* The origin: is the notice signed by the relay it names (route[0])? */
 int mm_dfail_verify(const mm_w_dfail_t *f, unsigned difficulty);
 
+/* Route choice between first hops: hops[i] is the route length through
+ * candidate i (0: no route), rtt_us[i] its link's round-trip time (0:
+ * not measured yet, ranked after every measured one). The fewest hops
+ * win; among equals, the lowest RTT. Returns the index, or -1. */
+int mm_route_pick(const unsigned *hops, const uint32_t *rtt_us, unsigned n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,7 +21,7 @@
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_DIRECT, N_DFAIL, N_SEND,
-	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST,
+	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
@@ -99,6 +99,7 @@ struct peer {
 	/* token buckets: tokens in millionths, refilled from *_ms */
 	uint64_t ev_tok, ev_ms, rq_tok, rq_ms;
 	uint64_t dm_tok, dm_ms; /* direct messages and broadcasts */
+	uint32_t rtt_us;    /* last round trip measured (0: none yet) */
 	/* the topics it wants from us (SipHash of each; all: "*") */
 	uint8_t sub_all, nsub;
 	uint64_t sub[MM_WIRE_SUBS_MAX];
@@ -307,6 +308,15 @@ static void
 cb_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
 {
 	tell_node(arg, N_PEER_UP, c, id, NULL);
+}
+
+static void
+cb_rtt(mm_conn_t *c, uint32_t rtt_us, void *arg)
+{
+	struct peer_msg *pm = new_pm(c, NULL);
+	if (pm != NULL)
+		pm->verdict = (int)(rtt_us > INT32_MAX ? INT32_MAX : rtt_us);
+	post(arg, N_RTT, pm);
 }
 
 static int
@@ -1424,13 +1434,56 @@ direct_failed(mm_node_t *n, uint64_t handle, uint32_t code, const uint8_t *relay
 /* Our shortest path to dst over confirmed edges, as ids (ours first) in
  * ids[16 x 32]: its number of nodes, or < 0 if there is none. BFS: fewest
  * hops; ties are broken by the map's order, not by RTT. */
+#define RTT_TRIES 4 /* first hops compared by RTT, beyond the BFS's own */
 static int
 our_path(mm_node_t *n, const uint8_t *dst, uint8_t *ids)
 {
-	mm_pidx_t path[MM_WIRE_ROUTE_MAX];
+	mm_pidx_t path[MM_WIRE_ROUTE_MAX], alt[MM_WIRE_ROUTE_MAX];
 	mm_pidx_t a = mm_ps_lookup(n->ps, n->id.id), b = mm_ps_lookup(n->ps, dst);
 	int k = a == MM_PIDX_NONE || b == MM_PIDX_NONE ? -ENOENT :
 	    mm_ps_path(n->ps, n->q, a, b, path, MM_WIRE_ROUTE_MAX);
+	if (k >= 3) {
+		/* Ties towards low RTT: the BFS's first hop against our lowest-RTT
+		 * links that are not it; one more BFS per link compared. */
+		struct peer *cand[RTT_TRIES + 1];
+		unsigned hops[RTT_TRIES + 1], nc = 0;
+		uint32_t rtt[RTT_TRIES + 1];
+		const uint8_t *first = mm_ps_id(n->ps, path[1]);
+		struct peer *fp = first != NULL ? find_peer(n, first) : NULL;
+		cand[nc] = fp;
+		hops[nc] = fp != NULL ? (unsigned)k - 1 : 0;
+		rtt[nc++] = fp != NULL ? fp->rtt_us : 0;
+		for (unsigned t = 0; t < RTT_TRIES; t++) {
+			struct peer *best = NULL;
+			for (int i = 0; i < n->peers_hi; i++) {
+				struct peer *p = &n->peers[i];
+				int taken = 0;
+				for (unsigned j = 0; j < nc; j++)
+					taken |= cand[j] == p;
+				if (p->conn == NULL || p->rtt_us == 0 || taken)
+					continue;
+				if (best == NULL || p->rtt_us < best->rtt_us)
+					best = p;
+			}
+			if (best == NULL || (fp != NULL && fp->rtt_us != 0 && best->rtt_us >= fp->rtt_us))
+				break; /* nobody faster than the BFS's choice */
+			mm_pidx_t x = mm_ps_lookup(n->ps, best->id);
+			int k2 = x == MM_PIDX_NONE ? -ENOENT :
+			    mm_ps_path(n->ps, n->q, x, b, alt, MM_WIRE_ROUTE_MAX - 1);
+			cand[nc] = best;
+			hops[nc] = k2 > 0 && k2 + 1 <= k ? (unsigned)k2 : 0;
+			rtt[nc++] = best->rtt_us;
+		}
+		int w = mm_route_pick(hops, rtt, nc);
+		if (w > 0) { /* another first hop: its path */
+			mm_pidx_t x = mm_ps_lookup(n->ps, cand[w]->id);
+			int k2 = mm_ps_path(n->ps, n->q, x, b, alt, MM_WIRE_ROUTE_MAX - 1);
+			if (k2 > 0) { /* alt starts with x */
+				memcpy(path + 1, alt, sizeof(mm_pidx_t) * (size_t)k2);
+				k = k2 + 1;
+			}
+		}
+	}
 	for (int i = 0; i < k; i++) {
 		const uint8_t *id = mm_ps_id(n->ps, path[i]);
 		if (id == NULL)
@@ -2232,6 +2285,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->dm_ms = p->ev_ms;
 	p->sub_all = 0;
 	p->nsub = 0;
+	p->rtt_us = 0;
 	p->dm_tok = (uint64_t)n->cfg.direct_burst * TOKEN;
 	atomic_fetch_add(&n->npeers, 1);
 	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
@@ -2574,6 +2628,13 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_PUBLISH: publish_in(n, pm); free_pm(pm); return;
 	case N_SUBSCRIBE: subscribe_in(n, pm); free_pm(pm); return;
 	case N_REQUEST: request_in(n, m->ptr); free(m->ptr); return;
+	case N_RTT: {
+		struct peer *p = peer_of_conn(n, pm->conn);
+		if (p != NULL)
+			p->rtt_us = (uint32_t)pm->verdict ? (uint32_t)pm->verdict : 1;
+		free_pm(pm);
+		return;
+	}
 	case N_FWD:
 	case N_LOGONLY:
 	case N_VERDICT: shard_result(n, m->type, pm); free_pm(pm); return;
@@ -2788,6 +2849,7 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	nc.on_ready = cb_ready;
 	nc.on_message = cb_message;
 	nc.on_close = cb_close;
+	nc.on_rtt = cb_rtt;
 	nc.accept_filter = cb_accept_filter;
 	nc.arg = n;
 	if ((rc = mm_net_create(rt, &nc, &n->net, err, errlen)) != 0)

@@ -428,6 +428,8 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 	case MM_W_PONG:
 		if (c->ping_us != 0 && m->req == c->ping_req && m->u.ping.ts == c->ping_us) {
 			c->rtt_us = (uint32_t)(now_us() - c->ping_us);
+			if (n->cfg.on_rtt != NULL)
+				n->cfg.on_rtt(c, c->rtt_us, n->cfg.arg);
 			c->ping_us = 0;
 			stat_add(&n->st_pongs, 1);
 		}

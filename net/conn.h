@@ -74,6 +74,8 @@ typedef struct mm_net_config {
 	void (*on_ready)(mm_conn_t *c, const uint8_t id[32], void *arg);
 	void (*on_message)(mm_conn_t *c, const mm_wire_msg_t *m, void *arg);
 	void (*on_close)(mm_conn_t *c, int reason, const char *why, void *arg);
+	/* A new round-trip time (microseconds) from a pong. NULL: none. */
+	void (*on_rtt)(mm_conn_t *c, uint32_t rtt_us, void *arg);
 	/* Called by the listener for every accepted socket, before TLS and
 	 * before any allocation: nonzero refuses it (closed at once, counted
 	 * as closes[MM_WERR_BANNED]). ip: 16 bytes, IPv4 as ::ffff:a.b.c.d.

@@ -196,6 +196,21 @@ main(void)
 	got.u.dfail.code = MM_DFAIL_NO_ROUTE; /* altered on the way */
 	CHECK_EQ(mm_dfail_verify(&got.u.dfail, DIFF), MM_D_BAD_SIG);
 
+	/* first hops: fewest hops, then the lowest measured RTT */
+	{
+		unsigned hops[4] = {3, 3, 2, 2};
+		uint32_t rtt[4] = {100, 50, 900, 0};
+		CHECK_EQ(mm_route_pick(hops, rtt, 4), 2); /* 2 hops beat any RTT */
+		hops[2] = 0; /* no route through it */
+		CHECK_EQ(mm_route_pick(hops, rtt, 4), 3); /* unmeasured, but shorter */
+		hops[3] = 3;
+		CHECK_EQ(mm_route_pick(hops, rtt, 4), 1); /* a tie: 50 us wins */
+		rtt[1] = 0;
+		CHECK_EQ(mm_route_pick(hops, rtt, 4), 0); /* measured beats unmeasured */
+		unsigned none[2] = {0, 0};
+		CHECK_EQ(mm_route_pick(none, rtt, 2), -1);
+	}
+
 	mm_id_free(&o);
 	mm_id_free(&r1);
 	mm_id_free(&r2);
