@@ -21,7 +21,7 @@
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_DIRECT, N_DFAIL, N_SEND,
-	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT,
+	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT, N_DUMP,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
@@ -1993,6 +1993,98 @@ subscribe_in(mm_node_t *n, struct peer_msg *pm)
 	send_subs(n, NULL);
 }
 
+/* ---- the peer table, for the admin interface --------------------------------------- */
+
+struct dump_req {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int done, abandoned;  /* under mu */
+	unsigned cap, n;
+	mm_node_peer_info_t out[]; /* the request's own: the caller may be gone */
+};
+
+static void
+dump_free(struct dump_req *r)
+{
+	pthread_cond_destroy(&r->cv);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+/* Hand the answer over, or free it if the caller stopped waiting. */
+static void
+dump_finish(struct dump_req *r, unsigned k)
+{
+	pthread_mutex_lock(&r->mu);
+	int gone = r->abandoned;
+	r->n = k;
+	r->done = 1;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	if (gone)
+		dump_free(r);
+}
+
+static void
+dump_peers(mm_node_t *n, struct dump_req *r)
+{
+	uint64_t now = mm_now_ms();
+	unsigned k = 0;
+	for (int i = 0; i < n->peers_hi && k < r->cap; i++) {
+		struct peer *p = &n->peers[i];
+		if (p->conn == NULL)
+			continue;
+		mm_node_peer_info_t *o = &r->out[k++];
+		memcpy(o->id, p->id, 32);
+		memcpy(o->ip, p->ip, 16);
+		o->port = p->port;
+		o->inbound = p->inbound;
+		o->age_s = (uint32_t)((now - p->since_ms) / 1000u);
+		o->rtt_us = p->rtt_us;
+		o->score = p->score;
+	}
+	dump_finish(r, k);
+}
+
+int
+mm_node_peer_list(mm_node_t *n, mm_node_peer_info_t *out, unsigned cap,
+    unsigned timeout_ms)
+{
+	struct dump_req *r = calloc(1, sizeof(*r) + (size_t)cap * sizeof(*out));
+	if (r == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	r->cap = cap;
+	mm_msg_t m = {.type = N_DUMP, .ptr = r};
+	if (mm_send(n->actor, &m) != 0) {
+		dump_free(r);
+		return -EAGAIN;
+	}
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->mu);
+	while (!r->done)
+		if (pthread_cond_timedwait(&r->cv, &r->mu, &dl) == ETIMEDOUT)
+			break;
+	if (!r->done) { /* the node actor frees it when it gets there */
+		r->abandoned = 1;
+		pthread_mutex_unlock(&r->mu);
+		return -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&r->mu);
+	int k = (int)r->n;
+	memcpy(out, r->out, (size_t)r->n * sizeof(*out));
+	dump_free(r);
+	return k;
+}
+
 /* ---- persistence ----------------------------------------------------------------- */
 
 /* The snapshot format stores peers of a PeerStore: the verified addresses
@@ -2628,6 +2720,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_PUBLISH: publish_in(n, pm); free_pm(pm); return;
 	case N_SUBSCRIBE: subscribe_in(n, pm); free_pm(pm); return;
 	case N_REQUEST: request_in(n, m->ptr); free(m->ptr); return;
+	case N_DUMP: dump_peers(n, m->ptr); return;
 	case N_RTT: {
 		struct peer *p = peer_of_conn(n, pm->conn);
 		if (p != NULL)
@@ -2664,6 +2757,10 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 static void
 node_drop(const mm_msg_t *m)
 {
+	if (m->type == N_DUMP) { /* the node is stopping: an empty answer */
+		dump_finish(m->ptr, 0);
+		return;
+	}
 	if (m->type == N_REQUEST) { /* never sent: the caller hears of it */
 		struct req_post *r = m->ptr;
 		r->cb(r->arg, MM_RQ_UNREACHABLE, NULL, 0);
@@ -2984,6 +3081,12 @@ mm_node_bootstrap(mm_node_t *n, const struct sockaddr *sa, socklen_t len)
 	if (rc != 0)
 		free(ba);
 	return rc;
+}
+
+mm_net_t *
+mm_node_net(const mm_node_t *n)
+{
+	return n->net;
 }
 
 const mm_ps_t *

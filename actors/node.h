@@ -211,6 +211,20 @@ int mm_node_publish(mm_node_t *n, const char *topic, const void *data, uint32_t 
 int mm_node_subscribe(mm_node_t *n, const char *topic);
 int mm_node_unsubscribe(mm_node_t *n, const char *topic);
 
+/* The peer table (any thread but the node's own workers: it waits up to
+ * timeout_ms for the node actor's answer). Returns how many were written
+ * to out[cap], or -ETIMEDOUT / -EAGAIN. */
+typedef struct mm_node_peer_info {
+	uint8_t id[32];
+	uint8_t ip[16];       /* IPv4 as ::ffff:a.b.c.d */
+	uint16_t port;        /* where it accepts connections, 0: nowhere */
+	uint8_t inbound;
+	uint32_t age_s, rtt_us, score;
+} mm_node_peer_info_t;
+int mm_node_peer_list(mm_node_t *n, mm_node_peer_info_t *out, unsigned cap,
+    unsigned timeout_ms);
+mm_net_t *mm_node_net(const mm_node_t *n);
+
 /* Read-only views (any thread: the map is read lock-free). */
 const mm_ps_t *mm_node_map(const mm_node_t *n);
 /* Is this id banned now? (thread-safe) */

@@ -18,6 +18,7 @@ usage(FILE *f)
 	    "  demo     run the actor runtime on a token ring and print its counters\n"
 	    "  keygen   create a node identity (Ed25519 key + proof of work)\n"
 	    "  node     run a node\n"
+	    "  ctl      ask a running node (its admin interface): health, metrics, peers, map\n"
 	    "\n"
 	    "options:\n"
 	    "  -h, --help     this help; 'meshmap <command> --help' for a command\n"
@@ -63,6 +64,8 @@ main(int argc, char **argv)
 		return mm_cmd_keygen(argc - 1, argv + 1);
 	if (strcmp(cmd, "node") == 0)
 		return mm_cmd_node(argc - 1, argv + 1);
+	if (strcmp(cmd, "ctl") == 0)
+		return mm_cmd_ctl(argc - 1, argv + 1);
 	fprintf(stderr, "meshmap: unknown command '%s' (try 'meshmap --help')\n",
 	    cmd);
 	return MM_EXIT_USAGE;

@@ -12,6 +12,7 @@
 
 #include "cmd.h"
 #include "log.h"
+#include "admin.h"
 #include "node.h"
 #include "psquery.h"
 
@@ -55,6 +56,8 @@ node_usage(FILE *f)
 	    "      --advertise HOST:PORT  where others can dial us (sent in connection\n"
 	    "                          introductions; default: the --listen address\n"
 	    "                          unless it is 0.0.0.0 or ::)\n"
+	    "      --admin HOST:PORT   serve /health, /metrics, /peers, /map there (HTTP;\n"
+	    "                          keep it on 127.0.0.1); meshmap ctl is its client\n"
 	    "      --direct-rate N     direct and broadcast frames a link may send a\n"
 	    "                          second, and in one burst (default 200000)\n"
 	    "      --relay             relay/bootstrap mode: inbound links do not count\n"
@@ -102,7 +105,7 @@ print_status(mm_node_t *node, mm_psq_t *q, double t)
 }
 
 struct node_opts {
-	const char *key, *listen_at, *network, *snapshot, *advertise;
+	const char *key, *listen_at, *network, *snapshot, *advertise, *admin;
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
@@ -136,6 +139,7 @@ static const struct option node_longopts[] = {
     {"relay", no_argument, NULL, 'R'},
     {"advertise", required_argument, NULL, 'V'},
     {"direct-rate", required_argument, NULL, 'Q'},
+    {"admin", required_argument, NULL, 'H'},
     {"max-inbound", required_argument, NULL, 'I'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -209,6 +213,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'A':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->ae_ms) != 0 ?
 		    "--ae-ms: milliseconds in [0, 86400000] (0: no anti-entropy)" : NULL;
+	case 'H':
+		o->admin = v;
+		return NULL;
 	case 'Q':
 		return mm_cmd_parse_uint(v, 1, 100000000, &o->direct_rate) != 0 ?
 		    "--direct-rate: messages a second in [1, 100000000]" : NULL;
@@ -419,6 +426,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.direct_rate = nc.direct_burst = (uint32_t)o.direct_rate;
 	nc.max_inbound = (unsigned)o.max_inbound;
 	mm_node_t *node = NULL;
+	mm_admin_t *admin = NULL;
 	int rc_exit = MM_EXIT_OK;
 	if (mm_node_create(rt, &nc, &node, err, sizeof(err)) != 0) {
 		fprintf(stderr, "meshmap node: %s\n", err);
@@ -458,6 +466,31 @@ mm_cmd_node(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (o.admin != NULL) {
+		struct sockaddr_storage aa;
+		socklen_t al;
+		char host[INET6_ADDRSTRLEN] = "";
+		uint16_t aport = 0, bound = 0;
+		if (mm_parse_hostport(o.admin, &aa, &al, 1) != 0) {
+			fprintf(stderr, "meshmap node: --admin: '%s' is not HOST:PORT\n", o.admin);
+			rc_exit = MM_EXIT_USAGE;
+			goto out;
+		}
+		if (aa.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&aa)->sin_addr, host, sizeof(host));
+			aport = ntohs(((struct sockaddr_in *)&aa)->sin_port);
+		} else {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&aa)->sin6_addr, host, sizeof(host));
+			aport = ntohs(((struct sockaddr_in6 *)&aa)->sin6_port);
+		}
+		e = mm_admin_start(node, host, aport, &bound, &admin);
+		if (e != 0) {
+			fprintf(stderr, "meshmap node: --admin %s: %s\n", o.admin, strerror(-e));
+			rc_exit = MM_EXIT_FAIL;
+			goto out;
+		}
+		printf("admin on %s:%u\n", host, bound);
+	}
 	for (unsigned i = 0; i < nboot; i++)
 		mm_node_bootstrap(node, (struct sockaddr *)&ba[i], bl[i]);
 	fflush(stdout);
@@ -481,6 +514,7 @@ mm_cmd_node(int argc, char **argv)
 	}
 	mm_psq_free(q);
 out:
+	mm_admin_stop(admin);
 	mm_rt_stop(rt);
 	mm_node_destroy(node);
 	mm_rt_destroy(rt);

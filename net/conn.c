@@ -741,30 +741,10 @@ listener_dtor(mm_actor_t *self)
 int
 mm_net_listen(mm_net_t *n, const char *host, uint16_t port, uint16_t *bound)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_PASSIVE | AI_NUMERICHOST}, *ai;
-	char ps[8];
-	snprintf(ps, sizeof(ps), "%u", port);
-	int rc = getaddrinfo(host, ps, &hints, &ai);
-	if (rc != 0)
-		return -EINVAL;
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(ai);
-		return rc;
-	}
-	freeaddrinfo(ai);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	uint16_t got = ntohs(ss.ss_family == AF_INET ?
-	    ((struct sockaddr_in *)&ss)->sin_port :
-	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	uint16_t got = 0;
+	int rc, fd = mm_listen_fd(host, port, 1024, 1, &got);
+	if (fd < 0)
+		return fd;
 	if (bound != NULL)
 		*bound = got;
 	unsigned short none = 0;

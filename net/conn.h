@@ -126,6 +126,11 @@ mm_net_t *mm_conn_net(const mm_conn_t *c);
 int mm_parse_hostport(const char *s, struct sockaddr_storage *out, socklen_t *len,
     int passive);
 
+/* A listening TCP socket on a numeric host (port 0: any; *bound gets the
+ * port): the fd, or -errno. */
+int mm_listen_fd(const char *host, uint16_t port, int backlog, int nonblock,
+    uint16_t *bound);
+
 typedef struct mm_net_stats {
 	uint64_t open, inbound, outbound, ready;
 	uint64_t accepted, dialled, refused;

@@ -12,6 +12,9 @@ PKGS=(
   libbenchmark-dev                   # Google Benchmark
   python3                            # bench/report.py
   clang libclang-rt-14-dev           # libFuzzer (the fuzz configuration)
+  graphviz                           # dot: the admin test parses the map's DOT
+  prometheus                         # promtool: the admin test checks /metrics
+  curl                               # the admin test's raw HTTP requests
 )
 
 missing=()
@@ -27,4 +30,16 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 echo "deps: installing ${missing[*]}"
 $SUDO apt-get update -qq
+# The prometheus package brings promtool, and a server that it would start:
+# keep it from starting while we install (policy-rc.d), and disable it.
+prc=/usr/sbin/policy-rc.d made_prc=0
+if [ ! -e "$prc" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$prc" >/dev/null && $SUDO chmod +x "$prc" && made_prc=1
+fi
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+rc=$?
+[ "$made_prc" -eq 1 ] && $SUDO rm -f "$prc"
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+fi
+exit $rc

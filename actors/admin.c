@@ -1,0 +1,393 @@
+#include "admin.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "psquery.h"
+
+#define REQ_MAX 8192
+#define DEADLINE_MS 2000
+#define PEERS_MAX 256
+
+struct mm_admin {
+	mm_node_t *node;
+	int fd;
+	int stop_pipe[2];
+	pthread_t th;
+	int running;
+};
+
+static void
+ip_text(const uint8_t ip[16], char *out, size_t len)
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (memcmp(ip, v4, 12) == 0)
+		inet_ntop(AF_INET, ip + 12, out, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, ip, out, (socklen_t)len);
+}
+
+/* ---- /metrics ------------------------------------------------------------------------ */
+
+static void
+metric(FILE *f, const char *name, const char *type, const char *help, double v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+}
+
+static long
+rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f != NULL) {
+		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static void
+metrics(mm_admin_t *a, FILE *f)
+{
+	mm_node_stats_t s;
+	mm_node_stats(a->node, &s);
+	mm_net_stats_t ns;
+	mm_net_stats(mm_node_net(a->node), &ns);
+	mm_ps_stats_t ps;
+	mm_ps_stats(mm_node_map(a->node), &ps);
+	uint64_t edges = 0;
+	(void)mm_ps_edges_digest(mm_node_map(a->node), &edges);
+#define G(n, h, v) metric(f, "meshmap_" n, "gauge", h, (double)(v))
+#define C(n, h, v) metric(f, "meshmap_" n "_total", "counter", h, (double)(v))
+	G("links", "Peers linked to this node.", mm_node_peers(a->node));
+	G("connections_open", "Open connections, any state.", ns.open);
+	G("map_peers", "Peers in the map.", ps.records);
+	G("map_claims", "Neighbour claims held in the map.", ps.claims);
+	G("map_confirmed_edges", "Edges claimed by both ends.", edges);
+	G("map_bytes", "Memory held by the map.", ps.bytes);
+	G("map_components", "Connected components of the map at its last analysis.",
+	    s.components);
+	G("map_largest_component", "Peers in the largest component.", s.largest);
+	G("map_bridges", "Bridges of the map at its last analysis.", s.bridges);
+	G("map_articulation_points", "Articulation points at the last analysis.",
+	    s.articulation);
+	G("addresses_known", "Entries in the address book.", s.addr_known);
+	G("memory_resident_bytes", "Resident memory of the process.", rss_bytes());
+	C("events_received", "Events received from links.", s.events_in);
+	C("events_refused", "Events refused (misbehaviour).", s.events_bad);
+	C("events_duplicate", "Events dropped as duplicates before any verify.",
+	    s.events_dup);
+	C("events_forwarded", "Events accepted and forwarded.", s.events_forwarded);
+	C("events_local", "Our own events.", s.events_local);
+	C("frames_dropped", "Frames dropped at a full mailbox.", s.frames_dropped);
+	C("rate_limited", "Messages over a link's budget.", s.rate_dropped);
+	C("dials", "Dials made.", s.dials);
+	C("kicks", "Links dropped by the selector.", s.kicks);
+	C("refused_full", "Newcomers turned away: no slot.", s.refused_full);
+	C("bans", "Peers banned.", s.bans);
+	C("refused_banned", "Banned peers refused at the handshake.", s.refused_banned);
+	C("direct_sent", "Direct messages we sent.", s.direct_sent);
+	C("direct_relayed", "Direct messages relayed.", s.direct_relayed);
+	C("direct_delivered", "Direct messages delivered to us.", s.direct_delivered);
+	C("direct_rewritten", "Direct messages we rerouted.", s.direct_rewritten);
+	C("direct_refused", "Direct messages refused.", s.direct_refused);
+	C("broadcasts_published", "Broadcasts we published.", s.bcast_published);
+	C("broadcasts_delivered", "Broadcasts delivered to us.", s.bcast_delivered);
+	C("broadcast_frames_sent", "Broadcast frames sent to links.", s.bcast_forwarded);
+	C("requests_sent", "Requests we sent.", s.requests_sent);
+	C("requests_timed_out", "Our requests that timed out.", s.requests_timed_out);
+	C("anti_entropy_digests", "Anti-entropy digests sent.", s.ae_digests_sent);
+	C("handshakes_completed", "Connections that completed both hellos.", ns.ready);
+	C("connections_accepted", "Connections accepted.", ns.accepted);
+	C("connections_dialled", "Connections dialled.", ns.dialled);
+	C("connections_refused", "Connections refused at accept (limits, bans).", ns.refused);
+	fprintf(f, "# HELP meshmap_frames_total Frames on the wire.\n"
+	    "# TYPE meshmap_frames_total counter\n"
+	    "meshmap_frames_total{dir=\"in\"} %llu\nmeshmap_frames_total{dir=\"out\"} %llu\n",
+	    (unsigned long long)ns.frames_in, (unsigned long long)ns.frames_out);
+	fprintf(f, "# HELP meshmap_bytes_total Bytes on the wire (TLS payload).\n"
+	    "# TYPE meshmap_bytes_total counter\n"
+	    "meshmap_bytes_total{dir=\"in\"} %llu\nmeshmap_bytes_total{dir=\"out\"} %llu\n",
+	    (unsigned long long)ns.bytes_in, (unsigned long long)ns.bytes_out);
+	fprintf(f, "# HELP meshmap_connection_closes_total Connections closed, by reason.\n"
+	    "# TYPE meshmap_connection_closes_total counter\n");
+	for (int r = 0; r < MM_CLOSE__MAX; r++) {
+		const char *name = mm_close_reason_name(r);
+		if (ns.closes[r] == 0 && r != 0)
+			continue;
+		fprintf(f, "meshmap_connection_closes_total{reason=\"%s\"} %llu\n", name,
+		    (unsigned long long)ns.closes[r]);
+	}
+#undef G
+#undef C
+}
+
+/* ---- /peers, /map ---------------------------------------------------------------------- */
+
+static void
+peers(mm_admin_t *a, FILE *f, int text)
+{
+	mm_node_peer_info_t *p = calloc(PEERS_MAX, sizeof(*p));
+	int n = p != NULL ? mm_node_peer_list(a->node, p, PEERS_MAX, 1000) : -ENOMEM;
+	if (n < 0) {
+		fprintf(f, text ? "error: the node did not answer\n" : "{\"error\":\"no answer\"}\n");
+		free(p);
+		return;
+	}
+	if (text)
+		fprintf(f, "%-16s %-8s %-39s %8s %8s %6s\n", "peer", "dir", "address",
+		    "age_s", "rtt_us", "score");
+	else
+		fprintf(f, "[");
+	for (int i = 0; i < n; i++) {
+		char id[65], ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 8];
+		mm_hex(p[i].id, 32, id);
+		ip_text(p[i].ip, ip, sizeof(ip));
+		snprintf(addr, sizeof(addr), "%s:%u", ip, p[i].port);
+		if (text)
+			fprintf(f, "%-16.16s %-8s %-39s %8u %8u %6u\n", id,
+			    p[i].inbound ? "in" : "out", addr, p[i].age_s, p[i].rtt_us, p[i].score);
+		else
+			fprintf(f, "%s{\"id\":\"%s\",\"dir\":\"%s\",\"ip\":\"%s\",\"port\":%u,"
+			    "\"age_s\":%u,\"rtt_us\":%u,\"score\":%u}", i ? "," : "", id,
+			    p[i].inbound ? "in" : "out", ip, p[i].port, p[i].age_s, p[i].rtt_us,
+			    p[i].score);
+	}
+	if (!text)
+		fprintf(f, "]\n");
+	free(p);
+}
+
+static void
+map(mm_admin_t *a, FILE *f, int dot)
+{
+	const mm_ps_t *ps = mm_node_map(a->node);
+	uint32_t span = mm_ps_span(ps);
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	uint8_t dir[MM_PS_MAX_NB];
+	char ia[65], ib[65];
+	if (dot)
+		fprintf(f, "graph meshmap {\n  node [shape=circle, fontsize=9];\n");
+	else
+		fprintf(f, "{\"peers\":[");
+	int first = 1;
+	for (mm_pidx_t i = 0; i < span; i++) {
+		const uint8_t *id = mm_ps_id(ps, i);
+		if (id == NULL || !mm_ps_live(ps, i))
+			continue;
+		mm_hex(id, 32, ia);
+		if (dot)
+			fprintf(f, "  \"%.8s\";\n", ia);
+		else
+			fprintf(f, "%s{\"id\":\"%s\",\"seq\":%u}", first ? "" : ",", ia,
+			    mm_ps_seq(ps, i));
+		first = 0;
+	}
+	if (!dot)
+		fprintf(f, "],\"edges\":[");
+	first = 1;
+	for (mm_pidx_t i = 0; i < span; i++) {
+		const uint8_t *id = mm_ps_id(ps, i);
+		unsigned n = id != NULL ? mm_ps_neighbours(ps, i, nb, dir, MM_PS_MAX_NB) : 0;
+		for (unsigned k = 0; k < n; k++) {
+			const uint8_t *o = mm_ps_id(ps, nb[k]);
+			enum mm_ps_edge st = mm_ps_edge_state(ps, i, nb[k]);
+			/* each edge once: confirmed ones from the lower id, others
+			 * from their claimer */
+			if (o == NULL || (st == MM_EDGE_CONFIRMED && memcmp(id, o, 32) > 0))
+				continue;
+			mm_hex(id, 32, ia);
+			mm_hex(o, 32, ib);
+			const char *state = st == MM_EDGE_CONFIRMED ? "confirmed" :
+			    st == MM_EDGE_CONFLICT ? "conflict" : "phantom";
+			if (dot)
+				fprintf(f, "  \"%.8s\" -- \"%.8s\"%s;\n", ia, ib,
+				    st == MM_EDGE_CONFIRMED ? "" : " [style=dashed]");
+			else
+				fprintf(f, "%s{\"a\":\"%s\",\"b\":\"%s\",\"state\":\"%s\"}",
+				    first ? "" : ",", ia, ib, state);
+			first = 0;
+		}
+	}
+	fprintf(f, dot ? "}\n" : "]}\n");
+}
+
+static void
+health(mm_admin_t *a, FILE *f)
+{
+	mm_node_stats_t s;
+	mm_node_stats(a->node, &s);
+	mm_ps_stats_t ps;
+	mm_ps_stats(mm_node_map(a->node), &ps);
+	fprintf(f, "{\"status\":\"ok\",\"links\":%u,\"map_peers\":%u,\"components\":%u}\n",
+	    mm_node_peers(a->node), ps.records, s.components);
+}
+
+/* ---- HTTP -------------------------------------------------------------------------- */
+
+static void
+respond(int fd, int code, const char *reason, const char *type, const char *body,
+    size_t len)
+{
+	char head[256];
+	int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n", code, reason, type, len);
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	const char *parts[2] = {head, body};
+	size_t lens[2] = {(size_t)hl, len};
+	for (int k = 0; k < 2; k++)
+		for (size_t off = 0; off < lens[k];) {
+			if (poll(&p, 1, DEADLINE_MS) != 1)
+				return;
+			ssize_t w = send(fd, parts[k] + off, lens[k] - off, MSG_NOSIGNAL);
+			if (w <= 0)
+				return;
+			off += (size_t)w;
+		}
+}
+
+static void
+serve(mm_admin_t *a, int fd)
+{
+	char req[REQ_MAX + 1];
+	size_t got = 0;
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (got < REQ_MAX && memmem(req, got, "\r\n\r\n", 4) == NULL) {
+		if (poll(&p, 1, DEADLINE_MS) != 1)
+			return; /* too slow: dropped */
+		ssize_t r = recv(fd, req + got, REQ_MAX - got, 0);
+		if (r <= 0)
+			return;
+		got += (size_t)r;
+	}
+	req[got] = '\0';
+	if (memmem(req, got, "\r\n\r\n", 4) == NULL) {
+		respond(fd, 431, "Request Header Fields Too Large", "text/plain", "too large\n", 10);
+		return;
+	}
+	char method[8], target[256];
+	if (sscanf(req, "%7s %255s", method, target) != 2) {
+		respond(fd, 400, "Bad Request", "text/plain", "bad request\n", 12);
+		return;
+	}
+	if (strcmp(method, "GET") != 0) {
+		respond(fd, 405, "Method Not Allowed", "text/plain", "GET only\n", 9);
+		return;
+	}
+	char *query = strchr(target, '?');
+	if (query != NULL)
+		*query++ = '\0';
+	int text = query != NULL && strstr(query, "format=text") != NULL;
+	int dot = query != NULL && strstr(query, "format=dot") != NULL;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
+	if (f == NULL) {
+		respond(fd, 500, "Internal Server Error", "text/plain", "no memory\n", 10);
+		return;
+	}
+	const char *type = "application/json";
+	int code = 200;
+	if (strcmp(target, "/health") == 0) {
+		health(a, f);
+	} else if (strcmp(target, "/metrics") == 0) {
+		metrics(a, f);
+		type = "text/plain; version=0.0.4";
+	} else if (strcmp(target, "/peers") == 0) {
+		peers(a, f, text);
+		if (text)
+			type = "text/plain";
+	} else if (strcmp(target, "/map") == 0) {
+		map(a, f, dot);
+		if (dot)
+			type = "text/vnd.graphviz";
+	} else {
+		code = 404;
+		type = "text/plain";
+		fprintf(f, "not found: /health, /metrics, /peers, /map\n");
+	}
+	fclose(f);
+	respond(fd, code, code == 200 ? "OK" : "Not Found", type, body, len);
+	free(body);
+}
+
+static void *
+loop(void *arg)
+{
+	mm_admin_t *a = arg;
+	struct pollfd p[2] = {{.fd = a->fd, .events = POLLIN},
+	    {.fd = a->stop_pipe[0], .events = POLLIN}};
+	for (;;) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		int c = accept4(a->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		serve(a, c);
+		close(c);
+	}
+	return NULL;
+}
+
+int
+mm_admin_start(mm_node_t *node, const char *host, uint16_t port, uint16_t *bound,
+    mm_admin_t **out)
+{
+	mm_admin_t *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	a->node = node;
+	a->fd = -1;
+	a->stop_pipe[0] = a->stop_pipe[1] = -1;
+	int rc;
+	if ((a->fd = mm_listen_fd(host, port, 16, 0, bound)) < 0 ||
+	    pipe2(a->stop_pipe, O_CLOEXEC) != 0) {
+		rc = a->fd < 0 ? a->fd : -errno;
+		mm_admin_stop(a);
+		return rc;
+	}
+	if ((rc = pthread_create(&a->th, NULL, loop, a)) != 0) {
+		mm_admin_stop(a);
+		return -rc;
+	}
+	a->running = 1;
+	*out = a;
+	return 0;
+}
+
+void
+mm_admin_stop(mm_admin_t *a)
+{
+	if (a == NULL)
+		return;
+	if (a->running) {
+		ssize_t w = write(a->stop_pipe[1], "x", 1);
+		(void)w;
+		pthread_join(a->th, NULL);
+	}
+	if (a->fd >= 0)
+		close(a->fd);
+	if (a->stop_pipe[0] >= 0)
+		close(a->stop_pipe[0]);
+	if (a->stop_pipe[1] >= 0)
+		close(a->stop_pipe[1]);
+	free(a);
+}

@@ -1,0 +1,133 @@
+/* meshmap ctl: the client of a node's admin interface (actors/admin.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "conn.h"
+
+static void
+ctl_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: meshmap ctl [--admin HOST:PORT] [--json] COMMAND\n"
+	    "\n"
+	    "Asks a running node (started with --admin) and prints the answer.\n"
+	    "\n"
+	    "  health     is it up: links, map size, components\n"
+	    "  metrics    every counter, in Prometheus text format\n"
+	    "  peers      the peer table (a table; --json for JSON)\n"
+	    "  map        the map as JSON (peers, edges and their state)\n"
+	    "  map --dot  the map for Graphviz: meshmap ctl map --dot | dot -Tpng > map.png\n"
+	    "\n"
+	    "  -a, --admin HOST:PORT   the node's admin address (default 127.0.0.1:7947)\n"
+	    "      --json              JSON instead of a table (peers)\n"
+	    "\n"
+	    "Exit status: 0 answered, 1 the node could not be reached or refused, 2 usage.\n");
+}
+
+/* GET path from the admin address; the body goes to stdout. */
+static int
+get(const char *admin, const char *path)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (mm_parse_hostport(admin, &ss, &sl, 0) != 0) {
+		fprintf(stderr, "meshmap ctl: --admin: '%s' is not HOST:PORT\n", admin);
+		return MM_EXIT_USAGE;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+		fprintf(stderr, "meshmap ctl: cannot reach %s: %s (is the node running with "
+		    "--admin?)\n", admin, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return MM_EXIT_FAIL;
+	}
+	char req[512];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
+	    "Connection: close\r\n\r\n", path, admin);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		close(fd);
+		return MM_EXIT_FAIL;
+	}
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap + 1);
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	for (;;) {
+		if (poll(&p, 1, 10000) != 1) {
+			fprintf(stderr, "meshmap ctl: %s: no answer within 10 s\n", admin);
+			free(buf);
+			close(fd);
+			return MM_EXIT_FAIL;
+		}
+		if (len == cap) {
+			char *nb = realloc(buf, 2 * cap + 1);
+			if (nb == NULL)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = recv(fd, buf + len, cap - len, 0);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	char *body = strstr(buf, "\r\n\r\n");
+	int code = 0;
+	if (body == NULL || sscanf(buf, "HTTP/1.1 %d", &code) != 1) {
+		fprintf(stderr, "meshmap ctl: %s: not an HTTP answer\n", admin);
+		free(buf);
+		return MM_EXIT_FAIL;
+	}
+	body += 4;
+	fwrite(body, 1, len - (size_t)(body - buf), code == 200 ? stdout : stderr);
+	free(buf);
+	return code == 200 ? MM_EXIT_OK : MM_EXIT_FAIL;
+}
+
+int
+mm_cmd_ctl(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"admin", required_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"dot", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	const char *admin = "127.0.0.1:7947";
+	int json = 0, dot = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "a:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a': admin = optarg; break;
+		case 'j': json = 1; break;
+		case 'd': dot = 1; break;
+		case 'h': ctl_usage(stdout); return MM_EXIT_OK;
+		default: ctl_usage(stderr); return MM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "meshmap ctl: one command: health, metrics, peers or map\n");
+		return MM_EXIT_USAGE;
+	}
+	const char *cmd = argv[optind];
+	if (strcmp(cmd, "health") == 0)
+		return get(admin, "/health");
+	if (strcmp(cmd, "metrics") == 0)
+		return get(admin, "/metrics");
+	if (strcmp(cmd, "peers") == 0)
+		return get(admin, json ? "/peers" : "/peers?format=text");
+	if (strcmp(cmd, "map") == 0)
+		return get(admin, dot ? "/map?format=dot" : "/map");
+	fprintf(stderr, "meshmap ctl: unknown command '%s' (health, metrics, peers, map)\n", cmd);
+	return MM_EXIT_USAGE;
+}
