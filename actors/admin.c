@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -237,6 +238,144 @@ health(mm_admin_t *a, FILE *f)
 	    mm_node_peers(a->node), ps.records, s.components);
 }
 
+/* ---- bans -------------------------------------------------------------------------- */
+
+/* The value of key in a query string ("a=1&b=2"), decoded (%XX and '+'),
+ * into out[cap]; 0, or -1 if absent or too long. */
+static int
+query_get(const char *q, const char *key, char *out, size_t cap)
+{
+	size_t kl = strlen(key);
+	for (const char *p = q; p != NULL && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, kl) != 0 || p[kl] != '=')
+			continue;
+		const char *v = p + kl + 1;
+		size_t o = 0;
+		for (; *v && *v != '&'; v++) {
+			int c = *v;
+			if (c == '+')
+				c = ' ';
+			else if (c == '%' && v[1] && v[2]) {
+				char h[3] = {v[1], v[2], 0};
+				c = (int)strtol(h, NULL, 16);
+				v += 2;
+			}
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = (char)c;
+		}
+		out[o] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+/* "target" is a 64-hex peer id, or an IP address or CIDR range. */
+static int
+parse_target(const char *t, mm_ban_t *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (strlen(t) == 64 && strspn(t, "0123456789abcdef") == 64) {
+		b->kind = MM_BAN_ID;
+		for (int i = 0; i < 32; i++) {
+			char h[3] = {t[2 * i], t[2 * i + 1], 0};
+			b->key[i] = (uint8_t)strtol(h, NULL, 16);
+		}
+		return 0;
+	}
+	b->kind = MM_BAN_ADDR;
+	return mm_ban_parse_addr(t, b->key, &b->plen);
+}
+
+static void
+ban_text(const mm_ban_t *b, char *out, size_t cap)
+{
+	if (b->kind == MM_BAN_ID) {
+		mm_hex(b->key, 32, out);
+		return;
+	}
+	char ip[INET6_ADDRSTRLEN];
+	ip_text(b->key, ip, sizeof(ip));
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	unsigned plen = memcmp(b->key, v4, 12) == 0 ? b->plen - 96u : b->plen;
+	snprintf(out, cap, "%s/%u", ip, plen);
+}
+
+static void
+bans_list(mm_admin_t *a, FILE *f, int text)
+{
+	mm_ban_t *b = calloc(4096, sizeof(*b));
+	int n = b != NULL ? mm_node_bans(a->node, b, 4096) : 0;
+	if (text)
+		fprintf(f, "%-66s %-12s %s\n", "target", "expires_in", "reason");
+	else
+		fprintf(f, "[");
+	uint64_t now = (uint64_t)time(NULL);
+	for (int i = 0; i < n; i++) {
+		char t[80];
+		ban_text(&b[i], t, sizeof(t));
+		long left = b[i].expires ? (long)(b[i].expires - now) : -1;
+		char exp[24] = "never";
+		if (left >= 0)
+			snprintf(exp, sizeof(exp), "%lds", left);
+		if (text)
+			fprintf(f, "%-66s %-12s %s\n", t, exp, b[i].reason);
+		else
+			fprintf(f, "%s{\"target\":\"%s\",\"kind\":\"%s\",\"expires_in\":%ld,"
+			    "\"reason\":\"%s\"}", i ? "," : "", t, b[i].kind == MM_BAN_ID ? "id" : "addr",
+			    left, b[i].reason);
+	}
+	if (!text)
+		fprintf(f, "]\n");
+	free(b);
+}
+
+/* POST /ban?target=..&seconds=..&reason=.. and POST /unban?target=.. */
+static int
+ban_cmd(mm_admin_t *a, FILE *f, const char *query, int ban)
+{
+	char target[128], secs[24], reason[MM_BAN_REASON_MAX + 1] = "operator";
+	mm_ban_t b;
+	if (query == NULL || query_get(query, "target", target, sizeof(target)) != 0 ||
+	    parse_target(target, &b) != 0) {
+		fprintf(f, "{\"error\":\"target: a 64-hex peer id, an IP address or a CIDR range\"}\n");
+		return 400;
+	}
+	if (!ban) {
+		int rc = mm_node_unban(a->node, b.kind, b.key, b.plen);
+		fprintf(f, rc == 0 ? "{\"unbanned\":\"%s\"}\n" : "{\"error\":\"no ban on %s\"}\n",
+		    target);
+		return rc == 0 ? 200 : 404;
+	}
+	if (query_get(query, "reason", reason, sizeof(reason)) != 0)
+		snprintf(reason, sizeof(reason), "operator");
+	for (char *c = reason; *c; c++) /* it goes into JSON and logs */
+		if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+			*c = '_';
+	unsigned long sec = 0;
+	if (query_get(query, "seconds", secs, sizeof(secs)) == 0) {
+		char *end;
+		sec = strtoul(secs, &end, 10);
+		if (*end != '\0' || secs[0] == '\0') {
+			fprintf(f, "{\"error\":\"seconds: a whole number (0: never expires)\"}\n");
+			return 400;
+		}
+	}
+	uint64_t now = (uint64_t)time(NULL);
+	b.created = now;
+	b.expires = sec ? now + sec : 0;
+	snprintf(b.reason, sizeof(b.reason), "%s", reason);
+	int rc = mm_node_ban(a->node, &b);
+	if (rc != 0) {
+		fprintf(f, "{\"error\":\"%s\"}\n", rc == -ENOSPC ? "ban list full" : "bad ban");
+		return rc == -ENOSPC ? 507 : 400;
+	}
+	mm_log(MM_LOG_WARN, "admin: banned %s (%s) for %s", target, reason,
+	    sec ? secs : "ever");
+	fprintf(f, "{\"banned\":\"%s\",\"expires_in\":%lu}\n", target, sec);
+	return 200;
+}
+
 /* ---- HTTP -------------------------------------------------------------------------- */
 
 static void
@@ -284,13 +423,16 @@ serve(mm_admin_t *a, int fd)
 		respond(fd, 400, "Bad Request", "text/plain", "bad request\n", 12);
 		return;
 	}
-	if (strcmp(method, "GET") != 0) {
-		respond(fd, 405, "Method Not Allowed", "text/plain", "GET only\n", 9);
-		return;
-	}
 	char *query = strchr(target, '?');
 	if (query != NULL)
 		*query++ = '\0';
+	int post = strcmp(method, "POST") == 0;
+	int is_cmd = strcmp(target, "/ban") == 0 || strcmp(target, "/unban") == 0;
+	if ((post && !is_cmd) || (!post && strcmp(method, "GET") != 0) || (is_cmd && !post)) {
+		respond(fd, 405, "Method Not Allowed", "text/plain",
+		    "GET /health /metrics /peers /map /bans; POST /ban /unban\n", 57);
+		return;
+	}
 	int text = query != NULL && strstr(query, "format=text") != NULL;
 	int dot = query != NULL && strstr(query, "format=dot") != NULL;
 	char *body = NULL;
@@ -311,6 +453,12 @@ serve(mm_admin_t *a, int fd)
 		peers(a, f, text);
 		if (text)
 			type = "text/plain";
+	} else if (strcmp(target, "/bans") == 0) {
+		bans_list(a, f, text);
+		if (text)
+			type = "text/plain";
+	} else if (is_cmd) {
+		code = ban_cmd(a, f, query, strcmp(target, "/ban") == 0);
 	} else if (strcmp(target, "/map") == 0) {
 		map(a, f, dot);
 		if (dot)
@@ -321,7 +469,8 @@ serve(mm_admin_t *a, int fd)
 		fprintf(f, "not found: /health, /metrics, /peers, /map\n");
 	}
 	fclose(f);
-	respond(fd, code, code == 200 ? "OK" : "Not Found", type, body, len);
+	respond(fd, code, code == 200 ? "OK" : code == 404 ? "Not Found" :
+	    code == 400 ? "Bad Request" : "Insufficient Storage", type, body, len);
 	free(body);
 }
 

@@ -5,6 +5,8 @@
  *   GET /peers     the peer table (JSON; ?format=text: a table)
  *   GET /map       the map: peers and edges with their state (JSON;
  *                  ?format=dot: Graphviz, confirmed solid, phantom dashed)
+ *   GET /bans      the ban list (JSON; ?format=text: a table)
+ *   POST /ban?target=ID|IP|CIDR&seconds=N&reason=TEXT, POST /unban?target=..
  * One thread serves one request at a time, each with a 2 s deadline and an
  * 8 KB request limit: it is for an operator and a scraper, not the world.
  * It reads the node's atomic counters and the lock-free map; the peer

@@ -21,7 +21,7 @@
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_DIRECT, N_DFAIL, N_SEND,
-	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT, N_DUMP,
+	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT, N_DUMP, N_ENFORCE,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
@@ -1993,6 +1993,65 @@ subscribe_in(mm_node_t *n, struct peer_msg *pm)
 	send_subs(n, NULL);
 }
 
+/* ---- bans from the operator ---------------------------------------------------------- */
+
+/* Close every link whose id or address is banned now (after an operator's
+ * ban: new connections are refused at accept or at the handshake). */
+static void
+enforce_bans(mm_node_t *n)
+{
+	uint64_t now = unix_ms() / 1000;
+	for (int i = 0; i < n->peers_hi; i++) {
+		struct peer *p = &n->peers[i];
+		if (p->conn == NULL)
+			continue;
+		pthread_mutex_lock(&n->bans_mu);
+		int hit = mm_bans_match_id(n->bans, p->id, now) != NULL ||
+		    mm_bans_match_addr(n->bans, p->ip, now) != NULL;
+		pthread_mutex_unlock(&n->bans_mu);
+		if (hit) {
+			mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_BANNED};
+			(void)mm_send(p->conn, &m);
+		}
+	}
+}
+
+int
+mm_node_ban(mm_node_t *n, const mm_ban_t *b)
+{
+	pthread_mutex_lock(&n->bans_mu);
+	mm_bans_expire(n->bans, unix_ms() / 1000);
+	int rc = mm_bans_add(n->bans, b);
+	pthread_mutex_unlock(&n->bans_mu);
+	if (rc == 0) {
+		bump(&n->st_bans);
+		mm_msg_t m = {.type = N_ENFORCE};
+		(void)mm_send(n->actor, &m);
+	}
+	return rc;
+}
+
+int
+mm_node_unban(mm_node_t *n, uint8_t kind, const uint8_t *key, uint8_t plen)
+{
+	pthread_mutex_lock(&n->bans_mu);
+	int rc = mm_bans_remove(n->bans, kind, key, plen);
+	pthread_mutex_unlock(&n->bans_mu);
+	return rc;
+}
+
+int
+mm_node_bans(mm_node_t *n, mm_ban_t *out, unsigned cap)
+{
+	pthread_mutex_lock(&n->bans_mu);
+	mm_bans_expire(n->bans, unix_ms() / 1000);
+	unsigned k = 0, c = mm_bans_count(n->bans);
+	for (unsigned i = 0; i < c && k < cap; i++)
+		out[k++] = *mm_bans_at(n->bans, i);
+	pthread_mutex_unlock(&n->bans_mu);
+	return (int)k;
+}
+
 /* ---- the peer table, for the admin interface --------------------------------------- */
 
 struct dump_req {
@@ -2721,6 +2780,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_SUBSCRIBE: subscribe_in(n, pm); free_pm(pm); return;
 	case N_REQUEST: request_in(n, m->ptr); free(m->ptr); return;
 	case N_DUMP: dump_peers(n, m->ptr); return;
+	case N_ENFORCE: enforce_bans(n); return;
 	case N_RTT: {
 		struct peer *p = peer_of_conn(n, pm->conn);
 		if (p != NULL)
@@ -2757,6 +2817,8 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 static void
 node_drop(const mm_msg_t *m)
 {
+	if (m->type == N_ENFORCE)
+		return;
 	if (m->type == N_DUMP) { /* the node is stopping: an empty answer */
 		dump_finish(m->ptr, 0);
 		return;

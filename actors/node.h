@@ -24,6 +24,7 @@
 #ifndef MM_NODE_H
 #define MM_NODE_H
 
+#include "bans.h"
 #include "conn.h"
 #include "dedup.h"
 #include "gossip.h"
@@ -224,6 +225,13 @@ typedef struct mm_node_peer_info {
 int mm_node_peer_list(mm_node_t *n, mm_node_peer_info_t *out, unsigned cap,
     unsigned timeout_ms);
 mm_net_t *mm_node_net(const mm_node_t *n);
+/* Bans by the operator (any thread). A ban takes effect at once: links
+ * that match are closed, new connections are refused at accept (address)
+ * or at the handshake (id). Returns 0 or the bans.h error; unban -ENOENT
+ * if there was no such ban. mm_node_bans copies up to cap of them. */
+int mm_node_ban(mm_node_t *n, const mm_ban_t *b);
+int mm_node_unban(mm_node_t *n, uint8_t kind, const uint8_t *key, uint8_t plen);
+int mm_node_bans(mm_node_t *n, mm_ban_t *out, unsigned cap);
 
 /* Read-only views (any thread: the map is read lock-free). */
 const mm_ps_t *mm_node_map(const mm_node_t *n);

@@ -25,6 +25,11 @@ ctl_usage(FILE *f)
 	    "  peers      the peer table (a table; --json for JSON)\n"
 	    "  map        the map as JSON (peers, edges and their state)\n"
 	    "  map --dot  the map for Graphviz: meshmap ctl map --dot | dot -Tpng > map.png\n"
+	    "  bans       the ban list (a table; --json for JSON)\n"
+	    "  ban TARGET [--seconds N] [--reason TEXT]\n"
+	    "             ban a peer id (64 hex digits), an IP address or a CIDR range,\n"
+	    "             for N seconds (default 0: until unbanned); links close at once\n"
+	    "  unban TARGET\n"
 	    "\n"
 	    "  -a, --admin HOST:PORT   the node's admin address (default 127.0.0.1:7947)\n"
 	    "      --json              JSON instead of a table (peers)\n"
@@ -34,7 +39,7 @@ ctl_usage(FILE *f)
 
 /* GET path from the admin address; the body goes to stdout. */
 static int
-get(const char *admin, const char *path)
+request(const char *admin, const char *method, const char *path)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -51,8 +56,8 @@ get(const char *admin, const char *path)
 		return MM_EXIT_FAIL;
 	}
 	char req[512];
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
-	    "Connection: close\r\n\r\n", path, admin);
+	int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: %s\r\n"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n", method, path, admin);
 	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
 		close(fd);
 		return MM_EXIT_FAIL;
@@ -94,6 +99,28 @@ get(const char *admin, const char *path)
 	return code == 200 ? MM_EXIT_OK : MM_EXIT_FAIL;
 }
 
+static int
+get(const char *admin, const char *path)
+{
+	return request(admin, "GET", path);
+}
+
+/* A query value: letters, digits and -._:/ as they are, the rest %XX. */
+static void
+qenc(char *out, size_t cap, const char *v)
+{
+	size_t o = 0;
+	for (; *v && o + 4 < cap; v++) {
+		unsigned char c = (unsigned char)*v;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("-._:/", c) != NULL)
+			out[o++] = (char)c;
+		else
+			o += (size_t)snprintf(out + o, cap - o, "%%%02X", c);
+	}
+	out[o] = '\0';
+}
+
 int
 mm_cmd_ctl(int argc, char **argv)
 {
@@ -101,9 +128,12 @@ mm_cmd_ctl(int argc, char **argv)
 	    {"admin", required_argument, NULL, 'a'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"dot", no_argument, NULL, 'd'},
+	    {"seconds", required_argument, NULL, 's'},
+	    {"reason", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
-	const char *admin = "127.0.0.1:7947";
+	const char *admin = "127.0.0.1:7947", *reason = NULL;
+	unsigned long seconds = 0;
 	int json = 0, dot = 0, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "a:h", longopts, NULL)) != -1) {
@@ -111,15 +141,44 @@ mm_cmd_ctl(int argc, char **argv)
 		case 'a': admin = optarg; break;
 		case 'j': json = 1; break;
 		case 'd': dot = 1; break;
+		case 'r': reason = optarg; break;
+		case 's':
+			if (mm_cmd_parse_uint(optarg, 0, 100u * 365 * 86400, &seconds) != 0) {
+				fprintf(stderr, "meshmap ctl: --seconds: a whole number (0: never "
+				    "expires)\n");
+				return MM_EXIT_USAGE;
+			}
+			break;
 		case 'h': ctl_usage(stdout); return MM_EXIT_OK;
 		default: ctl_usage(stderr); return MM_EXIT_USAGE;
 		}
 	}
+	if (optind < argc && (strcmp(argv[optind], "ban") == 0 ||
+	    strcmp(argv[optind], "unban") == 0)) {
+		if (optind + 2 != argc) {
+			fprintf(stderr, "meshmap ctl: %s TARGET (a peer id, an IP or a CIDR range)\n",
+			    argv[optind]);
+			return MM_EXIT_USAGE;
+		}
+		char t[200], r[200] = "", path[512];
+		qenc(t, sizeof(t), argv[optind + 1]);
+		if (reason != NULL)
+			qenc(r, sizeof(r), reason);
+		if (strcmp(argv[optind], "ban") == 0)
+			snprintf(path, sizeof(path), "/ban?target=%s&seconds=%lu%s%s", t, seconds,
+			    reason != NULL ? "&reason=" : "", r);
+		else
+			snprintf(path, sizeof(path), "/unban?target=%s", t);
+		return request(admin, "POST", path);
+	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "meshmap ctl: one command: health, metrics, peers or map\n");
+		fprintf(stderr, "meshmap ctl: one command: health, metrics, peers, map, bans, "
+		    "ban or unban\n");
 		return MM_EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
+	if (strcmp(cmd, "bans") == 0)
+		return get(admin, json ? "/bans" : "/bans?format=text");
 	if (strcmp(cmd, "health") == 0)
 		return get(admin, "/health");
 	if (strcmp(cmd, "metrics") == 0)

@@ -39,6 +39,33 @@ ev=$(sed -n 's/^meshmap_events_received_total \([0-9]*\)$/\1/p' "$dir/metrics.tx
 [ -n "$ev" ] && [ "$ev" -ge 1 ] || fail "metrics: no event received counted ($ev)"
 echo "ok: health, peers, map (JSON, DOT read by dot), metrics (promtool)"
 
+# bans through the admin interface: an address (refused at accept, before
+# TLS), then an id (refused at the handshake); each closes the link at once
+metric() { ctl metrics | sed -n "s/^$1 \([0-9]*\)$/\1/p"; }
+out=$(ctl bans) && grep -q '^target' <<<"$out" || fail "bans: $out"
+ctl ban 127.0.0.1 --reason "test ban" >/dev/null || fail "ban 127.0.0.1"
+unlinked() { [ "$(field 0 peers)" = 0 ]; }
+wait_for 20 unlinked || fail "the banned address's link did not close"
+r0=$(metric meshmap_connections_refused_total)
+refused_more() { [ "$(metric meshmap_connections_refused_total)" -gt "$r0" ]; }
+wait_for 30 refused_more || fail "node 1's redial was not refused at accept"
+out=$(ctl bans) && grep -q '127.0.0.1/32 *never *test ban' <<<"$out" || fail "bans list: $out"
+out=$(ctl --json bans) && grep -q '"target":"127.0.0.1/32","kind":"addr"' <<<"$out" || fail "bans json: $out"
+ctl unban 127.0.0.1 >/dev/null || fail "unban 127.0.0.1"
+wait_for 90 linked || fail "node 1 did not come back after the unban"
+id1=$(grep -m1 '^node ' "$dir/n1.log" | cut -d' ' -f2)
+ctl ban "$id1" --seconds 3600 >/dev/null || fail "ban id"
+wait_for 20 unlinked || fail "the banned id's link did not close"
+b0=$(metric meshmap_refused_banned_total)
+wait_for 60 eval '[ "$(metric meshmap_refused_banned_total)" -gt "$b0" ]' ||
+  fail "node 1's redial was not refused at the handshake"
+ctl unban "$id1" >/dev/null || fail "unban id"
+"$bin" ctl --admin "$adm" ban not-an-address >/dev/null 2>"$dir/err"; r=$?
+[ "$r" = 1 ] && grep -q 'target: a 64-hex peer id' "$dir/err" || fail "bad ban target: exit $r, $(cat "$dir/err")"
+"$bin" ctl --admin "$adm" unban 10.9.9.9 >/dev/null 2>"$dir/err"; r=$?
+[ "$r" = 1 ] && grep -q 'no ban on 10.9.9.9' "$dir/err" || fail "unban of nothing: exit $r"
+echo "ok: bans by address (at accept) and by id (at the handshake), listed, lifted"
+
 # errors
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$adm/nosuch") || true
 [ "$code" = 404 ] || fail "unknown endpoint: HTTP $code"
