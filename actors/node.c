@@ -1072,6 +1072,17 @@ introduce(mm_node_t *n, const mm_pidx_t *nb, unsigned nnb, unsigned target)
 	(void)post_send(n, dst, NULL, 0, hdr, sizeof(hdr), NULL, 0, 1, NULL);
 }
 
+/* A bootstrap address's peer is redialled by the bootstrap logic (one
+ * dial in flight per address): the selector leaves it alone. */
+static int
+is_boot_id(const mm_node_t *n, const uint8_t *id)
+{
+	for (unsigned i = 0; i < n->nboot; i++)
+		if (n->boot[i].id_known && memcmp(n->boot[i].id, id, 32) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 select_round(mm_node_t *n)
 {
@@ -1119,7 +1130,7 @@ select_round(mm_node_t *n)
 	for (unsigned i = 0; i < n->nbook; i++) {
 		struct addr *a = &n->book[i];
 		if (!a->used || a->dialling || a->next_ms > now || find_peer(n, a->id) != NULL ||
-		    mm_node_banned_id(n, a->id))
+		    is_boot_id(n, a->id) || mm_node_banned_id(n, a->id))
 			continue;
 		c[nc].idx = mm_ps_lookup(n->ps, a->id);
 		c[nc].tag = i;
