@@ -359,9 +359,11 @@ mm_cmd_node(int argc, char **argv)
 		    "unexpected argument");
 		return MM_EXIT_USAGE;
 	}
-	struct sockaddr_storage la, ba[MAX_BOOTSTRAP];
-	socklen_t ll = 0, bl[MAX_BOOTSTRAP];
-	if (listen_at != NULL && mm_parse_hostport(listen_at, &la, &ll, 1) != 0) {
+	struct sockaddr_storage ba[MAX_BOOTSTRAP];
+	socklen_t bl[MAX_BOOTSTRAP];
+	char listen_host[INET6_ADDRSTRLEN] = "";
+	uint16_t listen_port = 0;
+	if (listen_at != NULL && mm_parse_listen(listen_at, listen_host, &listen_port) != 0) {
 		fprintf(stderr, "meshmap node: --listen: '%s' is not HOST:PORT\n", listen_at);
 		return MM_EXIT_USAGE;
 	}
@@ -437,23 +439,15 @@ mm_cmd_node(int argc, char **argv)
 	mm_hex(id.id, 32, hex);
 	printf("node %s network %s difficulty %lu\n", hex, network, difficulty);
 	if (listen_at != NULL) {
-		char host[INET6_ADDRSTRLEN] = "";
-		uint16_t port = 0, bound = 0;
-		if (la.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&la)->sin_addr, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in *)&la)->sin_port);
-		} else {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&la)->sin6_addr, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in6 *)&la)->sin6_port);
-		}
-		e = mm_node_listen(node, host, port, &bound);
+		uint16_t bound = 0;
+		e = mm_node_listen(node, listen_host, listen_port, &bound);
 		if (e != 0) {
 			fprintf(stderr, "meshmap node: --listen %s: %s\n", listen_at,
 			    strerror(-e));
 			rc_exit = MM_EXIT_FAIL;
 			goto out;
 		}
-		printf("listening on %s:%u\n", host, bound);
+		printf("listening on %s:%u\n", listen_host, bound);
 	}
 	if (o.advertise != NULL) {
 		struct sockaddr_storage aa;
@@ -467,21 +461,12 @@ mm_cmd_node(int argc, char **argv)
 		}
 	}
 	if (o.admin != NULL) {
-		struct sockaddr_storage aa;
-		socklen_t al;
 		char host[INET6_ADDRSTRLEN] = "";
 		uint16_t aport = 0, bound = 0;
-		if (mm_parse_hostport(o.admin, &aa, &al, 1) != 0) {
+		if (mm_parse_listen(o.admin, host, &aport) != 0) {
 			fprintf(stderr, "meshmap node: --admin: '%s' is not HOST:PORT\n", o.admin);
 			rc_exit = MM_EXIT_USAGE;
 			goto out;
-		}
-		if (aa.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&aa)->sin_addr, host, sizeof(host));
-			aport = ntohs(((struct sockaddr_in *)&aa)->sin_port);
-		} else {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&aa)->sin6_addr, host, sizeof(host));
-			aport = ntohs(((struct sockaddr_in6 *)&aa)->sin6_port);
 		}
 		e = mm_admin_start(node, host, aport, &bound, &admin);
 		if (e != 0) {

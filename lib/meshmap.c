@@ -179,20 +179,10 @@ meshmap_start(meshmap_t *m)
 	if (m->started)
 		return -EALREADY;
 	if (m->listen != NULL) {
-		struct sockaddr_storage ss;
-		socklen_t sl;
 		char host[INET6_ADDRSTRLEN] = "";
-		if (mm_parse_hostport(m->listen, &ss, &sl, 1) != 0)
-			return -EINVAL;
 		uint16_t port;
-		if (ss.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-		} else {
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host,
-			    sizeof(host));
-			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-		}
+		if (mm_parse_listen(m->listen, host, &port) != 0)
+			return -EINVAL;
 		int rc = mm_node_listen(m->node, host, port, &m->port);
 		if (rc != 0)
 			return rc;

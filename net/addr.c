@@ -1,4 +1,5 @@
 /* Addresses given as text: "host:port", "[v6]:port", DNS names resolved. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -78,4 +79,21 @@ mm_listen_fd(const char *host, uint16_t port, int backlog, int nonblock, uint16_
 		*bound = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
 		    ((struct sockaddr_in6 *)&ss)->sin6_port);
 	return fd;
+}
+
+int
+mm_parse_listen(const char *s, char host[INET6_ADDRSTRLEN], uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	if (mm_parse_hostport(s, &ss, &sl, 1) != 0)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, INET6_ADDRSTRLEN);
+		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, INET6_ADDRSTRLEN);
+		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	return 0;
 }

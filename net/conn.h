@@ -24,6 +24,7 @@
 #ifndef MM_CONN_H
 #define MM_CONN_H
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -125,6 +126,10 @@ mm_net_t *mm_conn_net(const mm_conn_t *c);
  * (give 0.0.0.0 or :: for every address). 0 or -1. */
 int mm_parse_hostport(const char *s, struct sockaddr_storage *out, socklen_t *len,
     int passive);
+
+/* "host:port" to listen on, as a numeric host text and a port (what
+ * mm_net_listen and mm_listen_fd take). 0 or -1. */
+int mm_parse_listen(const char *s, char host[INET6_ADDRSTRLEN], uint16_t *port);
 
 /* A listening TCP socket on a numeric host (port 0: any; *bound gets the
  * port): the fd, or -errno. */
