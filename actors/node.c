@@ -932,8 +932,10 @@ answer_peers(mm_node_t *n, mm_actor_t *conn, const uint8_t *asker, uint32_t req,
 		return;
 	}
 	b->len = (uint32_t)len;
-	send_buf(n, conn, b);
+	/* counted before the send, so that whoever sees the answer arrive
+	 * also sees it counted */
 	bump(&n->st_px_ans);
+	send_buf(n, conn, b);
 }
 
 static struct peer *
