@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -133,6 +134,81 @@ metrics(mm_admin_t *a, FILE *f)
 		fprintf(f, "meshmap_connection_closes_total{reason=\"%s\"} %llu\n", name,
 		    (unsigned long long)ns.closes[r]);
 	}
+	fprintf(f, "# HELP meshmap_connections Open connections by direction.\n"
+	    "# TYPE meshmap_connections gauge\n"
+	    "meshmap_connections{dir=\"in\"} %llu\nmeshmap_connections{dir=\"out\"} %llu\n",
+	    (unsigned long long)ns.inbound, (unsigned long long)ns.outbound);
+	/* misbehaviour, by cause: every cause listed, so that a rate() has a
+	 * series to start from */
+	fprintf(f, "# HELP meshmap_misbehaviour_total Misbehaviour seen from peers, by cause "
+	    "(each costs the peer points; at the ban score it is banned).\n"
+	    "# TYPE meshmap_misbehaviour_total counter\n");
+	for (int c = 1; c < MM_NODE_CAUSES && c <= MM_WERR_FULL; c++)
+		if (c != MM_WERR_SHUTDOWN && c != MM_WERR_FULL && c != MM_WERR_BANNED)
+			fprintf(f, "meshmap_misbehaviour_total{cause=\"%s\"} %llu\n",
+			    mm_close_reason_name(c), (unsigned long long)s.misbehaviour[c]);
+	uint64_t h[MM_NODE_RTT_BUCKETS + 1], sum_us, cum = 0;
+	mm_node_rtt_hist(a->node, h, &sum_us);
+	fprintf(f, "# HELP meshmap_rtt_seconds Round trips of pings to linked peers.\n"
+	    "# TYPE meshmap_rtt_seconds histogram\n");
+	for (unsigned b = 0; b < MM_NODE_RTT_BUCKETS; b++) {
+		cum += h[b];
+		fprintf(f, "meshmap_rtt_seconds_bucket{le=\"%g\"} %llu\n",
+		    mm_node_rtt_bounds_us[b] / 1e6, (unsigned long long)cum);
+	}
+	cum += h[MM_NODE_RTT_BUCKETS];
+	fprintf(f, "meshmap_rtt_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "meshmap_rtt_seconds_sum %.6f\nmeshmap_rtt_seconds_count %llu\n",
+	    (unsigned long long)cum, (double)sum_us / 1e6, (unsigned long long)cum);
+	/* the runtime: per worker, and the node's own mailboxes */
+	mm_rt_t *rt = mm_node_rt(a->node);
+	unsigned nw = mm_rt_workers(rt);
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} wc[] = {
+	    {"worker_messages_total", "Mailbox messages run by the worker.",
+		offsetof(mm_worker_stats_t, msgs_run)},
+	    {"worker_mailbox_full_total", "Sends from the worker refused: mailbox full.",
+		offsetof(mm_worker_stats_t, send_full)},
+	    {"worker_dropped_total", "Messages the worker discarded.",
+		offsetof(mm_worker_stats_t, dropped)},
+	    {"worker_io_events_total", "Socket events handled by the worker.",
+		offsetof(mm_worker_stats_t, io_events)},
+	};
+	for (size_t k = 0; k < sizeof(wc) / sizeof(wc[0]); k++) {
+		fprintf(f, "# HELP meshmap_%s %s\n# TYPE meshmap_%s counter\n", wc[k].name,
+		    wc[k].help, wc[k].name);
+		for (unsigned w = 0; w < nw; w++) {
+			mm_worker_stats_t ws;
+			mm_rt_stats(rt, w, &ws);
+			uint64_t v;
+			memcpy(&v, (const char *)&ws + wc[k].off, sizeof(v));
+			fprintf(f, "meshmap_%s{worker=\"%u\"} %llu\n", wc[k].name, w,
+			    (unsigned long long)v);
+		}
+	}
+	mm_node_mbox_t mb[16];
+	unsigned nmb = mm_node_mailboxes(a->node, mb, 16);
+	fprintf(f, "# HELP meshmap_mailbox_depth Messages waiting in the node's actors' "
+	    "mailboxes.\n# TYPE meshmap_mailbox_depth gauge\n");
+	for (unsigned k = 0; k < nmb; k++)
+		fprintf(f, "meshmap_mailbox_depth{actor=\"%s\",index=\"%u\",worker=\"%u\"} %u\n",
+		    mb[k].name, mb[k].index, mb[k].worker, mb[k].depth);
+	mm_mem_stats_t mem;
+	mm_rt_mem(rt, &mem);
+	G("memory_allocated_bytes", "Bytes in live allocations (the allocator's view, "
+	    "at the runtime's last sample).", mem.allocated);
+	G("memory_budget_bytes", "The node's memory budget.", mem.budget);
+	G("memory_pressure", "0 ok, 1 high (>= 80% of the budget), 2 critical (>= 95%).",
+	    mm_rt_pressure(rt));
+	uint8_t prot[MM_NODE_PROTECT_MAX][32];
+	G("protected_peers", "Peers protected by the operator.",
+	    mm_node_protected(a->node, prot, MM_NODE_PROTECT_MAX));
+	mm_ban_t *bl = calloc(4096, sizeof(*bl));
+	G("bans_active", "Bans in force (ids and address ranges).",
+	    bl != NULL ? mm_node_bans(a->node, bl, 4096) : 0);
+	free(bl);
 #undef G
 #undef C
 }
@@ -150,8 +226,8 @@ peers(mm_admin_t *a, FILE *f, int text)
 		return;
 	}
 	if (text)
-		fprintf(f, "%-16s %-8s %-39s %8s %8s %6s\n", "peer", "dir", "address",
-		    "age_s", "rtt_us", "score");
+		fprintf(f, "%-16s %-8s %-39s %8s %8s %6s %s\n", "peer", "dir", "address",
+		    "age_s", "rtt_us", "score", "protected");
 	else
 		fprintf(f, "[");
 	for (int i = 0; i < n; i++) {
@@ -159,14 +235,25 @@ peers(mm_admin_t *a, FILE *f, int text)
 		mm_hex(p[i].id, 32, id);
 		ip_text(p[i].ip, ip, sizeof(ip));
 		snprintf(addr, sizeof(addr), "%s:%u", ip, p[i].port);
-		if (text)
-			fprintf(f, "%-16.16s %-8s %-39s %8u %8u %6u\n", id,
-			    p[i].inbound ? "in" : "out", addr, p[i].age_s, p[i].rtt_us, p[i].score);
-		else
-			fprintf(f, "%s{\"id\":\"%s\",\"dir\":\"%s\",\"ip\":\"%s\",\"port\":%u,"
-			    "\"age_s\":%u,\"rtt_us\":%u,\"score\":%u}", i ? "," : "", id,
-			    p[i].inbound ? "in" : "out", ip, p[i].port, p[i].age_s, p[i].rtt_us,
-			    p[i].score);
+		if (text) {
+			fprintf(f, "%-16.16s %-8s %-39s %8u %8u %6u %s\n", id,
+			    p[i].inbound ? "in" : "out", addr, p[i].age_s, p[i].rtt_us, p[i].score,
+			    p[i].protected_ ? "yes" : "no");
+			continue;
+		}
+		fprintf(f, "%s{\"id\":\"%s\",\"dir\":\"%s\",\"ip\":\"%s\",\"port\":%u,"
+		    "\"age_s\":%u,\"rtt_us\":%u,\"score\":%u,\"protected\":%s,"
+		    "\"misbehaviour\":{", i ? "," : "", id,
+		    p[i].inbound ? "in" : "out", ip, p[i].port, p[i].age_s, p[i].rtt_us,
+		    p[i].score, p[i].protected_ ? "true" : "false");
+		int first = 1;
+		for (int c = 0; c < MM_NODE_CAUSES; c++)
+			if (p[i].misb[c] != 0) {
+				fprintf(f, "%s\"%s\":%u", first ? "" : ",", mm_close_reason_name(c),
+				    p[i].misb[c]);
+				first = 0;
+			}
+		fprintf(f, "}}");
 	}
 	if (!text)
 		fprintf(f, "]\n");
@@ -181,8 +268,14 @@ map(mm_admin_t *a, FILE *f, int dot)
 	mm_pidx_t nb[MM_PS_MAX_NB];
 	uint8_t dir[MM_PS_MAX_NB];
 	char ia[65], ib[65];
+	/* bridges: from an analysis of this moment's map */
+	mm_psq_t *q = mm_psq_new();
+	mm_ps_graph_t g;
+	int cuts = q != NULL && mm_ps_analyse(ps, q, 1, &g) == 0;
 	if (dot)
-		fprintf(f, "graph meshmap {\n  node [shape=circle, fontsize=9];\n");
+		fprintf(f, "graph meshmap {\n  node [shape=circle, fontsize=9];\n"
+		    "  // solid: confirmed by both ends; dashed: claimed by one; "
+		    "red and thick: a bridge\n");
 	else
 		fprintf(f, "{\"peers\":[");
 	int first = 1;
@@ -215,16 +308,20 @@ map(mm_admin_t *a, FILE *f, int dot)
 			mm_hex(o, 32, ib);
 			const char *state = st == MM_EDGE_CONFIRMED ? "confirmed" :
 			    st == MM_EDGE_CONFLICT ? "conflict" : "phantom";
+			int bridge = cuts && st == MM_EDGE_CONFIRMED && mm_psq_is_bridge(q, i, nb[k]);
 			if (dot)
 				fprintf(f, "  \"%.8s\" -- \"%.8s\"%s;\n", ia, ib,
+				    bridge ? " [color=red, penwidth=3]" :
 				    st == MM_EDGE_CONFIRMED ? "" : " [style=dashed]");
 			else
-				fprintf(f, "%s{\"a\":\"%s\",\"b\":\"%s\",\"state\":\"%s\"}",
-				    first ? "" : ",", ia, ib, state);
+				fprintf(f, "%s{\"a\":\"%s\",\"b\":\"%s\",\"state\":\"%s\","
+				    "\"bridge\":%s}", first ? "" : ",", ia, ib, state,
+				    bridge ? "true" : "false");
 			first = 0;
 		}
 	}
 	fprintf(f, dot ? "}\n" : "]}\n");
+	mm_psq_free(q);
 }
 
 static void
@@ -376,6 +473,154 @@ ban_cmd(mm_admin_t *a, FILE *f, const char *query, int ban)
 	return 200;
 }
 
+/* ---- connect, disconnect, protect ------------------------------------------------------ */
+
+static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	    c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A peer named by its id, or by a prefix of at least 8 hex digits (what
+ * the tables print) that names exactly one linked peer, or else exactly
+ * one peer of the map. 0, or -1 with the problem in f (code in *code). */
+static int
+resolve_peer(mm_admin_t *a, FILE *f, const char *query, uint8_t id[32], int *code)
+{
+	char t[80];
+	size_t len = 0;
+	if (query == NULL || query_get(query, "target", t, sizeof(t)) != 0 ||
+	    (len = strlen(t)) < 8 || len > 64 || strspn(t, "0123456789abcdefABCDEF") != len) {
+		fprintf(f, "{\"error\":\"target: a peer id (64 hex digits) or a prefix of at "
+		    "least 8\"}\n");
+		*code = 400;
+		return -1;
+	}
+	uint8_t pre[32] = {0};
+	for (size_t i = 0; i < len; i++)
+		pre[i / 2] |= (uint8_t)(hexval(t[i]) << (i % 2 ? 0 : 4));
+	if (len == 64) {
+		memcpy(id, pre, 32);
+		return 0;
+	}
+	/* whole bytes compared, then the odd half byte */
+	size_t whole = len / 2;
+#define MATCHES(x) (memcmp((x), pre, whole) == 0 && \
+	    (len % 2 == 0 || ((x)[whole] & 0xf0) == pre[whole]))
+	unsigned found = 0;
+	mm_node_peer_info_t *p = calloc(PEERS_MAX, sizeof(*p));
+	int n = p != NULL ? mm_node_peer_list(a->node, p, PEERS_MAX, 1000) : -ENOMEM;
+	for (int i = 0; i < n; i++)
+		if (MATCHES(p[i].id)) {
+			if (found++ == 0)
+				memcpy(id, p[i].id, 32);
+		}
+	free(p);
+	if (found == 0) {
+		const mm_ps_t *ps = mm_node_map(a->node);
+		uint32_t span = mm_ps_span(ps);
+		for (mm_pidx_t i = 0; i < span; i++) {
+			const uint8_t *x = mm_ps_id(ps, i);
+			if (x != NULL && mm_ps_live(ps, i) && MATCHES(x) && found++ == 0)
+				memcpy(id, x, 32);
+		}
+	}
+#undef MATCHES
+	if (found == 1)
+		return 0;
+	fprintf(f, "{\"error\":\"%s: %s\"}\n", t, found ? "names several peers; give "
+	    "more digits" : "no such peer");
+	*code = found ? 400 : 404;
+	return -1;
+}
+
+/* POST /connect?addr=HOST:PORT: one dial now (the link is then an
+ * ordinary one: protect it to keep it). */
+static int
+connect_cmd(mm_admin_t *a, FILE *f, const char *query)
+{
+	char addr[300];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (query == NULL || query_get(query, "addr", addr, sizeof(addr)) != 0 ||
+	    mm_parse_hostport(addr, &ss, &len, 0) != 0) {
+		fprintf(f, "{\"error\":\"addr: HOST:PORT\"}\n");
+		return 400;
+	}
+	int rc = mm_node_dial(a->node, (struct sockaddr *)&ss, len);
+	if (rc != 0) {
+		fprintf(f, "{\"error\":\"cannot dial: %s\"}\n", strerror(-rc));
+		return 503;
+	}
+	mm_log(MM_LOG_INFO, "admin: dialling %s", addr);
+	fprintf(f, "{\"dialling\":\"%s\"}\n", addr);
+	return 200;
+}
+
+static int
+disconnect_cmd(mm_admin_t *a, FILE *f, const char *query)
+{
+	uint8_t id[32];
+	int code;
+	if (resolve_peer(a, f, query, id, &code) != 0)
+		return code;
+	char hex[65];
+	mm_hex(id, 32, hex);
+	mm_node_peer_info_t *p = calloc(PEERS_MAX, sizeof(*p));
+	int n = p != NULL ? mm_node_peer_list(a->node, p, PEERS_MAX, 1000) : -ENOMEM, linked = 0;
+	for (int i = 0; i < n; i++)
+		linked |= memcmp(p[i].id, id, 32) == 0;
+	free(p);
+	if (!linked) {
+		fprintf(f, "{\"error\":\"%s is not linked\"}\n", hex);
+		return 404;
+	}
+	if (mm_node_disconnect(a->node, id) != 0) {
+		fprintf(f, "{\"error\":\"the node is busy; try again\"}\n");
+		return 503;
+	}
+	fprintf(f, "{\"disconnected\":\"%s\"}\n", hex);
+	return 200;
+}
+
+static int
+protect_cmd(mm_admin_t *a, FILE *f, const char *query, int on)
+{
+	uint8_t id[32];
+	int code;
+	if (resolve_peer(a, f, query, id, &code) != 0)
+		return code;
+	char hex[65];
+	mm_hex(id, 32, hex);
+	int rc = mm_node_protect(a->node, id, on);
+	if (rc == -ENOSPC) {
+		fprintf(f, "{\"error\":\"at most %d protected peers\"}\n", MM_NODE_PROTECT_MAX);
+		return 507;
+	}
+	if (rc == -ENOENT) {
+		fprintf(f, "{\"error\":\"%s was not protected\"}\n", hex);
+		return 404;
+	}
+	mm_log(MM_LOG_INFO, "admin: %s %s", on ? "protected" : "unprotected", hex);
+	fprintf(f, "{\"%s\":\"%s\"}\n", on ? "protected" : "unprotected", hex);
+	return 200;
+}
+
+static void
+protected_list(mm_admin_t *a, FILE *f, int text)
+{
+	uint8_t prot[MM_NODE_PROTECT_MAX][32];
+	int n = mm_node_protected(a->node, prot, MM_NODE_PROTECT_MAX);
+	fprintf(f, text ? "" : "[");
+	for (int i = 0; i < n; i++) {
+		char hex[65];
+		mm_hex(prot[i], 32, hex);
+		fprintf(f, text ? "%s%s\n" : "%s\"%s\"", text || i == 0 ? "" : ",", hex);
+	}
+	fprintf(f, text ? "" : "]\n");
+}
+
 /* ---- HTTP -------------------------------------------------------------------------- */
 
 static void
@@ -427,10 +672,24 @@ serve(mm_admin_t *a, int fd)
 	if (query != NULL)
 		*query++ = '\0';
 	int post = strcmp(method, "POST") == 0;
-	int is_cmd = strcmp(target, "/ban") == 0 || strcmp(target, "/unban") == 0;
-	if ((post && !is_cmd) || (!post && strcmp(method, "GET") != 0) || (is_cmd && !post)) {
-		respond(fd, 405, "Method Not Allowed", "text/plain",
-		    "GET /health /metrics /peers /map /bans; POST /ban /unban\n", 57);
+	static const char *const gets[] = {"/health", "/metrics", "/peers", "/map", "/bans",
+	    "/protected", NULL};
+	static const char *const posts[] = {"/ban", "/unban", "/connect", "/disconnect",
+	    "/protect", "/unprotect", NULL};
+	const char *const *known = post ? posts : gets;
+	int found = 0, elsewhere = 0;
+	for (int i = 0; known[i] != NULL; i++)
+		found |= strcmp(target, known[i]) == 0;
+	for (int i = 0; (post ? gets : posts)[i] != NULL; i++)
+		elsewhere |= strcmp(target, (post ? gets : posts)[i]) == 0;
+	static const char usage[] = "GET /health /metrics /peers /map /bans /protected; "
+	    "POST /ban /unban /connect /disconnect /protect /unprotect\n";
+	if ((!post && strcmp(method, "GET") != 0) || (!found && elsewhere)) {
+		respond(fd, 405, "Method Not Allowed", "text/plain", usage, sizeof(usage) - 1);
+		return;
+	}
+	if (!found) {
+		respond(fd, 404, "Not Found", "text/plain", usage, sizeof(usage) - 1);
 		return;
 	}
 	int text = query != NULL && strstr(query, "format=text") != NULL;
@@ -442,35 +701,38 @@ serve(mm_admin_t *a, int fd)
 		respond(fd, 500, "Internal Server Error", "text/plain", "no memory\n", 10);
 		return;
 	}
-	const char *type = "application/json";
+	const char *type = text ? "text/plain" : "application/json";
 	int code = 200;
 	if (strcmp(target, "/health") == 0) {
 		health(a, f);
+		type = "application/json";
 	} else if (strcmp(target, "/metrics") == 0) {
 		metrics(a, f);
 		type = "text/plain; version=0.0.4";
 	} else if (strcmp(target, "/peers") == 0) {
 		peers(a, f, text);
-		if (text)
-			type = "text/plain";
 	} else if (strcmp(target, "/bans") == 0) {
 		bans_list(a, f, text);
-		if (text)
-			type = "text/plain";
-	} else if (is_cmd) {
-		code = ban_cmd(a, f, query, strcmp(target, "/ban") == 0);
+	} else if (strcmp(target, "/protected") == 0) {
+		protected_list(a, f, text);
 	} else if (strcmp(target, "/map") == 0) {
 		map(a, f, dot);
-		if (dot)
-			type = "text/vnd.graphviz";
+		type = dot ? "text/vnd.graphviz" : "application/json";
 	} else {
-		code = 404;
-		type = "text/plain";
-		fprintf(f, "not found: /health, /metrics, /peers, /map\n");
+		type = "application/json";
+		if (strcmp(target, "/ban") == 0 || strcmp(target, "/unban") == 0)
+			code = ban_cmd(a, f, query, strcmp(target, "/ban") == 0);
+		else if (strcmp(target, "/connect") == 0)
+			code = connect_cmd(a, f, query);
+		else if (strcmp(target, "/disconnect") == 0)
+			code = disconnect_cmd(a, f, query);
+		else
+			code = protect_cmd(a, f, query, strcmp(target, "/protect") == 0);
 	}
 	fclose(f);
 	respond(fd, code, code == 200 ? "OK" : code == 404 ? "Not Found" :
-	    code == 400 ? "Bad Request" : "Insufficient Storage", type, body, len);
+	    code == 400 ? "Bad Request" : code == 503 ? "Service Unavailable" :
+	    "Insufficient Storage", type, body, len);
 	free(body);
 }
 

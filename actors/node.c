@@ -22,6 +22,8 @@
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_DIRECT, N_DFAIL, N_SEND,
 	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT, N_DUMP, N_ENFORCE,
+	/* operator commands */
+	N_BOOT_DEL, N_DISCONNECT, N_GOODBYE, N_RECONF,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
@@ -71,7 +73,7 @@ struct peer_msg {
 	mm_w_event_t ev;    /* N_EVENT */
 };
 
-enum { B_WAIT, B_DIALLING, B_UP };
+enum { B_WAIT, B_DIALLING, B_UP, B_REMOVED /* by a reload: slot kept */ };
 
 struct boot {
 	struct sockaddr_storage sa;
@@ -94,6 +96,7 @@ struct peer {
 	int inbound;
 	uint64_t since_ms;
 	uint32_t score;     /* misbehaviour points */
+	uint16_t misb[MM_NODE_CAUSES]; /* misbehaviour events by cause */
 	uint8_t ip[16];
 	uint16_t port;
 	/* token buckets: tokens in millionths, refilled from *_ms */
@@ -200,6 +203,15 @@ struct mm_node {
 	int req_timer_on;
 	mm_timer_t req_t;
 	uint64_t last_replace_ms;
+	int stopping;       /* said goodbye: no dials, no new links */
+	/* protected peers (operator): never dropped by the selector, admitted
+	 * above max_degree (up to the map's claim limit) */
+	pthread_mutex_t prot_mu;
+	uint8_t prot[MM_NODE_PROTECT_MAX][32];
+	unsigned nprot;
+	/* misbehaviour by cause (wire error code), round trips */
+	_Atomic uint64_t st_misb[MM_NODE_CAUSES];
+	_Atomic uint64_t rtt_hist[MM_NODE_RTT_BUCKETS + 1], rtt_sum_us;
 	/* read by others */
 	/* bans: written by the node actor, read by listeners (accept filter) */
 	mm_bans_t *bans;
@@ -455,7 +467,7 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 		post(n, N_SUBS, pm);
 		return;
 	case MM_W_ERROR:
-		if (m->u.error.code == MM_WERR_FULL)
+		if (m->u.error.code == MM_WERR_FULL || m->u.error.code == MM_WERR_SHUTDOWN)
 			post(n, N_FULL, new_pm(c, mm_conn_peer_id(c)));
 		return;
 	default:
@@ -824,6 +836,8 @@ book_dial(mm_node_t *n, struct addr *a)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	sockaddr_of(a->ip, a->port, &ss, &len);
+	if (n->stopping)
+		return;
 	uint64_t tag = ADDR_TAG | (uint64_t)a->gen << 16 | (uint64_t)(a - n->book);
 	a->dialling = 1;
 	bump(&n->st_dials);
@@ -1074,13 +1088,45 @@ introduce(mm_node_t *n, const mm_pidx_t *nb, unsigned nnb, unsigned target)
 	(void)post_send(n, dst, NULL, 0, hdr, sizeof(hdr), NULL, 0, 1, NULL);
 }
 
+/* ---- operator controls: protected peers, addresses compared -------------------- */
+
+static int
+is_protected(mm_node_t *n, const uint8_t id[32])
+{
+	pthread_mutex_lock(&n->prot_mu);
+	int yes = 0;
+	for (unsigned i = 0; i < n->nprot && !yes; i++)
+		yes = memcmp(n->prot[i], id, 32) == 0;
+	pthread_mutex_unlock(&n->prot_mu);
+	return yes;
+}
+
+/* Same family, address and port (what mm_parse_hostport fills in). */
+static int
+same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+	}
+	return 0;
+}
+
 /* A bootstrap address's peer is redialled by the bootstrap logic (one
  * dial in flight per address): the selector leaves it alone. */
 static int
 is_boot_id(const mm_node_t *n, const uint8_t *id)
 {
 	for (unsigned i = 0; i < n->nboot; i++)
-		if (n->boot[i].id_known && memcmp(n->boot[i].id, id, 32) == 0)
+		if (n->boot[i].state != B_REMOVED && n->boot[i].id_known &&
+		    memcmp(n->boot[i].id, id, 32) == 0)
 			return 1;
 	return 0;
 }
@@ -1090,6 +1136,8 @@ select_round(mm_node_t *n)
 {
 	uint64_t now = mm_now_ms();
 	unsigned target = n->cfg.degree, max = n->cfg.max_degree;
+	if (n->stopping)
+		return;
 	mm_pidx_t nb[MAX_PEERS];
 	uint8_t elig[MAX_PEERS];
 	uint64_t since[MAX_PEERS];
@@ -1105,7 +1153,8 @@ select_round(mm_node_t *n)
 		int counts = !n->cfg.relay || !p->inbound;
 		pp[deg] = p;
 		nb[deg] = mm_ps_lookup(n->ps, p->id);
-		elig[deg] = counts && now - p->since_ms >= n->cfg.min_link_ms;
+		elig[deg] = counts && now - p->since_ms >= n->cfg.min_link_ms &&
+		    !is_protected(n, p->id);
 		since[deg] = p->since_ms;
 		deg++;
 		own += (unsigned)counts;
@@ -2114,6 +2163,8 @@ dump_peers(mm_node_t *n, struct dump_req *r)
 		o->age_s = (uint32_t)((now - p->since_ms) / 1000u);
 		o->rtt_us = p->rtt_us;
 		o->score = p->score;
+		memcpy(o->misb, p->misb, sizeof(o->misb));
+		o->protected_ = (uint8_t)is_protected(n, p->id);
 	}
 	dump_finish(r, k);
 }
@@ -2286,6 +2337,8 @@ static void
 boot_dial(mm_node_t *n, unsigned i)
 {
 	struct boot *b = &n->boot[i];
+	if (b->state == B_REMOVED || n->stopping)
+		return;
 	/* With selection on, a bootstrap is for finding the network: once we
 	 * have our links, look again later instead of loading it. */
 	if (n->cfg.select_ms != 0 &&
@@ -2332,6 +2385,8 @@ boot_conn_event(mm_node_t *n, struct peer_msg *pm, int up)
 	if (pm->tag == 0 || pm->tag > n->nboot)
 		return;
 	struct boot *b = &n->boot[pm->tag - 1];
+	if (b->state == B_REMOVED)
+		return;
 	if (up) {
 		b->state = B_UP;
 		b->id_known = 1;
@@ -2376,6 +2431,12 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	struct addr *ba = book_of_tag(n, pm->tag);
 	if (ba != NULL)
 		book_dial_done(n, ba, 1);
+	if (n->stopping) {
+		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_SHUTDOWN};
+		(void)mm_send(pm->conn, &m);
+		mm_actor_unref(pm->conn);
+		return;
+	}
 	if (mm_node_banned_id(n, pm->id)) {
 		bump(&n->st_banned);
 		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_BANNED};
@@ -2414,7 +2475,8 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	book_put(n, pm->id, pm->ip, pm->port, 1);
 	/* Over max_degree: refuse the link, but tell the newcomer where else
 	 * to go (a peers answer, then "no slot"). */
-	if (no_slot(n, pm->inbound)) {
+	if (no_slot(n, pm->inbound) && !(is_protected(n, pm->id) &&
+	    atomic_load(&n->npeers) < n->cfg.map.max_neighbours_temp)) {
 		bump(&n->st_full);
 		mm_log(MM_LOG_INFO, "node: peer refused: %u links already (max %u)",
 		    atomic_load(&n->npeers), n->cfg.max_degree);
@@ -2440,6 +2502,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->inbound = pm->inbound;
 	p->since_ms = mm_now_ms();
 	p->score = 0;
+	memset(p->misb, 0, sizeof(p->misb));
 	memcpy(p->ip, pm->ip, 16);
 	p->port = pm->port;
 	p->ev_ms = p->rq_ms = mm_now_ms();
@@ -2500,6 +2563,10 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 static void
 misbehaved(mm_node_t *n, struct peer *p, uint32_t pts, int code, const char *why)
 {
+	unsigned cause = (unsigned)code % MM_NODE_CAUSES;
+	bump(&n->st_misb[cause]);
+	if (p->misb[cause] < UINT16_MAX)
+		p->misb[cause]++;
 	p->score += pts;
 	if (p->score < n->cfg.ban_score)
 		return;
@@ -2702,6 +2769,109 @@ shard_drop(const mm_msg_t *m)
 		free_pm(m->ptr);
 }
 
+/* ---- operator commands (node actor) ---------------------------------------------- */
+
+const uint32_t mm_node_rtt_bounds_us[MM_NODE_RTT_BUCKETS] = {500, 1000, 2500, 5000,
+	10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000};
+
+static void
+rtt_note(mm_node_t *n, uint32_t us)
+{
+	unsigned b = 0;
+	while (b < MM_NODE_RTT_BUCKETS && us > mm_node_rtt_bounds_us[b])
+		b++;
+	bump(&n->rtt_hist[b]);
+	atomic_fetch_add_explicit(&n->rtt_sum_us, us, memory_order_relaxed);
+}
+
+static void
+boot_del(mm_node_t *n, const struct boot_add *ba)
+{
+	for (unsigned i = 0; i < n->nboot; i++) {
+		struct boot *b = &n->boot[i];
+		if (b->state == B_REMOVED || !same_sockaddr(&b->sa, &ba->sa))
+			continue;
+		/* a link to it stays, as an ordinary one */
+		mm_timer_cancel(&b->timer);
+		b->state = B_REMOVED;
+		b->id_known = 0;
+	}
+}
+
+static void
+disconnect_in(mm_node_t *n, const uint8_t *id)
+{
+	struct peer *p = find_peer(n, id);
+	if (p == NULL)
+		return;
+	struct addr *a = book_find(n, id);
+	if (a != NULL) /* not redialled by the selector at once */
+		a->next_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
+	mm_log(MM_LOG_INFO, "node: disconnecting %02x%02x%02x%02x (operator)", id[0],
+	    id[1], id[2], id[3]);
+	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
+	(void)mm_send(p->conn, &m);
+}
+
+/* Graceful stop, first half: no more dials or rounds, the snapshot
+ * saved, every link told "shutting down" (error 11) and closed. The
+ * caller waits for the links to go, then stops the runtime. */
+static void
+goodbye_in(mm_node_t *n)
+{
+	if (n->stopping)
+		return;
+	n->stopping = 1;
+	mm_timer_cancel(&n->select_t);
+	mm_timer_cancel(&n->px_t);
+	mm_timer_cancel(&n->ae_t);
+	mm_timer_cancel(&n->refresh);
+	for (unsigned i = 0; i < n->nboot; i++)
+		mm_timer_cancel(&n->boot[i].timer);
+	snapshot_save(n);
+	unsigned k = 0;
+	for (int i = 0; i < n->peers_hi; i++)
+		if (n->peers[i].conn != NULL) {
+			mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_SHUTDOWN};
+			(void)mm_send(n->peers[i].conn, &m);
+			k++;
+		}
+	mm_log(MM_LOG_INFO, "node: goodbye sent to %u peers", k);
+}
+
+static void
+reconf_in(mm_node_t *n, const mm_node_tunables_t *t)
+{
+	int sel = t->select_ms != n->cfg.select_ms, px = t->px_ms != n->cfg.px_ms,
+	    ae = t->ae_ms != n->cfg.ae_ms;
+	n->cfg.degree = t->degree;
+	n->cfg.max_degree = t->max_degree;
+	n->cfg.max_inbound = t->max_inbound;
+	n->cfg.relay = t->relay;
+	n->cfg.select_ms = t->select_ms;
+	n->cfg.min_link_ms = t->min_link_ms;
+	n->cfg.px_ms = t->px_ms;
+	n->cfg.ae_ms = t->ae_ms;
+	n->cfg.direct_rate = n->cfg.direct_burst = t->direct_rate;
+	if (n->stopping)
+		return;
+	if (sel) {
+		mm_timer_cancel(&n->select_t);
+		if (t->select_ms != 0)
+			mm_timer_arm(&n->select_t, jitter(t->select_ms));
+	}
+	if (sel || px) {
+		mm_timer_cancel(&n->px_t);
+		if (t->select_ms != 0 && t->px_ms != 0)
+			mm_timer_arm(&n->px_t, jitter(t->px_ms));
+	}
+	if (ae) {
+		mm_timer_cancel(&n->ae_t);
+		if (t->ae_ms != 0)
+			mm_timer_arm(&n->ae_t, jitter(t->ae_ms));
+	}
+}
+
 static void
 refresh_links(mm_node_t *n)
 {
@@ -2743,18 +2913,21 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 			refresh_links(n);
 		} else if (m->arg == SELECT_TIMER) {
 			select_round(n);
-			mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
+			if (n->cfg.select_ms != 0 && !n->stopping)
+				mm_timer_arm(&n->select_t, jitter(n->cfg.select_ms));
 		} else if (m->arg == REQ_TIMER) {
 			req_tick(n);
 		} else if (m->arg == AE_TIMER) {
 			ae_round(n);
-			mm_timer_arm(&n->ae_t, jitter(n->cfg.ae_ms));
+			if (n->cfg.ae_ms != 0 && !n->stopping)
+				mm_timer_arm(&n->ae_t, jitter(n->cfg.ae_ms));
 		} else if (m->arg == SNAP_TIMER) {
 			snapshot_save(n);
 			mm_timer_arm(&n->snap_t, n->cfg.snapshot_ms);
 		} else if (m->arg == PX_TIMER) {
 			px_round(n);
-			mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
+			if (n->cfg.select_ms != 0 && n->cfg.px_ms != 0 && !n->stopping)
+				mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
 		} else if (m->arg == ANALYSE_TIMER) {
 			analyse_round(n);
 			mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
@@ -2764,7 +2937,16 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		return;
 	case N_BOOT_ADD: {
 		struct boot_add *ba = m->ptr;
-		if (n->nboot < MAX_BOOT) {
+		int revived = 0;
+		for (unsigned i = 0; i < n->nboot && !revived; i++)
+			if (n->boot[i].state == B_REMOVED &&
+			    same_sockaddr(&n->boot[i].sa, &ba->sa)) {
+				n->boot[i].state = B_WAIT;
+				n->boot[i].backoff_ms = n->cfg.redial_min_ms;
+				boot_dial(n, i);
+				revived = 1;
+			}
+		if (!revived && n->nboot < MAX_BOOT) {
 			unsigned i = n->nboot++;
 			struct boot *b = &n->boot[i];
 			b->sa = ba->sa;
@@ -2794,10 +2976,15 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_REQUEST: request_in(n, m->ptr); free(m->ptr); return;
 	case N_DUMP: dump_peers(n, m->ptr); return;
 	case N_ENFORCE: enforce_bans(n); return;
+	case N_BOOT_DEL: boot_del(n, m->ptr); free(m->ptr); return;
+	case N_DISCONNECT: disconnect_in(n, m->ptr); free(m->ptr); return;
+	case N_GOODBYE: goodbye_in(n); return;
+	case N_RECONF: reconf_in(n, m->ptr); free(m->ptr); return;
 	case N_RTT: {
 		struct peer *p = peer_of_conn(n, pm->conn);
 		if (p != NULL)
 			p->rtt_us = (uint32_t)pm->verdict ? (uint32_t)pm->verdict : 1;
+		rtt_note(n, (uint32_t)pm->verdict);
 		free_pm(pm);
 		return;
 	}
@@ -2842,10 +3029,13 @@ node_drop(const mm_msg_t *m)
 		free(r);
 		return;
 	}
-	if (m->type == N_BOOT_ADD) {
+	if (m->type == N_BOOT_ADD || m->type == N_BOOT_DEL || m->type == N_DISCONNECT ||
+	    m->type == N_RECONF) {
 		free(m->ptr);
 		return;
 	}
+	if (m->type == N_GOODBYE)
+		return;
 	if (m->ptr != NULL)
 		free_pm(m->ptr);
 }
@@ -2959,6 +3149,7 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	}
 	pthread_mutex_init(&n->bans_mu, NULL);
 	pthread_mutex_init(&n->adv_mu, NULL);
+	pthread_mutex_init(&n->prot_mu, NULL);
 	n->intro_tok = 5 * TOKEN;
 	if ((n->bans = mm_bans_new(cfg->max_bans)) == NULL) {
 		rc = -ENOMEM;
@@ -3072,6 +3263,7 @@ mm_node_destroy(mm_node_t *n)
 		mm_bans_free(n->bans);
 		pthread_mutex_destroy(&n->bans_mu);
 		pthread_mutex_destroy(&n->adv_mu);
+		pthread_mutex_destroy(&n->prot_mu);
 	}
 	free(n);
 }
@@ -3158,6 +3350,115 @@ mm_node_bootstrap(mm_node_t *n, const struct sockaddr *sa, socklen_t len)
 	return rc;
 }
 
+static int
+post_copy(mm_node_t *n, int type, const void *data, size_t len)
+{
+	void *p = malloc(len);
+	if (p == NULL)
+		return -ENOMEM;
+	memcpy(p, data, len);
+	mm_msg_t m = {.type = (uint32_t)type, .ptr = p};
+	int rc = mm_send(n->actor, &m);
+	if (rc != 0)
+		free(p);
+	return rc;
+}
+
+int
+mm_node_bootstrap_remove(mm_node_t *n, const struct sockaddr *sa, socklen_t len)
+{
+	if (len > sizeof(struct sockaddr_storage))
+		return -EINVAL;
+	struct boot_add ba = {.len = len};
+	memcpy(&ba.sa, sa, len);
+	return post_copy(n, N_BOOT_DEL, &ba, sizeof(ba));
+}
+
+int
+mm_node_disconnect(mm_node_t *n, const uint8_t id[32])
+{
+	return post_copy(n, N_DISCONNECT, id, 32);
+}
+
+int
+mm_node_goodbye(mm_node_t *n)
+{
+	mm_msg_t m = {.type = N_GOODBYE};
+	return mm_send(n->actor, &m);
+}
+
+int
+mm_node_reconfigure(mm_node_t *n, const mm_node_tunables_t *t)
+{
+	if (t->degree == 0 || t->max_degree < t->degree ||
+	    t->max_degree > n->cfg.map.max_neighbours_temp ||
+	    (t->relay && t->max_degree + t->max_inbound > n->cfg.map.max_neighbours_temp) ||
+	    t->direct_rate == 0)
+		return -EINVAL;
+	return post_copy(n, N_RECONF, t, sizeof(*t));
+}
+
+int
+mm_node_protect(mm_node_t *n, const uint8_t id[32], int on)
+{
+	int rc = on ? 0 : -ENOENT;
+	pthread_mutex_lock(&n->prot_mu);
+	unsigned i = 0;
+	while (i < n->nprot && memcmp(n->prot[i], id, 32) != 0)
+		i++;
+	if (on && i == n->nprot) {
+		if (n->nprot == MM_NODE_PROTECT_MAX)
+			rc = -ENOSPC;
+		else
+			memcpy(n->prot[n->nprot++], id, 32);
+	} else if (!on && i < n->nprot) {
+		memmove(n->prot[i], n->prot[i + 1], (size_t)(n->nprot - i - 1) * 32);
+		n->nprot--;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&n->prot_mu);
+	return rc;
+}
+
+int
+mm_node_protected(mm_node_t *n, uint8_t (*out)[32], unsigned cap)
+{
+	pthread_mutex_lock(&n->prot_mu);
+	unsigned k = n->nprot < cap ? n->nprot : cap;
+	memcpy(out, n->prot, (size_t)k * 32);
+	pthread_mutex_unlock(&n->prot_mu);
+	return (int)k;
+}
+
+void
+mm_node_rtt_hist(const mm_node_t *n, uint64_t counts[MM_NODE_RTT_BUCKETS + 1],
+    uint64_t *sum_us)
+{
+	mm_node_t *w = (mm_node_t *)n;
+	for (unsigned b = 0; b <= MM_NODE_RTT_BUCKETS; b++)
+		counts[b] = atomic_load_explicit(&w->rtt_hist[b], memory_order_relaxed);
+	*sum_us = atomic_load_explicit(&w->rtt_sum_us, memory_order_relaxed);
+}
+
+unsigned
+mm_node_mailboxes(const mm_node_t *n, mm_node_mbox_t *out, unsigned cap)
+{
+	unsigned k = 0;
+	if (k < cap)
+		out[k++] = (mm_node_mbox_t){"node", 0, mm_actor_worker(n->actor),
+		    mm_actor_pending(n->actor)};
+	for (unsigned i = 0; i < n->nshards && k < cap; i++)
+		out[k++] = (mm_node_mbox_t){"gossip", i, mm_actor_worker(n->shard[i].actor),
+		    mm_actor_pending(n->shard[i].actor)};
+	return k;
+}
+
+mm_rt_t *
+mm_node_rt(const mm_node_t *n)
+{
+	return n->rt;
+}
+
 mm_net_t *
 mm_node_net(const mm_node_t *n)
 {
@@ -3182,6 +3483,8 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	mm_node_t *w = (mm_node_t *)n;
 #define LD(x) atomic_load_explicit(&w->x, memory_order_relaxed)
 	o->peers_up = LD(st_up);
+	for (unsigned c = 0; c < MM_NODE_CAUSES; c++)
+		o->misbehaviour[c] = LD(st_misb[c]);
 	o->peers_down = LD(st_down);
 	o->duplicates_closed = LD(st_dup);
 	o->events_local = LD(st_local);

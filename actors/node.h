@@ -215,12 +215,16 @@ int mm_node_unsubscribe(mm_node_t *n, const char *topic);
 /* The peer table (any thread but the node's own workers: it waits up to
  * timeout_ms for the node actor's answer). Returns how many were written
  * to out[cap], or -ETIMEDOUT / -EAGAIN. */
+#define MM_NODE_CAUSES 16 /* misbehaviour causes: the wire error codes */
 typedef struct mm_node_peer_info {
 	uint8_t id[32];
 	uint8_t ip[16];       /* IPv4 as ::ffff:a.b.c.d */
 	uint16_t port;        /* where it accepts connections, 0: nowhere */
 	uint8_t inbound;
+	uint8_t protected_;   /* mm_node_protect */
 	uint32_t age_s, rtt_us, score;
+	uint16_t misb[MM_NODE_CAUSES]; /* misbehaviour events by cause (wire
+	                               * error code, mm_close_reason_name) */
 } mm_node_peer_info_t;
 int mm_node_peer_list(mm_node_t *n, mm_node_peer_info_t *out, unsigned cap,
     unsigned timeout_ms);
@@ -232,6 +236,52 @@ mm_net_t *mm_node_net(const mm_node_t *n);
 int mm_node_ban(mm_node_t *n, const mm_ban_t *b);
 int mm_node_unban(mm_node_t *n, uint8_t kind, const uint8_t *key, uint8_t plen);
 int mm_node_bans(mm_node_t *n, mm_ban_t *out, unsigned cap);
+
+/* ---- operator controls (any thread) ----
+ * Protected peers (at most MM_NODE_PROTECT_MAX): the selector never drops
+ * their links and they are admitted above max_degree (up to the map's
+ * claim limit). protect on: 0 or -ENOSPC; off: 0 or -ENOENT.
+ * mm_node_protected copies the list. */
+#define MM_NODE_PROTECT_MAX 64
+int mm_node_protect(mm_node_t *n, const uint8_t id[32], int on);
+int mm_node_protected(mm_node_t *n, uint8_t (*out)[32], unsigned cap);
+/* Close the link to id (error 14, "no slot": the peer waits before it
+ * dials again) and do not redial it for full_backoff_ms. Queued: a peer
+ * that is not linked is ignored. A bootstrap address is still redialled
+ * (remove it first). */
+int mm_node_disconnect(mm_node_t *n, const uint8_t id[32]);
+/* Stop keeping this bootstrap address (a reload dropped it); its link, if
+ * any, stays as an ordinary one. */
+int mm_node_bootstrap_remove(mm_node_t *n, const struct sockaddr *sa, socklen_t len);
+/* Graceful stop, before mm_rt_stop: no more dials, the snapshot saved,
+ * every link closed with error 11 ("shutting down"), new links refused.
+ * Wait for mm_node_peers() to reach 0 (with a bound), then stop. */
+int mm_node_goodbye(mm_node_t *n);
+/* The settings that can change at run time (a reload). -EINVAL if they
+ * do not hold together (max_degree >= degree >= 1, max_degree (+
+ * max_inbound in relay mode) <= 32, direct_rate >= 1). Timers take the new
+ * periods at once; limits apply from the next link or round. */
+typedef struct mm_node_tunables {
+	unsigned degree, max_degree, max_inbound;
+	int relay;
+	uint32_t select_ms, min_link_ms, px_ms, ae_ms, direct_rate;
+} mm_node_tunables_t;
+int mm_node_reconfigure(mm_node_t *n, const mm_node_tunables_t *t);
+/* Round trips measured by pings: counts per bucket (upper bounds
+ * mm_node_rtt_bounds_us; the last bucket is above them all) and the sum. */
+#define MM_NODE_RTT_BUCKETS 12
+extern const uint32_t mm_node_rtt_bounds_us[MM_NODE_RTT_BUCKETS];
+void mm_node_rtt_hist(const mm_node_t *n, uint64_t counts[MM_NODE_RTT_BUCKETS + 1],
+    uint64_t *sum_us);
+
+/* The mailboxes of the node's own actors (the node actor, then each
+ * gossip shard): name, worker and messages waiting now. */
+typedef struct mm_node_mbox {
+	const char *name;
+	unsigned index, worker, depth;
+} mm_node_mbox_t;
+unsigned mm_node_mailboxes(const mm_node_t *n, mm_node_mbox_t *out, unsigned cap);
+mm_rt_t *mm_node_rt(const mm_node_t *n);
 
 /* Read-only views (any thread: the map is read lock-free). */
 const mm_ps_t *mm_node_map(const mm_node_t *n);
@@ -258,6 +308,8 @@ typedef struct mm_node_stats {
 	/* Sum of mm_ps_edge_hash over our own live links (psquery.h): a test
 	 * adds it over all nodes and compares with twice any map's digest. */
 	uint64_t links_digest;
+	/* misbehaviour events by cause (index: wire error code) */
+	uint64_t misbehaviour[MM_NODE_CAUSES];
 } mm_node_stats_t;
 void mm_node_stats(const mm_node_t *n, mm_node_stats_t *out);
 

@@ -30,9 +30,23 @@ ctl_usage(FILE *f)
 	    "             ban a peer id (64 hex digits), an IP address or a CIDR range,\n"
 	    "             for N seconds (default 0: until unbanned); links close at once\n"
 	    "  unban TARGET\n"
+	    "  connect HOST:PORT  dial that address now (an ordinary link: protect it to\n"
+	    "             keep it)\n"
+	    "  disconnect PEER    close the link to PEER (it is not redialled for a minute)\n"
+	    "  protect PEER       never drop PEER's link; admit it even when full\n"
+	    "  unprotect PEER\n"
+	    "  protected  the protected peers\n"
+	    "  PEER is a peer id (64 hex digits) or a prefix of 8 or more, as the peers\n"
+	    "  table prints it.\n"
 	    "\n"
 	    "  -a, --admin HOST:PORT   the node's admin address (default 127.0.0.1:7947)\n"
-	    "      --json              JSON instead of a table (peers)\n"
+	    "      --json              JSON instead of a table (peers, bans, protected)\n"
+	    "\n"
+	    "examples:\n"
+	    "  meshmap ctl peers\n"
+	    "  meshmap ctl --admin 127.0.0.1:9000 ban 10.0.0.0/8 --seconds 3600 --reason spam\n"
+	    "  meshmap ctl protect 3fa4c2d1e0b9\n"
+	    "  meshmap ctl metrics | grep meshmap_links\n"
 	    "\n"
 	    "Exit status: 0 answered, 1 the node could not be reached or refused, 2 usage.\n");
 }
@@ -153,27 +167,38 @@ mm_cmd_ctl(int argc, char **argv)
 		default: ctl_usage(stderr); return MM_EXIT_USAGE;
 		}
 	}
-	if (optind < argc && (strcmp(argv[optind], "ban") == 0 ||
-	    strcmp(argv[optind], "unban") == 0)) {
+	/* commands with one argument: POST /<command>?<key>=<argument> */
+	static const struct {
+		const char *cmd, *key, *what;
+	} posts[] = {
+	    {"ban", "target", "TARGET (a peer id, an IP or a CIDR range)"},
+	    {"unban", "target", "TARGET (a peer id, an IP or a CIDR range)"},
+	    {"connect", "addr", "HOST:PORT"},
+	    {"disconnect", "target", "PEER (an id or a prefix of 8+ hex digits)"},
+	    {"protect", "target", "PEER (an id or a prefix of 8+ hex digits)"},
+	    {"unprotect", "target", "PEER (an id or a prefix of 8+ hex digits)"},
+	};
+	for (size_t k = 0; optind < argc && k < sizeof(posts) / sizeof(posts[0]); k++) {
+		if (strcmp(argv[optind], posts[k].cmd) != 0)
+			continue;
 		if (optind + 2 != argc) {
-			fprintf(stderr, "meshmap ctl: %s TARGET (a peer id, an IP or a CIDR range)\n",
-			    argv[optind]);
+			fprintf(stderr, "meshmap ctl: %s %s\n", posts[k].cmd, posts[k].what);
 			return MM_EXIT_USAGE;
 		}
 		char t[200], r[200] = "", path[512];
 		qenc(t, sizeof(t), argv[optind + 1]);
 		if (reason != NULL)
 			qenc(r, sizeof(r), reason);
-		if (strcmp(argv[optind], "ban") == 0)
+		if (k == 0)
 			snprintf(path, sizeof(path), "/ban?target=%s&seconds=%lu%s%s", t, seconds,
 			    reason != NULL ? "&reason=" : "", r);
 		else
-			snprintf(path, sizeof(path), "/unban?target=%s", t);
+			snprintf(path, sizeof(path), "/%s?%s=%s", posts[k].cmd, posts[k].key, t);
 		return request(admin, "POST", path);
 	}
 	if (optind != argc - 1) {
 		fprintf(stderr, "meshmap ctl: one command: health, metrics, peers, map, bans, "
-		    "ban or unban\n");
+		    "protected, ban, unban, connect, disconnect, protect, unprotect\n");
 		return MM_EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
@@ -187,6 +212,58 @@ mm_cmd_ctl(int argc, char **argv)
 		return get(admin, json ? "/peers" : "/peers?format=text");
 	if (strcmp(cmd, "map") == 0)
 		return get(admin, dot ? "/map?format=dot" : "/map");
-	fprintf(stderr, "meshmap ctl: unknown command '%s' (health, metrics, peers, map)\n", cmd);
+	if (strcmp(cmd, "protected") == 0)
+		return get(admin, json ? "/protected" : "/protected?format=text");
+	fprintf(stderr, "meshmap ctl: unknown command '%s' (meshmap ctl --help lists them)\n",
+	    cmd);
 	return MM_EXIT_USAGE;
+}
+
+static void
+map_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: meshmap map [--admin HOST:PORT] [--dot | --json]\n"
+	    "\n"
+	    "The network as a running node sees it, from its admin interface.\n"
+	    "  --json   peers and edges: {\"peers\":[{\"id\",\"seq\"}],\n"
+	    "           \"edges\":[{\"a\",\"b\",\"state\",\"bridge\"}]} (the default)\n"
+	    "  --dot    Graphviz: confirmed edges solid, one-sided (phantom) dashed,\n"
+	    "           bridges red and thick; peers by the first 8 hex digits of their id\n"
+	    "  -a, --admin HOST:PORT   the node's admin address (default 127.0.0.1:7947)\n"
+	    "\n"
+	    "examples:\n"
+	    "  meshmap map --dot | dot -Tpng > map.png\n"
+	    "  meshmap map --json | jq '.edges | map(select(.bridge)) | length'\n"
+	    "\n"
+	    "Exit status: 0 answered, 1 the node could not be reached, 2 usage.\n");
+}
+
+int
+mm_cmd_map(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"admin", required_argument, NULL, 'a'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"dot", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	const char *admin = "127.0.0.1:7947";
+	int dot = 0, json = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "a:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'a': admin = optarg; break;
+		case 'j': json = 1; break;
+		case 'd': dot = 1; break;
+		case 'h': map_usage(stdout); return MM_EXIT_OK;
+		default: map_usage(stderr); return MM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || (dot && json)) {
+		fprintf(stderr, "meshmap map: %s\n", dot && json ? "--dot or --json, not both" :
+		    "unexpected argument");
+		return MM_EXIT_USAGE;
+	}
+	return get(admin, dot ? "/map?format=dot" : "/map");
 }

@@ -18,11 +18,19 @@ usage(FILE *f)
 	    "  demo     run the actor runtime on a token ring and print its counters\n"
 	    "  keygen   create a node identity (Ed25519 key + proof of work)\n"
 	    "  node     run a node\n"
-	    "  ctl      ask a running node (its admin interface): health, metrics, peers, map\n"
+	    "  ctl      ask a running node (its admin interface): health, metrics, peers,\n"
+	    "           bans; ban, connect, disconnect, protect\n"
+	    "  map      the network as a running node sees it (JSON, or Graphviz DOT)\n"
 	    "\n"
 	    "options:\n"
 	    "  -h, --help     this help; 'meshmap <command> --help' for a command\n"
 	    "  -V, --version  print the version\n"
+	    "\n"
+	    "examples:\n"
+	    "  meshmap keygen --out node.key\n"
+	    "  meshmap node --key node.key --listen 0.0.0.0:7946 --admin 127.0.0.1:7947\n"
+	    "  meshmap ctl peers\n"
+	    "  meshmap map --dot | dot -Tpng > map.png\n"
 	    "\n"
 	    "exit codes: 0 success, 1 failure, 2 bad command line\n");
 }
@@ -66,6 +74,8 @@ main(int argc, char **argv)
 		return mm_cmd_node(argc - 1, argv + 1);
 	if (strcmp(cmd, "ctl") == 0)
 		return mm_cmd_ctl(argc - 1, argv + 1);
+	if (strcmp(cmd, "map") == 0)
+		return mm_cmd_map(argc - 1, argv + 1);
 	fprintf(stderr, "meshmap: unknown command '%s' (try 'meshmap --help')\n",
 	    cmd);
 	return MM_EXIT_USAGE;

@@ -311,7 +311,8 @@ conn_close(mm_conn_t *c, int reason, const char *why)
 	if (c->state == ST_CLOSED)
 		return;
 	mm_net_t *n = c->net;
-	int misbehaved = reason >= 1 && reason <= 13;
+	/* 11 is a goodbye, ours or the peer's: not worth a warning */
+	int misbehaved = reason >= 1 && reason <= 13 && reason != MM_WERR_SHUTDOWN;
 	if (misbehaved)
 		mm_log(MM_LOG_WARN, "conn %s: closed: %s: %s", c->addr,
 		    mm_close_reason_name(reason), why);

@@ -407,6 +407,23 @@ mm_ps_edges_digest(const mm_ps_t *ps, uint64_t *nedges)
 	return sum;
 }
 
+/* In the DFS forest of the analysis, a tree edge parent-child is a
+ * bridge when nothing below the child reaches above it (low > disc). */
+static int
+lowlink_bridge(const mm_psq_t *q, uint32_t u, uint32_t v)
+{
+	return (q->parent[v] == u && q->low[v] > q->disc[u]) ||
+	    (q->parent[u] == v && q->low[u] > q->disc[v]);
+}
+
+int
+mm_psq_is_bridge(const mm_psq_t *q, mm_pidx_t u, mm_pidx_t v)
+{
+	if (u >= q->an_span || v >= q->an_span || u == v)
+		return 0;
+	return lowlink_bridge(q, u, v);
+}
+
 int
 mm_psq_bridge_side(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, uint8_t *cls,
     uint32_t ncls)
@@ -416,7 +433,7 @@ mm_psq_bridge_side(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, uint8_t *cls,
 	uint32_t n = ncls < q->an_span ? ncls : q->an_span;
 	if (src >= n)
 		return 0;
-	uint32_t *queue = q->queue, *parent = q->parent;
+	uint32_t *queue = q->queue;
 	/* pass 1: without crossing a bridge (cls 1); pass 2: the rest of the
 	 * component (cls 2) */
 	for (uint8_t pass = 1; pass <= 2; pass++) {
@@ -434,9 +451,7 @@ mm_psq_bridge_side(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, uint8_t *cls,
 				uint32_t v = q->adj[k];
 				if (v >= n || cls[v] != 0)
 					continue;
-				int bridge = (parent[v] == u && q->low[v] > q->disc[u]) ||
-				    (parent[u] == v && q->low[u] > q->disc[v]);
-				if (pass == 1 && bridge)
+				if (pass == 1 && lowlink_bridge(q, u, v))
 					continue;
 				cls[v] = pass;
 				queue[t++] = v;

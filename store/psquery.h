@@ -77,6 +77,9 @@ int mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts,
  * peer, join two components. Returns the size of class 1. */
 int mm_psq_bridge_side(const mm_ps_t *ps, mm_psq_t *q, mm_pidx_t src, uint8_t *cls,
     uint32_t ncls);
+/* Right after mm_ps_analyse(want_cuts = 1) on the same q: is the
+ * confirmed edge u-v a bridge of that analysis? (0 for any other pair.) */
+int mm_psq_is_bridge(const mm_psq_t *q, mm_pidx_t u, mm_pidx_t v);
 
 #ifdef __cplusplus
 }
