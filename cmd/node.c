@@ -17,6 +17,7 @@
 #include "psquery.h"
 
 #define MAX_BOOTSTRAP 64
+#define MAX_CFG_BANS 256
 
 static void
 node_usage(FILE *f)
@@ -68,9 +69,29 @@ node_usage(FILE *f)
 	    "                          (default 60000; 0: off)\n"
 	    "      --px-ms MS          ask a random neighbour for addresses this often\n"
 	    "                          (default 30000; 0: only when a link comes up)\n"
+	    "      --protect ID        never drop this peer's link; admit it even when\n"
+	    "                          full (64 hex digits; repeatable)\n"
+	    "      --ban TARGET        refuse a peer id, an IP address or a CIDR range\n"
+	    "                          (repeatable; lifted when a reload drops it)\n"
+	    "      --mem-budget MB     the memory budget the node sheds load to keep\n"
+	    "                          (default 50)\n"
+	    "      --shutdown-timeout S  on SIGTERM/SIGINT, wait at most S seconds for\n"
+	    "                          the goodbyes to go out (default 5)\n"
+	    "      --log-level LEVEL   error, warn (default), info or debug\n"
+	    "      --log-format FMT    text (default) or json (one object per line)\n"
+	    "      --log-file FILE     append the log there (default: stderr; reopened\n"
+	    "                          on SIGHUP, for logrotate)\n"
+	    "      --check-config      check the settings and the key, print them, exit\n"
 	    "\n"
-	    "example: meshmap node --key node.key --listen 0.0.0.0:7946 \\\n"
-	    "             --bootstrap seed.example.net:7946\n",
+	    "Signals: SIGHUP reloads the config file (limits, timers, bootstrap list,\n"
+	    "bans, protected peers, logging) and names what needs a restart;\n"
+	    "SIGTERM/SIGINT stop gracefully (goodbye to peers, snapshot saved).\n"
+	    "\n"
+	    "examples:\n"
+	    "  meshmap node --key node.key --listen 0.0.0.0:7946 \\\n"
+	    "      --bootstrap seed.example.net:7946 --admin 127.0.0.1:7947\n"
+	    "  meshmap node --config /etc/meshmap/meshmap.conf --check-config\n"
+	    "  meshmap node --config relay.conf --relay --max-inbound 16 --log-format json\n",
 	    MM_POW_DEFAULT);
 }
 
@@ -106,13 +127,26 @@ print_status(mm_node_t *node, mm_psq_t *q, double t)
 
 struct node_opts {
 	const char *key, *listen_at, *network, *snapshot, *advertise, *admin;
+	const char *log_file;
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
-	unsigned long max_inbound, direct_rate;
-	int relay;
+	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb;
+	int relay, log_level, log_json, check;
 	mm_tls_backend_t backend;
+	uint8_t prot[MM_NODE_PROTECT_MAX][32];
+	unsigned nprot;
+	mm_ban_t bans[MAX_CFG_BANS];
+	const char *ban_text[MAX_CFG_BANS];
+	unsigned nban;
+	/* filled by validate(): the addresses resolved */
+	struct sockaddr_storage ba[MAX_BOOTSTRAP];
+	socklen_t bl[MAX_BOOTSTRAP];
+	char listen_host[INET6_ADDRSTRLEN];
+	uint16_t listen_port;
+	char *buf;          /* the config file's text: values point into it */
+	const char *config; /* its path */
 };
 
 static const struct option node_longopts[] = {
@@ -141,8 +175,53 @@ static const struct option node_longopts[] = {
     {"direct-rate", required_argument, NULL, 'Q'},
     {"admin", required_argument, NULL, 'H'},
     {"max-inbound", required_argument, NULL, 'I'},
+    {"protect", required_argument, NULL, 'p'},
+    {"ban", required_argument, NULL, 'x'},
+    {"mem-budget", required_argument, NULL, 'm'},
+    {"shutdown-timeout", required_argument, NULL, 'U'},
+    {"log-level", required_argument, NULL, 'G'},
+    {"log-format", required_argument, NULL, 'F'},
+    {"log-file", required_argument, NULL, 'O'},
+    {"check-config", no_argument, NULL, 'K'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
+
+static void
+opts_default(struct node_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->network = "main";
+	o->difficulty = MM_POW_DEFAULT;
+	o->status = 10;
+	o->refresh = 600000;
+	o->per_ip = 8;
+	o->ttl = 6;
+	o->degree = 12;
+	o->max_degree = 16;
+	o->select_ms = 2000;
+	o->min_link_ms = 10000;
+	o->confirm_s = 60;
+	o->px_ms = 30000;
+	o->ae_ms = 60000;
+	o->max_inbound = 16;
+	o->direct_rate = 200000;
+	o->shutdown_s = 5;
+	o->mem_mb = 50;
+	o->log_level = mm__log_level; /* MESHMAP_LOG, or warn */
+	o->backend = MM_TLS_OPENSSL;
+}
+
+static int
+parse_hex_id(const char *v, uint8_t id[32])
+{
+	if (strlen(v) != 64 || strspn(v, "0123456789abcdefABCDEF") != 64)
+		return -1;
+	for (int i = 0; i < 32; i++) {
+		char h[3] = {v[2 * i], v[2 * i + 1], 0};
+		id[i] = (uint8_t)strtoul(h, NULL, 16);
+	}
+	return 0;
+}
 
 /* One setting, from a flag or a config line: NULL, or what is wrong. */
 static const char *
@@ -231,39 +310,88 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'C':
 		return mm_cmd_parse_uint(v, 1, 86400, &o->confirm_s) != 0 ?
 		    "--confirm-timeout: seconds in [1, 86400]" : NULL;
+	case 'p':
+		if (o->nprot == MM_NODE_PROTECT_MAX)
+			return "--protect: at most 64";
+		return parse_hex_id(v, o->prot[o->nprot++]) != 0 ?
+		    "--protect: a peer id, 64 hex digits" : NULL;
+	case 'x': {
+		if (o->nban == MAX_CFG_BANS)
+			return "--ban: at most 256";
+		mm_ban_t *b = &o->bans[o->nban];
+		memset(b, 0, sizeof(*b));
+		if (parse_hex_id(v, b->key) == 0)
+			b->kind = MM_BAN_ID;
+		else if (mm_ban_parse_addr(v, b->key, &b->plen) == 0)
+			b->kind = MM_BAN_ADDR;
+		else
+			return "--ban: a peer id (64 hex digits), an IP address or a CIDR range";
+		snprintf(b->reason, sizeof(b->reason), "config");
+		o->ban_text[o->nban++] = v;
+		return NULL;
+	}
+	case 'm':
+		return mm_cmd_parse_uint(v, 8, 1048576, &o->mem_mb) != 0 ?
+		    "--mem-budget: megabytes in [8, 1048576]" : NULL;
+	case 'U':
+		return mm_cmd_parse_uint(v, 0, 600, &o->shutdown_s) != 0 ?
+		    "--shutdown-timeout: seconds in [0, 600]" : NULL;
+	case 'G':
+		return (o->log_level = mm_log_parse_level(v)) < 0 ?
+		    "--log-level: error, warn, info or debug" : NULL;
+	case 'F':
+		if (strcmp(v, "text") == 0 || strcmp(v, "json") == 0) {
+			o->log_json = strcmp(v, "json") == 0;
+			return NULL;
+		}
+		return "--log-format: text or json";
+	case 'O':
+		o->log_file = v;
+		return strlen(v) == 0 ? "--log-file: a file path" : NULL;
+	case 'K':
+		o->check = 1;
+		return NULL;
 	default:
 		return "unknown option";
 	}
 }
 
 /* The config file: one "name = value" per line, names as the long flags
- * (bootstrap repeatable), '#' starts a comment. Values point into a
- * static buffer, so they live as long as the flags do; one file per run. */
-static char config_buf[65536];
-
+ * (bootstrap, protect and ban repeatable), '#' starts a comment. The text
+ * is kept in o->buf: the values point into it. 0, or -1 with the problem
+ * (file:line: what) in err. */
+#define CONFIG_MAX 65536
 static int
-read_config(struct node_opts *o, const char *path)
+read_config(struct node_opts *o, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
-		fprintf(stderr, "meshmap node: %s: %s\n", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	size_t n = fread(config_buf, 1, sizeof(config_buf) - 1, f);
+	free(o->buf);
+	o->buf = malloc(CONFIG_MAX + 1);
+	if (o->buf == NULL) {
+		fclose(f);
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	char *text = o->buf;
+	size_t n = fread(text, 1, CONFIG_MAX, f);
 	int toolong = !feof(f);
 	fclose(f);
 	if (toolong) {
-		fprintf(stderr, "meshmap node: %s: larger than %zu bytes\n", path,
-		    sizeof(config_buf) - 1);
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CONFIG_MAX);
 		return -1;
 	}
-	config_buf[n] = '\0';
-	if (memchr(config_buf, '\0', n) != NULL) {
-		fprintf(stderr, "meshmap node: %s: not a text file (NUL byte)\n", path);
+	text[n] = '\0';
+	if (memchr(text, '\0', n) != NULL) {
+		snprintf(err, errlen, "%s: not a text file (NUL byte)", path);
 		return -1;
 	}
+	o->config = path;
 	unsigned lineno = 0;
-	for (char *line = config_buf, *next; line != NULL; line = next) {
+	for (char *line = text, *next; line != NULL; line = next) {
 		lineno++;
 		next = strchr(line, '\n');
 		if (next != NULL)
@@ -279,8 +407,8 @@ read_config(struct node_opts *o, const char *path)
 			continue;
 		char *eq = strchr(name, '=');
 		if (eq == NULL) {
-			fprintf(stderr, "meshmap node: %s:%u: expected 'name = value', "
-			    "got '%s'\n", path, lineno, name);
+			snprintf(err, errlen, "%s:%u: expected 'name = value', got '%s'", path,
+			    lineno, name);
 			return -1;
 		}
 		char *val = eq + 1 + strspn(eq + 1, " \t");
@@ -289,102 +417,410 @@ read_config(struct node_opts *o, const char *path)
 		while (eq > name && strchr(" \t", *--eq) != NULL);
 		const struct option *opt = node_longopts;
 		while (opt->name != NULL && (strcmp(opt->name, name) != 0 ||
-		    opt->val == 'c' || opt->val == 'h'))
+		    opt->val == 'c' || opt->val == 'h' || opt->val == 'K'))
 			opt++;
 		if (opt->name == NULL) {
-			fprintf(stderr, "meshmap node: %s:%u: unknown setting '%s'\n",
-			    path, lineno, name);
+			snprintf(err, errlen, "%s:%u: unknown setting '%s'", path, lineno, name);
 			return -1;
 		}
 		const char *bad = set_opt(o, opt->val, val);
 		if (bad != NULL) {
-			fprintf(stderr, "meshmap node: %s:%u: %s (got '%s')\n", path,
-			    lineno, bad, val);
+			snprintf(err, errlen, "%s:%u: %s (got '%s')", path, lineno, bad, val);
 			return -1;
 		}
 	}
 	return 0;
 }
 
+enum { PARSE_OK = 0, PARSE_HELP = 1, PARSE_BAD = 2, PARSE_USAGE = 3 };
+
+/* Defaults, then the arguments in order (a config file where --config
+ * stands; flags after it override it). At startup and at every reload. */
+static int
+parse_args(int argc, char **argv, struct node_opts *o, char *err, size_t errlen)
+{
+	opts_default(o);
+	int c, configs = 0;
+	optind = 0; /* glibc: start over (a reload parses the same argv again) */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:l:b:n:d:w:s:c:h", node_longopts,
+	    NULL)) != -1) {
+		if (c == 'h')
+			return PARSE_HELP;
+		if (c == '?' || c == ':') {
+			const char *arg = argv[optind - 1];
+			snprintf(err, errlen, c == ':' ? "%s: a value is needed" :
+			    "unrecognized option '%s'", arg);
+			return PARSE_USAGE;
+		}
+		if (c == 'c') {
+			if (configs++ != 0) {
+				snprintf(err, errlen, "--config: at most one file");
+				return PARSE_BAD;
+			}
+			if (read_config(o, optarg, err, errlen) != 0)
+				return PARSE_BAD;
+			continue;
+		}
+		const char *bad = set_opt(o, c, optarg);
+		if (bad != NULL) {
+			snprintf(err, errlen, "%s (got '%s')", bad, optarg);
+			return PARSE_BAD;
+		}
+	}
+	if (optind != argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return PARSE_BAD;
+	}
+	return PARSE_OK;
+}
+
+/* What the settings mean together, and the addresses: 0, or -1 with err. */
+static int
+validate(struct node_opts *o, char *err, size_t errlen)
+{
+	if (o->key == NULL) {
+		snprintf(err, errlen, "--key FILE is required (create one with meshmap keygen)");
+		return -1;
+	}
+	if (o->max_degree < o->degree) {
+		snprintf(err, errlen, "--max-degree (%lu) is below --degree (%lu)",
+		    o->max_degree, o->degree);
+		return -1;
+	}
+	if (o->listen_at != NULL &&
+	    mm_parse_listen(o->listen_at, o->listen_host, &o->listen_port) != 0) {
+		snprintf(err, errlen, "--listen: '%s' is not HOST:PORT", o->listen_at);
+		return -1;
+	}
+	for (unsigned i = 0; i < o->nboot; i++)
+		if (mm_parse_hostport(o->boots[i], &o->ba[i], &o->bl[i], 0) != 0) {
+			snprintf(err, errlen, "--bootstrap: '%s' is not a reachable HOST:PORT",
+			    o->boots[i]);
+			return -1;
+		}
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char host[INET6_ADDRSTRLEN];
+	uint16_t port;
+	if (o->advertise != NULL && (mm_parse_hostport(o->advertise, &ss, &sl, 0) != 0 ||
+	    (ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port) == 0)) {
+		snprintf(err, errlen, "--advertise: '%s' is not a HOST:PORT with a port",
+		    o->advertise);
+		return -1;
+	}
+	if (o->admin != NULL && mm_parse_listen(o->admin, host, &port) != 0) {
+		snprintf(err, errlen, "--admin: '%s' is not HOST:PORT", o->admin);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+opts_free(struct node_opts *o)
+{
+	free(o->buf);
+	o->buf = NULL;
+}
+
+static void
+tunables_of(const struct node_opts *o, mm_node_tunables_t *t)
+{
+	t->degree = (unsigned)o->degree;
+	t->max_degree = (unsigned)o->max_degree;
+	t->max_inbound = (unsigned)o->max_inbound;
+	t->relay = o->relay;
+	t->select_ms = (uint32_t)o->select_ms;
+	t->min_link_ms = (uint32_t)o->min_link_ms;
+	t->px_ms = (uint32_t)o->px_ms;
+	t->ae_ms = (uint32_t)o->ae_ms;
+	t->direct_rate = (uint32_t)o->direct_rate;
+}
+
+static int
+apply_logging(const struct node_opts *o, char *err, size_t errlen)
+{
+	int e = mm_log_open(o->log_file);
+	if (e != 0) {
+		snprintf(err, errlen, "--log-file %s: %s", o->log_file, strerror(-e));
+		return -1;
+	}
+	mm_log_set_level(o->log_level);
+	mm_log_set_json(o->log_json);
+	return 0;
+}
+
+static int
+str_same(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int
+same_ban(const mm_ban_t *a, const mm_ban_t *b)
+{
+	return a->kind == b->kind && a->plen == b->plen && memcmp(a->key, b->key, 16) == 0 &&
+	    (a->kind != MM_BAN_ID || memcmp(a->key, b->key, 32) == 0);
+}
+
+static const char *
+level_name(int l)
+{
+	static const char *names[] = {"error", "warn", "info", "debug"};
+	return names[l & 3];
+}
+
+static void
+say(const char *fmt, const char *what)
+{
+	printf(fmt, what);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* SIGHUP: read the settings again (the same flags, the config file as it
+ * is now), apply what can change at run time, name what cannot. A file
+ * with an error changes nothing. Returns how many settings changed. */
+static int
+reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
+{
+	struct node_opts *nw = malloc(sizeof(*nw));
+	char err[512];
+	if (nw == NULL)
+		return 0;
+	if (parse_args(argc, argv, nw, err, sizeof(err)) != PARSE_OK ||
+	    validate(nw, err, sizeof(err)) != 0) {
+		printf("reload failed: %s; the running settings stay\n", err);
+		fflush(stdout);
+		mm_log(MM_LOG_ERROR, "reload failed: %s; the running settings stay", err);
+		opts_free(nw);
+		free(nw);
+		return 0;
+	}
+	int changed = 0;
+#define FIXED_S(f, name)                                                               \
+	if (!str_same(cur->f, nw->f)) {                                                \
+		say("reload: %s cannot change at run time (restart to apply)", name); \
+		nw->f = cur->f;                                                        \
+	}
+#define FIXED_N(f, name)                                                               \
+	if (cur->f != nw->f) {                                                         \
+		say("reload: %s cannot change at run time (restart to apply)", name); \
+		nw->f = cur->f;                                                        \
+	}
+	FIXED_S(key, "key");
+	FIXED_S(listen_at, "listen");
+	FIXED_S(network, "network");
+	FIXED_S(snapshot, "snapshot");
+	FIXED_S(advertise, "advertise");
+	FIXED_S(admin, "admin");
+	FIXED_N(difficulty, "difficulty");
+	FIXED_N(workers, "workers");
+	FIXED_N(backend, "backend");
+	FIXED_N(refresh, "refresh-ms");
+	FIXED_N(per_ip, "max-conns-per-ip");
+	FIXED_N(ttl, "ttl");
+	FIXED_N(confirm_s, "confirm-timeout");
+	FIXED_N(mem_mb, "mem-budget");
+#undef FIXED_S
+#undef FIXED_N
+	mm_node_tunables_t a, b;
+	tunables_of(cur, &a);
+	tunables_of(nw, &b);
+	if (memcmp(&a, &b, sizeof(a)) != 0) {
+		int e = mm_node_reconfigure(node, &b);
+		if (e != 0) {
+			printf("reload: limits refused (%s); the old ones stay\n", strerror(-e));
+			nw->degree = cur->degree, nw->max_degree = cur->max_degree;
+			nw->max_inbound = cur->max_inbound, nw->relay = cur->relay;
+			nw->select_ms = cur->select_ms, nw->min_link_ms = cur->min_link_ms;
+			nw->px_ms = cur->px_ms, nw->ae_ms = cur->ae_ms;
+			nw->direct_rate = cur->direct_rate;
+		} else {
+			printf("reload: limits and timers: degree %lu, max-degree %lu, relay %s, "
+			    "max-inbound %lu, select-ms %lu, min-link-ms %lu, px-ms %lu, "
+			    "ae-ms %lu, direct-rate %lu\n", nw->degree, nw->max_degree,
+			    nw->relay ? "yes" : "no", nw->max_inbound, nw->select_ms,
+			    nw->min_link_ms, nw->px_ms, nw->ae_ms, nw->direct_rate);
+			changed++;
+		}
+	}
+	/* logging: the file is reopened every time (logrotate moves it) */
+	if (apply_logging(nw, err, sizeof(err)) != 0) {
+		printf("reload: %s; logging unchanged\n", err);
+		nw->log_file = cur->log_file;
+		nw->log_level = cur->log_level;
+		nw->log_json = cur->log_json;
+		(void)apply_logging(cur, err, sizeof(err));
+	} else if (nw->log_level != cur->log_level || nw->log_json != cur->log_json ||
+	    !str_same(nw->log_file, cur->log_file)) {
+		printf("reload: logging: level %s, %s, to %s\n", level_name(nw->log_level),
+		    nw->log_json ? "json" : "text", nw->log_file ? nw->log_file : "stderr");
+		changed++;
+	}
+	if (nw->status != cur->status)
+		changed++;
+	/* the bootstrap list: by address */
+	for (unsigned i = 0; i < cur->nboot; i++) {
+		unsigned j = 0;
+		while (j < nw->nboot && memcmp(&cur->ba[i], &nw->ba[j], sizeof(nw->ba[j])) != 0)
+			j++;
+		if (j == nw->nboot && mm_node_bootstrap_remove(node,
+		    (struct sockaddr *)&cur->ba[i], cur->bl[i]) == 0) {
+			say("reload: bootstrap %s removed", cur->boots[i]);
+			changed++;
+		}
+	}
+	for (unsigned j = 0; j < nw->nboot; j++) {
+		unsigned i = 0;
+		while (i < cur->nboot && memcmp(&cur->ba[i], &nw->ba[j], sizeof(nw->ba[j])) != 0)
+			i++;
+		if (i == cur->nboot && mm_node_bootstrap(node, (struct sockaddr *)&nw->ba[j],
+		    nw->bl[j]) == 0) {
+			say("reload: bootstrap %s added", nw->boots[j]);
+			changed++;
+		}
+	}
+	/* bans and protected peers from the settings: the ones dropped are
+	 * lifted, the new ones applied (those set through the admin interface
+	 * are left alone) */
+	for (unsigned i = 0; i < cur->nban; i++) {
+		unsigned j = 0;
+		while (j < nw->nban && !same_ban(&cur->bans[i], &nw->bans[j]))
+			j++;
+		if (j == nw->nban && mm_node_unban(node, cur->bans[i].kind, cur->bans[i].key,
+		    cur->bans[i].plen) == 0) {
+			say("reload: ban on %s lifted", cur->ban_text[i]);
+			changed++;
+		}
+	}
+	for (unsigned j = 0; j < nw->nban; j++) {
+		unsigned i = 0;
+		while (i < cur->nban && !same_ban(&cur->bans[i], &nw->bans[j]))
+			i++;
+		if (i == cur->nban) {
+			nw->bans[j].created = (uint64_t)time(NULL);
+			if (mm_node_ban(node, &nw->bans[j]) == 0) {
+				say("reload: %s banned", nw->ban_text[j]);
+				changed++;
+			}
+		}
+	}
+	for (unsigned i = 0; i < cur->nprot; i++) {
+		unsigned j = 0;
+		while (j < nw->nprot && memcmp(cur->prot[i], nw->prot[j], 32) != 0)
+			j++;
+		if (j == nw->nprot && mm_node_protect(node, cur->prot[i], 0) == 0) {
+			char hex[65];
+			mm_hex(cur->prot[i], 32, hex);
+			say("reload: %s no longer protected", hex);
+			changed++;
+		}
+	}
+	for (unsigned j = 0; j < nw->nprot; j++) {
+		unsigned i = 0;
+		while (i < cur->nprot && memcmp(cur->prot[i], nw->prot[j], 32) != 0)
+			i++;
+		if (i == cur->nprot && mm_node_protect(node, nw->prot[j], 1) == 0) {
+			char hex[65];
+			mm_hex(nw->prot[j], 32, hex);
+			say("reload: %s protected", hex);
+			changed++;
+		}
+	}
+	printf("reloaded %s: %d change%s applied\n", nw->config ? nw->config : "the flags",
+	    changed, changed == 1 ? "" : "s");
+	fflush(stdout);
+	mm_log(MM_LOG_WARN, "reloaded %s: %d change%s applied",
+	    nw->config ? nw->config : "the flags", changed, changed == 1 ? "" : "s");
+	opts_free(cur);
+	*cur = *nw;
+	free(nw);
+	return changed;
+}
+
+static void
+print_config(const struct node_opts *o)
+{
+	printf("configuration ok%s%s\n", o->config ? ": " : "", o->config ? o->config : "");
+	printf("  key %s, network %s, difficulty %lu\n", o->key, o->network, o->difficulty);
+	printf("  listen %s, admin %s, advertise %s\n", o->listen_at ? o->listen_at : "(none)",
+	    o->admin ? o->admin : "(none)", o->advertise ? o->advertise : "(none)");
+	for (unsigned i = 0; i < o->nboot; i++)
+		printf("  bootstrap %s\n", o->boots[i]);
+	printf("  degree %lu, max-degree %lu, relay %s, max-inbound %lu\n", o->degree,
+	    o->max_degree, o->relay ? "yes" : "no", o->max_inbound);
+	printf("  select-ms %lu, min-link-ms %lu, px-ms %lu, ae-ms %lu, refresh-ms %lu\n",
+	    o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh);
+	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu\n",
+	    o->ttl, o->confirm_s, o->per_ip, o->direct_rate);
+	printf("  mem-budget %lu MB, shutdown-timeout %lu s, snapshot %s\n", o->mem_mb,
+	    o->shutdown_s, o->snapshot ? o->snapshot : "(none)");
+	printf("  log level %s, format %s, to %s\n", level_name(o->log_level),
+	    o->log_json ? "json" : "text",
+	    o->log_file ? o->log_file : "stderr");
+	printf("  %u bans, %u protected peers\n", o->nban, o->nprot);
+}
+
 int
 mm_cmd_node(int argc, char **argv)
 {
-	struct node_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT,
-	    .status = 10, .refresh = 600000, .per_ip = 8, .ttl = 6,
-	    .degree = 12, .max_degree = 16, .select_ms = 2000, .min_link_ms = 10000,
-	    .confirm_s = 60, .px_ms = 30000, .ae_ms = 60000, .max_inbound = 16, .direct_rate = 200000, .backend = MM_TLS_OPENSSL};
-	int c, configs = 0;
-
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "k:l:b:n:d:w:s:c:h", node_longopts,
-	    NULL)) != -1) {
-		if (c == 'h') {
-			node_usage(stdout);
-			return MM_EXIT_OK;
-		}
-		if (c == '?' || c == ':') {
-			node_usage(stderr);
-			return MM_EXIT_USAGE;
-		}
-		if (c == 'c') {
-			/* Settings apply in order: flags after --config override it. */
-			if (configs++ != 0) {
-				fprintf(stderr, "meshmap node: --config: at most one file\n");
-				return MM_EXIT_USAGE;
-			}
-			if (read_config(&o, optarg) != 0)
-				return MM_EXIT_USAGE;
-			continue;
-		}
-		const char *bad = set_opt(&o, c, optarg);
-		if (bad != NULL) {
-			fprintf(stderr, "meshmap node: %s (got '%s')\n", bad, optarg);
-			return MM_EXIT_USAGE;
-		}
-	}
-	const char *key = o.key, *listen_at = o.listen_at, *network = o.network;
-	const char **boots = o.boots;
-	unsigned nboot = o.nboot;
-	unsigned long difficulty = o.difficulty, workers = o.workers,
-	    status = o.status, refresh = o.refresh, per_ip = o.per_ip, ttl = o.ttl;
-	mm_tls_backend_t backend = o.backend;
-	if (o.max_degree < o.degree) {
-		fprintf(stderr, "meshmap node: --max-degree (%lu) is below --degree "
-		    "(%lu)\n", o.max_degree, o.degree);
-		return MM_EXIT_USAGE;
-	}
-	if (optind != argc || key == NULL) {
-		fprintf(stderr, "meshmap node: %s\n", key == NULL ?
-		    "--key FILE is required (create one with meshmap keygen)" :
-		    "unexpected argument");
-		return MM_EXIT_USAGE;
-	}
-	struct sockaddr_storage ba[MAX_BOOTSTRAP];
-	socklen_t bl[MAX_BOOTSTRAP];
-	char listen_host[INET6_ADDRSTRLEN] = "";
-	uint16_t listen_port = 0;
-	if (listen_at != NULL && mm_parse_listen(listen_at, listen_host, &listen_port) != 0) {
-		fprintf(stderr, "meshmap node: --listen: '%s' is not HOST:PORT\n", listen_at);
-		return MM_EXIT_USAGE;
-	}
-	for (unsigned i = 0; i < nboot; i++)
-		if (mm_parse_hostport(boots[i], &ba[i], &bl[i], 0) != 0) {
-			fprintf(stderr, "meshmap node: --bootstrap: '%s' is not a "
-			    "reachable HOST:PORT\n", boots[i]);
-			return MM_EXIT_USAGE;
-		}
-
+	static struct node_opts o; /* large (bans, addresses): not on the stack */
 	char err[512];
-	mm_identity_t id;
-	if (mm_id_load(&id, key, err, sizeof(err)) != 0) {
+	switch (parse_args(argc, argv, &o, err, sizeof(err))) {
+	case PARSE_HELP:
+		node_usage(stdout);
+		opts_free(&o);
+		return MM_EXIT_OK;
+	case PARSE_USAGE:
 		fprintf(stderr, "meshmap node: %s\n", err);
+		node_usage(stderr);
+		opts_free(&o);
+		return MM_EXIT_USAGE;
+	case PARSE_BAD:
+		fprintf(stderr, "meshmap node: %s\n", err);
+		opts_free(&o);
+		return MM_EXIT_USAGE;
+	default:
+		break;
+	}
+	if (validate(&o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "meshmap node: %s\n", err);
+		opts_free(&o);
+		return MM_EXIT_USAGE;
+	}
+	mm_identity_t id;
+	if (mm_id_load(&id, o.key, err, sizeof(err)) != 0) {
+		fprintf(stderr, "meshmap node: %s\n", err);
+		opts_free(&o);
 		return MM_EXIT_FAIL;
 	}
-	if (!mm_pow_ok(id.pub, id.nonce, (unsigned)difficulty)) {
+	if (!mm_pow_ok(id.pub, id.nonce, (unsigned)o.difficulty)) {
 		fprintf(stderr, "meshmap node: %s: proof of work has %u bits, the "
-		    "network requires %lu\n", key, mm_pow_bits(id.pub, id.nonce),
-		    difficulty);
+		    "network requires %lu\n", o.key, mm_pow_bits(id.pub, id.nonce),
+		    o.difficulty);
 		mm_id_free(&id);
+		opts_free(&o);
+		return MM_EXIT_FAIL;
+	}
+	if (o.relay && o.max_degree + o.max_inbound > MM_PS_MAX_NB) {
+		fprintf(stderr, "meshmap node: relay mode: max_degree %lu + max_inbound %lu above "
+		    "the map's claim limit %d\n", o.max_degree, o.max_inbound, MM_PS_MAX_NB);
+		mm_id_free(&id);
+		opts_free(&o);
+		return MM_EXIT_FAIL;
+	}
+	if (o.check) {
+		print_config(&o);
+		mm_id_free(&id);
+		opts_free(&o);
+		return MM_EXIT_OK;
+	}
+	if (apply_logging(&o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "meshmap node: %s\n", err);
+		mm_id_free(&id);
+		opts_free(&o);
 		return MM_EXIT_FAIL;
 	}
 
@@ -393,29 +829,32 @@ mm_cmd_node(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	mm_rt_config_t rc;
 	mm_rt_config_default(&rc);
-	rc.workers = (unsigned)workers;
+	rc.workers = (unsigned)o.workers;
+	rc.mem_budget = (size_t)o.mem_mb * 1000 * 1000;
 	mm_rt_t *rt;
 	int e = mm_rt_create(&rc, &rt);
 	if (e != 0) {
 		fprintf(stderr, "meshmap node: runtime: %s\n", strerror(-e));
 		mm_id_free(&id);
+		opts_free(&o);
 		return MM_EXIT_FAIL;
 	}
 	mm_node_config_t nc;
 	mm_node_config_default(&nc);
 	nc.net.id = &id;
-	nc.net.network = network;
-	nc.net.difficulty = (unsigned)difficulty;
-	nc.net.backend = backend;
-	nc.gossip.difficulty = (unsigned)difficulty;
-	nc.refresh_ms = (uint32_t)refresh;
-	nc.net.max_conns_per_ip = (uint32_t)per_ip;
-	nc.gossip.ttl = (uint8_t)ttl;
+	nc.net.network = o.network;
+	nc.net.difficulty = (unsigned)o.difficulty;
+	nc.net.backend = o.backend;
+	nc.gossip.difficulty = (unsigned)o.difficulty;
+	nc.refresh_ms = (uint32_t)o.refresh;
+	nc.net.max_conns_per_ip = (uint32_t)o.per_ip;
+	nc.gossip.ttl = (uint8_t)o.ttl;
 	nc.degree = (unsigned)o.degree;
 	nc.max_degree = (unsigned)o.max_degree;
 	nc.map.confirm_timeout_s = (uint32_t)o.confirm_s;
@@ -437,17 +876,17 @@ mm_cmd_node(int argc, char **argv)
 	}
 	char hex[65];
 	mm_hex(id.id, 32, hex);
-	printf("node %s network %s difficulty %lu\n", hex, network, difficulty);
-	if (listen_at != NULL) {
+	printf("node %s network %s difficulty %lu\n", hex, o.network, o.difficulty);
+	if (o.listen_at != NULL) {
 		uint16_t bound = 0;
-		e = mm_node_listen(node, listen_host, listen_port, &bound);
+		e = mm_node_listen(node, o.listen_host, o.listen_port, &bound);
 		if (e != 0) {
-			fprintf(stderr, "meshmap node: --listen %s: %s\n", listen_at,
+			fprintf(stderr, "meshmap node: --listen %s: %s\n", o.listen_at,
 			    strerror(-e));
 			rc_exit = MM_EXIT_FAIL;
 			goto out;
 		}
-		printf("listening on %s:%u\n", listen_host, bound);
+		printf("listening on %s:%u\n", o.listen_host, bound);
 	}
 	if (o.advertise != NULL) {
 		struct sockaddr_storage aa;
@@ -463,11 +902,7 @@ mm_cmd_node(int argc, char **argv)
 	if (o.admin != NULL) {
 		char host[INET6_ADDRSTRLEN] = "";
 		uint16_t aport = 0, bound = 0;
-		if (mm_parse_listen(o.admin, host, &aport) != 0) {
-			fprintf(stderr, "meshmap node: --admin: '%s' is not HOST:PORT\n", o.admin);
-			rc_exit = MM_EXIT_USAGE;
-			goto out;
-		}
+		(void)mm_parse_listen(o.admin, host, &aport); /* validated */
 		e = mm_admin_start(node, host, aport, &bound, &admin);
 		if (e != 0) {
 			fprintf(stderr, "meshmap node: --admin %s: %s\n", o.admin, strerror(-e));
@@ -476,33 +911,80 @@ mm_cmd_node(int argc, char **argv)
 		}
 		printf("admin on %s:%u\n", host, bound);
 	}
-	for (unsigned i = 0; i < nboot; i++)
-		mm_node_bootstrap(node, (struct sockaddr *)&ba[i], bl[i]);
+	for (unsigned i = 0; i < o.nban; i++) {
+		o.bans[i].created = (uint64_t)time(NULL);
+		if (mm_node_ban(node, &o.bans[i]) != 0)
+			fprintf(stderr, "meshmap node: --ban %s: the ban list is full\n",
+			    o.ban_text[i]);
+	}
+	for (unsigned i = 0; i < o.nprot; i++)
+		(void)mm_node_protect(node, o.prot[i], 1); /* at most 64, as the node */
+	for (unsigned i = 0; i < o.nboot; i++)
+		mm_node_bootstrap(node, (struct sockaddr *)&o.ba[i], o.bl[i]);
 	fflush(stdout);
 
 	mm_psq_t *q = mm_psq_new();
 	struct timespec t0, now;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int sig = 0;
 	for (;;) {
-		struct timespec wait = {status ? (time_t)status : 3600, 0};
-		int sig = sigtimedwait(&sigs, NULL, &wait);
+		struct timespec wait = {o.status ? (time_t)o.status : 3600, 0};
+		sig = sigtimedwait(&sigs, NULL, &wait);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		double t = (double)(now.tv_sec - t0.tv_sec) +
 		    (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+		if (sig == SIGHUP) {
+			printf("reloading (SIGHUP)\n");
+			(void)reload(&o, argc, argv, node);
+			continue;
+		}
 		if (sig > 0) {
 			printf("stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 			print_status(node, q, t);
 			break;
 		}
-		if (status)
+		if (o.status)
 			print_status(node, q, t);
 	}
 	mm_psq_free(q);
+	/* Graceful: goodbye to every peer, snapshot saved, then wait (at most
+	 * shutdown_s; a second signal cuts it short) for the links to close. */
+	unsigned had = mm_node_peers(node);
+	struct timespec g0;
+	clock_gettime(CLOCK_MONOTONIC, &g0);
+	if (mm_node_goodbye(node) == 0) {
+		uint64_t limit_ms = (uint64_t)o.shutdown_s * 1000;
+		for (;;) {
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			uint64_t el = (uint64_t)(now.tv_sec - g0.tv_sec) * 1000 +
+			    (uint64_t)((now.tv_nsec - g0.tv_nsec) / 1000000);
+			if (mm_node_peers(node) == 0 || el >= limit_ms)
+				break;
+			struct timespec tick = {0, 20 * 1000 * 1000};
+			if (sigtimedwait(&sigs, NULL, &tick) > 0) {
+				printf("second signal: stopping now\n");
+				break;
+			}
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	printf("goodbye: %u of %u links closed in %.2f s\n", had - mm_node_peers(node), had,
+	    (double)(now.tv_sec - g0.tv_sec) + (double)(now.tv_nsec - g0.tv_nsec) / 1e9);
+	fflush(stdout);
 out:
 	mm_admin_stop(admin);
 	mm_rt_stop(rt);
+	if (node != NULL && o.snapshot != NULL) {
+		mm_node_stats_t ns;
+		mm_node_stats(node, &ns);
+		printf("snapshot: %s, saved %llu times\n", o.snapshot,
+		    (unsigned long long)ns.snapshots_saved);
+	}
 	mm_node_destroy(node);
 	mm_rt_destroy(rt);
 	mm_id_free(&id);
+	fflush(stdout);
+	opts_free(&o);
+	(void)mm_log_open(NULL);
 	return rc_exit;
 }
