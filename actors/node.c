@@ -2668,7 +2668,7 @@ shard_event(struct gshard *g, struct peer_msg *pm)
 		mm_id_of(pm->ev.pub, pm->origin);
 		pm->oseq = pm->ev.seq;
 	}
-	if (MM_LOG_DEBUG <= mm__log_level) {
+	if (MM_LOG_DEBUG <= __atomic_load_n(&mm__log_level, __ATOMIC_RELAXED)) {
 		uint8_t o[32];
 		mm_id_of(pm->ev.pub, o);
 		mm_log(MM_LOG_DEBUG, "node: event %02x%02x%02x %s %02x%02x%02x dir %u "

@@ -38,7 +38,8 @@ void mm_log_write(int level, const char *fmt, ...)
 
 #define mm_log(level, ...)                                                     \
 	do {                                                                   \
-		if ((level) <= mm__log_level)                                  \
+		if ((level) <= __atomic_load_n(&mm__log_level,                 \
+		        __ATOMIC_RELAXED))                                     \
 			mm_log_write((level), __VA_ARGS__);                    \
 	} while (0)
 

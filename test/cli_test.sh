@@ -49,6 +49,31 @@ printf 'key = %s\nrelay = maybe\n' "$tmp/k" >"$tmp/bad5.conf"
 expect 2 "bad5.conf:2: relay: yes or no \(got 'maybe'\)" node --config "$tmp/bad5.conf"
 expect 1 "relay mode: max_degree 16 \+ max_inbound 20 above the map's claim limit" node --key "$tmp/k" --difficulty 8 --relay --max-inbound 20
 expect 2 "--advertise: 'nowhere' is not a HOST:PORT" node --key "$tmp/k" --difficulty 8 --advertise nowhere
+expect 2 "--log-format: text or json \(got 'xml'\)" node --key "$tmp/k" --log-format xml
+expect 2 "--log-level: error, warn, info or debug \(got 'loud'\)" node --key "$tmp/k" --log-level loud
+expect 2 "--protect: a peer id, 64 hex digits \(got 'abc'\)" node --key "$tmp/k" --protect abc
+expect 2 "--ban: a peer id \(64 hex digits\), an IP address or a CIDR range \(got '10.0.0.0/33'\)" node --key "$tmp/k" --ban 10.0.0.0/33
+expect 2 "--shutdown-timeout: seconds in \[0, 600\] \(got '601'\)" node --key "$tmp/k" --shutdown-timeout 601
+expect 2 "--mem-budget: megabytes in \[8, 1048576\] \(got '1'\)" node --key "$tmp/k" --mem-budget 1
+expect 2 "unrecognized option '--bogus'" node --key "$tmp/k" --bogus
+expect 2 "--listen: a value is needed" node --key "$tmp/k" --listen
+expect 2 "unexpected argument 'extra'" node --key "$tmp/k" extra
+expect 1 "--log-file /nonexistent/dir/x.log: No such file or directory" node --key "$tmp/k" --difficulty 8 --log-file /nonexistent/dir/x.log
+expect 0 'examples:' node --help
+expect 0 'examples:' ctl --help
+expect 0 'meshmap map --dot \| dot -Tpng' map --help
+expect 2 '--dot or --json, not both' map --dot --json
+expect 1 'cannot reach 127.0.0.1:1' map --admin 127.0.0.1:1
+expect 2 'protect PEER' ctl protect
+expect 2 'connect HOST:PORT' ctl connect a b
+# --check-config: the settings as they will run, the key checked, nothing started
+printf 'key = %s\ndifficulty = 8\nbootstrap = 127.0.0.1:9\nban = 10.1.0.0/16\nrelay = yes\n' "$tmp/k" >"$tmp/check.conf"
+expect 0 '^configuration ok: .*check.conf' node --config "$tmp/check.conf" --check-config
+expect 0 'degree 12, max-degree 16, relay yes, max-inbound 16' node --config "$tmp/check.conf" --check-config
+expect 0 'bootstrap 127.0.0.1:9' node --config "$tmp/check.conf" --check-config
+expect 1 'proof of work has [0-9]+ bits, the network requires 30' node --config "$tmp/check.conf" --difficulty 30 --check-config
+printf 'key = %s\ncheck-config = 1\n' "$tmp/k" >"$tmp/bad6.conf"
+expect 2 "bad6.conf:2: unknown setting 'check-config'" node --config "$tmp/bad6.conf"
 # node --config: every bad line is named by file and line, exit 2.
 printf 'key = %s\nttl = 0\n' "$tmp/k" >"$tmp/bad1.conf"
 expect 2 "bad1.conf:2: --ttl: hops in \[1, 255\] \(got '0'\)" node --config "$tmp/bad1.conf"
