@@ -147,6 +147,7 @@ struct node_opts {
 	uint16_t listen_port;
 	char *buf;          /* the config file's text: values point into it */
 	const char *config; /* its path */
+	int owned;          /* opts_own: every string is a copy of its own */
 };
 
 static const struct option node_longopts[] = {
@@ -432,6 +433,54 @@ read_config(struct node_opts *o, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* The strings of o: the flags' (argv), the file's (o->buf), defaults. */
+#define OPT_STRINGS(o)                                                                 \
+	const char **strs_[] = {&(o)->key, &(o)->listen_at, &(o)->network, &(o)->snapshot, \
+	    &(o)->advertise, &(o)->admin, &(o)->log_file, &(o)->config}
+
+/* Make every string a copy of its own and drop the file's text: a reload
+ * replaces the settings whole (struct copy), and what it keeps from the
+ * old ones must not point into a buffer that is gone. */
+static int
+opts_own(struct node_opts *o)
+{
+	OPT_STRINGS(o);
+	int bad = 0;
+	for (size_t i = 0; i < sizeof(strs_) / sizeof(strs_[0]); i++)
+		if (*strs_[i] != NULL && (*strs_[i] = strdup(*strs_[i])) == NULL)
+			bad = 1;
+	for (unsigned i = 0; i < o->nboot; i++)
+		if ((o->boots[i] = strdup(o->boots[i])) == NULL)
+			bad = 1;
+	for (unsigned i = 0; i < o->nban; i++)
+		if ((o->ban_text[i] = strdup(o->ban_text[i])) == NULL)
+			bad = 1;
+	free(o->buf);
+	o->buf = NULL;
+	o->owned = 1;
+	return bad ? -1 : 0;
+}
+
+static void
+opts_free(struct node_opts *o)
+{
+	free(o->buf);
+	o->buf = NULL;
+	if (!o->owned)
+		return;
+	OPT_STRINGS(o);
+	for (size_t i = 0; i < sizeof(strs_) / sizeof(strs_[0]); i++) {
+		free((char *)*strs_[i]);
+		*strs_[i] = NULL;
+	}
+	for (unsigned i = 0; i < o->nboot; i++)
+		free((char *)o->boots[i]);
+	for (unsigned i = 0; i < o->nban; i++)
+		free((char *)o->ban_text[i]);
+	o->nboot = o->nban = 0;
+	o->owned = 0;
+}
+
 enum { PARSE_OK = 0, PARSE_HELP = 1, PARSE_BAD = 2, PARSE_USAGE = 3 };
 
 /* Defaults, then the arguments in order (a config file where --config
@@ -470,6 +519,10 @@ parse_args(int argc, char **argv, struct node_opts *o, char *err, size_t errlen)
 	}
 	if (optind != argc) {
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return PARSE_BAD;
+	}
+	if (opts_own(o) != 0) {
+		snprintf(err, errlen, "out of memory");
 		return PARSE_BAD;
 	}
 	return PARSE_OK;
@@ -517,11 +570,12 @@ validate(struct node_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* *dst (owned) becomes a copy of src. */
 static void
-opts_free(struct node_opts *o)
+take_str(const char **dst, const char *src)
 {
-	free(o->buf);
-	o->buf = NULL;
+	free((char *)*dst);
+	*dst = src != NULL ? strdup(src) : NULL;
 }
 
 static void
@@ -602,7 +656,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 #define FIXED_S(f, name)                                                               \
 	if (!str_same(cur->f, nw->f)) {                                                \
 		say("reload: %s cannot change at run time (restart to apply)", name); \
-		nw->f = cur->f;                                                        \
+		take_str(&nw->f, cur->f);                                              \
 	}
 #define FIXED_N(f, name)                                                               \
 	if (cur->f != nw->f) {                                                         \
@@ -649,7 +703,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	/* logging: the file is reopened every time (logrotate moves it) */
 	if (apply_logging(nw, err, sizeof(err)) != 0) {
 		printf("reload: %s; logging unchanged\n", err);
-		nw->log_file = cur->log_file;
+		take_str(&nw->log_file, cur->log_file);
 		nw->log_level = cur->log_level;
 		nw->log_json = cur->log_json;
 		(void)apply_logging(cur, err, sizeof(err));
