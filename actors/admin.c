@@ -80,6 +80,8 @@ metrics(mm_admin_t *a, FILE *f)
 	G("map_peers", "Peers in the map.", ps.records);
 	G("map_claims", "Neighbour claims held in the map.", ps.claims);
 	G("map_confirmed_edges", "Edges claimed by both ends.", edges);
+	G("map_phantom_claims", "Neighbour claims the other end does not make (yet).",
+	    ps.claims > 2 * edges ? ps.claims - 2 * edges : 0);
 	G("map_bytes", "Memory held by the map.", ps.bytes);
 	G("map_components", "Connected components of the map at its last analysis.",
 	    s.components);
@@ -94,6 +96,10 @@ metrics(mm_admin_t *a, FILE *f)
 	C("events_duplicate", "Events dropped as duplicates before any verify.",
 	    s.events_dup);
 	C("events_forwarded", "Events accepted and forwarded.", s.events_forwarded);
+	C("signature_verifications", "Ed25519 verifications of events (after dedup and "
+	    "staleness checks).", s.events_verified);
+	C("events_stale", "Events older than the map's, dropped before any verify.",
+	    s.events_stale);
 	C("events_local", "Our own events.", s.events_local);
 	C("frames_dropped", "Frames dropped at a full mailbox.", s.frames_dropped);
 	C("rate_limited", "Messages over a link's budget.", s.rate_dropped);
@@ -137,7 +143,29 @@ metrics(mm_admin_t *a, FILE *f)
 	fprintf(f, "# HELP meshmap_connections Open connections by direction.\n"
 	    "# TYPE meshmap_connections gauge\n"
 	    "meshmap_connections{dir=\"in\"} %llu\nmeshmap_connections{dir=\"out\"} %llu\n",
-	    (unsigned long long)ns.inbound, (unsigned long long)ns.outbound);
+	    (unsigned long long)ns.open_in, (unsigned long long)ns.open_out);
+	uint64_t open_all = ns.open_in + ns.open_out;
+	fprintf(f, "# HELP meshmap_connections_by_state Open connections: in the TLS or "
+	    "hello handshake, or ready.\n# TYPE meshmap_connections_by_state gauge\n"
+	    "meshmap_connections_by_state{state=\"handshake\"} %llu\n"
+	    "meshmap_connections_by_state{state=\"ready\"} %llu\n",
+	    (unsigned long long)(open_all > ns.open_ready ? open_all - ns.open_ready : 0),
+	    (unsigned long long)ns.open_ready);
+	static const char *const dirs[2] = {"in", "out"};
+	static const struct {
+		const char *name, *help;
+	} bt[2] = {{"frames", "Frames by message type (in: decoded, out: queued)."},
+	    {"bytes", "Frame bytes (header included) by message type."}};
+	for (int k = 0; k < 2; k++) {
+		fprintf(f, "# HELP meshmap_%s_by_type_total %s\n"
+		    "# TYPE meshmap_%s_by_type_total counter\n", bt[k].name, bt[k].help,
+		    bt[k].name);
+		for (int d = 0; d < 2; d++)
+			for (int t = 1; t < MM_W__COUNT; t++)
+				fprintf(f, "meshmap_%s_by_type_total{dir=\"%s\",type=\"%s\"} "
+				    "%llu\n", bt[k].name, dirs[d], mm_wire_type_name((unsigned)t),
+				    (unsigned long long)(k ? ns.type_bytes : ns.type_frames)[d][t]);
+	}
 	/* misbehaviour, by cause: every cause listed, so that a rate() has a
 	 * series to start from */
 	fprintf(f, "# HELP meshmap_misbehaviour_total Misbehaviour seen from peers, by cause "

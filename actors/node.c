@@ -134,6 +134,7 @@ struct gshard {
 	mm_gossip_t *g;
 	mm_dedup_t *d;
 	mm_timer_t gc;
+	uint64_t verified_seen, stale_seen; /* the engine's counts, published */
 };
 
 struct mm_node {
@@ -229,6 +230,7 @@ struct mm_node {
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
+	_Atomic uint64_t st_verify, st_stale;
 	_Atomic uint64_t st_intro_out, st_intro_in, st_intro_dial;
 	_Atomic uint64_t st_rq_out, st_rq_in, st_rq_timeout, st_rq_late;
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
@@ -2664,6 +2666,16 @@ shard_event(struct gshard *g, struct peer_msg *pm)
 	mm_node_t *n = g->n;
 	mm_wire_msg_t fwd = {.type = MM_W_EVENT};
 	int v = mm_gossip_receive(g->g, &pm->ev, unix_ms(), store_now(n), &fwd.u.event);
+	mm_gossip_stats_t gs; /* the engine is this actor's: publish its counts */
+	mm_gossip_stats(g->g, &gs);
+	if (gs.verified != g->verified_seen || gs.stale != g->stale_seen) {
+		atomic_fetch_add_explicit(&n->st_verify, gs.verified - g->verified_seen,
+		    memory_order_relaxed);
+		atomic_fetch_add_explicit(&n->st_stale, gs.stale - g->stale_seen,
+		    memory_order_relaxed);
+		g->verified_seen = gs.verified;
+		g->stale_seen = gs.stale;
+	}
 	if (v == MM_G_FORWARD || v == MM_G_DONE) { /* the log's index */
 		mm_id_of(pm->ev.pub, pm->origin);
 		pm->oseq = pm->ev.seq;
@@ -3509,6 +3521,8 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->snapshots_saved = LD(st_snaps);
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
+	o->events_verified = LD(st_verify);
+	o->events_stale = LD(st_stale);
 	o->intros_sent = LD(st_intro_out);
 	o->intros_received = LD(st_intro_in);
 	o->intros_dialled = LD(st_intro_dial);

@@ -27,6 +27,9 @@ enum { ST_CONNECTING = 1, ST_TLS, ST_HELLO, ST_READY, ST_CLOSED };
 struct worker_scratch {
 	mm_wire_dec_t *dec;
 	mm_wire_msg_t msg;  /* decoded message (a peers message is ~5 KB) */
+	/* frames and bytes by message type, [0] in, [1] out: written by this
+	 * worker only (a relaxed load and store, no locked add), read by any */
+	_Atomic uint64_t tframes[2][MM_W__COUNT], tbytes[2][MM_W__COUNT];
 };
 
 struct mm_net {
@@ -45,6 +48,8 @@ struct mm_net {
 	_Atomic uint64_t st_inbound, st_outbound, st_ready, st_accepted, st_dialled,
 	    st_refused, st_frames_in, st_frames_out, st_bytes_in, st_bytes_out,
 	    st_pings, st_pongs, st_closes[MM_CLOSE__MAX];
+	atomic_uint open_dir[2];  /* open connections: [0] dialled, [1] accepted */
+	atomic_uint open_ready;   /* of them, past both hellos */
 };
 
 struct mm_conn {
@@ -78,6 +83,21 @@ static void
 stat_add(_Atomic uint64_t *c, uint64_t n)
 {
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* Count a frame of this type on the calling worker (dir 0 in, 1 out). */
+static void
+type_count(mm_net_t *n, int dir, unsigned type, size_t len)
+{
+	unsigned w = mm_rt_current_worker();
+	if (w >= n->nworkers || type >= MM_W__COUNT)
+		return;
+	struct worker_scratch *s = &n->scratch[w];
+	_Atomic uint64_t *f = &s->tframes[dir][type], *b = &s->tbytes[dir][type];
+	atomic_store_explicit(f, atomic_load_explicit(f, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+	atomic_store_explicit(b, atomic_load_explicit(b, memory_order_relaxed) + len,
+	    memory_order_relaxed);
 }
 
 static uint64_t
@@ -232,6 +252,7 @@ mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len)
 	memcpy(c->wq + c->wq_tail, frame, len);
 	c->wq_tail += (uint32_t)len;
 	stat_add(&c->net->st_frames_out, 1);
+	type_count(c->net, 1, (unsigned)mm_wire_peek_type(frame, len), len);
 	if (c->tls != NULL && c->state >= ST_HELLO)
 		flush(c);
 	return 0;
@@ -256,6 +277,7 @@ mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m)
 		if (n > 0) {
 			c->wq_tail += (uint32_t)n;
 			stat_add(&c->net->st_frames_out, 1);
+			type_count(c->net, 1, m->type, (size_t)n);
 			break;
 		}
 		if (n != -ENOSPC)
@@ -321,6 +343,9 @@ conn_close(mm_conn_t *c, int reason, const char *why)
 		    mm_close_reason_name(reason), why);
 	stat_add(&n->st_closes[reason < MM_CLOSE__MAX ? reason : 0], 1);
 	atomic_fetch_sub_explicit(&n->open, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&n->open_dir[c->inbound ? 1 : 0], 1, memory_order_relaxed);
+	if (c->state == ST_READY)
+		atomic_fetch_sub_explicit(&n->open_ready, 1, memory_order_relaxed);
 	if (c->ip_counted)
 		atomic_fetch_sub_explicit(&n->per_ip[c->ipslot], 1, memory_order_relaxed);
 	if (c->pending_counted)
@@ -373,6 +398,8 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 	stat_add(&n->st_frames_in, 1);
 	c->last_rx_ms = mm_now_ms();
 	int r = mm_wire_decode(w->dec, f, len, m, &why);
+	if (r == 0)
+		type_count(n, 0, m->type, len);
 	if (r == MM_WIRE_EUNKNOWN) {
 		/* Forward compatible: answered, the connection stays. */
 		mm_wire_msg_t e = {.type = MM_W_ERROR, .req = m->req};
@@ -406,6 +433,7 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 			c->pending_counted = 0;
 		}
 		stat_add(&n->st_ready, 1);
+		atomic_fetch_add_explicit(&n->open_ready, 1, memory_order_relaxed);
 		/* The handshake deadline becomes the keepalive tick. */
 		mm_timer_arm(&c->timer, n->cfg.ping_interval_ms);
 		char hex[65];
@@ -641,10 +669,13 @@ spawn_conn(mm_net_t *n, int fd, int inbound, const uint8_t ip[16], const char *a
 	mm_actor_opts_t o = {.worker = atomic_fetch_add(&n->next_worker, 1) %
 	    n->nworkers, .mailbox_cap = n->cfg.conn_mailbox, .dtor = conn_dtor,
 	    .name = "conn"};
+	atomic_fetch_add_explicit(&n->open_dir[inbound ? 1 : 0], 1, memory_order_relaxed);
 	mm_actor_t *a = mm_actor_spawn(n->rt, conn_fn, c, &o);
 	if (a == NULL) {
+		int e = errno;
+		atomic_fetch_sub_explicit(&n->open_dir[inbound ? 1 : 0], 1, memory_order_relaxed);
 		free(c);
-		return -errno;
+		return -e;
 	}
 	mm_actor_unref(a); /* it lives until it closes */
 	return 0;
@@ -917,5 +948,16 @@ mm_net_stats(const mm_net_t *n, mm_net_stats_t *o)
 	o->pongs = LD(st_pongs);
 	for (int i = 0; i < MM_CLOSE__MAX; i++)
 		o->closes[i] = LD(st_closes[i]);
+	o->open_in = LD(open_dir[1]);
+	o->open_out = LD(open_dir[0]);
+	o->open_ready = LD(open_ready);
+	memset(o->type_frames, 0, sizeof(o->type_frames));
+	memset(o->type_bytes, 0, sizeof(o->type_bytes));
+	for (unsigned k = 0; k < w->nworkers && w->scratch != NULL; k++)
+		for (int d = 0; d < 2; d++)
+			for (int t = 0; t < MM_W__COUNT; t++) {
+				o->type_frames[d][t] += LD(scratch[k].tframes[d][t]);
+				o->type_bytes[d][t] += LD(scratch[k].tbytes[d][t]);
+			}
 #undef LD
 }

@@ -142,6 +142,11 @@ typedef struct mm_net_stats {
 	uint64_t frames_in, frames_out, bytes_in, bytes_out;
 	uint64_t pings, pongs;
 	uint64_t closes[MM_CLOSE__MAX]; /* by reason */
+	/* open connections now: accepted, dialled, and past both hellos */
+	uint64_t open_in, open_out, open_ready;
+	/* frames and bytes (frame header included) by message type, [0] in
+	 * (decoded), [1] out (queued) */
+	uint64_t type_frames[2][MM_W__COUNT], type_bytes[2][MM_W__COUNT];
 } mm_net_stats_t;
 void mm_net_stats(const mm_net_t *n, mm_net_stats_t *out);
 const char *mm_close_reason_name(int reason);

@@ -24,6 +24,26 @@ mm_wire_type_name(unsigned type)
 	return type > 0 && type < MM_W__COUNT ? names[type] : "?";
 }
 
+int
+mm_wire_peek_type(const uint8_t *frame, size_t len)
+{
+	/* header, fixmap, fixstr "cmd", fixstr name */
+	if (len < MM_FRAME_HDR + 6)
+		return 0;
+	const uint8_t *p = frame + MM_FRAME_HDR;
+	size_t n = len - MM_FRAME_HDR;
+	if ((p[0] & 0xf0) != 0x80 || p[1] != 0xa3 || memcmp(p + 2, "cmd", 3) != 0 ||
+	    (p[5] & 0xe0) != 0xa0)
+		return 0;
+	size_t sl = p[5] & 0x1f;
+	if (6 + sl > n)
+		return 0;
+	for (int t = 1; t < MM_W__COUNT; t++)
+		if (strlen(names[t]) == sl && memcmp(p + 6, names[t], sl) == 0)
+			return t;
+	return 0;
+}
+
 struct mm_wire_dec {
 	msgpack_zone zone;
 };

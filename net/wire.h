@@ -238,6 +238,10 @@ int mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
 int mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap);
 
 const char *mm_wire_type_name(unsigned type);
+/* The type of an encoded frame (header included), read from its leading
+ * "cmd" field as mm_wire_encode writes it; 0 if it does not start so.
+ * Cheap: for counting frames that were encoded elsewhere. */
+int mm_wire_peek_type(const uint8_t *frame, size_t len);
 
 /* The bytes an event's signature covers (docs/PROTOCOL.md, "event"):
  * "meshmap-event-v1" (16 bytes) || pub || peer || kind || dir ||
