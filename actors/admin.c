@@ -152,6 +152,16 @@ metrics(mm_admin_t *a, FILE *f)
 	    (unsigned long long)(open_all > ns.open_ready ? open_all - ns.open_ready : 0),
 	    (unsigned long long)ns.open_ready);
 	static const char *const dirs[2] = {"in", "out"};
+	fprintf(f, "# HELP meshmap_bandwidth_limit_bytes_per_second Bandwidth limit over all "
+	    "links (0: none).\n# TYPE meshmap_bandwidth_limit_bytes_per_second gauge\n"
+	    "meshmap_bandwidth_limit_bytes_per_second{dir=\"in\"} %llu\n"
+	    "meshmap_bandwidth_limit_bytes_per_second{dir=\"out\"} %llu\n"
+	    "# HELP meshmap_bandwidth_pauses_total Reads or writes paused to keep the "
+	    "bandwidth limit.\n# TYPE meshmap_bandwidth_pauses_total counter\n"
+	    "meshmap_bandwidth_pauses_total{dir=\"in\"} %llu\n"
+	    "meshmap_bandwidth_pauses_total{dir=\"out\"} %llu\n",
+	    (unsigned long long)ns.bw_rate[0], (unsigned long long)ns.bw_rate[1],
+	    (unsigned long long)ns.bw_pauses[0], (unsigned long long)ns.bw_pauses[1]);
 	static const struct {
 		const char *name, *help;
 	} bt[2] = {{"frames", "Frames by message type (in: decoded, out: queued)."},

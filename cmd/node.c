@@ -73,6 +73,9 @@ node_usage(FILE *f)
 	    "                          full (64 hex digits; repeatable)\n"
 	    "      --ban TARGET        refuse a peer id, an IP address or a CIDR range\n"
 	    "                          (repeatable; lifted when a reload drops it)\n"
+	    "      --recv-rate-kb N    bandwidth: kilobytes a second received over all\n"
+	    "                          links (default 0: no limit; reloadable)\n"
+	    "      --send-rate-kb N    kilobytes a second sent (default 0: no limit)\n"
 	    "      --mem-budget MB     the memory budget the node sheds load to keep\n"
 	    "                          (default 50)\n"
 	    "      --shutdown-timeout S  on SIGTERM/SIGINT, wait at most S seconds for\n"
@@ -83,7 +86,7 @@ node_usage(FILE *f)
 	    "                          on SIGHUP, for logrotate)\n"
 	    "      --check-config      check the settings and the key, print them, exit\n"
 	    "\n"
-	    "Signals: SIGHUP reloads the config file (limits, timers, bootstrap list,\n"
+	    "Signals: SIGHUP reloads the config file (limits, bandwidth, timers, bootstrap list,\n"
 	    "bans, protected peers, logging) and names what needs a restart;\n"
 	    "SIGTERM/SIGINT stop gracefully (goodbye to peers, snapshot saved).\n"
 	    "\n"
@@ -132,7 +135,7 @@ struct node_opts {
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
-	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb;
+	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb;
 	int relay, log_level, log_json, check;
 	mm_tls_backend_t backend;
 	uint8_t prot[MM_NODE_PROTECT_MAX][32];
@@ -184,6 +187,8 @@ static const struct option node_longopts[] = {
     {"log-format", required_argument, NULL, 'F'},
     {"log-file", required_argument, NULL, 'O'},
     {"check-config", no_argument, NULL, 'K'},
+    {"recv-rate-kb", required_argument, NULL, 'i'},
+    {"send-rate-kb", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -352,6 +357,12 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'K':
 		o->check = 1;
 		return NULL;
+	case 'i':
+		return mm_cmd_parse_uint(v, 0, 100000000, &o->recv_kb) != 0 ?
+		    "--recv-rate-kb: kilobytes a second in [0, 100000000] (0: no limit)" : NULL;
+	case 'o':
+		return mm_cmd_parse_uint(v, 0, 100000000, &o->send_kb) != 0 ?
+		    "--send-rate-kb: kilobytes a second in [0, 100000000] (0: no limit)" : NULL;
 	default:
 		return "unknown option";
 	}
@@ -715,6 +726,13 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	}
 	if (nw->status != cur->status)
 		changed++;
+	if (nw->recv_kb != cur->recv_kb || nw->send_kb != cur->send_kb) {
+		mm_net_set_rates(mm_node_net(node), (uint64_t)nw->recv_kb * 1000,
+		    (uint64_t)nw->send_kb * 1000);
+		printf("reload: bandwidth: receive %lu kB/s, send %lu kB/s (0: no limit)\n",
+		    nw->recv_kb, nw->send_kb);
+		changed++;
+	}
 	/* the bootstrap list: by address */
 	for (unsigned i = 0; i < cur->nboot; i++) {
 		unsigned j = 0;
@@ -809,6 +827,7 @@ print_config(const struct node_opts *o)
 	    o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh);
 	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu\n",
 	    o->ttl, o->confirm_s, o->per_ip, o->direct_rate);
+	printf("  recv-rate-kb %lu, send-rate-kb %lu (0: no limit)\n", o->recv_kb, o->send_kb);
 	printf("  mem-budget %lu MB, shutdown-timeout %lu s, snapshot %s\n", o->mem_mb,
 	    o->shutdown_s, o->snapshot ? o->snapshot : "(none)");
 	printf("  log level %s, format %s, to %s\n", level_name(o->log_level),
@@ -920,6 +939,8 @@ mm_cmd_node(int argc, char **argv)
 	nc.relay = o.relay;
 	nc.direct_rate = nc.direct_burst = (uint32_t)o.direct_rate;
 	nc.max_inbound = (unsigned)o.max_inbound;
+	nc.net.recv_rate = (uint64_t)o.recv_kb * 1000;
+	nc.net.send_rate = (uint64_t)o.send_kb * 1000;
 	mm_node_t *node = NULL;
 	mm_admin_t *admin = NULL;
 	int rc_exit = MM_EXIT_OK;

@@ -50,6 +50,10 @@ struct mm_net {
 	    st_pings, st_pongs, st_closes[MM_CLOSE__MAX];
 	atomic_uint open_dir[2];  /* open connections: [0] dialled, [1] accepted */
 	atomic_uint open_ready;   /* of them, past both hellos */
+	/* Bandwidth limits over all connections, [0] received, [1] sent:
+	 * bytes a second (0: none), and the theoretical arrival time of the
+	 * next byte (GCRA, one CAS per read or write call, not per frame) */
+	_Atomic uint64_t bw_rate[2], bw_tat[2], st_bw_pauses[2];
 };
 
 struct mm_conn {
@@ -61,6 +65,8 @@ struct mm_conn {
 	mm_io_t io;
 	uint32_t io_events;
 	mm_timer_t timer;
+	mm_timer_t bw_timer;         /* resumes I/O paused by a bandwidth limit */
+	uint8_t rx_paused, tx_paused;
 	mm_tls_t *tls;
 	mm_framer_t rx;
 	uint8_t *wq;                 /* write queue: encoded frames, in order */
@@ -173,21 +179,97 @@ static void conn_close(mm_conn_t *c, int reason, const char *why);
 static void
 set_events(mm_conn_t *c, uint32_t ev)
 {
+	if (c->rx_paused)
+		ev &= ~(uint32_t)EPOLLIN;
+	if (c->tx_paused)
+		ev &= ~(uint32_t)EPOLLOUT;
 	if (ev != c->io_events && c->state != ST_CLOSED) {
 		if (mm_io_modify(&c->io, ev) == 0)
 			c->io_events = ev;
 	}
 }
 
+/* ---- bandwidth limits ----------------------------------------------------- */
+
+#define BW_BURST_NS 250000000ull /* a quarter second's worth may go at once */
+
+/* Before a read or write in direction dir: 0 to go on, or the
+ * milliseconds to pause until the bytes already moved fit the rate again. */
+static uint64_t
+bw_wait(mm_net_t *n, int dir)
+{
+	if (atomic_load_explicit(&n->bw_rate[dir], memory_order_relaxed) == 0)
+		return 0;
+	uint64_t now = now_us() * 1000u;
+	uint64_t tat = atomic_load_explicit(&n->bw_tat[dir], memory_order_relaxed);
+	return tat <= now + BW_BURST_NS ? 0 : (tat - now - BW_BURST_NS) / 1000000u + 1;
+}
+
+/* After: charge the len bytes moved. */
+static void
+bw_charge(mm_net_t *n, int dir, uint64_t len)
+{
+	uint64_t rate = atomic_load_explicit(&n->bw_rate[dir], memory_order_relaxed);
+	if (rate == 0)
+		return;
+	uint64_t now = now_us() * 1000u, cost = len * 1000000000ull / rate;
+	uint64_t old = atomic_load_explicit(&n->bw_tat[dir], memory_order_relaxed), nw;
+	do
+		nw = (old > now ? old : now) + cost;
+	while (!atomic_compare_exchange_weak_explicit(&n->bw_tat[dir], &old, nw,
+	    memory_order_relaxed, memory_order_relaxed));
+}
+
+static void
+bw_pause(mm_conn_t *c, int dir, uint64_t ms)
+{
+	if (dir)
+		c->tx_paused = 1;
+	else
+		c->rx_paused = 1;
+	stat_add(&c->net->st_bw_pauses[dir], 1);
+	set_events(c, c->io_events);
+	mm_timer_arm(&c->bw_timer, ms);
+}
+
+static void flush(mm_conn_t *c);
+static void do_read(mm_conn_t *c);
+
+static void
+bw_resume(mm_conn_t *c)
+{
+	c->rx_paused = c->tx_paused = 0;
+	if (c->state != ST_HELLO && c->state != ST_READY)
+		return;
+	set_events(c, EPOLLIN | (c->wq_head < c->wq_tail ? EPOLLOUT : 0));
+	if (c->wq_head < c->wq_tail)
+		flush(c);
+	if (c->state != ST_CLOSED)
+		do_read(c); /* TLS may hold decrypted bytes epoll cannot see */
+}
+
 static void
 flush(mm_conn_t *c)
 {
+	if (c->tx_paused)
+		return;
+	/* under a send limit, one TLS record at a time, so that the limit
+	 * is charged (and pauses) between records, not after the whole queue */
+	size_t most = atomic_load_explicit(&c->net->bw_rate[1], memory_order_relaxed) ?
+	    16384 : SIZE_MAX;
 	while (c->wq_head < c->wq_tail && c->state != ST_CLOSED) {
-		long w = mm_tls_write(c->tls, c->wq + c->wq_head, c->wq_tail - c->wq_head);
+		uint64_t wait = bw_wait(c->net, 1);
+		if (wait != 0) {
+			bw_pause(c, 1, wait);
+			return;
+		}
+		size_t len = c->wq_tail - c->wq_head;
+		long w = mm_tls_write(c->tls, c->wq + c->wq_head, len < most ? len : most);
 		if (w > 0) {
 			c->wq_head += (uint32_t)w;
 			stat_add(&c->net->st_bytes_out, (uint64_t)w);
 			c->last_tx_ms = mm_now_ms();
+			bw_charge(c->net, 1, (uint64_t)w);
 			continue;
 		}
 		if (w == MM_TLS_WANT_WRITE || w == MM_TLS_WANT_READ) {
@@ -355,6 +437,7 @@ conn_close(mm_conn_t *c, int reason, const char *why)
 	c->state = ST_CLOSED;
 	mm_io_stop(&c->io);
 	mm_timer_cancel(&c->timer);
+	mm_timer_cancel(&c->bw_timer);
 	mm_tls_free(c->tls);
 	c->tls = NULL;
 	close(c->fd);
@@ -474,12 +557,20 @@ static void
 do_read(mm_conn_t *c)
 {
 	while (c->state == ST_HELLO || c->state == ST_READY) {
+		uint64_t wait = bw_wait(c->net, 0);
+		if (wait != 0) {
+			bw_pause(c, 0, wait);
+			break;
+		}
 		size_t avail;
 		uint8_t *p = mm_framer_space(&c->rx, READ_CHUNK, &avail);
 		if (p == NULL) {
 			conn_close(c, MM_CLOSE_IO, "out of memory");
 			return;
 		}
+		if (avail > READ_CHUNK &&
+		    atomic_load_explicit(&c->net->bw_rate[0], memory_order_relaxed) != 0)
+			avail = READ_CHUNK; /* charged a chunk at a time, like writes */
 		long r = mm_tls_read(c->tls, p, avail);
 		if (r == MM_TLS_WANT_READ)
 			break;
@@ -507,6 +598,7 @@ do_read(mm_conn_t *c)
 			    "zero-length frame" : "frame longer than the maximum", 0);
 			return;
 		}
+		bw_charge(c->net, 0, (uint64_t)r);
 	}
 	if (c->state != ST_CLOSED)
 		mm_framer_trim(&c->rx); /* idle: no buffer held */
@@ -568,6 +660,7 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 		c->self = self;
 		c->last_rx_ms = c->last_tx_ms = mm_now_ms();
 		mm_timer_init(&c->timer, self, 0);
+		mm_timer_init(&c->bw_timer, self, 1);
 		mm_timer_arm(&c->timer, c->net->cfg.handshake_timeout_ms);
 		uint32_t ev = c->state == ST_CONNECTING ? EPOLLOUT : EPOLLIN;
 		if (mm_io_start(&c->io, self, c->fd, ev, 0) != 0) {
@@ -611,6 +704,10 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 			do_read(c);
 		return;
 	case MM_MSG_TIMER:
+		if (m->arg == 1) {
+			bw_resume(c);
+			return;
+		}
 		if (c->state == ST_READY)
 			keepalive(c);
 		else
@@ -887,6 +984,7 @@ mm_net_create(mm_rt_t *rt, const mm_net_config_t *cfg, mm_net_t **out, char *err
 	n->cfg = *cfg;
 	atomic_store(&n->adv_port, cfg->listen_port);
 	snprintf(n->network, sizeof(n->network), "%s", cfg->network);
+	mm_net_set_rates(n, cfg->recv_rate, cfg->send_rate);
 	n->cfg.network = n->network;
 	n->nworkers = mm_rt_workers(rt);
 	uint64_t k[2];
@@ -929,6 +1027,13 @@ mm_net_destroy(mm_net_t *n)
 }
 
 void
+mm_net_set_rates(mm_net_t *n, uint64_t recv_rate, uint64_t send_rate)
+{
+	atomic_store_explicit(&n->bw_rate[0], recv_rate, memory_order_relaxed);
+	atomic_store_explicit(&n->bw_rate[1], send_rate, memory_order_relaxed);
+}
+
+void
 mm_net_stats(const mm_net_t *n, mm_net_stats_t *o)
 {
 	mm_net_t *w = (mm_net_t *)n;
@@ -951,6 +1056,10 @@ mm_net_stats(const mm_net_t *n, mm_net_stats_t *o)
 	o->open_in = LD(open_dir[1]);
 	o->open_out = LD(open_dir[0]);
 	o->open_ready = LD(open_ready);
+	for (int d = 0; d < 2; d++) {
+		o->bw_rate[d] = LD(bw_rate[d]);
+		o->bw_pauses[d] = LD(st_bw_pauses[d]);
+	}
 	memset(o->type_frames, 0, sizeof(o->type_frames));
 	memset(o->type_bytes, 0, sizeof(o->type_bytes));
 	for (unsigned k = 0; k < w->nworkers && w->scratch != NULL; k++)

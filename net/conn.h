@@ -72,6 +72,13 @@ typedef struct mm_net_config {
 	uint16_t listen_port;           /* advertised in hello (0: the first port
 	                                 * mm_net_listen binds; none if it never does) */
 	unsigned conn_mailbox;          /* connection actor mailbox (63) */
+	/* Bandwidth over all connections, bytes a second of TLS payload
+	 * received and sent (0: no limit). A connection that goes over pauses
+	 * its reads (TCP pushes back on the sender) or its writes (frames wait
+	 * in its write queue, and a peer whose queue passes write_cap is cut
+	 * off as slow) until the average is back under; bursts of a quarter
+	 * second's worth pass at once. Handshakes are not limited. */
+	uint64_t recv_rate, send_rate;
 	void (*on_ready)(mm_conn_t *c, const uint8_t id[32], void *arg);
 	void (*on_message)(mm_conn_t *c, const mm_wire_msg_t *m, void *arg);
 	void (*on_close)(mm_conn_t *c, int reason, const char *why, void *arg);
@@ -147,7 +154,12 @@ typedef struct mm_net_stats {
 	/* frames and bytes (frame header included) by message type, [0] in
 	 * (decoded), [1] out (queued) */
 	uint64_t type_frames[2][MM_W__COUNT], type_bytes[2][MM_W__COUNT];
+	/* bandwidth limits ([0] received, [1] sent; 0: none) and the times a
+	 * connection paused its reads or writes to keep them */
+	uint64_t bw_rate[2], bw_pauses[2];
 } mm_net_stats_t;
+/* Change the bandwidth limits at run time (any thread). */
+void mm_net_set_rates(mm_net_t *n, uint64_t recv_rate, uint64_t send_rate);
 void mm_net_stats(const mm_net_t *n, mm_net_stats_t *out);
 const char *mm_close_reason_name(int reason);
 

@@ -118,15 +118,19 @@ echo "ok: disconnect, connect"
 sed -i -e 's|^ban = 10.99.0.0/16|ban = 10.98.0.0/16|' -e "s|^listen = .*|listen = 127.0.0.1:1|" "$conf"
 echo "protect = $id0" >>"$conf"
 echo "max-degree = 20" >>"$conf"
+echo "recv-rate-kb = 500" >>"$conf"
 kill -HUP "${pids[1]}"
 wait_for 10 grep -q '^reloaded ' "$dir/n1.log" || fail "no 'reloaded' line"
 for want in 'reload: listen cannot change at run time' 'reload: ban on 10.99.0.0/16 lifted' \
-    'reload: 10.98.0.0/16 banned' "reload: $id0 protected" 'reload: limits and timers: degree 12, max-degree 20'; do
+    'reload: 10.98.0.0/16 banned' "reload: $id0 protected" 'reload: limits and timers: degree 12, max-degree 20' \
+    'reload: bandwidth: receive 500 kB/s, send 0 kB/s'; do
   grep -qF "$want" "$dir/n1.log" || fail "reload: no '$want'"
 done
 out=$(ctl bans) && grep -q '^10.98.0.0/16 ' <<<"$out" && ! grep -q '^10.99.0.0/16 ' <<<"$out" ||
   fail "bans after reload: $out"
 out=$(ctl protected) && [ "$out" = "$id0" ] || fail "protected after reload: '$out'"
+ctl metrics | grep -q '^meshmap_bandwidth_limit_bytes_per_second{dir="in"} 500000$' ||
+  fail "metrics: the reloaded bandwidth limit is not shown"
 # a broken file: nothing changes
 echo "max-degree = 99" >>"$conf"
 kill -HUP "${pids[1]}"

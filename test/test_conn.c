@@ -30,6 +30,7 @@ struct node {
 	atomic_int flood_peer_set;
 	uint8_t flood_peer[32];
 	atomic_int flood_result;
+	atomic_int burst_n; /* events (seq 4242) to send to each new peer */
 };
 
 static mm_rt_t *rt;
@@ -48,6 +49,13 @@ on_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
 		for (int i = 0; i < 100000 && rc == 0; i++)
 			rc = mm_conn_send(c, &e);
 		atomic_store(&n->flood_result, rc);
+	}
+	int burst = atomic_load(&n->burst_n);
+	for (int i = 0; i < burst; i++) {
+		mm_wire_msg_t e = {.type = MM_W_EVENT};
+		e.u.event.kind = 1;
+		e.u.event.seq = 4242;
+		CHECK_EQ(mm_conn_send(c, &e), 0);
 	}
 	atomic_fetch_add(&n->ready, 1);
 }
@@ -264,7 +272,7 @@ expect_error_then_close(struct raw *r, uint32_t code)
 
 /* ---- tests ------------------------------------------------------------------ */
 
-static struct node a, b, lim, slow;
+static struct node a, b, lim, slow, bwa, bwb;
 
 static void
 test_two_nodes(void)
@@ -412,6 +420,64 @@ test_slow_consumer(void)
 	raw_free(&r);
 }
 
+static double
+mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+test_bandwidth(void)
+{
+	/* bwa receives at most 40,000 bytes a second over all its links;
+	 * bwb sends it 600 events at once (about 100 KB). Every one arrives,
+	 * the reads paused to keep the rate, nobody is closed, and the whole
+	 * took at least what the limit allows beyond its quarter-second burst
+	 * and one read or TLS record (16 KB) that may start just inside it (a
+	 * lower bound: a slower machine only takes longer). */
+	const uint64_t rate = 40000;
+	mm_net_set_rates(bwa.net, rate, 0);
+	atomic_store(&bwb.burst_n, 600);
+	struct sockaddr_in addr = loopback(bwa.port);
+	double t0 = mono_s();
+	CHECK_EQ(mm_net_dial(bwb.net, (struct sockaddr *)&addr, sizeof(addr), bwa.id.id), 0);
+	WAIT_FOR(atomic_load(&bwa.msgs) == 600);
+	double took = mono_s() - t0;
+	mm_net_stats_t s = stats(&bwa);
+	uint64_t bytes = s.type_bytes[0][MM_W_EVENT];
+	CHECK_EQ(s.type_frames[0][MM_W_EVENT], 600);
+	CHECK_GT(s.bw_pauses[0], 0);
+	CHECK_EQ(s.bw_pauses[1], 0);
+	CHECK_EQ(s.bw_rate[0], rate);
+	double floor_s = ((double)bytes - (double)rate / 4 - 16384) / (double)rate;
+	fprintf(stderr, "   %llu event bytes at a %llu B/s limit: %.2f s (floor %.2f s), "
+	    "%llu pauses\n", (unsigned long long)bytes, (unsigned long long)rate, took,
+	    floor_s, (unsigned long long)s.bw_pauses[0]);
+	CHECK_GT(floor_s, 1.0);
+	CHECK(took >= floor_s * 0.95);
+	CHECK_EQ(atomic_load(&bwa.closes), 0);
+	CHECK_EQ(atomic_load(&bwb.closes), 0);
+	/* The send side: now bwa sends 600 to bwb over a new link, under a
+	 * send limit of its own; the same floor holds. */
+	atomic_store(&bwb.burst_n, 0);
+	atomic_store(&bwb.msgs, 0);
+	atomic_store(&bwa.burst_n, 600);
+	mm_net_set_rates(bwa.net, 0, rate);
+	struct sockaddr_in addr2 = loopback(bwb.port);
+	t0 = mono_s();
+	CHECK_EQ(mm_net_dial(bwa.net, (struct sockaddr *)&addr2, sizeof(addr2), bwb.id.id), 0);
+	WAIT_FOR(atomic_load(&bwb.msgs) == 600);
+	took = mono_s() - t0;
+	s = stats(&bwa);
+	fprintf(stderr, "   sent under the same limit: %.2f s, %llu pauses\n", took,
+	    (unsigned long long)s.bw_pauses[1]);
+	CHECK_GT(s.bw_pauses[1], 0);
+	CHECK(took >= floor_s * 0.95);
+	mm_net_set_rates(bwa.net, 0, 0);
+}
+
 int
 main(void)
 {
@@ -423,10 +489,13 @@ main(void)
 	node_init(&b, 8, 8, 2000, 1u << 20);
 	node_init(&lim, 2, 8, 300, 1u << 20);
 	node_init(&slow, 8, 1, 2000, 64u << 10);
+	node_init(&bwa, 8, 8, 2000, 1u << 20);
+	node_init(&bwb, 8, 8, 2000, 1u << 20);
 	RUN(test_two_nodes);
 	RUN(test_hostile_client);
 	RUN(test_handshake_timeout_and_limits);
 	RUN(test_slow_consumer);
+	RUN(test_bandwidth);
 	/* Shut down: every connection closes; b saw RTTs measured. */
 	mm_rt_stop(rt);
 	CHECK_GT(atomic_load(&b.last_rtt), 0);
@@ -438,10 +507,14 @@ main(void)
 	mm_net_destroy(b.net);
 	mm_net_destroy(lim.net);
 	mm_net_destroy(slow.net);
+	mm_net_destroy(bwa.net);
+	mm_net_destroy(bwb.net);
 	mm_rt_destroy(rt);
 	mm_id_free(&a.id);
 	mm_id_free(&b.id);
 	mm_id_free(&lim.id);
 	mm_id_free(&slow.id);
+	mm_id_free(&bwa.id);
+	mm_id_free(&bwb.id);
 	return 0;
 }
