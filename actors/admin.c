@@ -106,6 +106,8 @@ metrics(mm_admin_t *a, FILE *f)
 	C("dials", "Dials made.", s.dials);
 	C("kicks", "Links dropped by the selector.", s.kicks);
 	C("refused_full", "Newcomers turned away: no slot.", s.refused_full);
+	C("refused_memory", "Newcomers turned away at critical memory pressure.",
+	    s.refused_memory);
 	C("bans", "Peers banned.", s.bans);
 	C("refused_banned", "Banned peers refused at the handshake.", s.refused_banned);
 	C("direct_sent", "Direct messages we sent.", s.direct_sent);

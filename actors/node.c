@@ -205,6 +205,7 @@ struct mm_node {
 	mm_timer_t req_t;
 	uint64_t last_replace_ms;
 	int stopping;       /* said goodbye: no dials, no new links */
+	int pressure;       /* the runtime's memory pressure (MM_MSG_PRESSURE) */
 	/* protected peers (operator): never dropped by the selector, admitted
 	 * above max_degree (up to the map's claim limit) */
 	pthread_mutex_t prot_mu;
@@ -230,7 +231,8 @@ struct mm_node {
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
-	_Atomic uint64_t st_verify, st_stale;
+	_Atomic uint64_t st_verify, st_stale, st_refused_mem;
+	atomic_int a_pressure;
 	_Atomic uint64_t st_intro_out, st_intro_in, st_intro_dial;
 	_Atomic uint64_t st_rq_out, st_rq_in, st_rq_timeout, st_rq_late;
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
@@ -838,7 +840,7 @@ book_dial(mm_node_t *n, struct addr *a)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	sockaddr_of(a->ip, a->port, &ss, &len);
-	if (n->stopping)
+	if (n->stopping || n->pressure >= MM_PRESSURE_HIGH)
 		return;
 	uint64_t tag = ADDR_TAG | (uint64_t)a->gen << 16 | (uint64_t)(a - n->book);
 	a->dialling = 1;
@@ -2477,11 +2479,15 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	book_put(n, pm->id, pm->ip, pm->port, 1);
 	/* Over max_degree: refuse the link, but tell the newcomer where else
 	 * to go (a peers answer, then "no slot"). */
-	if (no_slot(n, pm->inbound) && !(is_protected(n, pm->id) &&
-	    atomic_load(&n->npeers) < n->cfg.map.max_neighbours_temp)) {
-		bump(&n->st_full);
-		mm_log(MM_LOG_INFO, "node: peer refused: %u links already (max %u)",
-		    atomic_load(&n->npeers), n->cfg.max_degree);
+	int mem = n->pressure >= MM_PRESSURE_CRITICAL;
+	if (mem || (no_slot(n, pm->inbound) && !(is_protected(n, pm->id) &&
+	    atomic_load(&n->npeers) < n->cfg.map.max_neighbours_temp))) {
+		bump(mem ? &n->st_refused_mem : &n->st_full);
+		if (mem)
+			mm_log(MM_LOG_WARN, "node: peer refused: memory pressure critical");
+		else
+			mm_log(MM_LOG_INFO, "node: peer refused: %u links already (max %u)",
+			    atomic_load(&n->npeers), n->cfg.max_degree);
 		answer_peers(n, pm->conn, pm->id, 0, PX_ANSWER_MAX);
 		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
 		(void)mm_send(pm->conn, &m);
@@ -2902,6 +2908,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	struct peer_msg *pm = m->ptr;
 	switch (m->type) {
 	case MM_MSG_START:
+		/* the level now: changes after this come as MM_MSG_PRESSURE */
+		n->pressure = n->cfg.mem_shed ? (int)mm_rt_pressure(n->rt) : MM_PRESSURE_OK;
+		atomic_store_explicit(&n->a_pressure, n->pressure, memory_order_relaxed);
 		mm_timer_init(&n->refresh, self, REFRESH_TIMER);
 		mm_timer_arm(&n->refresh, n->cfg.refresh_ms);
 		mm_timer_init(&n->select_t, self, SELECT_TIMER);
@@ -2988,6 +2997,20 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_REQUEST: request_in(n, m->ptr); free(m->ptr); return;
 	case N_DUMP: dump_peers(n, m->ptr); return;
 	case N_ENFORCE: enforce_bans(n); return;
+	case MM_MSG_PRESSURE:
+		/* Memory: at HIGH no new dials (the links we have stay), at
+		 * CRITICAL no new links at all, newcomers refused as "no slot"
+		 * with addresses of others. */
+		if ((int)m->aux != n->pressure)
+			mm_log((int)m->aux > n->pressure ? MM_LOG_WARN : MM_LOG_INFO,
+			    "node: memory pressure %s: %s", m->aux == MM_PRESSURE_OK ? "ok" :
+			    m->aux == MM_PRESSURE_HIGH ? "high" : "critical",
+			    m->aux == MM_PRESSURE_OK ? "dialling and accepting again" :
+			    m->aux == MM_PRESSURE_HIGH ? "no new dials" :
+			    "no new links (newcomers refused)");
+		n->pressure = n->cfg.mem_shed ? (int)m->aux : MM_PRESSURE_OK;
+		atomic_store_explicit(&n->a_pressure, (int)m->aux, memory_order_relaxed);
+		return;
 	case N_BOOT_DEL: boot_del(n, m->ptr); free(m->ptr); return;
 	case N_DISCONNECT: disconnect_in(n, m->ptr); free(m->ptr); return;
 	case N_GOODBYE: goodbye_in(n); return;
@@ -3097,6 +3120,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->snapshot_ms = 300000;
 	c->ae_ms = 60000;
 	c->analyse_ms = 10000;
+	c->mem_shed = 1;
 }
 
 int
@@ -3232,7 +3256,7 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	/* Mailbox: every connection's up and down at once, plus events in
 	 * and the shards' results. */
 	mm_actor_opts_t o = {.worker = 0, .mailbox_cap = 4 * MAX_PEERS + 8192,
-	    .drop = node_drop, .name = "node"};
+	    .drop = node_drop, .name = "node", .flags = MM_ACTOR_F_PRESSURE};
 	n->actor = mm_actor_spawn(rt, node_fn, n, &o);
 	if (n->actor == NULL) {
 		rc = -errno;
@@ -3522,6 +3546,8 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
 	o->events_verified = LD(st_verify);
+	o->refused_memory = LD(st_refused_mem);
+	o->pressure = LD(a_pressure);
 	o->events_stale = LD(st_stale);
 	o->intros_sent = LD(st_intro_out);
 	o->intros_received = LD(st_intro_in);

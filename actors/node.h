@@ -168,6 +168,12 @@ typedef struct mm_node_config {
 	void (*on_request)(void *arg, const uint8_t origin[32], uint64_t req_id,
 	    const uint8_t *data, uint32_t len);
 	unsigned req_inflight_max;
+	/* Memory: follow the runtime's pressure (its budget is the process's
+	 * RSS): at HIGH no new dials, at CRITICAL no new links (newcomers get
+	 * addresses of others and "no slot"). Off for a node that shares its
+	 * process with other work (the embedding library, in-process tests),
+	 * since the process's RSS is then not the node's. 1. */
+	int mem_shed;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);
@@ -311,6 +317,10 @@ typedef struct mm_node_stats {
 	/* signature verifications of events (each costs ~60 us; duplicates
 	 * and stale events are dropped before it) and stale events dropped */
 	uint64_t events_verified, events_stale;
+	/* newcomers refused at critical memory pressure, and the pressure
+	 * the node last heard of (enum mm_pressure) */
+	uint64_t refused_memory;
+	int pressure;
 	/* misbehaviour events by cause (index: wire error code) */
 	uint64_t misbehaviour[MM_NODE_CAUSES];
 } mm_node_stats_t;

@@ -149,6 +149,7 @@ meshmap_new(const meshmap_config_t *c, char *err, size_t errlen)
 	}
 	mm_node_config_t nc;
 	mm_node_config_default(&nc);
+	nc.mem_shed = 0; /* the process's memory is the program's, not ours */
 	nc.net.id = &m->id;
 	nc.net.network = m->network;
 	nc.net.difficulty = c->difficulty;

@@ -9,6 +9,7 @@
  * node promises (50 MB by default) is what the operating system sees.
  */
 #include "rt_internal.h"
+#include "log.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -144,6 +145,12 @@ mm__mem_timer_fire(mm_timer_t *t)
 	int prev = atomic_load_explicit(&rt->pressure, memory_order_relaxed);
 	int lvl = forced >= 0 ? forced : (int)mm_mem_level(&s, (enum mm_pressure)prev);
 	atomic_store_explicit(&rt->pressure, lvl, memory_order_relaxed);
+	if (lvl != prev)
+		mm_log(lvl > prev ? MM_LOG_WARN : MM_LOG_INFO, "memory: pressure %s: RSS "
+		    "%.1f MB of a %.1f MB budget%s", lvl == MM_PRESSURE_OK ? "ok" :
+		    lvl == MM_PRESSURE_HIGH ? "high (>= 80%)" : "critical (>= 95%)",
+		    (double)s.rss / 1e6, (double)rt->cfg.mem_budget / 1e6,
+		    forced >= 0 ? " (forced)" : "");
 	mm_timer_arm(t, rt->cfg.mem_interval_ms);
 }
 

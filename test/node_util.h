@@ -18,6 +18,7 @@ node_test_config(mm_node_config_t *c, mm_identity_t *id, unsigned diff, const ch
 	c->net.network = net;
 	c->net.difficulty = diff;
 	c->gossip.difficulty = diff;
+	c->mem_shed = 0; /* many nodes share this process's RSS */
 }
 
 /* from dials 127.0.0.1:port */

@@ -13,7 +13,7 @@
 #include "test.h"
 
 #define DIFF 8
-#define N 15
+#define N 17
 
 static mm_rt_t *rt;
 static mm_identity_t ids[N];
@@ -32,10 +32,11 @@ start(int i)
 	c.gossip.difficulty = DIFF;
 	c.refresh_ms = 200; /* late joiners learn older links within this */
 	c.select_ms = 0;    /* these tests build exact topologies by hand */
-	if (i >= 8) /* 8..14: no refresh, so what they learn comes by sync */
+	if (i >= 8) /* 8..16: no refresh, so what they learn comes by sync */
 		c.refresh_ms = 600000;
 	if (i == 11) /* the degree cap */
 		c.degree = c.max_degree = 2;
+	c.mem_shed = i >= 15; /* 15, 16: test_memory_pressure (forced levels) */
 	c.redial_min_ms = 20;
 	c.redial_max_ms = 160;
 	char err[256] = "";
@@ -329,6 +330,33 @@ test_liar_banned(void)
 	liar_net = ln;
 }
 
+static void
+test_memory_pressure(void)
+{
+	/* At critical memory pressure (forced: the runtime's test hook; the
+	 * process's real RSS, 17 nodes, is above the 50 MB budget anyway), a
+	 * newcomer is refused with addresses of others; at a forced OK, the
+	 * same dial links. The other nodes here do not follow the pressure. */
+	mm_node_stats_t s;
+	mm_rt_force_pressure(rt, MM_PRESSURE_CRITICAL);
+	WAIT_FOR((mm_node_stats(nodes[15], &s), s.pressure == MM_PRESSURE_CRITICAL));
+	WAIT_FOR((mm_node_stats(nodes[16], &s), s.pressure == MM_PRESSURE_CRITICAL));
+	dial(16, 15);
+	mm_node_stats_t r15, r16;
+	WAIT_FOR((mm_node_stats(nodes[15], &r15), mm_node_stats(nodes[16], &r16),
+	    r15.refused_memory + r16.refused_memory >= 1));
+	CHECK_EQ(mm_node_peers(nodes[15]), 0);
+	CHECK_EQ(mm_node_peers(nodes[16]), 0);
+	mm_rt_force_pressure(rt, MM_PRESSURE_OK);
+	WAIT_FOR((mm_node_stats(nodes[15], &s), s.pressure == MM_PRESSURE_OK));
+	WAIT_FOR((mm_node_stats(nodes[16], &s), s.pressure == MM_PRESSURE_OK));
+	dial(16, 15);
+	WAIT_FOR(mm_node_peers(nodes[15]) == 1 && mm_node_peers(nodes[16]) == 1);
+	mm_rt_force_pressure(rt, -1);
+	fprintf(stderr, "   memory pressure: refused at critical (%llu), linked after\n",
+	    (unsigned long long)(r15.refused_memory + r16.refused_memory));
+}
+
 int
 main(void)
 {
@@ -344,6 +372,7 @@ main(void)
 	RUN(test_join_sync);
 	RUN(test_degree_cap);
 	RUN(test_liar_banned);
+	RUN(test_memory_pressure);
 	mm_rt_stop(rt);
 	mm_net_destroy(liar_net);
 	mm_id_free(&liar);

@@ -19,6 +19,7 @@ mk(mm_rt_t *rt, mm_identity_t *id, const char *snap)
 	CHECK_EQ(mm_id_generate(id, DIFF, NULL), 0);
 	mm_node_config_t c;
 	mm_node_config_default(&c);
+	c.mem_shed = 0; /* several nodes share this process */
 	c.net.id = id;
 	c.net.network = "persist";
 	c.net.difficulty = DIFF;

@@ -95,6 +95,7 @@ main(void)
 	CHECK_EQ(mm_id_generate(&id, DIFF, NULL), 0);
 	mm_node_config_t c;
 	mm_node_config_default(&c);
+	c.mem_shed = 0; /* several nodes share this process */
 	c.net.id = &id;
 	c.net.network = "relay";
 	c.net.difficulty = DIFF;
