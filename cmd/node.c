@@ -910,6 +910,12 @@ mm_cmd_node(int argc, char **argv)
 	mm_rt_config_default(&rc);
 	rc.workers = (unsigned)o.workers;
 	rc.mem_budget = (size_t)o.mem_mb * 1000 * 1000;
+#ifdef MM_SANITIZER_BUILD
+	/* The sanitizers' shadow memory and quarantine are in the RSS the
+	 * budget is measured on (a TSan node idles at ~70 MB): their builds
+	 * scale it, or every node would refuse links from the start. */
+	rc.mem_budget *= 8;
+#endif
 	mm_rt_t *rt;
 	int e = mm_rt_create(&rc, &rt);
 	if (e != 0) {

@@ -835,6 +835,7 @@ mm_rt_create(const mm_rt_config_t *cfg, mm_rt_t **out)
 		if (rt->cfg.mem_interval_ms == 0)
 			rt->cfg.mem_interval_ms = 100;
 	}
+
 	rt->nworkers = rt->cfg.workers;
 	if (rt->nworkers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
