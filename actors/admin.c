@@ -228,6 +228,16 @@ metrics(mm_admin_t *a, FILE *f)
 			    (unsigned long long)v);
 		}
 	}
+	fprintf(f, "# HELP meshmap_limit The limits in force (links: degree, max_degree, "
+	    "max_inbound in relay mode; connections: max, per IP, pending handshakes "
+	    "per IP).\n# TYPE meshmap_limit gauge\n"
+	    "meshmap_limit{name=\"degree\"} %u\nmeshmap_limit{name=\"max_degree\"} %u\n"
+	    "meshmap_limit{name=\"max_inbound\"} %u\n"
+	    "meshmap_limit{name=\"max_connections\"} %llu\n"
+	    "meshmap_limit{name=\"max_connections_per_ip\"} %llu\n"
+	    "meshmap_limit{name=\"max_pending_per_ip\"} %llu\n",
+	    s.degree, s.max_degree, s.max_inbound, (unsigned long long)ns.max_conns,
+	    (unsigned long long)ns.max_conns_per_ip, (unsigned long long)ns.max_pending_per_ip);
 	mm_node_mbox_t mb[16];
 	unsigned nmb = mm_node_mailboxes(a->node, mb, 16);
 	fprintf(f, "# HELP meshmap_mailbox_depth Messages waiting in the node's actors' "

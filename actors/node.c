@@ -233,6 +233,7 @@ struct mm_node {
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
 	_Atomic uint64_t st_verify, st_stale, st_refused_mem;
 	atomic_int a_pressure;
+	atomic_uint a_degree, a_max_degree, a_max_inbound; /* for the metrics */
 	_Atomic uint64_t st_intro_out, st_intro_in, st_intro_dial;
 	_Atomic uint64_t st_rq_out, st_rq_in, st_rq_timeout, st_rq_late;
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
@@ -2858,6 +2859,15 @@ goodbye_in(mm_node_t *n)
 }
 
 static void
+publish_limits(mm_node_t *n)
+{
+	atomic_store_explicit(&n->a_degree, n->cfg.degree, memory_order_relaxed);
+	atomic_store_explicit(&n->a_max_degree, n->cfg.max_degree, memory_order_relaxed);
+	atomic_store_explicit(&n->a_max_inbound, n->cfg.relay ? n->cfg.max_inbound : 0,
+	    memory_order_relaxed);
+}
+
+static void
 reconf_in(mm_node_t *n, const mm_node_tunables_t *t)
 {
 	int sel = t->select_ms != n->cfg.select_ms, px = t->px_ms != n->cfg.px_ms,
@@ -2871,6 +2881,7 @@ reconf_in(mm_node_t *n, const mm_node_tunables_t *t)
 	n->cfg.px_ms = t->px_ms;
 	n->cfg.ae_ms = t->ae_ms;
 	n->cfg.direct_rate = n->cfg.direct_burst = t->direct_rate;
+	publish_limits(n);
 	if (n->stopping)
 		return;
 	if (sel) {
@@ -2911,6 +2922,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		/* the level now: changes after this come as MM_MSG_PRESSURE */
 		n->pressure = n->cfg.mem_shed ? (int)mm_rt_pressure(n->rt) : MM_PRESSURE_OK;
 		atomic_store_explicit(&n->a_pressure, n->pressure, memory_order_relaxed);
+		publish_limits(n);
 		mm_timer_init(&n->refresh, self, REFRESH_TIMER);
 		mm_timer_arm(&n->refresh, n->cfg.refresh_ms);
 		mm_timer_init(&n->select_t, self, SELECT_TIMER);
@@ -3548,6 +3560,9 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->events_verified = LD(st_verify);
 	o->refused_memory = LD(st_refused_mem);
 	o->pressure = LD(a_pressure);
+	o->degree = LD(a_degree);
+	o->max_degree = LD(a_max_degree);
+	o->max_inbound = LD(a_max_inbound);
 	o->events_stale = LD(st_stale);
 	o->intros_sent = LD(st_intro_out);
 	o->intros_received = LD(st_intro_in);

@@ -321,6 +321,9 @@ typedef struct mm_node_stats {
 	 * the node last heard of (enum mm_pressure) */
 	uint64_t refused_memory;
 	int pressure;
+	/* the link limits in force (a reload changes them): degree,
+	 * max_degree, and max_inbound in relay mode (0 otherwise) */
+	unsigned degree, max_degree, max_inbound;
 	/* misbehaviour events by cause (index: wire error code) */
 	uint64_t misbehaviour[MM_NODE_CAUSES];
 } mm_node_stats_t;

@@ -1056,6 +1056,9 @@ mm_net_stats(const mm_net_t *n, mm_net_stats_t *o)
 	o->open_in = LD(open_dir[1]);
 	o->open_out = LD(open_dir[0]);
 	o->open_ready = LD(open_ready);
+	o->max_conns = w->cfg.max_conns;
+	o->max_conns_per_ip = w->cfg.max_conns_per_ip;
+	o->max_pending_per_ip = w->cfg.max_pending_per_ip;
 	for (int d = 0; d < 2; d++) {
 		o->bw_rate[d] = LD(bw_rate[d]);
 		o->bw_pauses[d] = LD(st_bw_pauses[d]);

@@ -157,6 +157,8 @@ typedef struct mm_net_stats {
 	/* bandwidth limits ([0] received, [1] sent; 0: none) and the times a
 	 * connection paused its reads or writes to keep them */
 	uint64_t bw_rate[2], bw_pauses[2];
+	/* the connection limits (fixed at create) */
+	uint64_t max_conns, max_conns_per_ip, max_pending_per_ip;
 } mm_net_stats_t;
 /* Change the bandwidth limits at run time (any thread). */
 void mm_net_set_rates(mm_net_t *n, uint64_t recv_rate, uint64_t send_rate);

@@ -132,8 +132,11 @@ done
 out=$(ctl bans) && grep -q '^10.98.0.0/16 ' <<<"$out" && ! grep -q '^10.99.0.0/16 ' <<<"$out" ||
   fail "bans after reload: $out"
 out=$(ctl protected) && [ "$out" = "$id0" ] || fail "protected after reload: '$out'"
-ctl metrics | grep -q '^meshmap_bandwidth_limit_bytes_per_second{dir="in"} 500000$' ||
+ctl metrics >"$dir/metrics2.txt"
+grep -q '^meshmap_bandwidth_limit_bytes_per_second{dir="in"} 500000$' "$dir/metrics2.txt" ||
   fail "metrics: the reloaded bandwidth limit is not shown"
+grep -q '^meshmap_limit{name="max_degree"} 20$' "$dir/metrics2.txt" ||
+  fail "metrics: the reloaded max-degree is not shown"
 # a broken file: nothing changes
 echo "max-degree = 99" >>"$conf"
 kill -HUP "${pids[1]}"
