@@ -21,6 +21,8 @@ usage(FILE *f)
 	    "  ctl      ask a running node (its admin interface): health, metrics, peers,\n"
 	    "           bans; ban, connect, disconnect, protect\n"
 	    "  map      the network as a running node sees it (JSON, or Graphviz DOT)\n"
+	    "  flood    load a node with real traffic (and hostile traffic) and measure\n"
+	    "           what it delivers\n"
 	    "\n"
 	    "options:\n"
 	    "  -h, --help     this help; 'meshmap <command> --help' for a command\n"
@@ -76,6 +78,8 @@ main(int argc, char **argv)
 		return mm_cmd_ctl(argc - 1, argv + 1);
 	if (strcmp(cmd, "map") == 0)
 		return mm_cmd_map(argc - 1, argv + 1);
+	if (strcmp(cmd, "flood") == 0)
+		return mm_cmd_flood(argc - 1, argv + 1);
 	fprintf(stderr, "meshmap: unknown command '%s' (try 'meshmap --help')\n",
 	    cmd);
 	return MM_EXIT_USAGE;

@@ -59,6 +59,8 @@ node_usage(FILE *f)
 	    "                          unless it is 0.0.0.0 or ::)\n"
 	    "      --admin HOST:PORT   serve /health, /metrics, /peers, /map there (HTTP;\n"
 	    "                          keep it on 127.0.0.1); meshmap ctl is its client\n"
+	    "      --event-rate N      connection events a link may send a second\n"
+	    "                          (default 1000; bursts of 4096 or N)\n"
 	    "      --direct-rate N     direct and broadcast frames a link may send a\n"
 	    "                          second, and in one burst (default 200000)\n"
 	    "      --relay             relay/bootstrap mode: inbound links do not count\n"
@@ -135,7 +137,7 @@ struct node_opts {
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
-	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb;
+	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate;
 	int relay, log_level, log_json, check;
 	mm_tls_backend_t backend;
 	uint8_t prot[MM_NODE_PROTECT_MAX][32];
@@ -188,6 +190,7 @@ static const struct option node_longopts[] = {
     {"log-file", required_argument, NULL, 'O'},
     {"check-config", no_argument, NULL, 'K'},
     {"recv-rate-kb", required_argument, NULL, 'i'},
+    {"event-rate", required_argument, NULL, 'e'},
     {"send-rate-kb", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -211,6 +214,7 @@ opts_default(struct node_opts *o)
 	o->ae_ms = 60000;
 	o->max_inbound = 16;
 	o->direct_rate = 200000;
+	o->event_rate = 1000;
 	o->shutdown_s = 5;
 	o->mem_mb = 50;
 	o->log_level = mm__log_level; /* MESHMAP_LOG, or warn */
@@ -357,6 +361,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'K':
 		o->check = 1;
 		return NULL;
+	case 'e':
+		return mm_cmd_parse_uint(v, 1, 100000000, &o->event_rate) != 0 ?
+		    "--event-rate: events a second in [1, 100000000]" : NULL;
 	case 'i':
 		return mm_cmd_parse_uint(v, 0, 100000000, &o->recv_kb) != 0 ?
 		    "--recv-rate-kb: kilobytes a second in [0, 100000000] (0: no limit)" : NULL;
@@ -688,6 +695,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(ttl, "ttl");
 	FIXED_N(confirm_s, "confirm-timeout");
 	FIXED_N(mem_mb, "mem-budget");
+	FIXED_N(event_rate, "event-rate");
 #undef FIXED_S
 #undef FIXED_N
 	mm_node_tunables_t a, b;
@@ -825,8 +833,8 @@ print_config(const struct node_opts *o)
 	    o->max_degree, o->relay ? "yes" : "no", o->max_inbound);
 	printf("  select-ms %lu, min-link-ms %lu, px-ms %lu, ae-ms %lu, refresh-ms %lu\n",
 	    o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh);
-	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu\n",
-	    o->ttl, o->confirm_s, o->per_ip, o->direct_rate);
+	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu, "
+	    "event-rate %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate, o->event_rate);
 	printf("  recv-rate-kb %lu, send-rate-kb %lu (0: no limit)\n", o->recv_kb, o->send_kb);
 	printf("  mem-budget %lu MB, shutdown-timeout %lu s, snapshot %s\n", o->mem_mb,
 	    o->shutdown_s, o->snapshot ? o->snapshot : "(none)");
@@ -944,6 +952,9 @@ mm_cmd_node(int argc, char **argv)
 	nc.ae_ms = (uint32_t)o.ae_ms;
 	nc.relay = o.relay;
 	nc.direct_rate = nc.direct_burst = (uint32_t)o.direct_rate;
+	nc.event_rate = (uint32_t)o.event_rate;
+	if (nc.event_burst < nc.event_rate)
+		nc.event_burst = nc.event_rate;
 	nc.max_inbound = (unsigned)o.max_inbound;
 	nc.net.recv_rate = (uint64_t)o.recv_kb * 1000;
 	nc.net.send_rate = (uint64_t)o.send_kb * 1000;

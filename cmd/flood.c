@@ -1,0 +1,954 @@
+/*
+ * meshmap flood: a synthetic load generator that speaks the real protocol
+ * with real identities, against one node (the target).
+ *
+ * Honest traffic runs over `--sources` connections that send and `--sinks`
+ * connections that receive (each its own identity, each subscribed to
+ * every topic): broadcasts (the target relays each to every sink), direct
+ * messages (source -> target -> one sink, signed routes), and signed
+ * connection events from the sources' identities (the target verifies,
+ * applies and forwards each to every other link) plus exact duplicates of
+ * them (the target must drop those before any verify). Every message
+ * carries its send time, so a sink measures its latency. Messages are
+ * signed before the clock starts: what is measured is the target, not
+ * our signing.
+ *
+ * Hostile traffic runs beside it on connections of its own: garbage bytes
+ * instead of TLS, a frame header announcing 4 GB, TLS handshakes left
+ * half-open, events with forged signatures. Each should be closed by the
+ * target; the summary counts how many were, and how the honest traffic
+ * fared meanwhile.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "conn.h"
+#include "direct.h"
+#include "frame.h"
+#include "wire.h"
+
+#define MAX_CONNS 256
+#define RING (1u << 16)      /* send times kept per source, for event latency */
+#define TOPIC "flood"
+#define BATCH 16             /* messages per buffer handed to a connection */
+
+enum kind { K_BCAST, K_DIRECT, K_EVENT, K_DUP, K__N };
+static const char *const kind_name[K__N] = {"bcast", "direct", "event", "dup"};
+
+enum hkind { H_GARBAGE, H_OVERSIZE, H_HALFOPEN, H_FORGED, H__N };
+static const char *const hkind_name[H__N] = {"garbage", "oversize", "halfopen", "forged"};
+
+/* ---- latency: log-linear histogram, 16 buckets per power of two of the
+ * microseconds (about 4.4% wide), from 1 us to about 2^27 us ------------- */
+#define HB 440
+static _Atomic uint64_t hist[HB];
+
+static void
+hist_add(uint64_t ns)
+{
+	double us = (double)ns / 1000.0;
+	int b = us <= 1.0 ? 0 : (int)(16.0 * log2(us));
+	if (b >= HB)
+		b = HB - 1;
+	atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
+}
+
+/* The upper bound of the bucket holding quantile q, in microseconds. */
+static double
+hist_q(double q)
+{
+	uint64_t total = 0, run = 0;
+	for (int b = 0; b < HB; b++)
+		total += atomic_load_explicit(&hist[b], memory_order_relaxed);
+	if (total == 0)
+		return 0;
+	uint64_t want = (uint64_t)ceil(q * (double)total);
+	for (int b = 0; b < HB; b++) {
+		run += atomic_load_explicit(&hist[b], memory_order_relaxed);
+		if (run >= want)
+			return exp2((double)(b + 1) / 16.0);
+	}
+	return exp2((double)HB / 16.0);
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+enum role { R_SOURCE, R_SINK, R_OVERSIZE, R_FORGED };
+
+struct fconn {
+	int role, idx;
+	mm_identity_t id;
+	mm_net_t *net;
+	mm_actor_t *actor;      /* set once ready (a reference) */
+	atomic_int ready, closed, reason;
+	uint8_t target[32];     /* the id the target proved */
+};
+
+static struct fconn conns[MAX_CONNS];
+static unsigned nconns, nsources, nsinks;
+static atomic_int ready_count, ready_failed;
+static _Atomic uint64_t sent[K__N], delivered[K__N];
+static _Atomic uint64_t hattempts[H__N], hclosed[H__N];
+static _Atomic uint64_t closes_by[MM_CLOSE__MAX];
+static _Atomic uint64_t *ev_sent_ns[MAX_CONNS]; /* per source: send time by seq % RING */
+/* Latency: a message is signed before the clock starts, so it cannot
+ * carry its send time. Broadcast and direct payloads carry the message's
+ * index instead (direct: after the kind byte), and the sender records the
+ * time it queued each index; events are found by source and seq. */
+static _Atomic uint64_t *msg_sent_ns; /* by message index */
+static uint64_t msg_count;
+static atomic_int stop_now;
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+on_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
+{
+	struct fconn *f = arg;
+	memcpy(f->target, id, 32);
+	if (f->role == R_SINK) { /* every topic, please */
+		mm_wire_msg_t m = {.type = MM_W_SUBS};
+		m.u.subs.count = 1;
+		m.u.subs.topic[0] = (mm_bytes_t){(const uint8_t *)"*", 1};
+		(void)mm_conn_send(c, &m);
+	}
+	if (f->role == R_OVERSIZE) {
+		/* a length prefix of 4 GB - 1: the target must close at once */
+		uint8_t hdr[MM_FRAME_HDR + 8];
+		memset(hdr, 0xff, MM_FRAME_HDR);
+		memset(hdr + MM_FRAME_HDR, 0x81, 8);
+		(void)mm_conn_send_frame(c, hdr, sizeof(hdr));
+	}
+	if (f->role == R_FORGED) {
+		mm_wire_msg_t m = {.type = MM_W_EVENT};
+		memcpy(m.u.event.pub, f->id.pub, 32);
+		m.u.event.pow = f->id.nonce;
+		memcpy(m.u.event.peer, id, 32);
+		m.u.event.kind = 1;
+		m.u.event.dir = 1;
+		m.u.event.seq = 1;
+		m.u.event.ts = unix_ms();
+		m.u.event.ttl = 2;
+		memset(m.u.event.sig, 0x5a, 64); /* not a signature */
+		(void)mm_conn_send(c, &m);
+	}
+	f->actor = mm_conn_actor(c);
+	mm_actor_ref(f->actor);
+	atomic_store(&f->ready, 1);
+	atomic_fetch_add(&ready_count, 1);
+}
+
+static void
+on_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
+{
+	(void)c;
+	struct fconn *f = arg;
+	if (f->role != R_SINK)
+		return;
+	uint64_t now = mono_ns(), t;
+	switch (m->type) {
+	case MM_W_BCAST:
+	case MM_W_DIRECT: {
+		const mm_bytes_t *d = m->type == MM_W_BCAST ? &m->u.bcast.data : &m->u.direct.data;
+		size_t at = m->type == MM_W_BCAST ? 0 : 1;
+		uint64_t idx;
+		if (d->len >= at + 8) {
+			memcpy(&idx, d->ptr + at, 8);
+			t = idx < msg_count ? atomic_load_explicit(&msg_sent_ns[idx],
+			    memory_order_relaxed) : 0;
+			if (t != 0 && now > t)
+				hist_add(now - t);
+		}
+		atomic_fetch_add_explicit(&delivered[m->type == MM_W_BCAST ? K_BCAST : K_DIRECT],
+		    1, memory_order_relaxed);
+		return;
+	}
+	case MM_W_EVENT:
+		for (unsigned s = 0; s < nsources; s++)
+			if (memcmp(m->u.event.pub, conns[s].id.pub, 32) == 0) {
+				t = atomic_load_explicit(&ev_sent_ns[s][m->u.event.seq % RING],
+				    memory_order_relaxed);
+				if (t != 0 && now > t)
+					hist_add(now - t);
+				atomic_fetch_add_explicit(&delivered[K_EVENT], 1,
+				    memory_order_relaxed);
+				return;
+			}
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+on_close(mm_conn_t *c, int reason, const char *why, void *arg)
+{
+	(void)c;
+	(void)why;
+	struct fconn *f = arg;
+	atomic_store(&f->reason, reason);
+	atomic_store(&f->closed, 1);
+	if (f->role == R_OVERSIZE || f->role == R_FORGED) {
+		int h = f->role == R_OVERSIZE ? H_OVERSIZE : H_FORGED;
+		atomic_fetch_add(&hclosed[h], 1);
+	} else if (!atomic_load(&stop_now)) {
+		atomic_fetch_add(&closes_by[reason >= 0 && reason < MM_CLOSE__MAX ? reason : 0], 1);
+	}
+	if (!atomic_load(&f->ready))
+		atomic_fetch_add(&ready_failed, 1);
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+struct flood_opts {
+	const char *target, *network;
+	unsigned long difficulty, sources, sinks, size, rate, duration, count, window,
+	    workers, garbage, oversize, halfopen, forged;
+	unsigned long mix[K__N];
+	int json;
+	struct sockaddr_storage ta;
+	socklen_t tl;
+};
+
+static void
+flood_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: meshmap flood --target HOST:PORT [options]\n"
+	    "\n"
+	    "Loads one node with real traffic from identities of its own, and\n"
+	    "measures what it delivers: messages a second, latency, errors.\n"
+	    "\n"
+	    "  -t, --target HOST:PORT  the node under load (required)\n"
+	    "  -n, --network NAME      its network name (default main)\n"
+	    "  -d, --difficulty BITS   its proof of work: our keys are made to it\n"
+	    "                          (default 22: about a second per key)\n"
+	    "      --sources N         connections that send (default 1)\n"
+	    "      --sinks N           connections that receive (default 12); the\n"
+	    "                          target must accept sources + sinks links\n"
+	    "                          (run it with --select-ms 0 or --relay)\n"
+	    "      --mix K=W,...       message kinds and their weights: bcast,\n"
+	    "                          direct, event, dup (default bcast=1)\n"
+	    "      --size BYTES        payload of bcast and direct (default 256)\n"
+	    "  -c, --count N           messages to send (default 10000; signed\n"
+	    "                          before the clock starts)\n"
+	    "  -r, --rate N            messages a second (default 0: as fast as the\n"
+	    "                          target takes them, --window ahead)\n"
+	    "      --duration S        stop sending after S seconds (default: none)\n"
+	    "      --window N          with --rate 0, messages ahead of the slowest\n"
+	    "                          sink (default 48)\n"
+	    "      --garbage N         hostile: N connections that send random\n"
+	    "                          bytes instead of TLS\n"
+	    "      --oversize N        hostile: N connections that announce a 4 GB\n"
+	    "                          frame after the handshake\n"
+	    "      --halfopen N        hostile: N TCP connections that stall the TLS\n"
+	    "                          handshake\n"
+	    "      --forged N          hostile: N connections that send an event\n"
+	    "                          with a forged signature\n"
+	    "  -w, --workers N         our worker threads (default 1)\n"
+	    "      --json              the summary as one JSON object\n"
+	    "\n"
+	    "examples:\n"
+	    "  meshmap flood --target 127.0.0.1:7946 --difficulty 8 --count 100000\n"
+	    "  meshmap flood -t 127.0.0.1:7946 -d 8 --mix bcast=2,direct=1,event=1,dup=1 \\\n"
+	    "      --rate 5000 --duration 30 --garbage 50 --halfopen 200 --json\n"
+	    "\n"
+	    "Exit status: 0 done (whatever was lost is in the summary), 1 the\n"
+	    "target could not be reached or refused the connections, 2 usage.\n");
+}
+
+static int
+parse_mix(const char *s, unsigned long mix[K__N])
+{
+	memset(mix, 0, K__N * sizeof(mix[0]));
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", s);
+	unsigned long total = 0;
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (eq == NULL)
+			return -1;
+		*eq = '\0';
+		int k = 0;
+		while (k < K__N && strcmp(kind_name[k], tok) != 0)
+			k++;
+		if (k == K__N || mm_cmd_parse_uint(eq + 1, 0, 1000, &mix[k]) != 0)
+			return -1;
+		total += mix[k];
+	}
+	return total > 0 ? 0 : -1;
+}
+
+/* ---- messages --------------------------------------------------------------- */
+
+struct msg {
+	uint8_t kind, src;
+	uint16_t sink;
+	uint32_t seq;           /* events: the seq; the rest: 0 */
+	uint32_t off, len;      /* in the frame arena */
+};
+
+static uint8_t *arena;
+static size_t arena_len, arena_cap;
+
+static int
+arena_put(const mm_wire_msg_t *m, struct msg *out)
+{
+	size_t need = 1024 + (m->type == MM_W_BCAST ? m->u.bcast.data.len :
+	    m->type == MM_W_DIRECT ? m->u.direct.data.len : 0);
+	if (arena_len + need > arena_cap) {
+		size_t nc = arena_cap ? arena_cap * 2 : (1u << 20);
+		while (nc < arena_len + need)
+			nc *= 2;
+		uint8_t *na = realloc(arena, nc);
+		if (na == NULL)
+			return -1;
+		arena = na;
+		arena_cap = nc;
+	}
+	int n = mm_wire_encode(m, arena + arena_len, arena_cap - arena_len);
+	if (n < 0)
+		return -1;
+	out->off = (uint32_t)arena_len;
+	out->len = (uint32_t)n;
+	arena_len += (size_t)n;
+	return 0;
+}
+
+
+/* Build and sign every message. Returns how many, or -1. */
+static long
+build(const struct flood_opts *o, struct msg **out)
+{
+	unsigned long n = o->count, wsum = 0;
+	for (int k = 0; k < K__N; k++)
+		wsum += o->mix[k];
+	struct msg *ms = calloc(n, sizeof(*ms));
+	uint8_t *data = calloc(1, o->size + 16);
+	msg_sent_ns = calloc(n, sizeof(*msg_sent_ns));
+	if (ms == NULL || data == NULL || msg_sent_ns == NULL)
+		return -1;
+	msg_count = n;
+	uint64_t ts = unix_ms();
+	uint32_t evseq[MAX_CONNS] = {0};
+	uint32_t last_ev[MAX_CONNS] = {0}; /* index of a source's last event: dups copy it */
+	long acc[K__N] = {0};
+	int tty = isatty(2);
+	for (unsigned long i = 0; i < n; i++) {
+		/* smooth weighted round robin: the kinds interleave */
+		int k = 0;
+		for (int j = 0; j < K__N; j++) {
+			acc[j] += (long)o->mix[j];
+			if (acc[j] > acc[k])
+				k = j;
+		}
+		acc[k] -= (long)wsum;
+		/* sources take turns in runs of BATCH, so that a run can go in one
+		 * buffer */
+		unsigned src = (unsigned)((i / BATCH) % nsources);
+		struct fconn *s = &conns[src];
+		if (k == K_DUP && evseq[src] == 0)
+			k = K_EVENT; /* nothing to duplicate yet */
+		ms[i].kind = (uint8_t)k;
+		ms[i].src = (uint8_t)src;
+		mm_wire_msg_t m;
+		memset(&m, 0, sizeof(m));
+		uint64_t idx = i;
+		if (k == K_BCAST) {
+			memcpy(data, &idx, 8);
+			m.type = MM_W_BCAST;
+			m.u.bcast.topic = (mm_bytes_t){(const uint8_t *)TOPIC, sizeof(TOPIC) - 1};
+			m.u.bcast.data = (mm_bytes_t){data, (uint32_t)o->size};
+			memcpy(m.u.bcast.pub, s->id.pub, 32);
+			m.u.bcast.pow = s->id.nonce;
+			m.u.bcast.nonce = i + 1;
+			m.u.bcast.ts = ts;
+			m.u.bcast.ttl = 1;
+			uint8_t sb[MM_WIRE_BCAST_SIGNED_LEN];
+			mm_wire_bcast_signed_bytes(&m.u.bcast, sb);
+			mm_id_sign(&s->id, sb, sizeof(sb), m.u.bcast.sig);
+		} else if (k == K_DIRECT) {
+			unsigned sink = nsources + (unsigned)(i % nsinks);
+			ms[i].sink = (uint16_t)sink;
+			uint8_t route[3][32];
+			memcpy(route[0], s->id.id, 32);
+			memcpy(route[1], s->target, 32);
+			memcpy(route[2], conns[sink].id.id, 32);
+			data[0] = 0; /* a datagram */
+			memcpy(data + 1, &idx, 8);
+			m.type = MM_W_DIRECT;
+			if (mm_direct_make(&s->id, &route[0][0], 3, 0, i + 1, ts, data,
+			        (uint32_t)o->size + 1, &m.u.direct) != 0)
+				return -1;
+		} else if (k == K_EVENT) {
+			m.type = MM_W_EVENT;
+			memcpy(m.u.event.pub, s->id.pub, 32);
+			m.u.event.pow = s->id.nonce;
+			memcpy(m.u.event.peer, s->target, 32);
+			m.u.event.kind = 1;
+			m.u.event.dir = 1; /* we dialled it */
+			m.u.event.seq = ++evseq[src];
+			m.u.event.ts = ts;
+			m.u.event.ttl = 2;
+			uint8_t sb[MM_WIRE_EVENT_SIGNED_LEN];
+			mm_wire_event_signed_bytes(&m.u.event, sb);
+			mm_id_sign(&s->id, sb, sizeof(sb), m.u.event.sig);
+			ms[i].seq = m.u.event.seq;
+			last_ev[src] = (uint32_t)i;
+		}
+		if (k == K_DUP) { /* the same bytes as this source's last event */
+			ms[i].off = ms[last_ev[src]].off;
+			ms[i].len = ms[last_ev[src]].len;
+			ms[i].seq = ms[last_ev[src]].seq;
+		} else if (arena_put(&m, &ms[i]) != 0) {
+			return -1;
+		}
+		if (tty && (i % 4096 == 0 || i + 1 == n))
+			fprintf(stderr, "\rsigning %lu/%lu", i + 1, n);
+	}
+	if (tty)
+		fprintf(stderr, "\n");
+	free(data);
+	*out = ms;
+	return (long)n;
+}
+
+/* ---- hostile connections (a thread of their own, raw sockets) -------------- */
+
+struct raw_state {
+	const struct flood_opts *o;
+	int *fds;
+	unsigned nfds;
+};
+
+static int
+raw_connect(const struct flood_opts *o)
+{
+	int fd = socket(o->ta.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&o->ta, o->tl) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Has the peer closed fd (EOF or reset), within wait_ms? */
+static int
+peer_closed(int fd, int wait_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	uint8_t b[4096];
+	uint64_t end = mono_ns() + (uint64_t)wait_ms * 1000000u;
+	for (;;) {
+		uint64_t now = mono_ns();
+		if (now >= end)
+			return 0;
+		if (poll(&p, 1, (int)((end - now) / 1000000u) + 1) <= 0)
+			continue;
+		ssize_t r = recv(fd, b, sizeof(b), 0);
+		if (r <= 0)
+			return 1;
+	}
+}
+
+static void *
+hostile_thread(void *arg)
+{
+	struct raw_state *st = arg;
+	const struct flood_opts *o = st->o;
+	/* garbage: bytes that are not a TLS record; one at a time */
+	for (unsigned long i = 0; i < o->garbage && !atomic_load(&stop_now); i++) {
+		int fd = raw_connect(o);
+		atomic_fetch_add(&hattempts[H_GARBAGE], 1);
+		if (fd < 0)
+			continue;
+		uint8_t junk[1024];
+		for (size_t j = 0; j < sizeof(junk); j++)
+			junk[j] = (uint8_t)(rand() & 0xff);
+		junk[0] = 0x47; /* "GET ...": certainly not a handshake record */
+		(void)send(fd, junk, sizeof(junk), MSG_NOSIGNAL);
+		if (peer_closed(fd, 10000))
+			atomic_fetch_add(&hclosed[H_GARBAGE], 1);
+		close(fd);
+	}
+	/* half-open: a TLS record header promising more, then nothing */
+	for (unsigned long i = 0; i < o->halfopen && !atomic_load(&stop_now); i++) {
+		int fd = raw_connect(o);
+		atomic_fetch_add(&hattempts[H_HALFOPEN], 1);
+		if (fd < 0)
+			continue;
+		static const uint8_t part[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01};
+		(void)send(fd, part, sizeof(part), MSG_NOSIGNAL);
+		st->fds[st->nfds++] = fd;
+	}
+	return NULL;
+}
+
+/* ---- the run -------------------------------------------------------------------- */
+
+static struct fconn *
+conn_new(const struct flood_opts *o, mm_rt_t *rt, int role, int idx, char *err, size_t el)
+{
+	if (nconns == MAX_CONNS) {
+		snprintf(err, el, "more than %d connections", MAX_CONNS);
+		return NULL;
+	}
+	struct fconn *f = &conns[nconns++];
+	memset(f, 0, sizeof(*f));
+	f->role = role;
+	f->idx = idx;
+	if (mm_id_generate(&f->id, (unsigned)o->difficulty, NULL) != 0) {
+		snprintf(err, el, "cannot make a key");
+		return NULL;
+	}
+	mm_net_config_t nc;
+	mm_net_config_default(&nc);
+	nc.id = &f->id;
+	nc.network = o->network;
+	nc.difficulty = (unsigned)o->difficulty;
+	nc.on_ready = on_ready;
+	nc.on_message = on_message;
+	nc.on_close = on_close;
+	nc.arg = f;
+	nc.write_cap = 64u << 20;
+	nc.idle_timeout_ms = 120000;
+	if (mm_net_create(rt, &nc, &f->net, err, el) != 0)
+		return NULL;
+	return f;
+}
+
+static int
+dial_wait(struct fconn *f, const struct flood_opts *o, int want_ready)
+{
+	if (mm_net_dial(f->net, (const struct sockaddr *)&o->ta, o->tl, NULL) != 0)
+		return -1;
+	if (!want_ready)
+		return 0;
+	for (int t = 0; t < 1000; t++) { /* one handshake at a time: the target
+	                                   * limits pending ones per address */
+		if (atomic_load(&f->ready))
+			return 0;
+		if (atomic_load(&f->closed))
+			return -1;
+		usleep(10000);
+	}
+	return -1;
+}
+
+static uint64_t
+delivered_total(void)
+{
+	uint64_t d = 0;
+	for (int k = 0; k < K__N; k++)
+		d += atomic_load_explicit(&delivered[k], memory_order_relaxed);
+	return d;
+}
+
+static void
+progress(double t, int final)
+{
+	uint64_t s = 0, errs = 0;
+	for (int k = 0; k < K__N; k++)
+		s += atomic_load(&sent[k]);
+	for (int r = 0; r < MM_CLOSE__MAX; r++)
+		errs += atomic_load(&closes_by[r]);
+	uint64_t d = delivered_total();
+	fprintf(stderr, "\r%6.1fs sent %llu delivered %llu (%.0f/s) honest links lost %llu   %s",
+	    t, (unsigned long long)s, (unsigned long long)d, t > 0 ? (double)d / t : 0.0,
+	    (unsigned long long)errs, final ? "\n" : "");
+}
+
+int
+mm_cmd_flood(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"target", required_argument, NULL, 't'},
+	    {"network", required_argument, NULL, 'n'},
+	    {"difficulty", required_argument, NULL, 'd'},
+	    {"sources", required_argument, NULL, 'S'},
+	    {"sinks", required_argument, NULL, 'K'},
+	    {"mix", required_argument, NULL, 'm'},
+	    {"size", required_argument, NULL, 'z'},
+	    {"count", required_argument, NULL, 'c'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"duration", required_argument, NULL, 'D'},
+	    {"window", required_argument, NULL, 'W'},
+	    {"garbage", required_argument, NULL, 'g'},
+	    {"oversize", required_argument, NULL, 'o'},
+	    {"halfopen", required_argument, NULL, 'H'},
+	    {"forged", required_argument, NULL, 'f'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	struct flood_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT, .sources = 1,
+	    .sinks = 12, .size = 256, .count = 10000, .window = 48, .workers = 1};
+	o.mix[K_BCAST] = 1;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:n:d:c:r:w:h", longopts, NULL)) != -1) {
+		const char *bad = NULL;
+		switch (c) {
+		case 't': o.target = optarg; break;
+		case 'n': o.network = optarg; break;
+		case 'd':
+			if (mm_cmd_parse_uint(optarg, 0, MM_POW_MAX, &o.difficulty) != 0)
+				bad = "--difficulty: bits in [0, 40]";
+			break;
+		case 'S':
+			if (mm_cmd_parse_uint(optarg, 1, 16, &o.sources) != 0)
+				bad = "--sources: a whole number in [1, 16]";
+			break;
+		case 'K':
+			if (mm_cmd_parse_uint(optarg, 1, 64, &o.sinks) != 0)
+				bad = "--sinks: a whole number in [1, 64]";
+			break;
+		case 'm':
+			if (parse_mix(optarg, o.mix) != 0)
+				bad = "--mix: KIND=WEIGHT,... with kinds bcast, direct, event, dup "
+				    "(weights 0..1000, not all 0)";
+			break;
+		case 'z':
+			if (mm_cmd_parse_uint(optarg, 8, MM_WIRE_DATA_MAX - 16, &o.size) != 0)
+				bad = "--size: bytes in [8, 49136]";
+			break;
+		case 'c':
+			if (mm_cmd_parse_uint(optarg, 1, 10000000, &o.count) != 0)
+				bad = "--count: messages in [1, 10000000]";
+			break;
+		case 'r':
+			if (mm_cmd_parse_uint(optarg, 0, 100000000, &o.rate) != 0)
+				bad = "--rate: messages a second in [0, 100000000] (0: no pacing)";
+			break;
+		case 'D':
+			if (mm_cmd_parse_uint(optarg, 1, 86400, &o.duration) != 0)
+				bad = "--duration: seconds in [1, 86400]";
+			break;
+		case 'W':
+			if (mm_cmd_parse_uint(optarg, 1, 100000, &o.window) != 0)
+				bad = "--window: messages in [1, 100000]";
+			break;
+		case 'g':
+			if (mm_cmd_parse_uint(optarg, 0, 1000000, &o.garbage) != 0)
+				bad = "--garbage: connections in [0, 1000000]";
+			break;
+		case 'o':
+			if (mm_cmd_parse_uint(optarg, 0, 64, &o.oversize) != 0)
+				bad = "--oversize: connections in [0, 64]";
+			break;
+		case 'H':
+			if (mm_cmd_parse_uint(optarg, 0, 100000, &o.halfopen) != 0)
+				bad = "--halfopen: connections in [0, 100000]";
+			break;
+		case 'f':
+			if (mm_cmd_parse_uint(optarg, 0, 64, &o.forged) != 0)
+				bad = "--forged: connections in [0, 64]";
+			break;
+		case 'w':
+			if (mm_cmd_parse_uint(optarg, 1, 64, &o.workers) != 0)
+				bad = "--workers: a whole number in [1, 64]";
+			break;
+		case 'j': o.json = 1; break;
+		case 'h': flood_usage(stdout); return MM_EXIT_OK;
+		default: flood_usage(stderr); return MM_EXIT_USAGE;
+		}
+		if (bad != NULL) {
+			fprintf(stderr, "meshmap flood: %s (got '%s')\n", bad, optarg);
+			return MM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc || o.target == NULL) {
+		fprintf(stderr, "meshmap flood: %s\n", o.target == NULL ?
+		    "--target HOST:PORT is required" : "unexpected argument");
+		return MM_EXIT_USAGE;
+	}
+	if (mm_parse_hostport(o.target, &o.ta, &o.tl, 0) != 0) {
+		fprintf(stderr, "meshmap flood: --target: '%s' is not a reachable HOST:PORT\n",
+		    o.target);
+		return MM_EXIT_USAGE;
+	}
+	if (o.sources + o.sinks + o.oversize + o.forged > MAX_CONNS) {
+		fprintf(stderr, "meshmap flood: at most %d connections with an identity\n",
+		    MAX_CONNS);
+		return MM_EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	nsources = (unsigned)o.sources;
+	nsinks = (unsigned)o.sinks;
+
+	mm_rt_config_t rc;
+	mm_rt_config_default(&rc);
+	rc.workers = (unsigned)o.workers;
+	rc.mem_budget = 1ull << 40; /* a load generator sheds nothing */
+	mm_rt_t *rt;
+	if (mm_rt_create(&rc, &rt) != 0) {
+		fprintf(stderr, "meshmap flood: cannot start the runtime\n");
+		return MM_EXIT_FAIL;
+	}
+	char err[256] = "";
+	int rc_exit = MM_EXIT_OK;
+	struct msg *ms = NULL;
+	int *hfds = calloc(o.halfopen ? o.halfopen : 1, sizeof(int));
+	struct raw_state rs = {.o = &o, .fds = hfds};
+	pthread_t hth;
+	int hth_started = 0;
+	if (!o.json)
+		fprintf(stderr, "making %lu keys at difficulty %lu, connecting to %s\n",
+		    o.sources + o.sinks + o.oversize + o.forged, o.difficulty, o.target);
+	for (unsigned i = 0; i < nsources + nsinks; i++) {
+		struct fconn *f = conn_new(&o, rt, i < nsources ? R_SOURCE : R_SINK, (int)i, err,
+		    sizeof(err));
+		if (f == NULL || dial_wait(f, &o, 1) != 0) {
+			fprintf(stderr, "meshmap flood: connection %u to %s: %s\n", i + 1, o.target,
+			    f == NULL ? err : atomic_load(&f->closed) ?
+			    mm_close_reason_name(atomic_load(&f->reason)) : "no handshake");
+			rc_exit = MM_EXIT_FAIL;
+			goto out;
+		}
+	}
+	for (unsigned i = 0; i < nsources; i++)
+		if ((ev_sent_ns[i] = calloc(RING, sizeof(uint64_t))) == NULL) {
+			rc_exit = MM_EXIT_FAIL;
+			goto out;
+		}
+	usleep(300000); /* the target has every sink's subscription */
+	long n = build(&o, &ms);
+	if (n < 0) {
+		fprintf(stderr, "meshmap flood: cannot build the messages (memory)\n");
+		rc_exit = MM_EXIT_FAIL;
+		goto out;
+	}
+	/* hostile connections with identities, then the raw ones beside the
+	 * honest flood */
+	for (unsigned long i = 0; i < o.oversize + o.forged; i++) {
+		int role = i < o.oversize ? R_OVERSIZE : R_FORGED;
+		struct fconn *f = conn_new(&o, rt, role, (int)i, err, sizeof(err));
+		atomic_fetch_add(&hattempts[role == R_OVERSIZE ? H_OVERSIZE : H_FORGED], 1);
+		if (f != NULL)
+			(void)dial_wait(f, &o, 0);
+	}
+	if (o.garbage || o.halfopen) {
+		if (pthread_create(&hth, NULL, hostile_thread, &rs) == 0)
+			hth_started = 1;
+	}
+
+	/* deliveries expected per message of each kind */
+	uint64_t per[K__N] = {nsinks, 1, nsinks, 0};
+	uint64_t t0 = mono_ns(), last_progress = t0;
+	uint64_t expect = 0;
+	int tty = isatty(2) && !o.json;
+	long i = 0;
+	for (; i < n; i++) {
+		uint64_t now = mono_ns();
+		if (o.duration && now - t0 >= o.duration * 1000000000ull)
+			break;
+		if (o.rate) { /* pace: message i goes at t0 + i / rate */
+			uint64_t due = t0 + (uint64_t)((double)i * 1e9 / (double)o.rate);
+			while ((now = mono_ns()) < due) {
+				uint64_t d = due - now;
+				if (d > 200000)
+					usleep((useconds_t)(d / 2000));
+			}
+		} else {
+			/* at most window messages' worth of deliveries outstanding */
+			uint64_t last = delivered_total(), lt = mono_ns();
+			while (expect > delivered_total() + o.window * (nsinks > 1 ? nsinks : 1)) {
+				uint64_t d = delivered_total(), tn = mono_ns();
+				if (d != last) {
+					last = d;
+					lt = tn;
+				} else if (tn - lt > 2000000000ull) {
+					break; /* lost: do not wait for it */
+				}
+				usleep(50);
+			}
+		}
+		/* unpaced: a run of up to BATCH messages of one source in one
+		 * buffer (one mailbox message, one write); paced: one at a time */
+		long j = i + 1;
+		if (!o.rate)
+			while (j < n && j - i < BATCH && ms[j].src == ms[i].src)
+				j++;
+		struct fconn *s = &conns[ms[i].src];
+		if (atomic_load(&s->closed))
+			break;
+		size_t blen = 0;
+		for (long k = i; k < j; k++)
+			blen += ms[k].len;
+		mm_buf_t *b = mm_buf_alloc(blen);
+		if (b == NULL)
+			break;
+		b->len = 0;
+		uint64_t at = mono_ns();
+		for (long k = i; k < j; k++) {
+			memcpy(b->data + b->len, arena + ms[k].off, ms[k].len);
+			b->len += ms[k].len;
+			if (ms[k].kind == K_EVENT)
+				atomic_store_explicit(&ev_sent_ns[ms[k].src][ms[k].seq % RING], at,
+				    memory_order_relaxed);
+			atomic_store_explicit(&msg_sent_ns[k], at, memory_order_relaxed);
+		}
+		mm_msg_t mm = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = b};
+		while (mm_send(s->actor, &mm) != 0) {
+			if (atomic_load(&s->closed)) {
+				mm_buf_release(b);
+				goto sent_all;
+			}
+			usleep(50);
+		}
+		for (long k = i; k < j; k++) {
+			atomic_fetch_add_explicit(&sent[ms[k].kind], 1, memory_order_relaxed);
+			expect += per[ms[k].kind];
+		}
+		i = j - 1;
+		if (tty && at - last_progress > 1000000000ull) {
+			last_progress = at;
+			progress((double)(at - t0) / 1e9, 0);
+		}
+	}
+sent_all:;
+	uint64_t t_sent = mono_ns();
+	/* the rest: until all arrived, or nothing more for 2 s */
+	uint64_t last = delivered_total(), lt = mono_ns(), t_end = lt;
+	while (delivered_total() < expect) {
+		uint64_t d = delivered_total(), tn = mono_ns();
+		if (d != last) {
+			last = d;
+			lt = t_end = tn;
+		} else if (tn - lt > 2000000000ull) {
+			break;
+		}
+		if (tty && tn - last_progress > 1000000000ull) {
+			last_progress = tn;
+			progress((double)(tn - t0) / 1e9, 0);
+		}
+		usleep(200);
+	}
+	if (delivered_total() >= expect)
+		t_end = mono_ns();
+	if (t_end < t_sent)
+		t_end = t_sent;
+	if (tty)
+		progress((double)(t_end - t0) / 1e9, 1);
+	atomic_store(&stop_now, 1);
+	if (hth_started)
+		pthread_join(hth, NULL);
+	/* half-open connections: closed by the target by now? (its handshake
+	 * timeout; we give it 10 s after the flood at most) */
+	for (unsigned k = 0; k < rs.nfds; k++) {
+		if (peer_closed(hfds[k], k == 0 ? 10000 : 50))
+			atomic_fetch_add(&hclosed[H_HALFOPEN], 1);
+		close(hfds[k]);
+	}
+
+	/* ---- the summary ---- */
+	double secs = (double)(t_end - t0) / 1e9;
+	uint64_t tot_sent = 0, tot_del = delivered_total(), tot_exp = 0, honest_lost = 0;
+	for (int k = 0; k < K__N; k++) {
+		tot_sent += sent[k];
+		tot_exp += sent[k] * per[k];
+	}
+	for (int r = 0; r < MM_CLOSE__MAX; r++)
+		honest_lost += closes_by[r];
+	double p50 = hist_q(0.5), p99 = hist_q(0.99), p999 = hist_q(0.999);
+	if (o.json) {
+		printf("{\"target\":\"%s\",\"seconds\":%.3f,\"sent\":%llu,\"delivered\":%llu,"
+		    "\"expected\":%llu,\"delivered_per_s\":%.0f,\"latency_us\":{\"p50\":%.1f,"
+		    "\"p99\":%.1f,\"p999\":%.1f},\"kinds\":{", o.target, secs,
+		    (unsigned long long)tot_sent, (unsigned long long)tot_del,
+		    (unsigned long long)tot_exp, secs > 0 ? (double)tot_del / secs : 0.0, p50, p99,
+		    p999);
+		for (int k = 0; k < K__N; k++)
+			printf("%s\"%s\":{\"sent\":%llu,\"delivered\":%llu,\"expected\":%llu}",
+			    k ? "," : "", kind_name[k], (unsigned long long)sent[k],
+			    (unsigned long long)delivered[k], (unsigned long long)(sent[k] * per[k]));
+		printf("},\"hostile\":{");
+		for (int h = 0; h < H__N; h++)
+			printf("%s\"%s\":{\"attempts\":%llu,\"closed_by_target\":%llu}", h ? "," : "",
+			    hkind_name[h], (unsigned long long)hattempts[h],
+			    (unsigned long long)hclosed[h]);
+		printf("},\"honest_links_lost\":{");
+		int first = 1;
+		for (int r = 0; r < MM_CLOSE__MAX; r++)
+			if (closes_by[r]) {
+				printf("%s\"%s\":%llu", first ? "" : ",", mm_close_reason_name(r),
+				    (unsigned long long)closes_by[r]);
+				first = 0;
+			}
+		printf("}}\n");
+	} else {
+		printf("flood of %s: %.3f s, %llu messages sent, %llu of %llu deliveries "
+		    "(%.0f delivered/s)\n", o.target, secs, (unsigned long long)tot_sent,
+		    (unsigned long long)tot_del, (unsigned long long)tot_exp,
+		    secs > 0 ? (double)tot_del / secs : 0.0);
+		printf("latency (send to sink): p50 %.0f us, p99 %.0f us, p999 %.0f us\n", p50,
+		    p99, p999);
+		for (int k = 0; k < K__N; k++)
+			if (sent[k])
+				printf("  %-7s sent %llu, delivered %llu of %llu expected\n",
+				    kind_name[k], (unsigned long long)sent[k],
+				    (unsigned long long)delivered[k],
+				    (unsigned long long)(sent[k] * per[k]));
+		for (int h = 0; h < H__N; h++)
+			if (hattempts[h])
+				printf("  hostile %-8s %llu attempts, %llu closed by the target\n",
+				    hkind_name[h], (unsigned long long)hattempts[h],
+				    (unsigned long long)hclosed[h]);
+		printf("honest links lost: %llu", (unsigned long long)honest_lost);
+		for (int r = 0; r < MM_CLOSE__MAX; r++)
+			if (closes_by[r])
+				printf(" (%s: %llu)", mm_close_reason_name(r),
+				    (unsigned long long)closes_by[r]);
+		printf("\n");
+	}
+	fflush(stdout);
+out:
+	atomic_store(&stop_now, 1);
+	mm_rt_stop(rt);
+	for (unsigned k = 0; k < nconns; k++) {
+		if (conns[k].actor != NULL)
+			mm_actor_unref(conns[k].actor);
+		if (conns[k].net != NULL)
+			mm_net_destroy(conns[k].net);
+		mm_id_free(&conns[k].id);
+	}
+	for (unsigned k = 0; k < nsources; k++)
+		free(ev_sent_ns[k]);
+	mm_rt_destroy(rt);
+	free(ms);
+	free(arena);
+	free(msg_sent_ns);
+	free(hfds);
+	return rc_exit;
+}
