@@ -67,6 +67,7 @@ struct mm_conn {
 	mm_timer_t timer;
 	mm_timer_t bw_timer;         /* resumes I/O paused by a bandwidth limit */
 	uint8_t rx_paused, tx_paused;
+	uint8_t in_turn;             /* inside conn_fn: sends wait for its end */
 	mm_tls_t *tls;
 	mm_framer_t rx;
 	uint8_t *wq;                 /* write queue: encoded frames, in order */
@@ -323,6 +324,18 @@ wq_reserve(mm_conn_t *c, size_t n)
 	return 0;
 }
 
+/* Frames queued inside the connection's turn go out together at its end
+ * (conn_fn): one TLS record and one write for a run of them, not one per
+ * frame. Elsewhere, or once a record's worth is waiting, at once. */
+#define FLUSH_AT 16384
+static void
+send_done(mm_conn_t *c)
+{
+	if (c->tls != NULL && c->state >= ST_HELLO &&
+	    (!c->in_turn || c->wq_tail - c->wq_head >= FLUSH_AT))
+		flush(c);
+}
+
 int
 mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len)
 {
@@ -335,8 +348,7 @@ mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len)
 	c->wq_tail += (uint32_t)len;
 	stat_add(&c->net->st_frames_out, 1);
 	type_count(c->net, 1, (unsigned)mm_wire_peek_type(frame, len), len);
-	if (c->tls != NULL && c->state >= ST_HELLO)
-		flush(c);
+	send_done(c);
 	return 0;
 }
 
@@ -389,8 +401,7 @@ mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m)
 		    "not read");
 		return -ENOBUFS;
 	}
-	if (c->tls != NULL && c->state >= ST_HELLO)
-		flush(c);
+	send_done(c);
 	return 0;
 }
 
@@ -651,8 +662,25 @@ keepalive(mm_conn_t *c)
 	mm_timer_arm(&c->timer, n->cfg.ping_interval_ms);
 }
 
+static void conn_turn(mm_actor_t *self, const mm_msg_t *m);
+
+/* One message, then: if frames wait and this was the last message of the
+ * turn, write them (the runtime hands an actor up to a batch of messages
+ * per turn: a run of sends becomes one write). */
 static void
 conn_fn(mm_actor_t *self, const mm_msg_t *m)
+{
+	mm_conn_t *c = mm_actor_state(self);
+	c->in_turn = 1;
+	conn_turn(self, m);
+	c->in_turn = 0;
+	if (c->state != ST_CLOSED && c->wq_head < c->wq_tail && c->tls != NULL &&
+	    c->state >= ST_HELLO && mm_actor_turn_left(self) == 0)
+		flush(c);
+}
+
+static void
+conn_turn(mm_actor_t *self, const mm_msg_t *m)
 {
 	mm_conn_t *c = mm_actor_state(self);
 	switch (m->type) {

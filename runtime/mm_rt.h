@@ -145,6 +145,10 @@ mm_rt_t *mm_actor_rt(const mm_actor_t *a);
 
 /* Messages waiting in a's mailbox (a snapshot). Any thread. */
 unsigned mm_actor_pending(const mm_actor_t *a);
+/* Inside a behaviour: how many messages this turn still hands the actor
+ * after the current one (0: the last of its batch). An actor that buffers
+ * output (a connection's writes) flushes when it reaches 0. */
+unsigned mm_actor_turn_left(const mm_actor_t *self);
 
 /* Send with back-pressure. Any thread. Returns 0 if queued (ownership of ptr
  * passed), -EAGAIN if the mailbox is full, -EPIPE if the actor has exited,

@@ -395,6 +395,12 @@ mm_actor_rt(const mm_actor_t *a)
 }
 
 unsigned
+mm_actor_turn_left(const mm_actor_t *self)
+{
+	return self->turn_left;
+}
+
+unsigned
 mm_actor_pending(const mm_actor_t *a)
 {
 	return mm_mbox_size(&a->mbox);
@@ -480,8 +486,10 @@ actor_run(struct mm_worker *w, mm_actor_t *a)
 	for (i = 0; i < n && !a->exited; i++) {
 		mm_msg_t m;
 		MM_INVARIANT(mm_mbox_pop(&a->mbox, &m));
+		a->turn_left = (unsigned)(n - i - 1);
 		a->fn(a, &m);
 	}
+	a->turn_left = 0;
 	mm__stat_add(&w->st.msgs_run, i);
 	mm__stat_add(&w->st.turns, 1);
 	if (a->exited) {

@@ -63,6 +63,7 @@ struct mm_actor {
 	bool linked;                           /* in the live-actor list */
 	bool exited;
 	bool close_pending;  /* exited while scheduled (see mm_actor_exit) */
+	unsigned turn_left;  /* messages of this turn after the current one */
 	unsigned timers_armed;
 	unsigned ios_active;
 
