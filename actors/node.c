@@ -52,6 +52,34 @@ struct px_ent {
 	uint16_t port;
 };
 
+/* A routed message (direct, broadcast, failure notice) on its way from a
+ * connection to the node actor: only its own member of the wire union
+ * (a whole mm_wire_msg_t is 3 KB, the largest member 300 bytes: thousands
+ * of these can wait in the node's mailbox under a flood), its bytes after
+ * it. */
+struct routed {
+	unsigned type;
+	union {
+		mm_w_direct_t direct;
+		mm_w_bcast_t bcast;
+		mm_w_dfail_t dfail;
+	} u;
+};
+
+/* The wire message of a routed copy, for encoding (the bytes stay in r). */
+static void
+routed_msg(const struct routed *r, mm_wire_msg_t *out)
+{
+	out->type = r->type;
+	out->req = 0;
+	if (r->type == MM_W_DIRECT)
+		out->u.direct = r->u.direct;
+	else if (r->type == MM_W_BCAST)
+		out->u.bcast = r->u.bcast;
+	else
+		out->u.dfail = r->u.dfail;
+}
+
 struct peer_msg {
 	mm_actor_t *conn;   /* holds a reference */
 	uint8_t id[32];
@@ -68,7 +96,7 @@ struct peer_msg {
 	uint32_t oseq;
 	uint8_t *blob;      /* N_DIGEST, N_WANT: the records (malloc'd) */
 	uint32_t blen;
-	mm_wire_msg_t *wm;  /* N_DIRECT, N_DFAIL: a copy, bytes after it */
+	struct routed *wm;  /* N_DIRECT, N_DFAIL, N_BCAST: a copy, bytes after it */
 	int verdict;        /* N_VERDICT; G_LOCAL: kind (inbound: dir) */
 	mm_w_event_t ev;    /* N_EVENT */
 };
@@ -380,17 +408,23 @@ take_bytes(mm_bytes_t *b, uint8_t **at)
 	*at += b->len;
 }
 
-static mm_wire_msg_t *
+static struct routed *
 copy_routed(const mm_wire_msg_t *m)
 {
 	size_t extra = m->type == MM_W_DIRECT ? (size_t)m->u.direct.route.len +
 	    m->u.direct.route0.len + m->u.direct.data.len :
 	    m->type == MM_W_BCAST ? (size_t)m->u.bcast.topic.len + m->u.bcast.data.len :
 	    m->u.dfail.route.len;
-	mm_wire_msg_t *w = malloc(sizeof(*w) + extra);
+	struct routed *w = malloc(sizeof(*w) + extra);
 	if (w == NULL)
 		return NULL;
-	*w = *m;
+	w->type = m->type;
+	if (m->type == MM_W_DIRECT)
+		w->u.direct = m->u.direct;
+	else if (m->type == MM_W_BCAST)
+		w->u.bcast = m->u.bcast;
+	else
+		w->u.dfail = m->u.dfail;
 	uint8_t *at = (uint8_t *)(w + 1);
 	if (m->type == MM_W_DIRECT) {
 		take_bytes(&w->u.direct.route, &at);
@@ -1838,7 +1872,8 @@ dfail_in(mm_node_t *n, struct peer_msg *pm)
 	if (f->at + 1u < nr) { /* on its way back: relay it, never reroute */
 		struct peer *next = find_peer(n, r + 32u * (f->at + 1u));
 		if (next != NULL) {
-			mm_wire_msg_t out = *pm->wm;
+			mm_wire_msg_t out;
+			routed_msg(pm->wm, &out);
 			out.u.dfail.at++;
 			(void)send_routed(n, next->conn, &out);
 		}
@@ -2014,7 +2049,9 @@ bcast_in(mm_node_t *n, struct peer_msg *pm)
 	if (b->ttl == 0)
 		return;
 	b->ttl--;
-	bcast_forward(n, pm->wm, from);
+	mm_wire_msg_t out;
+	routed_msg(pm->wm, &out);
+	bcast_forward(n, &out, from);
 }
 
 static void
