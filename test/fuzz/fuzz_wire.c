@@ -24,6 +24,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 65536)
 		return 0;
 	const char *why;
+	/* the type peek (counting frames) reads any bytes without harm */
+	int pt = mm_wire_peek_type(data, size);
+	if (pt < 0 || pt >= MM_W__COUNT)
+		abort();
 	if (mm_mp_check(data, size, &why) == 0) {
 		msgpack_zone z;
 		msgpack_zone_init(&z, 1024);
@@ -44,6 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (m2.type != m.type || m2.req != m.req)
 		abort();
+	if (mm_wire_peek_type(out, (size_t)n) != (int)m.type)
+		abort(); /* our own frames are always recognised */
 	if (m.type == MM_W_EVENT && memcmp(&m.u.event, &m2.u.event, sizeof(m.u.event)))
 		abort();
 	if (m.type == MM_W_PEERS && m.u.peers.count != m2.u.peers.count)
