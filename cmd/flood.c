@@ -362,6 +362,7 @@ build(const struct flood_opts *o, struct msg **out)
 	uint32_t evseq[MAX_CONNS] = {0};
 	uint32_t last_ev[MAX_CONNS] = {0}; /* index of a source's last event: dups copy it */
 	long acc[K__N] = {0};
+	uint8_t route[3][32]; /* the direct message points into it until encoded */
 	int tty = isatty(2);
 	for (unsigned long i = 0; i < n; i++) {
 		/* smooth weighted round robin: the kinds interleave */
@@ -399,7 +400,6 @@ build(const struct flood_opts *o, struct msg **out)
 		} else if (k == K_DIRECT) {
 			unsigned sink = nsources + (unsigned)(i % nsinks);
 			ms[i].sink = (uint16_t)sink;
-			uint8_t route[3][32];
 			memcpy(route[0], s->id.id, 32);
 			memcpy(route[1], s->target, 32);
 			memcpy(route[2], conns[sink].id.id, 32);
