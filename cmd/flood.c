@@ -102,6 +102,9 @@ static struct fconn conns[MAX_CONNS];
 static unsigned nconns, nsources, nsinks;
 static atomic_int ready_count, ready_failed;
 static _Atomic uint64_t sent[K__N], delivered[K__N];
+/* per connection (sinks): deliveries expected so far and received */
+static uint64_t sink_expect[MAX_CONNS];
+static _Atomic uint64_t sink_got[MAX_CONNS];
 static _Atomic uint64_t hattempts[H__N], hclosed[H__N];
 static _Atomic uint64_t closes_by[MM_CLOSE__MAX];
 static _Atomic uint64_t *ev_sent_ns[MAX_CONNS]; /* per source: send time by seq % RING */
@@ -174,6 +177,8 @@ on_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 	if (f->role != R_SINK)
 		return;
 	uint64_t now = mono_ns(), t;
+	if (m->type == MM_W_BCAST || m->type == MM_W_DIRECT || m->type == MM_W_EVENT)
+		atomic_fetch_add_explicit(&sink_got[f - conns], 1, memory_order_relaxed);
 	switch (m->type) {
 	case MM_W_BCAST:
 	case MM_W_DIRECT: {
@@ -263,8 +268,8 @@ flood_usage(FILE *f)
 	    "  -r, --rate N            messages a second (default 0: as fast as the\n"
 	    "                          target takes them, --window ahead)\n"
 	    "      --duration S        stop sending after S seconds (default: none)\n"
-	    "      --window N          with --rate 0, messages ahead of the slowest\n"
-	    "                          sink (default 48)\n"
+	    "      --window N          with --rate 0, deliveries the slowest sink may\n"
+	    "                          still be waiting for (default 32)\n"
 	    "      --garbage N         hostile: N connections that send random\n"
 	    "                          bytes instead of TLS\n"
 	    "      --oversize N        hostile: N connections that announce a 4 GB\n"
@@ -575,6 +580,19 @@ delivered_total(void)
 	return d;
 }
 
+/* The most deliveries any one sink is still waiting for. */
+static uint64_t
+sink_behind(void)
+{
+	uint64_t worst = 0;
+	for (unsigned q = nsources; q < nsources + nsinks; q++) {
+		uint64_t g = atomic_load_explicit(&sink_got[q], memory_order_relaxed);
+		if (sink_expect[q] > g && sink_expect[q] - g > worst)
+			worst = sink_expect[q] - g;
+	}
+	return worst;
+}
+
 static void
 progress(double t, int final)
 {
@@ -613,7 +631,7 @@ mm_cmd_flood(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	struct flood_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT, .sources = 1,
-	    .sinks = 12, .size = 256, .count = 10000, .window = 48, .workers = 1};
+	    .sinks = 12, .size = 256, .count = 10000, .window = 32, .workers = 1};
 	o.mix[K_BCAST] = 1;
 	int c;
 	optind = 1;
@@ -781,9 +799,9 @@ mm_cmd_flood(int argc, char **argv)
 					usleep((useconds_t)(d / 2000));
 			}
 		} else {
-			/* at most window messages' worth of deliveries outstanding */
+			/* at most window messages outstanding at the slowest sink */
 			uint64_t last = delivered_total(), lt = mono_ns();
-			while (expect > delivered_total() + o.window * (nsinks > 1 ? nsinks : 1)) {
+			while (sink_behind() > o.window) {
 				uint64_t d = delivered_total(), tn = mono_ns();
 				if (d != last) {
 					last = d;
@@ -830,6 +848,11 @@ mm_cmd_flood(int argc, char **argv)
 		for (long k = i; k < j; k++) {
 			atomic_fetch_add_explicit(&sent[ms[k].kind], 1, memory_order_relaxed);
 			expect += per[ms[k].kind];
+			if (ms[k].kind == K_DIRECT)
+				sink_expect[ms[k].sink]++;
+			else if (ms[k].kind != K_DUP)
+				for (unsigned q = nsources; q < nsources + nsinks; q++)
+					sink_expect[q]++;
 		}
 		i = j - 1;
 		if (tty && at - last_progress > 1000000000ull) {
