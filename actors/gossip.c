@@ -74,6 +74,14 @@ seen(mm_gossip_t *g, const mm_w_event_t *e, uint32_t now_ms)
 	return mm_dedup_seen_bytes(g->dedup, b, sizeof(b), now_ms);
 }
 
+int
+mm_gossip_probe(const mm_gossip_t *g, const mm_w_event_t *e, uint32_t now_ms)
+{
+	uint8_t b[DEDUP_FIXED + 64];
+	dedup_key(e, b);
+	return mm_dedup_probe_bytes(g->dedup, b, sizeof(b), now_ms);
+}
+
 static void
 remember(mm_gossip_t *g, const mm_w_event_t *e, uint32_t now_ms)
 {

@@ -74,6 +74,10 @@ int mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
     uint64_t now_ms, uint32_t store_now, mm_w_event_t *out);
 
 /* A received event: a verdict; on MM_G_FORWARD, *fwd is what to send on. */
+/* From any thread (a connection's, before the event travels to the
+ * shard): is this event a duplicate of one this engine has accepted? 1:
+ * drop it; 0: send it on (mm_gossip_receive decides). */
+int mm_gossip_probe(const mm_gossip_t *g, const mm_w_event_t *e, uint32_t now_ms);
 int mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
     uint32_t store_now, mm_w_event_t *fwd);
 

@@ -99,6 +99,7 @@ struct peer_msg {
 	struct routed *wm;  /* N_DIRECT, N_DFAIL, N_BCAST: a copy, bytes after it */
 	int verdict;        /* N_VERDICT; G_LOCAL: kind (inbound: dir) */
 	mm_w_event_t ev;    /* N_EVENT */
+	unsigned shard;     /* N_EVENT: the gossip shard of its origin */
 };
 
 enum { B_WAIT, B_DIALLING, B_UP, B_REMOVED /* by a reload: slot kept */ };
@@ -445,9 +446,28 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 	mm_node_t *n = arg;
 	struct peer_msg *pm;
 	switch (m->type) {
-	case MM_W_EVENT:
-		tell_node(n, N_EVENT, c, mm_conn_peer_id(c), &m->u.event);
+	case MM_W_EVENT: {
+		/* A duplicate dies here, on the connection's worker: a probe of
+		 * its shard's dedup ring, before two mailbox hops (node actor,
+		 * shard). What the probe misses, the shard's own check catches. */
+		unsigned si = 0;
+		if (n->nshards > 1) { /* the origin's id is SHA-256(pub) */
+			uint8_t origin[32];
+			mm_id_of(m->u.event.pub, origin);
+			si = mm_ps_shard_of(n->ps, origin);
+		}
+		if (mm_gossip_probe(n->shard[si].g, &m->u.event, (uint32_t)unix_ms())) {
+			bump(&n->st_in);
+			bump(&n->st_evdup);
+			return;
+		}
+		if ((pm = new_pm(c, mm_conn_peer_id(c))) != NULL) {
+			pm->ev = m->u.event;
+			pm->shard = si;
+		}
+		post(n, N_EVENT, pm);
 		return;
+	}
 	case MM_W_GET_PEERS:
 		if ((pm = new_pm(c, mm_conn_peer_id(c))) != NULL) {
 			pm->req = m->req;
@@ -2656,15 +2676,8 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	/* To the shard that owns the origin: the checks, the verify and the
 	 * map write happen there. The message keeps its reference to conn
 	 * (the link it came from: not forwarded back there). */
-	/* the origin's shard: its id is SHA-256(pub), paid only when there is
-	 * more than one shard (duplicates come here too) */
-	unsigned si = 0;
-	if (n->nshards > 1) {
-		uint8_t origin[32];
-		mm_id_of(pm->ev.pub, origin);
-		si = mm_ps_shard_of(n->ps, origin);
-	}
-	struct gshard *g = &n->shard[si];
+	/* the origin's shard, found by the connection (cb_message) */
+	struct gshard *g = &n->shard[pm->shard < n->nshards ? pm->shard : 0];
 	mm_msg_t m = {.type = G_EVENT, .ptr = pm};
 	if (mm_send_or_drop(g->actor, &m) != 0) {
 		bump(&n->st_dropped);

@@ -1,5 +1,7 @@
 #include "dedup.h"
 
+#include <stdatomic.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +11,17 @@
 
 #define SLOTS 8
 
+/* Slots are atomics: the owner (one thread) writes them, and other threads
+ * may probe (mm_dedup_probe_bytes). The owner writes a slot's time before
+ * its fingerprint (release), a prober reads the fingerprint first
+ * (acquire): a prober that sees a fingerprint sees at least the time
+ * written with it. Relaxed everywhere else: plain loads and stores on x86
+ * and ARM. */
 struct bucket {
-	uint32_t fp[SLOTS]; /* 0 = empty */
-	uint32_t t[SLOTS];
+	_Atomic uint32_t fp[SLOTS]; /* 0 = empty */
+	_Atomic uint32_t t[SLOTS];
 };
+#define LDR(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
 struct mm_dedup {
 	struct bucket *b;
@@ -97,13 +106,14 @@ check_hash(mm_dedup_t *d, uint64_t h, uint32_t now, int record)
 	unsigned victim = 0;
 	uint32_t oldest = 0;
 	for (unsigned i = 0; i < SLOTS; i++) {
-		uint32_t age = now - b->t[i]; /* wraps correctly: 49 days */
-		if (b->fp[i] == fp && age < d->window) {
+		uint32_t age = now - LDR(b->t[i]); /* wraps correctly: 49 days */
+		uint32_t f = LDR(b->fp[i]);
+		if (f == fp && age < d->window) {
 			if (record >= 0)
 				d->duplicates++;
 			return 1;
 		}
-		if (b->fp[i] == 0)
+		if (f == 0)
 			age = UINT32_MAX;
 		if (age >= oldest) {
 			oldest = age;
@@ -112,10 +122,25 @@ check_hash(mm_dedup_t *d, uint64_t h, uint32_t now, int record)
 	}
 	if (record == 0)
 		return 0;
-	if (b->fp[victim] != 0 && oldest < d->window)
+	if (LDR(b->fp[victim]) != 0 && oldest < d->window)
 		d->evicted_live++;
-	b->fp[victim] = fp;
-	b->t[victim] = now;
+	atomic_store_explicit(&b->t[victim], now, memory_order_relaxed);
+	atomic_store_explicit(&b->fp[victim], fp, memory_order_release);
+	return 0;
+}
+
+int
+mm_dedup_probe_bytes(const mm_dedup_t *d, const void *msg, size_t len, uint32_t now)
+{
+	uint64_t h = mm_siphash13(d->k0, d->k1, msg, len);
+	const struct bucket *b = &d->b[h & d->mask];
+	uint32_t fp = (uint32_t)(h >> 32) & d->fp_mask;
+	if (fp == 0)
+		fp = 1;
+	for (unsigned i = 0; i < SLOTS; i++)
+		if (atomic_load_explicit(&b->fp[i], memory_order_acquire) == fp &&
+		    now - atomic_load_explicit(&b->t[i], memory_order_relaxed) < d->window)
+			return 1;
 	return 0;
 }
 

@@ -18,7 +18,8 @@
  *   one bucket, i.e. when the flood exceeds the capacity; counted in
  *   evicted_live. Such a duplicate is forwarded once more, bounded by ttl.
  *
- * One instance per gossip shard: a single thread at a time.
+ * One instance per gossip shard: a single thread at a time, except
+ * mm_dedup_probe_bytes, which any thread may call meanwhile.
  */
 #ifndef MM_DEDUP_H
 #define MM_DEDUP_H
@@ -64,6 +65,14 @@ int mm_dedup_check_bytes(mm_dedup_t *d, const void *msg, size_t len,
 int mm_dedup_seen_bytes(mm_dedup_t *d, const void *msg, size_t len,
     uint32_t now_ms);
 void mm_dedup_add_bytes(mm_dedup_t *d, const void *msg, size_t len,
+    uint32_t now_ms);
+
+/* From any thread, while the owner works: was this message recorded within
+ * the window? Read-only, not counted. A probe may miss an id recorded at
+ * that very moment (the owner's check then catches it); it never reports
+ * as seen an id that was not recorded (the slot's fingerprint is read
+ * before its time, which the owner writes first). */
+int mm_dedup_probe_bytes(const mm_dedup_t *d, const void *msg, size_t len,
     uint32_t now_ms);
 
 void mm_dedup_stats(const mm_dedup_t *d, mm_dedup_stats_t *out);

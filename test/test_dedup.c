@@ -1,6 +1,8 @@
 /* Dedup ring: duplicates within the window are caught, expired ones are
  * not, memory is constant under a flood, and the false-positive rate
  * matches the formula (measured at 8 fingerprint bits, bounded at 32). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "dedup.h"
@@ -121,12 +123,79 @@ test_false_positive_rate(void)
 	CHECK(r32 <= 2.0 / 4000000.0);
 }
 
+/* Probes from another thread while the owner records: an id is probed
+ * as seen only once recorded (never before), and once its recording is
+ * published, always (the ring is large enough that nothing is evicted). */
+#define PROBE_IDS 50000
+static mm_dedup_t *pd;
+static atomic_uint recorded; /* ids [0, recorded) are in the ring */
+static atomic_int probe_done;
+
+static void
+probe_id(uint32_t i, uint8_t msg[40])
+{
+	memset(msg, 0xab, 40);
+	memcpy(msg, &i, sizeof(i));
+}
+
+static void *
+owner(void *arg)
+{
+	(void)arg;
+	uint8_t msg[40];
+	for (uint32_t i = 0; i < PROBE_IDS; i++) {
+		probe_id(i, msg);
+		mm_dedup_add_bytes(pd, msg, sizeof(msg), 1000);
+		atomic_store_explicit(&recorded, i + 1, memory_order_release);
+	}
+	atomic_store(&probe_done, 1);
+	return NULL;
+}
+
+static void
+test_concurrent_probe(void)
+{
+	mm_dedup_config_t c;
+	mm_dedup_config_default(&c);
+	c.capacity = 1u << 20;
+	CHECK_EQ(mm_dedup_create(&c, &pd), 0);
+	pthread_t t;
+	CHECK_EQ(pthread_create(&t, NULL, owner, NULL), 0);
+	uint8_t msg[40];
+	uint64_t seen_ok = 0, unseen_ok = 0;
+	uint32_t x = 12345;
+	while (!atomic_load(&probe_done) || seen_ok < 1000) {
+		uint32_t r = atomic_load_explicit(&recorded, memory_order_acquire);
+		x = x * 1103515245u + 12345u;
+		if (r > 0) { /* a published one: seen */
+			probe_id(x % r, msg);
+			CHECK_EQ(mm_dedup_probe_bytes(pd, msg, sizeof(msg), 1500), 1);
+			seen_ok++;
+		}
+		/* one far ahead of the owner: not seen */
+		uint32_t ahead = PROBE_IDS + (x % 1000u);
+		probe_id(ahead, msg);
+		CHECK_EQ(mm_dedup_probe_bytes(pd, msg, sizeof(msg), 1500), 0);
+		unseen_ok++;
+		if (atomic_load(&probe_done) && seen_ok >= 1000)
+			break;
+	}
+	pthread_join(t, NULL);
+	/* outside the window: not seen */
+	probe_id(7, msg);
+	CHECK_EQ(mm_dedup_probe_bytes(pd, msg, sizeof(msg), 1000 + c.window_ms + 1), 0);
+	mm_dedup_destroy(pd);
+	fprintf(stderr, "   %llu probes of recorded ids seen, %llu of unrecorded ones not\n",
+	    (unsigned long long)seen_ok, (unsigned long long)unseen_ok);
+}
+
 int
 main(void)
 {
 	RUN(test_basic);
 	RUN(test_flood_constant_memory);
 	RUN(test_false_positive_rate);
+	RUN(test_concurrent_probe);
 	fprintf(stderr, "test_dedup: ok\n");
 	return 0;
 }
