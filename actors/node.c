@@ -253,8 +253,16 @@ struct mm_node {
 	struct logm {
 		uint8_t id[32];
 		uint32_t seq;
+		uint8_t full;   /* the event carries its origin's whole list */
 	} *logm;
 	uint32_t log_cap, log_next, log_n;
+	/* join sync selection scratch: origins seen, by generation */
+	struct sync_ent {
+		uint8_t id[32];
+		uint32_t gen;
+		uint8_t sawfull;
+	} *sync_tab;
+	uint32_t sync_cap, sync_gen;
 	atomic_uint npeers;
 	_Atomic uint32_t a_comp, a_largest, a_bridges, a_art, a_book;
 	_Atomic uint64_t links_digest;
@@ -610,7 +618,7 @@ static mm_buf_t *encode_buf(const mm_wire_msg_t *m);
 
 /* Keep one more reference to an accepted event's frame for the join sync. */
 static void
-log_frame(mm_node_t *n, mm_buf_t *b, const uint8_t *origin, uint32_t seq)
+log_frame(mm_node_t *n, mm_buf_t *b, const uint8_t *origin, uint32_t seq, int full)
 {
 	if (n->log_cap == 0)
 		return;
@@ -619,6 +627,7 @@ log_frame(mm_node_t *n, mm_buf_t *b, const uint8_t *origin, uint32_t seq)
 	n->log[n->log_next] = b;
 	memcpy(n->logm[n->log_next].id, origin, 32);
 	n->logm[n->log_next].seq = seq;
+	n->logm[n->log_next].full = (uint8_t)(full != 0);
 	n->log_next = (n->log_next + 1) % n->log_cap;
 	if (n->log_n < n->log_cap)
 		n->log_n++;
@@ -642,7 +651,7 @@ encode_buf(const mm_wire_msg_t *m)
 /* The same bytes to every link but `except`, and into the join sync log. */
 static void
 broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except, const uint8_t *origin,
-    uint32_t seq)
+    uint32_t seq, int full)
 {
 	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
@@ -653,7 +662,7 @@ broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except, const uint8_t *orig
 		if (mm_send_or_drop(p->conn, &s) != 0)
 			bump(&n->st_dropped);
 	}
-	log_frame(n, b, origin, seq);
+	log_frame(n, b, origin, seq, full);
 }
 
 /* Send log frames to a peer, oldest first (per origin, the order of the
@@ -693,11 +702,51 @@ send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel)
 	return sent;
 }
 
-/* Replay the whole log to a new peer (join sync). */
+/* What a new peer needs from the log: an event that carries its origin's
+ * whole neighbour list makes every older event of that origin redundant
+ * (the newest is the whole truth); deltas newer than it still count.
+ * Newest first, an origin table by generation (no clearing): sel[slot]
+ * set for the frames to send. Without it a bootstrap node replayed its
+ * whole log, ~500 KB, to every newcomer (bench/RESULTS.md). */
+static void
+log_sync_select(mm_node_t *n, uint8_t *sel)
+{
+	memset(sel, 0, n->log_cap);
+	if (++n->sync_gen == 0) { /* wrapped: start clean */
+		memset(n->sync_tab, 0, (size_t)n->sync_cap * sizeof(*n->sync_tab));
+		n->sync_gen = 1;
+	}
+	uint32_t mask = n->sync_cap - 1;
+	for (uint32_t k = 0; k < n->log_n; k++) {
+		uint32_t slot = (n->log_next + n->log_cap - 1 - k) % n->log_cap;
+		const struct logm *e = &n->logm[slot];
+		uint32_t h;
+		memcpy(&h, e->id, 4); /* ids are SHA-256 outputs */
+		struct sync_ent *t = &n->sync_tab[h & mask];
+		while (t->gen == n->sync_gen && memcmp(t->id, e->id, 32) != 0)
+			t = &n->sync_tab[(uint32_t)(t - n->sync_tab + 1) & mask];
+		if (t->gen != n->sync_gen) { /* the newest of its origin */
+			t->gen = n->sync_gen;
+			memcpy(t->id, e->id, 32);
+			t->sawfull = e->full;
+			sel[slot] = 1;
+		} else if (!t->sawfull) { /* only deltas are newer: still needed */
+			t->sawfull = e->full;
+			sel[slot] = 1;
+		}
+	}
+}
+
+/* Replay the log to a new peer (join sync): every origin's newest whole
+ * list and the deltas after it. */
 static void
 sync_peer(mm_node_t *n, mm_actor_t *conn)
 {
-	uint64_t sent = send_log(n, conn, NULL);
+	uint8_t *sel = n->sync_tab != NULL ? malloc(n->log_cap ? n->log_cap : 1) : NULL;
+	if (sel != NULL)
+		log_sync_select(n, sel);
+	uint64_t sent = send_log(n, conn, sel);
+	free(sel);
 	bump(&n->st_syncs);
 	atomic_fetch_add_explicit(&n->st_sync_ev, sent, memory_order_relaxed);
 }
@@ -2692,9 +2741,9 @@ shard_result(mm_node_t *n, uint32_t type, struct peer_msg *pm)
 	if (type == N_FWD) {
 		/* to every link but the one it came from (pm->conn, or NULL
 		 * for our own events) */
-		broadcast_buf(n, pm->buf, pm->conn, pm->origin, pm->oseq);
+		broadcast_buf(n, pm->buf, pm->conn, pm->origin, pm->oseq, pm->ev.has_nb);
 	} else if (type == N_LOGONLY) {
-		log_frame(n, pm->buf, pm->origin, pm->oseq);
+		log_frame(n, pm->buf, pm->origin, pm->oseq, pm->ev.has_nb);
 	} else if (type == N_VERDICT) {
 		struct peer *from = peer_of_conn(n, pm->conn);
 		bump(&n->st_bad);
@@ -2788,6 +2837,7 @@ shard_local(struct gshard *g, struct peer_msg *pm)
 	bump(&n->st_local);
 	memcpy(pm->origin, n->id.id, 32);
 	pm->oseq = m.u.event.seq;
+	pm->ev.has_nb = m.u.event.has_nb; /* whole list: older ones are redundant */
 	mm_log(MM_LOG_DEBUG, "node: own event %s %02x%02x%02x dir %d seq %u list %u",
 	    kind == MM_PS_CONNECT ? "connect" : "disconnect", pm->id[0], pm->id[1],
 	    pm->id[2], dir, m.u.event.seq, m.u.event.nnb);
@@ -3262,8 +3312,12 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		snapshot_load(n);
 	}
 	n->log_cap = cfg->sync_events;
+	n->sync_cap = 16;
+	while (n->sync_cap < 2 * n->log_cap) /* at most half full */
+		n->sync_cap *= 2;
 	if (n->log_cap != 0 && ((n->log = calloc(n->log_cap, sizeof(*n->log))) == NULL ||
-	    (n->logm = calloc(n->log_cap, sizeof(*n->logm))) == NULL)) {
+	    (n->logm = calloc(n->log_cap, sizeof(*n->logm))) == NULL ||
+	    (n->sync_tab = calloc(n->sync_cap, sizeof(*n->sync_tab))) == NULL)) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the sync log");
 		goto fail;
@@ -3351,6 +3405,7 @@ mm_node_destroy(mm_node_t *n)
 		mm_buf_release(n->log[i]);
 	free(n->log);
 	free(n->logm);
+	free(n->sync_tab);
 	free(n->cls);
 	free(n->book);
 	free(n->snap_path);

@@ -87,7 +87,7 @@ hist_q(double q)
 
 /* ---- connections ------------------------------------------------------------ */
 
-enum role { R_SOURCE, R_SINK, R_OVERSIZE, R_FORGED };
+enum role { R_SOURCE, R_SINK, R_OVERSIZE, R_FORGED, R_STORM };
 
 struct fconn {
 	int role, idx;
@@ -96,7 +96,12 @@ struct fconn {
 	mm_actor_t *actor;      /* set once ready (a reference) */
 	atomic_int ready, closed, reason;
 	uint8_t target[32];     /* the id the target proved */
+	uint64_t dial_ns;       /* R_STORM: when it was dialled */
 };
+
+/* The connection storm (--handshakes): its counters */
+static atomic_uint storm_inflight;
+static _Atomic uint64_t storm_ready, storm_peers, storm_noslot, storm_closed;
 
 static struct fconn conns[MAX_CONNS];
 static unsigned nconns, nsources, nsinks;
@@ -163,6 +168,13 @@ on_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
 		memset(m.u.event.sig, 0x5a, 64); /* not a signature */
 		(void)mm_conn_send(c, &m);
 	}
+	if (f->role == R_STORM) { /* a newcomer: what does the node know? */
+		hist_add(mono_ns() - f->dial_ns);
+		atomic_fetch_add(&storm_ready, 1);
+		mm_wire_msg_t m = {.type = MM_W_GET_PEERS, .req = 1};
+		m.u.get_peers.limit = 16;
+		(void)mm_conn_send(c, &m);
+	}
 	f->actor = mm_conn_actor(c);
 	mm_actor_ref(f->actor);
 	atomic_store(&f->ready, 1);
@@ -174,6 +186,18 @@ on_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 {
 	(void)c;
 	struct fconn *f = arg;
+	if (f->role == R_STORM) {
+		/* the answer to our get_peers (req 1), or a full node's peers
+		 * list and "no slot": either way we are done */
+		if (m->type == MM_W_PEERS && m->req == 1) {
+			atomic_fetch_add(&storm_peers, 1);
+			mm_msg_t cm = {.type = MM_CONN_CLOSE, .aux = 0};
+			(void)mm_send(mm_conn_actor(c), &cm);
+		} else if (m->type == MM_W_ERROR && m->u.error.code == MM_WERR_FULL) {
+			atomic_fetch_add(&storm_noslot, 1);
+		}
+		return;
+	}
 	if (f->role != R_SINK)
 		return;
 	uint64_t now = mono_ns(), t;
@@ -221,6 +245,14 @@ on_close(mm_conn_t *c, int reason, const char *why, void *arg)
 	struct fconn *f = arg;
 	atomic_store(&f->reason, reason);
 	atomic_store(&f->closed, 1);
+	if (f->role == R_STORM) {
+		atomic_fetch_add(&storm_closed, 1);
+		if (reason != MM_CLOSE_NORMAL && reason != MM_WERR_FULL)
+			atomic_fetch_add(&closes_by[reason >= 0 && reason < MM_CLOSE__MAX ?
+			    reason : 0], 1);
+		atomic_fetch_sub(&storm_inflight, 1);
+		return;
+	}
 	if (f->role == R_OVERSIZE || f->role == R_FORGED) {
 		int h = f->role == R_OVERSIZE ? H_OVERSIZE : H_FORGED;
 		atomic_fetch_add(&hclosed[h], 1);
@@ -236,7 +268,7 @@ on_close(mm_conn_t *c, int reason, const char *why, void *arg)
 struct flood_opts {
 	const char *target, *network;
 	unsigned long difficulty, sources, sinks, size, rate, duration, count, window,
-	    workers, garbage, oversize, halfopen, forged;
+	    workers, garbage, oversize, halfopen, forged, handshakes, concurrency;
 	unsigned long mix[K__N];
 	int json;
 	struct sockaddr_storage ta;
@@ -278,6 +310,13 @@ flood_usage(FILE *f)
 	    "                          handshake\n"
 	    "      --forged N          hostile: N connections that send an event\n"
 	    "                          with a forged signature\n"
+	    "      --handshakes N      instead of messages, a connection storm: N new\n"
+	    "                          identities each complete the TLS and hello\n"
+	    "                          handshakes, ask the target for peers (a full\n"
+	    "                          node answers with peers and \"no slot\"), and\n"
+	    "                          leave; reports handshakes/s and answers\n"
+	    "      --concurrency N     storm handshakes in flight (default 4: the\n"
+	    "                          target's pending-handshake cap per address)\n"
 	    "  -w, --workers N         our worker threads (default 1)\n"
 	    "      --json              the summary as one JSON object\n"
 	    "\n"
@@ -607,6 +646,114 @@ progress(double t, int final)
 	    (unsigned long long)errs, final ? "\n" : "");
 }
 
+/* The connection storm: every identity and its TLS context made first
+ * (not timed), then at most concurrency handshakes in flight. */
+static int
+run_storm(const struct flood_opts *o)
+{
+	mm_rt_config_t rc;
+	mm_rt_config_default(&rc);
+	rc.workers = (unsigned)o->workers;
+	rc.mem_budget = 1ull << 40;
+	mm_rt_t *rt;
+	if (mm_rt_create(&rc, &rt) != 0)
+		return MM_EXIT_FAIL;
+	unsigned long n = o->handshakes;
+	struct fconn *st = calloc(n, sizeof(*st));
+	if (st == NULL)
+		return MM_EXIT_FAIL;
+	char err[256] = "";
+	int tty = isatty(2) && !o->json;
+	for (unsigned long i = 0; i < n; i++) {
+		struct fconn *f = &st[i];
+		f->role = R_STORM;
+		if (mm_id_generate(&f->id, (unsigned)o->difficulty, NULL) != 0)
+			return MM_EXIT_FAIL;
+		mm_net_config_t nc;
+		mm_net_config_default(&nc);
+		nc.id = &f->id;
+		nc.network = o->network;
+		nc.difficulty = (unsigned)o->difficulty;
+		nc.on_ready = on_ready;
+		nc.on_message = on_message;
+		nc.on_close = on_close;
+		nc.arg = f;
+		if (mm_net_create(rt, &nc, &f->net, err, sizeof(err)) != 0) {
+			fprintf(stderr, "meshmap flood: %s\n", err);
+			return MM_EXIT_FAIL;
+		}
+		if (tty && (i % 64 == 0 || i + 1 == n))
+			fprintf(stderr, "\rmaking identities %lu/%lu", i + 1, n);
+	}
+	if (tty)
+		fprintf(stderr, "\n");
+	uint64_t t0 = mono_ns(), last = 0, lt = t0;
+	unsigned long next = 0;
+	while (next < n || atomic_load(&storm_inflight) > 0) {
+		if (next < n && atomic_load(&storm_inflight) < o->concurrency) {
+			struct fconn *f = &st[next++];
+			atomic_fetch_add(&storm_inflight, 1);
+			f->dial_ns = mono_ns();
+			if (mm_net_dial(f->net, (const struct sockaddr *)&o->ta, o->tl, NULL) != 0) {
+				atomic_fetch_sub(&storm_inflight, 1);
+				atomic_fetch_add(&closes_by[MM_CLOSE_IO], 1);
+			}
+			continue;
+		}
+		uint64_t done = atomic_load(&storm_closed), now = mono_ns();
+		if (done != last) {
+			last = done;
+			lt = now;
+		} else if (now - lt > 10000000000ull) {
+			break; /* nothing closed for 10 s: give up on the rest */
+		}
+		usleep(100);
+	}
+	double secs = (double)(mono_ns() - t0) / 1e9;
+	uint64_t ready = atomic_load(&storm_ready), failed = 0;
+	for (int r = 0; r < MM_CLOSE__MAX; r++)
+		failed += closes_by[r];
+	double p50 = hist_q(0.5), p99 = hist_q(0.99);
+	if (o->json) {
+		printf("{\"target\":\"%s\",\"handshakes\":%lu,\"completed\":%llu,\"seconds\":%.3f,"
+		    "\"completed_per_s\":%.1f,\"peers_answered\":%llu,\"no_slot\":%llu,"
+		    "\"handshake_us\":{\"p50\":%.1f,\"p99\":%.1f},\"failed\":{", o->target, n,
+		    (unsigned long long)ready, secs, (double)ready / secs,
+		    (unsigned long long)storm_peers, (unsigned long long)storm_noslot, p50, p99);
+		int first = 1;
+		for (int r = 0; r < MM_CLOSE__MAX; r++)
+			if (closes_by[r]) {
+				printf("%s\"%s\":%llu", first ? "" : ",", mm_close_reason_name(r),
+				    (unsigned long long)closes_by[r]);
+				first = 0;
+			}
+		printf("}}\n");
+	} else {
+		printf("storm of %s: %llu of %lu handshakes completed in %.3f s (%.1f/s), "
+		    "%llu peers answers, %llu \"no slot\"\n", o->target,
+		    (unsigned long long)ready, n, secs, (double)ready / secs,
+		    (unsigned long long)storm_peers, (unsigned long long)storm_noslot);
+		printf("handshake (dial to ready): p50 %.0f us, p99 %.0f us; failed: %llu", p50, p99,
+		    (unsigned long long)failed);
+		for (int r = 0; r < MM_CLOSE__MAX; r++)
+			if (closes_by[r])
+				printf(" (%s: %llu)", mm_close_reason_name(r),
+				    (unsigned long long)closes_by[r]);
+		printf("\n");
+	}
+	fflush(stdout);
+	mm_rt_stop(rt);
+	for (unsigned long i = 0; i < n; i++) {
+		if (st[i].actor != NULL)
+			mm_actor_unref(st[i].actor);
+		mm_net_destroy(st[i].net);
+		mm_id_free(&st[i].id);
+	}
+	free(st);
+	mm_rt_destroy(rt);
+	return ready > 0 ? MM_EXIT_OK : MM_EXIT_FAIL;
+}
+
 int
 mm_cmd_flood(int argc, char **argv)
 {
@@ -627,11 +774,14 @@ mm_cmd_flood(int argc, char **argv)
 	    {"halfopen", required_argument, NULL, 'H'},
 	    {"forged", required_argument, NULL, 'f'},
 	    {"workers", required_argument, NULL, 'w'},
+	    {"handshakes", required_argument, NULL, 'Y'},
+	    {"concurrency", required_argument, NULL, 'C'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	struct flood_opts o = {.network = "main", .difficulty = MM_POW_DEFAULT, .sources = 1,
-	    .sinks = 12, .size = 256, .count = 10000, .window = 32, .workers = 1};
+	    .sinks = 12, .size = 256, .count = 10000, .window = 32, .workers = 1,
+	    .concurrency = 4};
 	o.mix[K_BCAST] = 1;
 	int c;
 	optind = 1;
@@ -697,6 +847,14 @@ mm_cmd_flood(int argc, char **argv)
 			if (mm_cmd_parse_uint(optarg, 1, 64, &o.workers) != 0)
 				bad = "--workers: a whole number in [1, 64]";
 			break;
+		case 'Y':
+			if (mm_cmd_parse_uint(optarg, 1, 1000000, &o.handshakes) != 0)
+				bad = "--handshakes: connections in [1, 1000000]";
+			break;
+		case 'C':
+			if (mm_cmd_parse_uint(optarg, 1, 1024, &o.concurrency) != 0)
+				bad = "--concurrency: connections in [1, 1024]";
+			break;
 		case 'j': o.json = 1; break;
 		case 'h': flood_usage(stdout); return MM_EXIT_OK;
 		default: flood_usage(stderr); return MM_EXIT_USAGE;
@@ -722,6 +880,8 @@ mm_cmd_flood(int argc, char **argv)
 		return MM_EXIT_USAGE;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (o.handshakes)
+		return run_storm(&o);
 	nsources = (unsigned)o.sources;
 	nsinks = (unsigned)o.sinks;
 

@@ -45,6 +45,8 @@ node_usage(FILE *f)
 	    "                          the long options (flags after it override it)\n"
 	    "      --max-conns-per-ip N  connections from one IP address (default 8;\n"
 	    "                          raise it for many nodes on one host)\n"
+	    "      --max-pending-per-ip N  handshakes in progress from one IP address\n"
+	    "                          (default 4)\n"
 	    "      --degree N          links the node aims for (default 12)\n"
 	    "      --max-degree N      links it may hold while replacing (default 16)\n"
 	    "      --select-ms MS      neighbour selection round (default 2000; 0: off,\n"
@@ -137,7 +139,8 @@ struct node_opts {
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
-	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate;
+	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
+	    pending_ip;
 	int relay, log_level, log_json, check;
 	mm_tls_backend_t backend;
 	uint8_t prot[MM_NODE_PROTECT_MAX][32];
@@ -191,6 +194,7 @@ static const struct option node_longopts[] = {
     {"check-config", no_argument, NULL, 'K'},
     {"recv-rate-kb", required_argument, NULL, 'i'},
     {"event-rate", required_argument, NULL, 'e'},
+    {"max-pending-per-ip", required_argument, NULL, 'q'},
     {"send-rate-kb", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -215,6 +219,7 @@ opts_default(struct node_opts *o)
 	o->max_inbound = 16;
 	o->direct_rate = 200000;
 	o->event_rate = 1000;
+	o->pending_ip = 4;
 	o->shutdown_s = 5;
 	o->mem_mb = 50;
 	o->log_level = mm__log_level; /* MESHMAP_LOG, or warn */
@@ -361,6 +366,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'K':
 		o->check = 1;
 		return NULL;
+	case 'q':
+		return mm_cmd_parse_uint(v, 1, 65536, &o->pending_ip) != 0 ?
+		    "--max-pending-per-ip: a whole number in [1, 65536]" : NULL;
 	case 'e':
 		return mm_cmd_parse_uint(v, 1, 100000000, &o->event_rate) != 0 ?
 		    "--event-rate: events a second in [1, 100000000]" : NULL;
@@ -696,6 +704,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(confirm_s, "confirm-timeout");
 	FIXED_N(mem_mb, "mem-budget");
 	FIXED_N(event_rate, "event-rate");
+	FIXED_N(pending_ip, "max-pending-per-ip");
 #undef FIXED_S
 #undef FIXED_N
 	mm_node_tunables_t a, b;
@@ -941,6 +950,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.gossip.difficulty = (unsigned)o.difficulty;
 	nc.refresh_ms = (uint32_t)o.refresh;
 	nc.net.max_conns_per_ip = (uint32_t)o.per_ip;
+	nc.net.max_pending_per_ip = (uint32_t)o.pending_ip;
 	nc.gossip.ttl = (uint8_t)o.ttl;
 	nc.degree = (unsigned)o.degree;
 	nc.max_degree = (unsigned)o.max_degree;

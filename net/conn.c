@@ -346,8 +346,20 @@ mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len)
 		return rc;
 	memcpy(c->wq + c->wq_tail, frame, len);
 	c->wq_tail += (uint32_t)len;
-	stat_add(&c->net->st_frames_out, 1);
-	type_count(c->net, 1, (unsigned)mm_wire_peek_type(frame, len), len);
+	/* a buffer may hold several frames (a join sync chunk, a batch):
+	 * each counted with its type */
+	uint64_t nf = 0;
+	for (size_t off = 0; off + MM_FRAME_HDR <= len;) {
+		const uint8_t *f = frame + off;
+		size_t fl = MM_FRAME_HDR + ((size_t)f[0] << 24 | (size_t)f[1] << 16 |
+		    (size_t)f[2] << 8 | f[3]);
+		if (fl > len - off)
+			fl = len - off;
+		type_count(c->net, 1, (unsigned)mm_wire_peek_type(f, fl), fl);
+		off += fl;
+		nf++;
+	}
+	stat_add(&c->net->st_frames_out, nf ? nf : 1);
 	send_done(c);
 	return 0;
 }

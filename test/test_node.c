@@ -13,7 +13,7 @@
 #include "test.h"
 
 #define DIFF 8
-#define N 17
+#define N 21
 
 static mm_rt_t *rt;
 static mm_identity_t ids[N];
@@ -32,11 +32,11 @@ start(int i)
 	c.gossip.difficulty = DIFF;
 	c.refresh_ms = 200; /* late joiners learn older links within this */
 	c.select_ms = 0;    /* these tests build exact topologies by hand */
-	if (i >= 8) /* 8..16: no refresh, so what they learn comes by sync */
+	if (i >= 8) /* 8..20: no refresh, so what they learn comes by sync */
 		c.refresh_ms = 600000;
 	if (i == 11) /* the degree cap */
 		c.degree = c.max_degree = 2;
-	c.mem_shed = i >= 15; /* 15, 16: test_memory_pressure (forced levels) */
+	c.mem_shed = i == 15 || i == 16; /* test_memory_pressure (forced levels) */
 	c.redial_min_ms = 20;
 	c.redial_max_ms = 160;
 	char err[256] = "";
@@ -331,6 +331,36 @@ test_liar_banned(void)
 }
 
 static void
+test_sync_compact(void)
+{
+	/* 17 links to 18, then to 19 three times over (each link dropped by
+	 * 17): its log holds a dozen events, but each origin's newest carries
+	 * its whole neighbour list. A newcomer (20) gets one event per origin
+	 * and still learns the truth: 17-18 confirmed, 17-19 gone. */
+	dial(18, 17);
+	WAIT_FOR(edge_at(17, 17, 18) == MM_EDGE_CONFIRMED);
+	for (int r = 0; r < 3; r++) {
+		dial(19, 17);
+		WAIT_FOR(mm_node_peers(nodes[19]) == 1 && edge_at(17, 17, 19) == MM_EDGE_CONFIRMED);
+		CHECK_EQ(mm_node_disconnect(nodes[17], ids[19].id), 0);
+		WAIT_FOR(mm_node_peers(nodes[19]) == 0 && mm_node_peers(nodes[17]) == 1);
+	}
+	mm_node_stats_t a, b;
+	mm_node_stats(nodes[17], &a);
+	dial(20, 17);
+	WAIT_FOR(edge_at(20, 17, 18) == MM_EDGE_CONFIRMED &&
+	    edge_at(20, 17, 20) == MM_EDGE_CONFIRMED);
+	mm_node_stats(nodes[17], &b);
+	CHECK_EQ(b.syncs - a.syncs, 1);
+	uint64_t sent = b.sync_events_sent - a.sync_events_sent;
+	CHECK_GE(sent, 2);
+	CHECK_LE(sent, 3); /* 17's, 18's, 19's newest; the whole log is 11+ */
+	CHECK(edge_at(20, 17, 19) != MM_EDGE_CONFIRMED);
+	fprintf(stderr, "   join sync: %llu events for a log of 3 origins' histories\n",
+	    (unsigned long long)sent);
+}
+
+static void
 test_memory_pressure(void)
 {
 	/* At critical memory pressure (forced: the runtime's test hook; the
@@ -372,6 +402,7 @@ main(void)
 	RUN(test_join_sync);
 	RUN(test_degree_cap);
 	RUN(test_liar_banned);
+	RUN(test_sync_compact);
 	RUN(test_memory_pressure);
 	mm_rt_stop(rt);
 	mm_net_destroy(liar_net);
