@@ -62,7 +62,9 @@ typedef struct mm_node_config {
 	/* Join sync: the node keeps the last sync_events accepted events (its
 	 * own and relayed, as the encoded frames it sent, shared, not copied)
 	 * and replays them, oldest first, to every new peer, so that a node
-	 * that joins learns the map at once instead of at the next refresh.
+	 * that joins learns the map at once instead of at the next refresh:
+	 * of each origin, the newest event with its whole neighbour list and
+	 * the deltas after it (the older ones say nothing more).
 	 * The receiver drops what it has (dedup, staleness) before any verify.
 	 * Memory: about 200 bytes per event. 2048; 0: no join sync. */
 	uint32_t sync_events;
