@@ -561,20 +561,19 @@ hostile_thread(void *arg)
 
 /* ---- the run -------------------------------------------------------------------- */
 
-static struct fconn *
-conn_new(const struct flood_opts *o, mm_rt_t *rt, int role, int idx, char *err, size_t el)
+/* A connection's identity (made to the target's difficulty) and its own
+ * net layer: every flood connection is another peer. 0 or -1 (err). */
+static int
+fconn_init(struct fconn *f, const struct flood_opts *o, mm_rt_t *rt, int role, char *err,
+    size_t el)
 {
-	if (nconns == MAX_CONNS) {
-		snprintf(err, el, "more than %d connections", MAX_CONNS);
-		return NULL;
-	}
-	struct fconn *f = &conns[nconns++];
+	int idx = f->idx;
 	memset(f, 0, sizeof(*f));
 	f->role = role;
 	f->idx = idx;
 	if (mm_id_generate(&f->id, (unsigned)o->difficulty, NULL) != 0) {
 		snprintf(err, el, "cannot make a key");
-		return NULL;
+		return -1;
 	}
 	mm_net_config_t nc;
 	mm_net_config_default(&nc);
@@ -587,9 +586,19 @@ conn_new(const struct flood_opts *o, mm_rt_t *rt, int role, int idx, char *err, 
 	nc.arg = f;
 	nc.write_cap = 64u << 20;
 	nc.idle_timeout_ms = 120000;
-	if (mm_net_create(rt, &nc, &f->net, err, el) != 0)
+	return mm_net_create(rt, &nc, &f->net, err, el) == 0 ? 0 : -1;
+}
+
+static struct fconn *
+conn_new(const struct flood_opts *o, mm_rt_t *rt, int role, int idx, char *err, size_t el)
+{
+	if (nconns == MAX_CONNS) {
+		snprintf(err, el, "more than %d connections", MAX_CONNS);
 		return NULL;
-	return f;
+	}
+	struct fconn *f = &conns[nconns++];
+	f->idx = idx;
+	return fconn_init(f, o, rt, role, err, el) == 0 ? f : NULL;
 }
 
 static int
@@ -665,20 +674,7 @@ run_storm(const struct flood_opts *o)
 	char err[256] = "";
 	int tty = isatty(2) && !o->json;
 	for (unsigned long i = 0; i < n; i++) {
-		struct fconn *f = &st[i];
-		f->role = R_STORM;
-		if (mm_id_generate(&f->id, (unsigned)o->difficulty, NULL) != 0)
-			return MM_EXIT_FAIL;
-		mm_net_config_t nc;
-		mm_net_config_default(&nc);
-		nc.id = &f->id;
-		nc.network = o->network;
-		nc.difficulty = (unsigned)o->difficulty;
-		nc.on_ready = on_ready;
-		nc.on_message = on_message;
-		nc.on_close = on_close;
-		nc.arg = f;
-		if (mm_net_create(rt, &nc, &f->net, err, sizeof(err)) != 0) {
+		if (fconn_init(&st[i], o, rt, R_STORM, err, sizeof(err)) != 0) {
 			fprintf(stderr, "meshmap flood: %s\n", err);
 			return MM_EXIT_FAIL;
 		}

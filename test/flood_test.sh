@@ -72,6 +72,17 @@ echo "ok: $missing deliveries missing, all counted by the node ($dropped frames 
 [ "$(metric 'meshmap_misbehaviour_total{cause="bad signature"}')" -ge 3 ] || fail "forged events not counted"
 [ "$(metric 'meshmap_connection_closes_total{reason="bad frame"}')" -ge 3 ] || fail "oversize frames not counted"
 
+# a connection storm: every newcomer completes both handshakes and gets
+# its peers answer
+flood --handshakes 20 --concurrency 4 >"$dir/storm.json" 2>"$dir/f3.err" || { fail "storm exit $?"; cat "$dir/f3.err"; }
+python3 - "$dir/storm.json" <<'PY' || fail "storm: $(cat "$dir/storm.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["completed"] == 20 and r["peers_answered"] == 20, r
+assert r["failed"] == {}, r["failed"]
+print("ok: storm: 20 handshakes completed, 20 peers answers")
+PY
+
 # usage errors
 "$bin" flood >/dev/null 2>"$dir/err"; r=$?
 [ "$r" = 2 ] && grep -q -- '--target HOST:PORT is required' "$dir/err" || fail "flood without --target: exit $r"
