@@ -254,8 +254,11 @@ on_close(mm_conn_t *c, int reason, const char *why, void *arg)
 		return;
 	}
 	if (f->role == R_OVERSIZE || f->role == R_FORGED) {
+		/* closed by the target: while we run (not our own shutdown), and
+		 * for a protocol reason (not a refused dial) */
 		int h = f->role == R_OVERSIZE ? H_OVERSIZE : H_FORGED;
-		atomic_fetch_add(&hclosed[h], 1);
+		if (!atomic_load(&stop_now) && atomic_load(&f->ready))
+			atomic_fetch_add(&hclosed[h], 1);
 	} else if (!atomic_load(&stop_now)) {
 		atomic_fetch_add(&closes_by[reason >= 0 && reason < MM_CLOSE__MAX ? reason : 0], 1);
 	}
