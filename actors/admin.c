@@ -534,9 +534,11 @@ hexval(char c)
 
 /* A peer named by its id, or by a prefix of at least 8 hex digits (what
  * the tables print) that names exactly one linked peer, or else exactly
- * one peer of the map. 0, or -1 with the problem in f (code in *code). */
+ * one peer of the map. 0 (*linked: whether it is linked now), or -1 with
+ * the problem in f (code in *code). */
 static int
-resolve_peer(mm_admin_t *a, FILE *f, const char *query, uint8_t id[32], int *code)
+resolve_peer(mm_admin_t *a, FILE *f, const char *query, uint8_t id[32], int *linked,
+    int *code)
 {
 	char t[80];
 	size_t len = 0;
@@ -550,11 +552,7 @@ resolve_peer(mm_admin_t *a, FILE *f, const char *query, uint8_t id[32], int *cod
 	uint8_t pre[32] = {0};
 	for (size_t i = 0; i < len; i++)
 		pre[i / 2] |= (uint8_t)(hexval(t[i]) << (i % 2 ? 0 : 4));
-	if (len == 64) {
-		memcpy(id, pre, 32);
-		return 0;
-	}
-	/* whole bytes compared, then the odd half byte */
+	/* whole bytes compared, then the odd half byte (a full id: all 32) */
 	size_t whole = len / 2;
 #define MATCHES(x) (memcmp((x), pre, whole) == 0 && \
 	    (len % 2 == 0 || ((x)[whole] & 0xf0) == pre[whole]))
@@ -567,6 +565,11 @@ resolve_peer(mm_admin_t *a, FILE *f, const char *query, uint8_t id[32], int *cod
 				memcpy(id, p[i].id, 32);
 		}
 	free(p);
+	*linked = found > 0;
+	if (len == 64) { /* any id, linked or not */
+		memcpy(id, pre, 32);
+		return 0;
+	}
 	if (found == 0) {
 		const mm_ps_t *ps = mm_node_map(a->node);
 		uint32_t span = mm_ps_span(ps);
@@ -612,16 +615,11 @@ static int
 disconnect_cmd(mm_admin_t *a, FILE *f, const char *query)
 {
 	uint8_t id[32];
-	int code;
-	if (resolve_peer(a, f, query, id, &code) != 0)
+	int code, linked;
+	if (resolve_peer(a, f, query, id, &linked, &code) != 0)
 		return code;
 	char hex[65];
 	mm_hex(id, 32, hex);
-	mm_node_peer_info_t *p = calloc(PEERS_MAX, sizeof(*p));
-	int n = p != NULL ? mm_node_peer_list(a->node, p, PEERS_MAX, 1000) : -ENOMEM, linked = 0;
-	for (int i = 0; i < n; i++)
-		linked |= memcmp(p[i].id, id, 32) == 0;
-	free(p);
 	if (!linked) {
 		fprintf(f, "{\"error\":\"%s is not linked\"}\n", hex);
 		return 404;
@@ -638,8 +636,8 @@ static int
 protect_cmd(mm_admin_t *a, FILE *f, const char *query, int on)
 {
 	uint8_t id[32];
-	int code;
-	if (resolve_peer(a, f, query, id, &code) != 0)
+	int code, linked;
+	if (resolve_peer(a, f, query, id, &linked, &code) != 0)
 		return code;
 	char hex[65];
 	mm_hex(id, 32, hex);

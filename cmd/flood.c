@@ -631,6 +631,24 @@ delivered_total(void)
 	return d;
 }
 
+/* Connections lost, by reason: JSON members, or " (reason: n)" each. */
+static void
+print_closes(int json)
+{
+	int first = 1;
+	for (int r = 0; r < MM_CLOSE__MAX; r++) {
+		if (closes_by[r] == 0)
+			continue;
+		if (json)
+			printf("%s\"%s\":%llu", first ? "" : ",", mm_close_reason_name(r),
+			    (unsigned long long)closes_by[r]);
+		else
+			printf(" (%s: %llu)", mm_close_reason_name(r),
+			    (unsigned long long)closes_by[r]);
+		first = 0;
+	}
+}
+
 /* The most deliveries any one sink is still waiting for. */
 static uint64_t
 sink_behind(void)
@@ -719,13 +737,7 @@ run_storm(const struct flood_opts *o)
 		    "\"handshake_us\":{\"p50\":%.1f,\"p99\":%.1f},\"failed\":{", o->target, n,
 		    (unsigned long long)ready, secs, (double)ready / secs,
 		    (unsigned long long)storm_peers, (unsigned long long)storm_noslot, p50, p99);
-		int first = 1;
-		for (int r = 0; r < MM_CLOSE__MAX; r++)
-			if (closes_by[r]) {
-				printf("%s\"%s\":%llu", first ? "" : ",", mm_close_reason_name(r),
-				    (unsigned long long)closes_by[r]);
-				first = 0;
-			}
+		print_closes(1);
 		printf("}}\n");
 	} else {
 		printf("storm of %s: %llu of %lu handshakes completed in %.3f s (%.1f/s), "
@@ -734,10 +746,7 @@ run_storm(const struct flood_opts *o)
 		    (unsigned long long)storm_peers, (unsigned long long)storm_noslot);
 		printf("handshake (dial to ready): p50 %.0f us, p99 %.0f us; failed: %llu", p50, p99,
 		    (unsigned long long)failed);
-		for (int r = 0; r < MM_CLOSE__MAX; r++)
-			if (closes_by[r])
-				printf(" (%s: %llu)", mm_close_reason_name(r),
-				    (unsigned long long)closes_by[r]);
+		print_closes(0);
 		printf("\n");
 	}
 	fflush(stdout);
@@ -1081,13 +1090,7 @@ sent_all:;
 			    hkind_name[h], (unsigned long long)hattempts[h],
 			    (unsigned long long)hclosed[h]);
 		printf("},\"honest_links_lost\":{");
-		int first = 1;
-		for (int r = 0; r < MM_CLOSE__MAX; r++)
-			if (closes_by[r]) {
-				printf("%s\"%s\":%llu", first ? "" : ",", mm_close_reason_name(r),
-				    (unsigned long long)closes_by[r]);
-				first = 0;
-			}
+		print_closes(1);
 		printf("}}\n");
 	} else {
 		printf("flood of %s: %.3f s, %llu messages sent, %llu of %llu deliveries "
@@ -1108,10 +1111,7 @@ sent_all:;
 				    hkind_name[h], (unsigned long long)hattempts[h],
 				    (unsigned long long)hclosed[h]);
 		printf("honest links lost: %llu", (unsigned long long)honest_lost);
-		for (int r = 0; r < MM_CLOSE__MAX; r++)
-			if (closes_by[r])
-				printf(" (%s: %llu)", mm_close_reason_name(r),
-				    (unsigned long long)closes_by[r]);
+		print_closes(0);
 		printf("\n");
 	}
 	fflush(stdout);
