@@ -676,19 +676,27 @@ keepalive(mm_conn_t *c)
 
 static void conn_turn(mm_actor_t *self, const mm_msg_t *m);
 
-/* One message, then: if frames wait and this was the last message of the
- * turn, write them (the runtime hands an actor up to a batch of messages
- * per turn: a run of sends becomes one write). */
+/* One message, then: if frames wait, write them once the worker has run
+ * its pass of turns (MM_MSG_FLUSH). Every turn of the pass that queued
+ * frames for this connection (the node actor's sends, the replies to what
+ * was read) shares one TLS record and one write; the queue still goes out
+ * at once when a record's worth waits (send_done). */
 static void
 conn_fn(mm_actor_t *self, const mm_msg_t *m)
 {
 	mm_conn_t *c = mm_actor_state(self);
-	c->in_turn = 1;
-	conn_turn(self, m);
-	c->in_turn = 0;
+	if (m->type != MM_MSG_FLUSH) {
+		c->in_turn = 1;
+		conn_turn(self, m);
+		c->in_turn = 0;
+	}
 	if (c->state != ST_CLOSED && c->wq_head < c->wq_tail && c->tls != NULL &&
-	    c->state >= ST_HELLO && mm_actor_turn_left(self) == 0)
-		flush(c);
+	    c->state >= ST_HELLO) {
+		if (m->type == MM_MSG_FLUSH)
+			flush(c);
+		else
+			mm_actor_flush_later(self);
+	}
 }
 
 static void

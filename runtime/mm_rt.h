@@ -52,6 +52,7 @@ enum {
 	MM_MSG_IO = 3,       /* ptr = the mm_io_t, aux = epoll revents, arg */
 	MM_MSG_PRESSURE = 4, /* aux = new mm_pressure level (subscribers only) */
 	MM_MSG_STOP = 5,     /* runtime shutdown: last message before exit */
+	MM_MSG_FLUSH = 6,    /* asked for by mm_actor_flush_later */
 	MM_MSG_USER = 64     /* first application type */
 };
 #define MM_MSG_F_BUF 0x80000000u /* ptr is an mm_buf_t (see header comment) */
@@ -149,6 +150,13 @@ unsigned mm_actor_pending(const mm_actor_t *a);
  * after the current one (0: the last of its batch). An actor that buffers
  * output (a connection's writes) flushes when it reaches 0. */
 unsigned mm_actor_turn_left(const mm_actor_t *self);
+/* Inside a behaviour: deliver MM_MSG_FLUSH to this actor once its worker has
+ * run the current pass of turns (up to 256 turns of its actors), before the
+ * worker polls for I/O or sleeps. Repeated calls within a pass ask once.
+ * For actors that buffer output: what every turn of the pass queued for a
+ * socket (a node actor's run of sends to a connection, say) leaves in one
+ * write, not one per turn. Owner worker. */
+void mm_actor_flush_later(mm_actor_t *self);
 
 /* Send with back-pressure. Any thread. Returns 0 if queued (ownership of ptr
  * passed), -EAGAIN if the mailbox is full, -EPIPE if the actor has exited,

@@ -400,6 +400,40 @@ mm_actor_turn_left(const mm_actor_t *self)
 	return self->turn_left;
 }
 
+void
+mm_actor_flush_later(mm_actor_t *self)
+{
+	MM_INVARIANT(mm__self == self->worker);
+	if (self->flush_asked || self->exited)
+		return;
+	self->flush_asked = true;
+	mm_actor_ref(self); /* the list's: the state lives until delivered */
+	self->flush_next = self->worker->flushq;
+	self->worker->flushq = self;
+}
+
+static void deliver_direct(struct mm_worker *w, mm_actor_t *a, const mm_msg_t *m);
+
+/* End of a pass: MM_MSG_FLUSH to every actor that asked (deliver=false at
+ * shutdown: only the references go). Asks made during delivery land in the
+ * next pass's list. */
+static void
+run_flushes(struct mm_worker *w, bool deliver)
+{
+	mm_actor_t *a = w->flushq;
+	w->flushq = NULL;
+	mm_msg_t m = {.type = MM_MSG_FLUSH};
+	while (a != NULL) {
+		mm_actor_t *next = a->flush_next;
+		a->flush_asked = false;
+		a->flush_next = NULL;
+		if (deliver)
+			deliver_direct(w, a, &m);
+		mm_actor_unref(a);
+		a = next;
+	}
+}
+
 unsigned
 mm_actor_pending(const mm_actor_t *a)
 {
@@ -773,6 +807,8 @@ worker_main(void *arg)
 		for (int k = 0; k < MM_TURNS_PER_POLL &&
 		    (a = runq_pop(w)) != NULL; k++)
 			actor_run(w, a);
+		if (w->flushq != NULL)
+			run_flushes(w, true);
 		if (state == MM__RUNNING) {
 			uint64_t f = mm_tw_advance(&w->tw, w->now, fire_timer, w);
 			if (f != 0)
@@ -782,7 +818,9 @@ worker_main(void *arg)
 	}
 	if (w->index == 0)
 		mm_timer_cancel(&w->mem_timer);
+	run_flushes(w, false);
 	stop_actors(w);
+	run_flushes(w, false); /* asked while handling STOP */
 	mm__self = NULL;
 	return NULL;
 }

@@ -64,6 +64,8 @@ struct mm_actor {
 	bool exited;
 	bool close_pending;  /* exited while scheduled (see mm_actor_exit) */
 	unsigned turn_left;  /* messages of this turn after the current one */
+	bool flush_asked;    /* in the worker's flush list */
+	struct mm_actor *flush_next;
 	unsigned timers_armed;
 	unsigned ios_active;
 
@@ -100,6 +102,7 @@ struct mm_worker {
 	mm_tw_t tw;
 	struct mm_actor *runq_head, *runq_tail;
 	struct mm_actor *all; /* live actors */
+	struct mm_actor *flushq; /* asked for MM_MSG_FLUSH this pass (refs held) */
 	struct epoll_event *evs;
 	int ev_n, ev_i;       /* current epoll batch (for mm_io_stop) */
 	int pressure_seen;

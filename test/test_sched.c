@@ -400,6 +400,73 @@ test_exit(void)
 	CHECK_EQ(atomic_load(&dtor_calls), 1);
 }
 
+/* ---- flush at the end of a pass ---------------------------------------------- */
+
+static atomic_int fl_hold, fl_work, fl_flushes, fl_at_flush, fl_late_flush, fl_dtor;
+
+static void
+fl_fn(mm_actor_t *self, const mm_msg_t *m)
+{
+	if (m->type == M_HOLD) {
+		while (!atomic_load(&fl_hold))
+			sched_yield();
+		return;
+	}
+	if (m->type == M_WORK) {
+		atomic_fetch_add(&fl_work, 1);
+		mm_actor_flush_later(self);
+		mm_actor_flush_later(self); /* asked twice: delivered once */
+		if (m->arg == 1)
+			mm_actor_exit(self); /* an exited actor gets no flush */
+		return;
+	}
+	if (m->type == MM_MSG_FLUSH) {
+		atomic_fetch_add(&fl_flushes, 1);
+		atomic_store(&fl_at_flush, atomic_load(&fl_work));
+		if (atomic_load(&fl_hold) == 2)
+			atomic_fetch_add(&fl_late_flush, 1);
+	}
+}
+
+static void
+fl_dtor_fn(mm_actor_t *self)
+{
+	atomic_fetch_add(&fl_dtor, 1);
+}
+
+static void
+test_flush_later(void)
+{
+	mm_rt_t *rt = rt_new(1);
+	mm_actor_opts_t o = {.worker = 0, .mailbox_cap = 255, .dtor = fl_dtor_fn};
+	mm_actor_t *a = mm_actor_spawn(rt, fl_fn, NULL, &o);
+	/* 150 messages queued before the first is handled: three turns of at
+	 * most 64 in one pass, one flush after all of them. */
+	mm_msg_t h = {.type = M_HOLD};
+	CHECK_EQ(mm_send(a, &h), 0);
+	for (int i = 0; i < 150; i++) {
+		mm_msg_t m = {.type = M_WORK};
+		CHECK_EQ(mm_send(a, &m), 0);
+	}
+	atomic_store(&fl_hold, 1);
+	WAIT_FOR(atomic_load(&fl_flushes) == 1);
+	CHECK_EQ(atomic_load(&fl_at_flush), 150);
+	/* A later pass: another flush. */
+	mm_msg_t m = {.type = M_WORK};
+	CHECK_EQ(mm_send(a, &m), 0);
+	WAIT_FOR(atomic_load(&fl_flushes) == 2);
+	CHECK_EQ(atomic_load(&fl_at_flush), 151);
+	/* Asked, then exited in the same turn: the dtor runs, no flush comes. */
+	atomic_store(&fl_hold, 2);
+	mm_msg_t x = {.type = M_WORK, .arg = 1};
+	CHECK_EQ(mm_send(a, &x), 0);
+	WAIT_FOR(atomic_load(&fl_dtor) == 1);
+	mm_actor_unref(a);
+	rt_done(rt);
+	CHECK_EQ(atomic_load(&fl_late_flush), 0);
+	CHECK_EQ(atomic_load(&fl_flushes), 2);
+}
+
 /* ---- back-pressure and drop policy ----------------------------------------- */
 
 static atomic_int bp_hold, bp_entered, bp_started;
@@ -625,6 +692,7 @@ main(void)
 	RUN(test_batched_wakeups);
 	RUN(test_timers);
 	RUN(test_exit);
+	RUN(test_flush_later);
 	RUN(test_backpressure);
 	RUN(test_pressure);
 	RUN(test_drain_on_stop);
