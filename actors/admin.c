@@ -115,6 +115,8 @@ metrics(mm_admin_t *a, FILE *f)
 	C("direct_delivered", "Direct messages delivered to us.", s.direct_delivered);
 	C("direct_rewritten", "Direct messages we rerouted.", s.direct_rewritten);
 	C("direct_refused", "Direct messages refused.", s.direct_refused);
+	C("route_searches", "Route searches over the map (sending, rerouting).", s.route_searches);
+	C("route_cache_hits", "Routes answered from the route cache.", s.route_cache_hits);
 	C("broadcasts_published", "Broadcasts we published.", s.bcast_published);
 	C("broadcasts_delivered", "Broadcasts delivered to us.", s.bcast_delivered);
 	C("broadcast_frames_sent", "Broadcast frames sent to links.", s.bcast_forwarded);

@@ -189,6 +189,8 @@ struct mm_node {
 	struct addr *book;  /* addr_max entries */
 	unsigned nbook;
 	mm_psq_t *q;        /* query scratch (selection, analysis) */
+	struct rcache *rc;  /* routes from us, per destination (our_path) */
+	uint32_t links_gen; /* bumped when a link comes up or goes down */
 	uint8_t *cls;       /* the last analysis: mm_psq_bridge_side classes */
 	uint32_t ncls;      /* (0: none, e.g. we have no confirmed link yet) */
 	uint32_t ncls_cap;
@@ -275,7 +277,7 @@ struct mm_node {
 	_Atomic uint64_t st_rq_out, st_rq_in, st_rq_timeout, st_rq_late;
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
-	    st_ddup, st_ddropped, st_dfail;
+	    st_ddup, st_ddropped, st_dfail, st_route_bfs, st_route_hit;
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
@@ -1603,10 +1605,10 @@ direct_failed(mm_node_t *n, uint64_t handle, uint32_t code, const uint8_t *relay
 
 /* Our shortest path to dst over confirmed edges, as ids (ours first) in
  * ids[16 x 32]: its number of nodes, or < 0 if there is none. BFS: fewest
- * hops; ties are broken by the map's order, not by RTT. */
+ * hops; between first hops that reach dst in as few, the lowest RTT. */
 #define RTT_TRIES 4 /* first hops compared by RTT, beyond the BFS's own */
 static int
-our_path(mm_node_t *n, const uint8_t *dst, uint8_t *ids)
+path_compute(mm_node_t *n, const uint8_t *dst, uint8_t *ids)
 {
 	mm_pidx_t path[MM_WIRE_ROUTE_MAX], alt[MM_WIRE_ROUTE_MAX];
 	mm_pidx_t a = mm_ps_lookup(n->ps, n->id.id), b = mm_ps_lookup(n->ps, dst);
@@ -1660,6 +1662,48 @@ our_path(mm_node_t *n, const uint8_t *dst, uint8_t *ids)
 			return -ENOENT;
 		memcpy(ids + 32 * i, id, 32);
 	}
+	return k;
+}
+
+/* Routes from us, kept per destination. A BFS over a 100k-peer map takes
+ * about 2 ms (bench/README.md, store), path_compute runs up to five, and a
+ * route is needed for every message we send and every rewritable message
+ * we relay: uncached, a relay of application messages would manage a few
+ * hundred a second. An entry holds for RCACHE_MS and only while our links
+ * are those it was computed with; a route a little staler than the map
+ * costs at worst a failure notice (failure tolerance over guarantees).
+ * Direct-mapped by the destination's first bytes: 64 x ~560 B. Not a ck
+ * hash table: fixed size, one owner (the node actor), eviction by
+ * overwrite is all it needs. */
+#define RCACHE_N 64
+#define RCACHE_MS 1000
+struct rcache {
+	uint8_t dst[32];
+	uint64_t until_ms;  /* 0: empty */
+	uint32_t gen;
+	int k;
+	uint8_t ids[32 * MM_WIRE_ROUTE_MAX];
+};
+
+static int
+our_path(mm_node_t *n, const uint8_t *dst, uint8_t *ids)
+{
+	struct rcache *e = &n->rc[(dst[0] | (unsigned)dst[1] << 8) % RCACHE_N];
+	uint64_t now = mm_now_ms();
+	if (e->until_ms > now && e->gen == n->links_gen && memcmp(e->dst, dst, 32) == 0) {
+		bump(&n->st_route_hit);
+		if (e->k > 0)
+			memcpy(ids, e->ids, 32u * (unsigned)e->k);
+		return e->k;
+	}
+	int k = path_compute(n, dst, ids);
+	bump(&n->st_route_bfs);
+	memcpy(e->dst, dst, 32);
+	e->until_ms = now + RCACHE_MS;
+	e->gen = n->links_gen;
+	e->k = k;
+	if (k > 0)
+		memcpy(e->ids, ids, 32u * (unsigned)k);
 	return k;
 }
 
@@ -2631,6 +2675,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->dm_tok = (uint64_t)n->cfg.direct_burst * TOKEN;
 	atomic_fetch_add(&n->npeers, 1);
 	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
+	n->links_gen++;
 	bump(&n->st_up);
 	/* The log first, then our new event: the peer must get our events in
 	 * sequence order, or the older ones would arrive stale. */
@@ -2653,6 +2698,7 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 		p->conn = NULL;
 		atomic_fetch_sub(&n->npeers, 1);
 		atomic_fetch_sub(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
+		n->links_gen++;
 		bump(&n->st_down);
 		/* Not straight back to a peer that just went (it may be
 		 * restarting, or it dropped us). */
@@ -3285,7 +3331,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	mm_dedup_config_default(&ddc);
 	ddc.window_ms = 2 * cfg->direct_max_age_ms > 600000 ? 600000 : 2 * cfg->direct_max_age_ms;
 	if ((n->book = calloc(cfg->addr_max, sizeof(*n->book))) == NULL ||
-	    (n->q = mm_psq_new()) == NULL || mm_dedup_create(&ddc, &n->ddedup) != 0 ||
+	    (n->q = mm_psq_new()) == NULL ||
+	    (n->rc = calloc(RCACHE_N, sizeof(*n->rc))) == NULL || mm_dedup_create(&ddc, &n->ddedup) != 0 ||
 	    mm_dedup_create(&ddc, &n->bdedup) != 0) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the address book");
@@ -3410,6 +3457,7 @@ mm_node_destroy(mm_node_t *n)
 	free(n->book);
 	free(n->snap_path);
 	mm_psq_free(n->q);
+	free(n->rc);
 	mm_dedup_destroy(n->ddedup);
 	mm_dedup_destroy(n->bdedup);
 	if (n->bans != NULL) {
@@ -3691,6 +3739,8 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->direct_replays = LD(st_ddup);
 	o->direct_dropped = LD(st_ddropped);
 	o->direct_failed = LD(st_dfail);
+	o->route_searches = LD(st_route_bfs);
+	o->route_cache_hits = LD(st_route_hit);
 	o->ae_wanted = LD(st_ae_wanted);
 	o->ae_served = LD(st_ae_served);
 	o->snapshot_peers_loaded = LD(st_snap_peers);

@@ -310,7 +310,8 @@ typedef struct mm_node_stats {
 	    bcast_published, bcast_received, bcast_delivered, bcast_forwarded, bcast_dup,
 	    bcast_refused, subs_received,
 	    direct_sent, direct_relayed, direct_delivered, direct_rewritten,
-	    direct_refused, direct_replays, direct_dropped, direct_failed;
+	    direct_refused, direct_replays, direct_dropped, direct_failed,
+	    route_searches, route_cache_hits; /* our_path: map searches, cached answers */
 	/* The last analysis of the map (analyse_ms). */
 	uint32_t components, largest, bridges, articulation;
 	/* Sum of mm_ps_edge_hash over our own live links (psquery.h): a test

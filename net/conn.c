@@ -437,6 +437,17 @@ conn_close(mm_conn_t *c, int reason, const char *why)
 {
 	if (c->state == ST_CLOSED)
 		return;
+	/* Frames still queued go first, best effort and without waiting:
+	 * writes wait for the end of the worker's pass (MM_MSG_FLUSH), and a
+	 * close asked in the same pass (the node refusing a duplicate link
+	 * right after our hello was queued) must not swallow them. Not after
+	 * a socket or TLS failure, nor to a peer that does not read. */
+	if (c->tls != NULL && c->state >= ST_HELLO && c->wq_head < c->wq_tail &&
+	    reason != MM_CLOSE_TLS && reason != MM_CLOSE_IO && reason != MM_CLOSE_SLOW) {
+		flush(c);
+		if (c->state == ST_CLOSED)
+			return;
+	}
 	mm_net_t *n = c->net;
 	/* 11 is a goodbye, ours or the peer's: not worth a warning */
 	int misbehaved = reason >= 1 && reason <= 13 && reason != MM_WERR_SHUTDOWN;

@@ -151,8 +151,8 @@ unsigned mm_actor_pending(const mm_actor_t *a);
  * output (a connection's writes) flushes when it reaches 0. */
 unsigned mm_actor_turn_left(const mm_actor_t *self);
 /* Inside a behaviour: deliver MM_MSG_FLUSH to this actor once its worker has
- * run the current pass of turns (up to 256 turns of its actors), before the
- * worker polls for I/O or sleeps. Repeated calls within a pass ask once.
+ * run the current pass of turns (up to 256 turns of its actors) and timers,
+ * or the current batch of I/O events, before it polls again or sleeps. Repeated calls within a pass ask once.
  * For actors that buffer output: what every turn of the pass queued for a
  * socket (a node actor's run of sends to a connection, say) leaves in one
  * write, not one per turn. Owner worker. */

@@ -807,14 +807,18 @@ worker_main(void *arg)
 		for (int k = 0; k < MM_TURNS_PER_POLL &&
 		    (a = runq_pop(w)) != NULL; k++)
 			actor_run(w, a);
-		if (w->flushq != NULL)
-			run_flushes(w, true);
 		if (state == MM__RUNNING) {
 			uint64_t f = mm_tw_advance(&w->tw, w->now, fire_timer, w);
 			if (f != 0)
 				mm__stat_add(&w->st.timers_fired, f);
 		}
+		/* Flushes asked by the pass's turns and timers, then by the
+		 * I/O batch's handlers: none may wait through a sleep. */
+		if (w->flushq != NULL)
+			run_flushes(w, true);
 		poll_io(w, w->runq_head == NULL, state);
+		if (w->flushq != NULL)
+			run_flushes(w, true);
 	}
 	if (w->index == 0)
 		mm_timer_cancel(&w->mem_timer);
