@@ -428,6 +428,36 @@ fl_fn(mm_actor_t *self, const mm_msg_t *m)
 	}
 }
 
+/* Asked from a timer: delivered before the worker polls again (a worker
+ * that slept with a flush pending would hold a connection's frames back). */
+static atomic_int tfl_flushes;
+static _Atomic uint64_t tfl_polls_ask, tfl_polls_flush;
+static mm_timer_t tfl_timer;
+static mm_rt_t *tfl_rt;
+
+static uint64_t
+polls_now(void)
+{
+	mm_worker_stats_t st;
+	mm_rt_stats(tfl_rt, 0, &st);
+	return st.polls;
+}
+
+static void
+tfl_fn(mm_actor_t *self, const mm_msg_t *m)
+{
+	if (m->type == MM_MSG_START) {
+		mm_timer_init(&tfl_timer, self, 0);
+		mm_timer_arm(&tfl_timer, 20);
+	} else if (m->type == MM_MSG_TIMER) {
+		atomic_store(&tfl_polls_ask, polls_now());
+		mm_actor_flush_later(self);
+	} else if (m->type == MM_MSG_FLUSH) {
+		atomic_store(&tfl_polls_flush, polls_now());
+		atomic_fetch_add(&tfl_flushes, 1);
+	}
+}
+
 static void
 fl_dtor_fn(mm_actor_t *self)
 {
@@ -465,6 +495,14 @@ test_flush_later(void)
 	rt_done(rt);
 	CHECK_EQ(atomic_load(&fl_late_flush), 0);
 	CHECK_EQ(atomic_load(&fl_flushes), 2);
+
+	tfl_rt = rt_new(1);
+	mm_actor_opts_t to = {.worker = 0};
+	mm_actor_t *t = mm_actor_spawn(tfl_rt, tfl_fn, NULL, &to);
+	WAIT_FOR(atomic_load(&tfl_flushes) == 1);
+	CHECK_EQ(atomic_load(&tfl_polls_flush), atomic_load(&tfl_polls_ask));
+	mm_actor_unref(t);
+	rt_done(tfl_rt);
 }
 
 /* ---- back-pressure and drop policy ----------------------------------------- */
