@@ -3413,6 +3413,10 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	nc.on_close = cb_close;
 	nc.on_rtt = cb_rtt;
 	nc.accept_filter = cb_accept_filter;
+	/* with shedding, memory admission at accept too (net/conn.h): what a
+	 * connection holds mid-handshake, measured (bench/memory.sh) */
+	if (n->cfg.mem_shed && nc.conn_mem_bytes == 0)
+		nc.conn_mem_bytes = nc.backend == MM_TLS_MBEDTLS ? 64 * 1024 : 32 * 1024;
 	nc.arg = n;
 	if ((rc = mm_net_create(rt, &nc, &n->net, err, errlen)) != 0)
 		goto fail;
@@ -3711,7 +3715,10 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
 	o->events_verified = LD(st_verify);
-	o->refused_memory = LD(st_refused_mem);
+	mm_net_stats_t ns;
+	mm_net_stats(n->net, &ns);
+	/* newcomers refused after their hello, and sockets before TLS */
+	o->refused_memory = LD(st_refused_mem) + ns.refused_memory;
 	o->pressure = LD(a_pressure);
 	o->degree = LD(a_degree);
 	o->max_degree = LD(a_max_degree);

@@ -47,7 +47,7 @@ struct mm_net {
 	                           * first port we listen on */
 	_Atomic uint64_t st_inbound, st_outbound, st_ready, st_accepted, st_dialled,
 	    st_refused, st_frames_in, st_frames_out, st_bytes_in, st_bytes_out,
-	    st_pings, st_pongs, st_closes[MM_CLOSE__MAX];
+	    st_pings, st_pongs, st_closes[MM_CLOSE__MAX], st_refused_mem;
 	atomic_uint open_dir[2];  /* open connections: [0] dialled, [1] accepted */
 	atomic_uint open_ready;   /* of them, past both hellos */
 	/* Bandwidth limits over all connections, [0] received, [1] sent:
@@ -442,11 +442,15 @@ conn_close(mm_conn_t *c, int reason, const char *why)
 	 * close asked in the same pass (the node refusing a duplicate link
 	 * right after our hello was queued) must not swallow them. Not after
 	 * a socket or TLS failure, nor to a peer that does not read. */
-	if (c->tls != NULL && c->state >= ST_HELLO && c->wq_head < c->wq_tail &&
+	if (c->tls != NULL && c->state >= ST_HELLO &&
 	    reason != MM_CLOSE_TLS && reason != MM_CLOSE_IO && reason != MM_CLOSE_SLOW) {
-		flush(c);
+		if (c->wq_head < c->wq_tail)
+			flush(c);
 		if (c->state == ST_CLOSED)
 			return;
+		/* and an orderly end: the peer reads "closed", not a TLS
+		 * truncation (after an error frame, it has the reason) */
+		mm_tls_close_notify(c->tls);
 	}
 	mm_net_t *n = c->net;
 	/* 11 is a goodbye, ours or the peer's: not worth a warning */
@@ -843,7 +847,33 @@ struct listener {
 	mm_net_t *net;
 	int fd;
 	mm_io_t io;
+	uint64_t mem_seen;    /* the RSS sample the charges started from */
+	uint64_t mem_charged; /* conn_mem_bytes per accept since */
 };
+
+/* Memory admission (cfg.conn_mem_bytes): would one more connection take
+ * the node to its critical level before the next RSS sample can say so? */
+static int
+mem_refuse(struct listener *l)
+{
+	mm_net_t *n = l->net;
+	if (n->cfg.conn_mem_bytes == 0)
+		return 0;
+	if (mm_rt_pressure(n->rt) == MM_PRESSURE_CRITICAL)
+		return 1;
+	mm_mem_stats_t s;
+	mm_rt_mem(n->rt, &s);
+	if (s.forced || s.budget == 0 || s.rss == 0)
+		return 0;
+	if (s.rss != l->mem_seen) { /* a new sample: it sees what we charged */
+		l->mem_seen = s.rss;
+		l->mem_charged = 0;
+	}
+	if ((s.rss + l->mem_charged + n->cfg.conn_mem_bytes) * 100 >= s.budget * 95)
+		return 1;
+	l->mem_charged += n->cfg.conn_mem_bytes;
+	return 0;
+}
 
 static void
 accept_some(struct listener *l)
@@ -878,6 +908,11 @@ accept_some(struct listener *l)
 			why = "max_conns_per_ip";
 		else if (atomic_load(&n->pending_ip[slot]) >= n->cfg.max_pending_per_ip)
 			why = "max_pending_per_ip";
+		int memory = why == NULL && mem_refuse(l);
+		if (memory) {
+			why = "the memory budget";
+			stat_add(&n->st_refused_mem, 1);
+		}
 		if (why != NULL) {
 			mm_log(MM_LOG_INFO, "listener: refused %s: %s reached", text, why);
 			stat_add(&n->st_refused, 1);
@@ -1104,6 +1139,7 @@ mm_net_stats(const mm_net_t *n, mm_net_stats_t *o)
 	o->accepted = LD(st_accepted);
 	o->dialled = LD(st_dialled);
 	o->refused = LD(st_refused);
+	o->refused_memory = LD(st_refused_mem);
 	o->frames_in = LD(st_frames_in);
 	o->frames_out = LD(st_frames_out);
 	o->bytes_in = LD(st_bytes_in);

@@ -79,6 +79,16 @@ typedef struct mm_net_config {
 	 * off as slow) until the average is back under; bursts of a quarter
 	 * second's worth pass at once. Handshakes are not limited. */
 	uint64_t recv_rate, send_rate;
+	/* Memory admission at accept, before TLS (0: off). The runtime samples
+	 * RSS every 100 ms; a storm can queue a thousand handshakes in between,
+	 * each soon holding tens of KB of TLS state. Every connection accepted
+	 * since the last sample is charged this many bytes, and a newcomer that
+	 * would take the sample plus the charges to 95% of the runtime's
+	 * budget (its critical level), or that comes while the level is
+	 * critical, is refused at once (stats: refused_memory). Size it to a
+	 * connection mid-handshake: about 30 KB with OpenSSL, 60 KB with
+	 * mbedTLS (bench/RESULTS.md, benchmark 4). */
+	uint32_t conn_mem_bytes;
 	void (*on_ready)(mm_conn_t *c, const uint8_t id[32], void *arg);
 	void (*on_message)(mm_conn_t *c, const mm_wire_msg_t *m, void *arg);
 	void (*on_close)(mm_conn_t *c, int reason, const char *why, void *arg);
@@ -145,7 +155,7 @@ int mm_listen_fd(const char *host, uint16_t port, int backlog, int nonblock,
 
 typedef struct mm_net_stats {
 	uint64_t open, inbound, outbound, ready;
-	uint64_t accepted, dialled, refused;
+	uint64_t accepted, dialled, refused, refused_memory;
 	uint64_t frames_in, frames_out, bytes_in, bytes_out;
 	uint64_t pings, pongs;
 	uint64_t closes[MM_CLOSE__MAX]; /* by reason */

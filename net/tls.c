@@ -297,6 +297,7 @@ mm_tls_free(mm_tls_t *t)
 int mm_tls_handshake(mm_tls_t *t) { return t->ctx->ops->handshake(t); }
 long mm_tls_read(mm_tls_t *t, void *b, size_t n) { return t->ctx->ops->read(t, b, n); }
 long mm_tls_write(mm_tls_t *t, const void *b, size_t n) { return t->ctx->ops->write(t, b, n); }
+void mm_tls_close_notify(mm_tls_t *t) { t->ctx->ops->close_notify(t); }
 const char *mm_tls_error(const mm_tls_t *t) { return t->err; }
 
 const char *

@@ -76,6 +76,9 @@ void mm_tls_free(mm_tls_t *t);
 int mm_tls_handshake(mm_tls_t *t);               /* MM_TLS_OK when done */
 long mm_tls_read(mm_tls_t *t, void *buf, size_t n);  /* > 0 or MM_TLS_* */
 long mm_tls_write(mm_tls_t *t, const void *buf, size_t n);
+/* Best effort, without waiting: tell the peer we close (TLS close_notify),
+ * so that it reads an orderly end, not a truncation. After the handshake. */
+void mm_tls_close_notify(mm_tls_t *t);
 const char *mm_tls_error(const mm_tls_t *t);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" etc., after the handshake. */
 const char *mm_tls_describe(const mm_tls_t *t, char *out, size_t cap);

@@ -13,6 +13,7 @@ struct mm_tls_ops {
 	int (*handshake)(mm_tls_t *t);
 	long (*read)(mm_tls_t *t, void *buf, size_t n);
 	long (*write)(mm_tls_t *t, const void *buf, size_t n);
+	void (*close_notify)(mm_tls_t *t);
 	int (*peer_spki)(const mm_tls_t *t, uint8_t *der, size_t cap);
 	int (*peer_cn)(const mm_tls_t *t, char *out, size_t cap);
 	const char *(*describe)(const mm_tls_t *t, char *out, size_t cap);

@@ -254,6 +254,13 @@ m_write(mm_tls_t *t, const void *buf, size_t n)
 	    "write");
 }
 
+static void
+m_close_notify(mm_tls_t *t)
+{
+	struct mb_conn *k = t->impl;
+	(void)mbedtls_ssl_close_notify(&k->ssl);
+}
+
 static int
 m_peer_spki(const mm_tls_t *t, uint8_t *der, size_t cap)
 {
@@ -297,4 +304,4 @@ m_describe(const mm_tls_t *t, char *out, size_t cap)
 
 const struct mm_tls_ops mm_tls__mbedtls_ops = {
     m_ctx_init, m_ctx_free, m_conn_init, m_conn_free, m_handshake, m_read,
-    m_write, m_peer_spki, m_peer_cn, m_describe};
+    m_write, m_close_notify, m_peer_spki, m_peer_cn, m_describe};

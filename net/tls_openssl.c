@@ -197,6 +197,13 @@ o_write(mm_tls_t *t, const void *buf, size_t n)
 	return r == 1 ? (long)put : o_result(t, r, "write");
 }
 
+static void
+o_close_notify(mm_tls_t *t)
+{
+	(void)SSL_shutdown(t->impl); /* sends close_notify; not waiting for theirs */
+	ERR_clear_error();
+}
+
 static int
 o_peer_spki(const mm_tls_t *t, uint8_t *der, size_t cap)
 {
@@ -235,4 +242,4 @@ o_describe(const mm_tls_t *t, char *out, size_t cap)
 
 const struct mm_tls_ops mm_tls__openssl_ops = {
     o_ctx_init, o_ctx_free, o_conn_init, o_conn_free, o_handshake, o_read,
-    o_write, o_peer_spki, o_peer_cn, o_describe};
+    o_write, o_close_notify, o_peer_spki, o_peer_cn, o_describe};

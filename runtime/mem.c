@@ -161,6 +161,7 @@ mm_rt_mem(mm_rt_t *rt, mm_mem_stats_t *out)
 	out->resident = atomic_load_explicit(&rt->mem_resident, memory_order_relaxed);
 	out->rss = atomic_load_explicit(&rt->mem_rss, memory_order_relaxed);
 	out->budget = rt->cfg.mem_budget;
+	out->forced = atomic_load_explicit(&rt->pressure_forced, memory_order_relaxed) >= 0;
 #ifdef MM_HAVE_JEMALLOC
 	out->jemalloc = 1;
 #else

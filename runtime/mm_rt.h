@@ -242,6 +242,8 @@ typedef struct mm_mem_stats {
 	uint64_t rss;       /* process resident set (/proc/self/statm) */
 	uint64_t budget;
 	int jemalloc;       /* 1 if the numbers come from jemalloc */
+	int forced;         /* mm_rt_mem: the level is forced (test hook), not
+	                     * sampled: decide by the level, not the numbers */
 } mm_mem_stats_t;
 
 /* Sample now. Any thread. */

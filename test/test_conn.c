@@ -80,6 +80,8 @@ on_close(mm_conn_t *c, int reason, const char *why, void *arg)
 	(void)why;
 }
 
+static uint32_t next_conn_mem; /* node_init: conn_mem_bytes of the next net */
+
 static void
 node_init(struct node *n, uint32_t per_ip, uint32_t pending, uint32_t hs_ms,
     uint32_t write_cap)
@@ -97,6 +99,7 @@ node_init(struct node *n, uint32_t per_ip, uint32_t pending, uint32_t hs_ms,
 	c.max_conns_per_ip = per_ip;
 	c.max_pending_per_ip = pending;
 	c.write_cap = write_cap;
+	c.conn_mem_bytes = next_conn_mem;
 	c.on_ready = on_ready;
 	c.on_message = on_message;
 	c.on_close = on_close;
@@ -272,7 +275,7 @@ expect_error_then_close(struct raw *r, uint32_t code)
 
 /* ---- tests ------------------------------------------------------------------ */
 
-static struct node a, b, lim, slow, bwa, bwb;
+static struct node a, b, lim, slow, bwa, bwb, memn;
 
 static void
 test_two_nodes(void)
@@ -402,6 +405,34 @@ test_handshake_timeout_and_limits(void)
 	raw_free(&r2);
 }
 
+/* Memory admission at accept (conn_mem_bytes): memn charges 1 GB per
+ * connection, which no 50 MB budget holds: refused before TLS. With the
+ * level forced (the runtime's test hook) the level alone decides. */
+static void
+test_memory_admission(void)
+{
+	struct raw r1, r2, r3;
+	raw_tcp(&r1, memn.port);
+	WAIT_FOR(raw_tcp_closed(&r1));
+	mm_net_stats_t s;
+	mm_net_stats(memn.net, &s);
+	CHECK_EQ(s.refused_memory, 1);
+	CHECK_EQ(s.closes[MM_CLOSE_LIMIT], 1);
+	mm_rt_force_pressure(rt, MM_PRESSURE_HIGH); /* high: still admitted */
+	raw_tcp(&r2, memn.port);
+	test_sleep_ms(50);
+	CHECK(!raw_tcp_closed(&r2));
+	mm_rt_force_pressure(rt, MM_PRESSURE_CRITICAL);
+	raw_tcp(&r3, memn.port);
+	WAIT_FOR(raw_tcp_closed(&r3));
+	mm_net_stats(memn.net, &s);
+	CHECK_EQ(s.refused_memory, 2);
+	mm_rt_force_pressure(rt, -1);
+	raw_free(&r1);
+	raw_free(&r2);
+	raw_free(&r3);
+}
+
 static void
 test_slow_consumer(void)
 {
@@ -491,9 +522,13 @@ main(void)
 	node_init(&slow, 8, 1, 2000, 64u << 10);
 	node_init(&bwa, 8, 8, 2000, 1u << 20);
 	node_init(&bwb, 8, 8, 2000, 1u << 20);
+	next_conn_mem = 1u << 30;
+	node_init(&memn, 8, 8, 2000, 1u << 20);
+	next_conn_mem = 0;
 	RUN(test_two_nodes);
 	RUN(test_hostile_client);
 	RUN(test_handshake_timeout_and_limits);
+	RUN(test_memory_admission);
 	RUN(test_slow_consumer);
 	RUN(test_bandwidth);
 	/* Shut down: every connection closes; b saw RTTs measured. */
@@ -509,6 +544,7 @@ main(void)
 	mm_net_destroy(slow.net);
 	mm_net_destroy(bwa.net);
 	mm_net_destroy(bwb.net);
+	mm_net_destroy(memn.net);
 	mm_rt_destroy(rt);
 	mm_id_free(&a.id);
 	mm_id_free(&b.id);
@@ -516,5 +552,6 @@ main(void)
 	mm_id_free(&slow.id);
 	mm_id_free(&bwa.id);
 	mm_id_free(&bwb.id);
+	mm_id_free(&memn.id);
 	return 0;
 }
