@@ -98,9 +98,13 @@ struct peer_msg {
 	uint32_t blen;
 	struct routed *wm;  /* N_DIRECT, N_DFAIL, N_BCAST: a copy, bytes after it */
 	int verdict;        /* N_VERDICT; G_LOCAL: kind (inbound: dir) */
-	mm_w_event_t ev;    /* N_EVENT */
 	unsigned shard;     /* N_EVENT: the gossip shard of its origin */
+	/* Last: messages from connections that carry no event are allocated
+	 * without it (PM_SHORT): an event is 1.2 KB, and thousands of routed
+	 * messages can wait in the node's mailbox under a flood. */
+	mm_w_event_t ev;    /* N_EVENT, N_FWD, N_LOGONLY */
 };
+#define PM_SHORT offsetof(struct peer_msg, ev)
 
 enum { B_WAIT, B_DIALLING, B_UP, B_REMOVED /* by a reload: slot kept */ };
 
@@ -307,9 +311,9 @@ bump(_Atomic uint64_t *c)
 /* ---- callbacks: run in the connection actors -------------------------------- */
 
 static struct peer_msg *
-new_pm(mm_conn_t *c, const uint8_t *id)
+new_pm_sized(mm_conn_t *c, const uint8_t *id, size_t size)
 {
-	struct peer_msg *pm = calloc(1, sizeof(*pm));
+	struct peer_msg *pm = calloc(1, size);
 	if (pm == NULL)
 		return NULL;
 	pm->conn = mm_conn_actor(c);
@@ -350,20 +354,23 @@ post(mm_node_t *n, uint32_t type, struct peer_msg *pm)
 	}
 }
 
-static void
-tell_node(mm_node_t *n, uint32_t type, mm_conn_t *c, const uint8_t *id,
-    const mm_w_event_t *ev)
+/* Without the event (PM_SHORT): for every message that carries none. */
+static struct peer_msg *
+new_pm(mm_conn_t *c, const uint8_t *id)
 {
-	struct peer_msg *pm = new_pm(c, id);
-	if (pm != NULL && ev != NULL)
-		pm->ev = *ev;
-	post(n, type, pm);
+	return new_pm_sized(c, id, PM_SHORT);
+}
+
+static void
+tell_node(mm_node_t *n, uint32_t type, mm_conn_t *c, const uint8_t *id)
+{
+	post(n, type, new_pm(c, id));
 }
 
 static void
 cb_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
 {
-	tell_node(arg, N_PEER_UP, c, id, NULL);
+	tell_node(arg, N_PEER_UP, c, id);
 }
 
 static void
@@ -471,7 +478,7 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 			bump(&n->st_evdup);
 			return;
 		}
-		if ((pm = new_pm(c, mm_conn_peer_id(c))) != NULL) {
+		if ((pm = new_pm_sized(c, mm_conn_peer_id(c), sizeof(*pm))) != NULL) {
 			pm->ev = m->u.event;
 			pm->shard = si;
 		}
@@ -551,7 +558,7 @@ cb_close(mm_conn_t *c, int reason, const char *why, void *arg)
 	(void)why;
 	/* Also for connections that never became peers: the node matches the
 	 * actor against its table and ignores the unknown ones. */
-	tell_node(arg, N_PEER_DOWN, c, NULL, NULL);
+	tell_node(arg, N_PEER_DOWN, c, NULL);
 }
 
 /* ---- bans --------------------------------------------------------------------- */

@@ -21,7 +21,7 @@ machine_line
 echo
 echo "| node TLS backend | map peers held | RSS after the map | peak RSS | peak jemalloc allocated | budget | most connections at once | storm: handshakes done, no slot, failed | flood frames delivered/s | lost | pressure reached | refused (memory) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|"
-for backend in openssl mbedtls; do
+for backend in ${BACKENDS:-openssl mbedtls}; do
   target_start --backend "$backend" --workers 2 --select-ms 0 --degree 16 --max-degree 16 \
     --max-conns-per-ip 1100 --max-pending-per-ip 1100 --event-rate 100000000 \
     --direct-rate 100000000

@@ -852,7 +852,11 @@ struct listener {
 };
 
 /* Memory admission (cfg.conn_mem_bytes): would one more connection take
- * the node to its critical level before the next RSS sample can say so? */
+ * the node to its critical level before the next RSS sample can say so?
+ * Charged: each connection accepted since the sample (not in it yet), and
+ * each handshake still in progress (its TLS state grows as it goes on, and
+ * a sample may have caught it half-grown). Counting some twice errs on the
+ * budget's side. */
 static int
 mem_refuse(struct listener *l)
 {
@@ -869,7 +873,11 @@ mem_refuse(struct listener *l)
 		l->mem_seen = s.rss;
 		l->mem_charged = 0;
 	}
-	if ((s.rss + l->mem_charged + n->cfg.conn_mem_bytes) * 100 >= s.budget * 95)
+	uint64_t open = atomic_load_explicit(&n->open, memory_order_relaxed),
+	    ready = atomic_load_explicit(&n->open_ready, memory_order_relaxed);
+	uint64_t pending = open > ready ? open - ready : 0;
+	if ((s.rss + l->mem_charged + (pending + 1) * n->cfg.conn_mem_bytes) * 100 >=
+	    s.budget * 95)
 		return 1;
 	l->mem_charged += n->cfg.conn_mem_bytes;
 	return 0;

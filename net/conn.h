@@ -82,7 +82,8 @@ typedef struct mm_net_config {
 	/* Memory admission at accept, before TLS (0: off). The runtime samples
 	 * RSS every 100 ms; a storm can queue a thousand handshakes in between,
 	 * each soon holding tens of KB of TLS state. Every connection accepted
-	 * since the last sample is charged this many bytes, and a newcomer that
+	 * since the last sample, and every handshake in progress, is charged
+	 * this many bytes, and a newcomer that
 	 * would take the sample plus the charges to 95% of the runtime's
 	 * budget (its critical level), or that comes while the level is
 	 * critical, is refused at once (stats: refused_memory). Size it to a

@@ -231,12 +231,14 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 	/* One pass over the records. Each edge is checked once, from its
 	 * lower index: u's claim of v (v > u) is confirmed if v claims u the
 	 * other way round. Components come from union-find over those pairs
-	 * (parent in q->parent, sizes in q->queue); the pairs are kept only
-	 * when bridges and articulation points are wanted. */
-	uint32_t *parent = q->parent, *size = q->queue;
+	 * (parent in q->parent, sizes in q->queue); when bridges and
+	 * articulation points are wanted, the pass also counts each node's
+	 * confirmed edges (in q->mark) for the adjacency built after it. */
+	uint32_t *parent = q->parent, *size = q->queue, *deg = q->mark;
 	mm_pidx_t nb[MM_PS_MAX_NB];
 	uint8_t dir[MM_PS_MAX_NB];
-	uint64_t npairs = 0;
+	if (want_cuts)
+		memset(deg, 0, (size_t)span * sizeof(uint32_t));
 	for (uint32_t u = 0; u < span; u++) {
 		parent[u] = u;
 		size[u] = 1;
@@ -255,17 +257,8 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 				continue; /* phantom or conflict */
 			out->edges++;
 			if (want_cuts) {
-				if (2 * (npairs + 1) > q->adj_cap) {
-					uint64_t nc = 2 * (npairs + 1) * 2 + 4096;
-					uint32_t *na = realloc(q->adj, nc * sizeof(uint32_t));
-					if (na == NULL)
-						return -ENOMEM;
-					q->adj = na;
-					q->adj_cap = nc;
-				}
-				q->adj[2 * npairs] = u;
-				q->adj[2 * npairs + 1] = v;
-				npairs++;
+				deg[u]++;
+				deg[v]++;
 			}
 			uint32_t a = uf_find(parent, u), b = uf_find(parent, v);
 			if (a != b) {
@@ -289,31 +282,47 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 	if (!want_cuts)
 		return 0;
 
-	/* Adjacency (CSR) from the pairs, for the depth-first search. */
+	/* Adjacency (CSR) for the depth-first search: a second pass over the
+	 * records fills what the first counted. Not from a list of the pairs
+	 * kept by the first pass: at 100k peers that list (4.8 MB) and the
+	 * CSR would both be resident at the peak, against a 50 MB node. The
+	 * map may change between the passes (shard writers): a node never
+	 * gets more entries than counted, and a slot left unfilled points to
+	 * the node itself (a self-loop changes no lowlink). */
 	if (grow(&q->off, span + 1) != 0)
-		return -ENOMEM;
-	uint32_t *deg = q->mark; /* reused: stamps are reset below */
-	memset(deg, 0, (size_t)span * sizeof(uint32_t));
-	for (uint64_t k = 0; k < npairs; k++) {
-		deg[q->adj[2 * k]]++;
-		deg[q->adj[2 * k + 1]]++;
-	}
-	uint32_t *csr = malloc((2 * npairs + 1) * sizeof(uint32_t));
-	if (csr == NULL)
 		return -ENOMEM;
 	q->off[0] = 0;
 	for (uint32_t u = 0; u < span; u++)
 		q->off[u + 1] = q->off[u] + deg[u];
+	if ((uint64_t)q->off[span] + 1 > q->adj_cap) {
+		free(q->adj);
+		q->adj_cap = 0;
+		if ((q->adj = malloc(((size_t)q->off[span] + 1) * sizeof(uint32_t))) == NULL)
+			return -ENOMEM;
+		q->adj_cap = (uint64_t)q->off[span] + 1;
+	}
+	uint32_t *csr = q->adj;
 	for (uint32_t u = 0; u < span; u++)
 		deg[u] = q->off[u];
-	for (uint64_t k = 0; k < npairs; k++) {
-		uint32_t u = q->adj[2 * k], v = q->adj[2 * k + 1];
-		csr[deg[u]++] = v;
-		csr[deg[v]++] = u;
+	for (uint32_t u = 0; u < span; u++) {
+		if (!mm_ps_live(ps, u))
+			continue;
+		unsigned n = mm_ps_neighbours(ps, u, nb, dir, MM_PS_MAX_NB);
+		for (unsigned i = 0; i < n; i++) {
+			uint32_t v = nb[i];
+			if (v <= u || v >= span)
+				continue;
+			int rd = mm_ps_claim_dir(ps, v, u);
+			if (rd < 0 || rd == dir[i] || deg[u] >= q->off[u + 1] ||
+			    deg[v] >= q->off[v + 1])
+				continue;
+			csr[deg[u]++] = v;
+			csr[deg[v]++] = u;
+		}
 	}
-	free(q->adj);
-	q->adj = csr;
-	q->adj_cap = 2 * npairs + 1;
+	for (uint32_t u = 0; u < span; u++)
+		while (deg[u] < q->off[u + 1])
+			csr[deg[u]++] = u;
 	memset(q->mark, 0, (size_t)q->cap * sizeof(uint32_t));
 	q->gen = 0;
 
