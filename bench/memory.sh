@@ -71,4 +71,6 @@ for backend in ${BACKENDS:-openssl mbedtls}; do
     -v fdl="$(jf "$dir/f.json" delivered)" -v press="$press" -v ref="${refused:-0}" \
     'BEGIN { printf "| %s | %d | %.1f MB | %.1f MB | %.1f MB | %.0f MB | %d | %d of %d, %d, %d | %.0f | %d | %s | %d |\n",
       be, held, rm / 1000, rss / 1000, pa / 1e6, bud / 1e6, pc, sd, n, sn, sf, fd, fe - fdl, press, ref }'
+  [ "${held:-0}" -gt "$peers" ] ||
+    { echo "memory.sh: the node holds $held map peers of $peers + itself"; exit 1; }
 done

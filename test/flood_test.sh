@@ -88,11 +88,24 @@ assert r["failed"] == {}, r["failed"]
 print("ok: storm: 20 handshakes completed, 20 peers answers")
 PY
 
+# a map first: 300 origins, 12 neighbours each, every edge claimed by both
+# ends: the node holds them all, every one of the 3600 claims confirmed
+# (the earlier phases' events left phantoms of their own: not counted)
+wait_for 30 nolinks || fail "the node still holds links after the storm"
+v0=$(metric meshmap_signature_verifications_total)
+flood --map 300 --count 10 --sinks 2 >"$dir/map.json" 2>"$dir/f4.err" || { fail "map flood exit $?"; cat "$dir/f4.err"; }
+map_ok() { [ "$(metric meshmap_map_confirmed_edges)" = 1800 ]; }
+wait_for 30 map_ok || fail "map: $(metric meshmap_map_confirmed_edges) confirmed edges of 1800"
+[ $(( $(metric meshmap_signature_verifications_total) - v0 )) -ge 300 ] || fail "map: events not verified"
+echo "ok: map: 300 origins held, 1800 confirmed edges"
+
 # usage errors
 "$bin" flood >/dev/null 2>"$dir/err"; r=$?
 [ "$r" = 2 ] && grep -q -- '--target HOST:PORT is required' "$dir/err" || fail "flood without --target: exit $r"
 "$bin" flood --target 127.0.0.1:1 --mix bogus=1 >/dev/null 2>"$dir/err"; r=$?
 [ "$r" = 2 ] && grep -q -- '--mix: KIND=WEIGHT' "$dir/err" || fail "flood --mix bogus: exit $r"
+"$bin" flood --target 127.0.0.1:1 --map 5 >/dev/null 2>"$dir/err"; r=$?
+[ "$r" = 2 ] && grep -q -- '--map: origins in \[16, 1000000\]' "$dir/err" || fail "flood --map 5: exit $r"
 "$bin" flood --target 127.0.0.1:1 --difficulty 8 --sinks 1 >/dev/null 2>"$dir/err"; r=$?
 [ "$r" = 1 ] && grep -q 'connection 1 to 127.0.0.1:1' "$dir/err" || fail "flood of nothing: exit $r, $(cat "$dir/err")"
 
