@@ -219,6 +219,27 @@ uf_find(uint32_t *parent, uint32_t x)
 	return x;
 }
 
+/* u's confirmed edges towards higher indices (below span), into out: each
+ * edge once, from its lower end. u's claim of v is confirmed if v claims
+ * u the other way round. Returns how many. */
+static unsigned
+upper_confirmed(const mm_ps_t *ps, uint32_t u, uint32_t span, uint32_t *out)
+{
+	mm_pidx_t nb[MM_PS_MAX_NB];
+	uint8_t dir[MM_PS_MAX_NB];
+	unsigned n = mm_ps_neighbours(ps, u, nb, dir, MM_PS_MAX_NB), k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t v = nb[i];
+		if (v <= u || v >= span)
+			continue;
+		int rd = mm_ps_claim_dir(ps, v, u);
+		if (rd < 0 || rd == dir[i])
+			continue; /* phantom or conflict */
+		out[k++] = v;
+	}
+	return k;
+}
+
 int
 mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 {
@@ -235,8 +256,7 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 	 * articulation points are wanted, the pass also counts each node's
 	 * confirmed edges (in q->mark) for the adjacency built after it. */
 	uint32_t *parent = q->parent, *size = q->queue, *deg = q->mark;
-	mm_pidx_t nb[MM_PS_MAX_NB];
-	uint8_t dir[MM_PS_MAX_NB];
+	uint32_t up[MM_PS_MAX_NB];
 	if (want_cuts)
 		memset(deg, 0, (size_t)span * sizeof(uint32_t));
 	for (uint32_t u = 0; u < span; u++) {
@@ -247,14 +267,9 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 		if (!mm_ps_live(ps, u))
 			continue;
 		out->nodes++;
-		unsigned n = mm_ps_neighbours(ps, u, nb, dir, MM_PS_MAX_NB);
+		unsigned n = upper_confirmed(ps, u, span, up);
 		for (unsigned i = 0; i < n; i++) {
-			uint32_t v = nb[i];
-			if (v <= u || v >= span)
-				continue;
-			int rd = mm_ps_claim_dir(ps, v, u);
-			if (rd < 0 || rd == dir[i])
-				continue; /* phantom or conflict */
+			uint32_t v = up[i];
 			out->edges++;
 			if (want_cuts) {
 				deg[u]++;
@@ -307,14 +322,10 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 	for (uint32_t u = 0; u < span; u++) {
 		if (!mm_ps_live(ps, u))
 			continue;
-		unsigned n = mm_ps_neighbours(ps, u, nb, dir, MM_PS_MAX_NB);
+		unsigned n = upper_confirmed(ps, u, span, up);
 		for (unsigned i = 0; i < n; i++) {
-			uint32_t v = nb[i];
-			if (v <= u || v >= span)
-				continue;
-			int rd = mm_ps_claim_dir(ps, v, u);
-			if (rd < 0 || rd == dir[i] || deg[u] >= q->off[u + 1] ||
-			    deg[v] >= q->off[v + 1])
+			uint32_t v = up[i];
+			if (deg[u] >= q->off[u + 1] || deg[v] >= q->off[v + 1])
 				continue;
 			csr[deg[u]++] = v;
 			csr[deg[v]++] = u;
