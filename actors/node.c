@@ -1673,7 +1673,7 @@ path_compute(mm_node_t *n, const uint8_t *dst, uint8_t *ids)
 }
 
 /* Routes from us, kept per destination. A BFS over a 100k-peer map takes
- * about 2 ms (bench/README.md, store), path_compute runs up to five, and a
+ * about 2 ms (bench/README.md, store), path_compute runs up to six, and a
  * route is needed for every message we send and every rewritable message
  * we relay: uncached, a relay of application messages would manage a few
  * hundred a second. An entry holds for RCACHE_MS and only while our links
