@@ -1,6 +1,7 @@
 #include "identity.h"
 
 #include "mm_rt.h"
+#include "siphash.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -101,39 +102,20 @@ fill_from_key(mm_identity_t *out, EVP_PKEY *k)
 	return 0;
 }
 
-int
-mm_id_generate(mm_identity_t *out, unsigned difficulty, uint64_t *tries)
+/* The nonce search, from `nonce` up. */
+static int
+find_nonce(mm_identity_t *out, unsigned difficulty, uint64_t nonce, uint64_t *tries)
 {
-	if (difficulty > MM_POW_MAX)
-		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	EVP_PKEY *k = NULL;
-	EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
-	if (kc == NULL || EVP_PKEY_keygen_init(kc) != 1 ||
-	    EVP_PKEY_keygen(kc, &k) != 1) {
-		EVP_PKEY_CTX_free(kc);
-		return -EIO;
-	}
-	EVP_PKEY_CTX_free(kc);
-	if (fill_from_key(out, k) != 0) {
-		EVP_PKEY_free(k);
-		return -EIO;
-	}
 	/* One digest context reused for every try (EVP_Digest would allocate
-	 * one per call); the start is random so that two keygens never scan
-	 * the same nonces. */
+	 * one per call). */
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	const EVP_MD *md = sha256();
 	uint8_t in[40], h[32];
 	unsigned int hn;
-	uint64_t nonce = 0, n = 0;
+	uint64_t n = 0;
 	if (c == NULL) {
 		mm_id_free(out);
 		return -ENOMEM;
-	}
-	{
-		if (mm_secure_random(&nonce, sizeof(nonce)) != 0)
-			nonce = 0;
 	}
 	for (;; nonce++, n++) {
 		pow_input(in, out->pub, nonce);
@@ -153,6 +135,47 @@ mm_id_generate(mm_identity_t *out, unsigned difficulty, uint64_t *tries)
 	if (tries != NULL)
 		*tries = n + 1;
 	return 0;
+}
+
+int
+mm_id_generate(mm_identity_t *out, unsigned difficulty, uint64_t *tries)
+{
+	if (difficulty > MM_POW_MAX)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	EVP_PKEY *k = NULL;
+	EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	if (kc == NULL || EVP_PKEY_keygen_init(kc) != 1 ||
+	    EVP_PKEY_keygen(kc, &k) != 1) {
+		EVP_PKEY_CTX_free(kc);
+		return -EIO;
+	}
+	EVP_PKEY_CTX_free(kc);
+	if (fill_from_key(out, k) != 0) {
+		EVP_PKEY_free(k);
+		return -EIO;
+	}
+	/* a random start: two keygens never scan the same nonces */
+	uint64_t nonce = 0;
+	if (mm_secure_random(&nonce, sizeof(nonce)) != 0)
+		nonce = 0;
+	return find_nonce(out, difficulty, nonce, tries);
+}
+
+int
+mm_id_from_seed(mm_identity_t *out, const uint8_t seed[32], unsigned difficulty)
+{
+	if (difficulty > MM_POW_MAX)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	if (k == NULL)
+		return -EIO;
+	if (fill_from_key(out, k) != 0) {
+		EVP_PKEY_free(k);
+		return -EIO;
+	}
+	return find_nonce(out, difficulty, 0, NULL);
 }
 
 int
@@ -284,8 +307,77 @@ mm_id_sign(const mm_identity_t *id, const void *msg, size_t len, uint8_t sig[64]
 	return ok ? 0 : -EIO;
 }
 
+/* The simulator's memo (identity.h): direct-mapped, tagged by two
+ * SipHash-1-3 values over pub || msg || sig under fixed keys. */
+struct vmemo {
+	uint64_t a, b;
+	int8_t r; /* 0: empty, 1: valid, 2: invalid */
+};
+static struct vmemo *memo;
+static uint64_t memo_mask, memo_hits;
+static uint8_t *memo_buf;
+static size_t memo_cap;
+
+int
+mm_id_verify_memo(unsigned log2_slots)
+{
+	free(memo);
+	memo = NULL;
+	memo_mask = 0;
+	if (log2_slots == 0) {
+		free(memo_buf);
+		memo_buf = NULL;
+		memo_cap = 0;
+		return 0;
+	}
+	if (log2_slots > 28)
+		return -EINVAL;
+	if ((memo = calloc((size_t)1 << log2_slots, sizeof(*memo))) == NULL)
+		return -ENOMEM;
+	memo_mask = ((uint64_t)1 << log2_slots) - 1;
+	return 0;
+}
+
+uint64_t mm_id_verify_memo_hits(void) { return memo_hits; }
+
+static int verify_real(const uint8_t pub[32], const void *msg, size_t len,
+    const uint8_t sig[64]);
+
 int
 mm_id_verify(const uint8_t pub[32], const void *msg, size_t len,
+    const uint8_t sig[64])
+{
+	if (memo == NULL)
+		return verify_real(pub, msg, len, sig);
+	size_t need = 96 + len;
+	if (need > memo_cap) {
+		uint8_t *nb = realloc(memo_buf, need);
+		if (nb == NULL)
+			return verify_real(pub, msg, len, sig);
+		memo_buf = nb;
+		memo_cap = need;
+	}
+	memcpy(memo_buf, pub, 32);
+	memcpy(memo_buf + 32, sig, 64);
+	memcpy(memo_buf + 96, msg, len);
+	uint64_t a = mm_siphash13(0x6d656d6f31ull, 0x6b657931ull, memo_buf, need);
+	uint64_t b = mm_siphash13(0x6d656d6f32ull, 0x6b657932ull, memo_buf, need);
+	struct vmemo *e = &memo[a & memo_mask];
+	if (e->r != 0 && e->a == a && e->b == b) {
+		memo_hits++;
+		return e->r == 1;
+	}
+	int r = verify_real(pub, msg, len, sig);
+	if (r >= 0) {
+		e->a = a;
+		e->b = b;
+		e->r = r == 1 ? 1 : 2;
+	}
+	return r;
+}
+
+static int
+verify_real(const uint8_t pub[32], const void *msg, size_t len,
     const uint8_t sig[64])
 {
 	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);

@@ -41,6 +41,10 @@ typedef struct mm_identity {
  * number of hashes tried. 0 or -errno. */
 int mm_id_generate(mm_identity_t *out, unsigned difficulty, uint64_t *tries);
 void mm_id_free(mm_identity_t *id);
+/* The key whose Ed25519 private seed is seed[32], and the first nonce from
+ * 0 meeting `difficulty`: the same identity every time (the simulator's
+ * nodes). 0 or -errno. */
+int mm_id_from_seed(mm_identity_t *out, const uint8_t seed[32], unsigned difficulty);
 
 /* Write the key file, mode 0600; refuses to replace a file unless force. */
 int mm_id_save(const mm_identity_t *id, const char *path, int force);
@@ -62,6 +66,14 @@ int mm_id_sign(const mm_identity_t *id, const void *msg, size_t len,
 /* 1 if sig is pub's signature of msg, 0 if not, -errno on failure. */
 int mm_id_verify(const uint8_t pub[32], const void *msg, size_t len,
     const uint8_t sig[64]);
+/* The simulator's verify memo: thousands of simulated nodes verify the
+ * same signed events, and one verification per distinct (pub, msg, sig)
+ * gives each of them the same answer. 2^log2_slots entries (24 bytes
+ * each), direct-mapped, keyed by 128 bits of SipHash over the whole input;
+ * 0 turns it off. NOT thread-safe: single-threaded processes only (the
+ * simulator); the server never turns it on. 0 or -errno. */
+int mm_id_verify_memo(unsigned log2_slots);
+uint64_t mm_id_verify_memo_hits(void);
 
 void mm_hex(const uint8_t *b, size_t n, char *out); /* 2n + 1 bytes */
 

@@ -52,6 +52,14 @@ mm_now_ms(void)
 	return mm__self != NULL ? mm__self->now : clock_ms();
 }
 
+uint64_t
+mm_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 int
 mm_rt_current_worker(void)
 {

@@ -1,0 +1,663 @@
+/*
+ * meshmap-sim (run as `meshmap sim`): thousands of nodes of the real logic
+ * (actors/node.c and everything under it, unchanged) in one process, on the
+ * simulated runtime (runtime/mm_sim.h) and simulated links (net/simnet.h),
+ * from one seed. docs/RESULTS-SIM.md has the commands and the results.
+ *
+ * A scenario: `--bootstrap` nodes start at time 0, the others join one
+ * every `--join-ms`, each given one bootstrap address (picked by the seed);
+ * the run goes on `--duration` seconds after the last join. Faults at a time
+ * after the last join: `--kill FRAC@S` (a random FRAC of the nodes crash at
+ * once, or go silent with --kill-silent) and `--partition S1:S2` (two halves
+ * cut apart from S1 to S2). `--topology line|ring|star` instead builds
+ * exactly that graph (no neighbour selection, no bootstrap): the known
+ * answers of the tests.
+ *
+ * Every `--sample-ms` one CSV row: the true links (both ends ready), the
+ * discovery of the observers (the fraction of the true links each one's
+ * map holds confirmed, and how many hold exactly the true map), gossip
+ * frames and bytes per node per second, map memory per node, the true
+ * graph's largest component and degrees, and how many observers' own
+ * analyses report a split. Only simulated quantities go to the CSV, so the
+ * same seed gives the same file byte for byte; wall time goes to stderr.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "log.h"
+#include "mm_sim.h"
+#include "node.h"
+#include "psquery.h"
+#include "simnet.h"
+
+enum { TOPO_MESH = 0, TOPO_LINE, TOPO_RING, TOPO_STAR };
+
+struct opts {
+	unsigned nodes, bootstrap, degree, difficulty, observers, topology;
+	uint64_t seed, join_ms, duration_ms, sample_ms;
+	double kill_frac;
+	uint64_t kill_at_ms;
+	int kill_silent;
+	uint64_t part_on_ms, part_off_ms;
+	mm_simnet_config_t net;
+	const char *csv;
+	int quiet;
+};
+
+struct snode {
+	mm_node_t *node;
+	mm_identity_t id;
+	bool up;
+	uint64_t frames_in, bytes_in;
+};
+
+static struct snode *S;
+static struct opts O;
+
+static double
+now_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: meshmap sim [options]\n"
+	    "\n"
+	    "Runs N nodes of the real node logic in one process on a virtual clock,\n"
+	    "deterministically from one seed, and writes one CSV row of measures per\n"
+	    "sample.\n"
+	    "\n"
+	    "scenario:\n"
+	    "  --nodes N            nodes in all (default 100, at most 100000)\n"
+	    "  --seed S             everything derives from it (default 1)\n"
+	    "  --bootstrap K        nodes up at time 0; each later node is given one\n"
+	    "                       of their addresses (default 1)\n"
+	    "  --join-ms MS         one join every MS (default 100)\n"
+	    "  --duration S         seconds simulated after the last join (default 120)\n"
+	    "  --degree D           the nodes' target degree (default 12)\n"
+	    "  --difficulty BITS    proof of work of identities and events (default 8)\n"
+	    "  --topology T         mesh (default: joins and neighbour selection), or\n"
+	    "                       line, ring, star: exactly those links, no selection\n"
+	    "faults (S: seconds after the last join):\n"
+	    "  --kill FRAC@S        FRAC (0..1) of the nodes, picked by the seed, crash\n"
+	    "  --kill-silent        ... their hosts go silent instead (peers notice at\n"
+	    "                       their idle timeout, not at once)\n"
+	    "  --partition S1:S2    two halves cannot reach each other from S1 to S2\n"
+	    "links:\n"
+	    "  --latency MIN-MAX    one-way latency per link, ms (default 10-100)\n"
+	    "  --jitter MS          per segment (default 0)\n"
+	    "  --loss P             per segment, retransmitted as TCP would (default 0)\n"
+	    "  --bandwidth B        bytes/s per link direction (default unlimited)\n"
+	    "output:\n"
+	    "  --sample-ms MS       one CSV row every MS of simulated time (default 5000)\n"
+	    "  --observers K        nodes whose maps are measured (default all up to\n"
+	    "                       1000 nodes, else 200, spread evenly)\n"
+	    "  --csv FILE           the CSV (default: standard output)\n"
+	    "  --quiet              no progress line\n"
+	    "\n"
+	    "exit codes: 0 done, 1 failure, 2 bad command line\n");
+}
+
+static int
+parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (s == NULL || *s == '\0' || *s == '-')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+bad(const char *opt, const char *val, const char *want)
+{
+	fprintf(stderr, "meshmap sim: %s '%s': %s\n", opt, val, want);
+	return -1;
+}
+
+static int
+parse(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"nodes", 1, 0, 'n'}, {"seed", 1, 0, 's'}, {"bootstrap", 1, 0, 'b'},
+		{"join-ms", 1, 0, 'j'}, {"duration", 1, 0, 'd'}, {"degree", 1, 0, 'D'},
+		{"difficulty", 1, 0, 'p'}, {"topology", 1, 0, 't'}, {"kill", 1, 0, 'k'},
+		{"kill-silent", 0, 0, 'K'}, {"partition", 1, 0, 'P'},
+		{"latency", 1, 0, 'l'}, {"jitter", 1, 0, 'J'}, {"loss", 1, 0, 'L'},
+		{"bandwidth", 1, 0, 'B'}, {"sample-ms", 1, 0, 'S'},
+		{"observers", 1, 0, 'o'}, {"csv", 1, 0, 'c'}, {"quiet", 0, 0, 'q'},
+		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+	memset(&O, 0, sizeof(O));
+	O.nodes = 100;
+	O.seed = 1;
+	O.bootstrap = 1;
+	O.join_ms = 100;
+	O.duration_ms = 120000;
+	O.degree = 12;
+	O.difficulty = 8;
+	O.sample_ms = 5000;
+	mm_simnet_config_default(&O.net);
+	int c;
+	uint64_t v;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		const char *a = optarg;
+		switch (c) {
+		case 'n':
+			if (parse_u64(a, 2, 100000, &v) != 0)
+				return bad("--nodes", a, "a count in [2, 100000]");
+			O.nodes = (unsigned)v;
+			break;
+		case 's':
+			if (parse_u64(a, 0, UINT64_MAX, &O.seed) != 0)
+				return bad("--seed", a, "an unsigned integer");
+			break;
+		case 'b':
+			if (parse_u64(a, 1, 64, &v) != 0)
+				return bad("--bootstrap", a, "a count in [1, 64]");
+			O.bootstrap = (unsigned)v;
+			break;
+		case 'j':
+			if (parse_u64(a, 0, 3600000, &O.join_ms) != 0)
+				return bad("--join-ms", a, "milliseconds in [0, 3600000]");
+			break;
+		case 'd':
+			if (parse_u64(a, 1, 864000, &v) != 0)
+				return bad("--duration", a, "seconds in [1, 864000]");
+			O.duration_ms = v * 1000;
+			break;
+		case 'D':
+			if (parse_u64(a, 1, 16, &v) != 0)
+				return bad("--degree", a, "a degree in [1, 16]");
+			O.degree = (unsigned)v;
+			break;
+		case 'p':
+			if (parse_u64(a, 0, 24, &v) != 0)
+				return bad("--difficulty", a, "bits in [0, 24]");
+			O.difficulty = (unsigned)v;
+			break;
+		case 't':
+			if (strcmp(a, "mesh") == 0)
+				O.topology = TOPO_MESH;
+			else if (strcmp(a, "line") == 0)
+				O.topology = TOPO_LINE;
+			else if (strcmp(a, "ring") == 0)
+				O.topology = TOPO_RING;
+			else if (strcmp(a, "star") == 0)
+				O.topology = TOPO_STAR;
+			else
+				return bad("--topology", a, "mesh, line, ring or star");
+			break;
+		case 'k': {
+			char *at = strchr(a, '@'), *end;
+			double f = strtod(a, &end);
+			if (at == NULL || end != at || !(f > 0 && f < 1) ||
+			    parse_u64(at + 1, 0, 864000, &v) != 0)
+				return bad("--kill", a, "FRAC@SECONDS, FRAC in (0, 1)");
+			O.kill_frac = f;
+			O.kill_at_ms = v * 1000;
+			break;
+		}
+		case 'K':
+			O.kill_silent = 1;
+			break;
+		case 'P': {
+			unsigned long s1, s2;
+			char tail;
+			if (sscanf(a, "%lu:%lu%c", &s1, &s2, &tail) != 2 || s2 <= s1 ||
+			    s2 > 864000)
+				return bad("--partition", a, "S1:S2 seconds, S1 < S2");
+			O.part_on_ms = s1 * 1000;
+			O.part_off_ms = s2 * 1000;
+			break;
+		}
+		case 'l': {
+			unsigned long x, y;
+			char tail;
+			if (sscanf(a, "%lu-%lu%c", &x, &y, &tail) != 2 || x > y || y > 60000)
+				return bad("--latency", a, "MIN-MAX milliseconds, MIN <= MAX <= 60000");
+			O.net.lat_min_ms = (uint32_t)x;
+			O.net.lat_max_ms = (uint32_t)y;
+			break;
+		}
+		case 'J':
+			if (parse_u64(a, 0, 60000, &v) != 0)
+				return bad("--jitter", a, "milliseconds in [0, 60000]");
+			O.net.jitter_ms = (uint32_t)v;
+			break;
+		case 'L': {
+			char *end;
+			double p = strtod(a, &end);
+			if (*a == '\0' || *end != '\0' || !(p >= 0 && p <= 0.9))
+				return bad("--loss", a, "a probability in [0, 0.9]");
+			O.net.loss = p;
+			break;
+		}
+		case 'B':
+			if (parse_u64(a, 1000, UINT64_MAX, &O.net.bandwidth) != 0)
+				return bad("--bandwidth", a, "bytes a second, at least 1000");
+			break;
+		case 'S':
+			if (parse_u64(a, 100, 3600000, &O.sample_ms) != 0)
+				return bad("--sample-ms", a, "milliseconds in [100, 3600000]");
+			break;
+		case 'o':
+			if (parse_u64(a, 1, 100000, &v) != 0)
+				return bad("--observers", a, "a count in [1, 100000]");
+			O.observers = (unsigned)v;
+			break;
+		case 'c':
+			O.csv = a;
+			break;
+		case 'q':
+			O.quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "meshmap sim: unknown or incomplete option '%s' "
+			    "(try --help)\n", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "meshmap sim: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (O.bootstrap > O.nodes) {
+		fprintf(stderr, "meshmap sim: --bootstrap %u is more than --nodes %u\n",
+		    O.bootstrap, O.nodes);
+		return -1;
+	}
+	if (O.observers == 0 || O.observers > O.nodes)
+		O.observers = O.nodes <= 1000 ? O.nodes : 200;
+	return 0;
+}
+
+/* ---- nodes ----------------------------------------------------------------- */
+
+static void
+node_addr(unsigned i, char *host, size_t hl, struct sockaddr_in *sa)
+{
+	uint32_t a = (10u << 24) | (i + 1);
+	snprintf(host, hl, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(7000);
+	sa->sin_addr.s_addr = htonl(a);
+}
+
+static int
+start_node(mm_rt_t *rt, unsigned i)
+{
+	struct snode *s = &S[i];
+	mm_node_config_t c;
+	mm_node_config_default(&c);
+	c.net.id = &s->id;
+	c.net.network = "sim";
+	c.net.difficulty = O.difficulty;
+	c.gossip.difficulty = O.difficulty;
+	c.mem_shed = 0;
+	c.degree = O.degree;
+	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
+	uint32_t mp = 1024;
+	while (mp < 4 * O.nodes)
+		mp *= 2;
+	c.map.max_peers = mp;
+	if (O.topology != TOPO_MESH)
+		c.select_ms = 0; /* exactly the links given */
+	char err[256] = "", host[32];
+	struct sockaddr_in sa;
+	node_addr(i, host, sizeof(host), &sa);
+	mm_sim_set_group(rt, i);
+	int rc = mm_node_create(rt, &c, &s->node, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "meshmap sim: node %u: %s (%d)\n", i, err, rc);
+		return -1;
+	}
+	if ((rc = mm_node_listen(s->node, host, 7000, NULL)) != 0) {
+		fprintf(stderr, "meshmap sim: node %u: listen %s: %d\n", i, host, rc);
+		return -1;
+	}
+	s->up = true;
+	if (O.topology == TOPO_MESH && i >= O.bootstrap) {
+		unsigned b = (unsigned)(mm_random() % O.bootstrap);
+		node_addr(b, host, sizeof(host), &sa);
+		mm_node_bootstrap(s->node, (struct sockaddr *)&sa, sizeof(sa));
+	} else if (O.topology == TOPO_MESH && i > 0) {
+		node_addr(0, host, sizeof(host), &sa);
+		mm_node_bootstrap(s->node, (struct sockaddr *)&sa, sizeof(sa));
+	}
+	return 0;
+}
+
+/* The fixed topologies: node i dials the nodes it links to with a lower
+ * index (so each link is dialled once). */
+static void
+dial_fixed(unsigned i)
+{
+	unsigned to[2], k = 0;
+	char host[32];
+	struct sockaddr_in sa;
+	if (O.topology == TOPO_LINE && i > 0)
+		to[k++] = i - 1;
+	if (O.topology == TOPO_RING && i > 0)
+		to[k++] = i - 1;
+	if (O.topology == TOPO_RING && i == O.nodes - 1 && O.nodes > 2)
+		to[k++] = 0;
+	if (O.topology == TOPO_STAR && i > 0)
+		to[k++] = 0;
+	for (unsigned j = 0; j < k; j++) {
+		node_addr(to[j], host, sizeof(host), &sa);
+		mm_node_bootstrap(S[i].node, (struct sockaddr *)&sa, sizeof(sa));
+	}
+}
+
+static void
+kill_nodes(mm_rt_t *rt)
+{
+	unsigned want = (unsigned)llround(O.kill_frac * O.nodes), n = 0;
+	uint32_t *gs = calloc(O.nodes, sizeof(*gs));
+	/* a partial Fisher-Yates over the node indices, from the seed */
+	uint32_t *perm = malloc(O.nodes * sizeof(*perm));
+	if (gs == NULL || perm == NULL) {
+		fprintf(stderr, "meshmap sim: no memory for the kill\n");
+		exit(1);
+	}
+	for (unsigned i = 0; i < O.nodes; i++)
+		perm[i] = i;
+	for (unsigned i = 0; i < want; i++) {
+		unsigned j = i + (unsigned)(mm_random() % (O.nodes - i));
+		uint32_t t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+		if (S[perm[i]].up)
+			gs[n++] = perm[i];
+	}
+	for (unsigned i = 0; i < n; i++)
+		mm_simnet_host_down(mm_node_net(S[gs[i]].node), !O.kill_silent);
+	mm_sim_kill_groups(rt, gs, n);
+	for (unsigned i = 0; i < n; i++) {
+		mm_node_destroy(S[gs[i]].node);
+		S[gs[i]].node = NULL;
+		S[gs[i]].up = false;
+	}
+	free(perm);
+	free(gs);
+}
+
+/* ---- measures --------------------------------------------------------------- */
+
+struct sample {
+	unsigned up, links, largest, deg_max, splits_seen, exact;
+	double deg_mean, disc_mean, disc_min, frames_s, bytes_s, events_s, map_bytes,
+	    map_bytes_peer;
+};
+
+static unsigned
+uf_find(uint32_t *p, unsigned x)
+{
+	while (p[x] != x) {
+		p[x] = p[p[x]];
+		x = p[x];
+	}
+	return x;
+}
+
+static void
+measure(uint64_t dt_ms, struct sample *out)
+{
+	memset(out, 0, sizeof(*out));
+	unsigned N = O.nodes;
+	/* the true map: links ready at both ends, kept as sorted lists */
+	uint32_t *adj = malloc((size_t)N * 32 * sizeof(uint32_t));
+	uint8_t *deg = calloc(N, 1);
+	uint32_t *uf = malloc(N * sizeof(uint32_t)), *csize = calloc(N, sizeof(uint32_t));
+	uint32_t *idx = malloc(N * sizeof(uint32_t)), nb[64];
+	if (adj == NULL || deg == NULL || uf == NULL || csize == NULL || idx == NULL) {
+		fprintf(stderr, "meshmap sim: no memory to measure\n");
+		exit(1);
+	}
+	uint64_t truth_digest = 0, frames = 0, bytes = 0, events = 0;
+	for (unsigned i = 0; i < N; i++) {
+		uf[i] = i;
+		if (!S[i].up)
+			continue;
+		out->up++;
+		unsigned k = mm_simnet_links(mm_node_net(S[i].node), adj + (size_t)i * 32, 32);
+		deg[i] = (uint8_t)k;
+		mm_net_stats_t ns;
+		mm_net_stats(mm_node_net(S[i].node), &ns);
+		frames += ns.frames_in - S[i].frames_in;
+		bytes += ns.bytes_in - S[i].bytes_in;
+		events += ns.type_frames[0][MM_W_EVENT];
+		S[i].frames_in = ns.frames_in;
+		S[i].bytes_in = ns.bytes_in;
+	}
+	static uint64_t events_before;
+	uint64_t ev_d = events - events_before;
+	events_before = events;
+	for (unsigned i = 0; i < N; i++) {
+		for (unsigned j = 0; j < deg[i]; j++) {
+			unsigned k = adj[(size_t)i * 32 + j];
+			if (k <= i || !S[k].up)
+				continue;
+			out->links++;
+			truth_digest += mm_ps_edge_hash(S[i].id.id, S[k].id.id);
+			unsigned a = uf_find(uf, i), b = uf_find(uf, k);
+			if (a != b)
+				uf[a] = b;
+		}
+		if (deg[i] > out->deg_max)
+			out->deg_max = deg[i];
+	}
+	for (unsigned i = 0; i < N; i++)
+		if (S[i].up) {
+			unsigned r = uf_find(uf, i);
+			if (++csize[r] > out->largest)
+				out->largest = csize[r];
+		}
+	out->deg_mean = out->up ? 2.0 * out->links / out->up : 0;
+	if (out->up && dt_ms) {
+		out->frames_s = (double)frames * 1000 / dt_ms / out->up;
+		out->bytes_s = (double)bytes * 1000 / dt_ms / out->up;
+		out->events_s = (double)ev_d * 1000 / dt_ms / out->up;
+	}
+	/* the observers: every (N / K)-th node that is up */
+	unsigned nobs = 0, step = O.nodes / O.observers;
+	out->disc_min = 1;
+	double disc_sum = 0, mb = 0;
+	for (unsigned o = 0; o < N && nobs < O.observers; o += step ? step : 1) {
+		if (!S[o].up)
+			continue;
+		nobs++;
+		const mm_ps_t *ps = mm_node_map(S[o].node);
+		for (unsigned i = 0; i < N; i++)
+			idx[i] = S[i].up ? mm_ps_lookup(ps, S[i].id.id) : MM_PIDX_NONE;
+		unsigned have = 0;
+		for (unsigned i = 0; i < N; i++) {
+			if (idx[i] == MM_PIDX_NONE)
+				continue;
+			unsigned nc = mm_ps_confirmed(ps, idx[i], nb, 64);
+			for (unsigned j = 0; j < deg[i]; j++) {
+				unsigned k = adj[(size_t)i * 32 + j];
+				if (k <= i || !S[k].up || idx[k] == MM_PIDX_NONE)
+					continue;
+				for (unsigned x = 0; x < nc; x++)
+					if (nb[x] == idx[k]) {
+						have++;
+						break;
+					}
+			}
+		}
+		double d = out->links ? (double)have / out->links : 1;
+		disc_sum += d;
+		if (d < out->disc_min)
+			out->disc_min = d;
+		uint64_t ne = 0;
+		if (mm_ps_edges_digest(ps, &ne) == truth_digest && ne == out->links)
+			out->exact++;
+		mm_ps_stats_t st;
+		mm_ps_stats(ps, &st);
+		mb += (double)st.bytes;
+		mm_node_stats_t nst;
+		mm_node_stats(S[o].node, &nst);
+		if (nst.components > 1)
+			out->splits_seen++;
+	}
+	out->disc_mean = nobs ? disc_sum / nobs : 0;
+	out->map_bytes = nobs ? mb / nobs : 0;
+	out->map_bytes_peer = out->up ? out->map_bytes / out->up : 0;
+	free(adj);
+	free(deg);
+	free(uf);
+	free(csize);
+	free(idx);
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+int
+main(int argc, char **argv)
+{
+	if (parse(argc, argv) != 0)
+		return 2;
+	mm_log_set_level(MM_LOG_ERROR);
+	FILE *csv = stdout;
+	if (O.csv != NULL && (csv = fopen(O.csv, "w")) == NULL) {
+		fprintf(stderr, "meshmap sim: %s: %s\n", O.csv, strerror(errno));
+		return 1;
+	}
+	mm_rt_t *rt;
+	mm_sim_config_t sc = {.seed = O.seed};
+	if (mm_sim_create(&sc, &rt) != 0 || mm_simnet_configure(&O.net) != 0 ||
+	    mm_id_verify_memo(20) != 0) {
+		fprintf(stderr, "meshmap sim: cannot set up the simulation\n");
+		return 1;
+	}
+	double w0 = now_wall();
+	S = calloc(O.nodes, sizeof(*S));
+	if (S == NULL) {
+		fprintf(stderr, "meshmap sim: no memory for %u nodes\n", O.nodes);
+		return 1;
+	}
+	for (unsigned i = 0; i < O.nodes; i++) {
+		uint8_t seed[32];
+		mm_secure_random(seed, sizeof(seed)); /* the simulation's: from --seed */
+		if (mm_id_from_seed(&S[i].id, seed, O.difficulty) != 0) {
+			fprintf(stderr, "meshmap sim: cannot make identity %u\n", i);
+			return 1;
+		}
+	}
+	/* fixed topologies start together; a mesh grows from its bootstraps */
+	unsigned first = O.topology == TOPO_MESH ? O.bootstrap : O.nodes;
+	uint64_t last_join = O.topology == TOPO_MESH ? (uint64_t)(O.nodes - first) * O.join_ms : 0;
+	uint64_t end = last_join + O.duration_ms;
+	for (unsigned i = 0; i < first; i++)
+		if (start_node(rt, i) != 0)
+			return 1;
+	if (O.topology != TOPO_MESH)
+		for (unsigned i = 0; i < O.nodes; i++)
+			dial_fixed(i);
+	fprintf(csv, "t_s,up,links,largest,deg_mean,deg_max,disc_mean,disc_min,"
+	    "exact,observers_split,frames_node_s,events_node_s,bytes_node_s,"
+	    "map_bytes_node,map_bytes_peer\n");
+	unsigned next_join = first;
+	uint64_t t = 0, last_sample = 0, next_sample = O.sample_ms;
+	bool killed = O.kill_frac == 0, parted = O.part_on_ms == 0, healed = O.part_on_ms == 0;
+	int tty = !O.quiet && isatty(2);
+	while (t < end) {
+		uint64_t nt = next_sample;
+		uint64_t jt = next_join < O.nodes ? (uint64_t)(next_join - first + 1) * O.join_ms : UINT64_MAX;
+		if (jt < nt)
+			nt = jt;
+		if (!killed && last_join + O.kill_at_ms < nt)
+			nt = last_join + O.kill_at_ms;
+		if (!parted && last_join + O.part_on_ms < nt)
+			nt = last_join + O.part_on_ms;
+		if (!healed && last_join + O.part_off_ms < nt)
+			nt = last_join + O.part_off_ms;
+		if (nt > end)
+			nt = end;
+		mm_sim_run_until(rt, nt);
+		t = nt;
+		while (next_join < O.nodes && (uint64_t)(next_join - first + 1) * O.join_ms <= t)
+			if (start_node(rt, next_join++) != 0)
+				return 1;
+		if (!killed && t >= last_join + O.kill_at_ms) {
+			kill_nodes(rt);
+			killed = true;
+		}
+		if (!parted && t >= last_join + O.part_on_ms) {
+			/* the halves: even and odd node indices */
+			for (unsigned i = 0; i < O.nodes; i++)
+				if (S[i].up)
+					mm_simnet_set_zone(mm_node_net(S[i].node), i & 1);
+			mm_simnet_partition(1);
+			parted = true;
+		}
+		if (!healed && t >= last_join + O.part_off_ms) {
+			mm_simnet_partition(0);
+			healed = true;
+		}
+		if (t >= next_sample || t == end) {
+			struct sample s;
+			measure(t - last_sample, &s);
+			last_sample = t;
+			next_sample = t + O.sample_ms;
+			fprintf(csv, "%.1f,%u,%u,%u,%.2f,%u,%.6f,%.6f,%u,%u,%.2f,%.2f,%.1f,"
+			    "%.0f,%.1f\n", t / 1000.0, s.up, s.links, s.largest, s.deg_mean,
+			    s.deg_max, s.disc_mean, s.disc_min, s.exact, s.splits_seen,
+			    s.frames_s, s.events_s, s.bytes_s, s.map_bytes, s.map_bytes_peer);
+			fflush(csv);
+			if (tty)
+				fprintf(stderr, "\r[%-30.*s] %5.0f/%.0f s  up %u  links %u  "
+				    "discovery %.4f (min %.4f)  wall %.0f s   ",
+				    (int)(30 * t / end), "##############################",
+				    t / 1000.0, end / 1000.0, s.up, s.links, s.disc_mean,
+				    s.disc_min, now_wall() - w0);
+		}
+	}
+	if (tty)
+		fputc('\n', stderr);
+	mm_sim_stats_t st;
+	mm_sim_stats(rt, &st);
+	mm_simnet_stats_t ns;
+	mm_simnet_stats(&ns);
+	fprintf(stderr, "meshmap sim: %u nodes, %.0f s simulated in %.1f s wall; "
+	    "%llu messages, %llu timers, %llu segments, %llu signature checks "
+	    "answered by the memo\n", O.nodes, end / 1000.0, now_wall() - w0,
+	    (unsigned long long)st.msgs, (unsigned long long)st.timers,
+	    (unsigned long long)ns.segments, (unsigned long long)mm_id_verify_memo_hits());
+	mm_rt_stop(rt);
+	for (unsigned i = 0; i < O.nodes; i++) {
+		mm_node_destroy(S[i].node);
+		mm_id_free(&S[i].id);
+	}
+	mm_rt_destroy(rt);
+	free(S);
+	mm_id_verify_memo(0);
+	if (csv != stdout)
+		fclose(csv);
+	return 0;
+}
