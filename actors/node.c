@@ -3335,6 +3335,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	}
 	mm_dedup_config_t ddc;
 	mm_dedup_config_default(&ddc);
+	if (cfg->dedup_capacity != 0)
+		ddc.capacity = cfg->dedup_capacity;
 	ddc.window_ms = 2 * cfg->direct_max_age_ms > 600000 ? 600000 : 2 * cfg->direct_max_age_ms;
 	if ((n->book = calloc(cfg->addr_max, sizeof(*n->book))) == NULL ||
 	    (n->q = mm_psq_new()) == NULL ||
@@ -3396,6 +3398,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		g->idx = i;
 		mm_dedup_config_t dc;
 		mm_dedup_config_default(&dc);
+		if (cfg->dedup_capacity != 0)
+			dc.capacity = cfg->dedup_capacity;
 		if ((rc = mm_dedup_create(&dc, &g->d)) != 0 ||
 		    (rc = mm_gossip_create(&cfg->gossip, cfg->net.id, n->ps, g->d,
 		        &g->g)) != 0) {

@@ -176,6 +176,13 @@ typedef struct mm_node_config {
 	 * process with other work (the embedding library, in-process tests),
 	 * since the process's RSS is then not the node's. 1. */
 	int mem_shed;
+	/* Ids each dedup ring remembers (one per gossip shard, one for direct
+	 * messages, one for broadcasts), 8 bytes each: 0 is 262,144 (2 MB a
+	 * ring), room for a minute of a saturating flood. The simulator runs
+	 * thousands of nodes with small rings: a duplicate that outlives its
+	 * ring is still dropped before any verify, by the map's sequence
+	 * check. */
+	uint32_t dedup_capacity;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);

@@ -318,6 +318,7 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.net.difficulty = O.difficulty;
 	c.gossip.difficulty = O.difficulty;
 	c.mem_shed = 0;
+	c.dedup_capacity = 16384; /* 128 KB a ring, not 2 MB (node.h) */
 	c.degree = O.degree;
 	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
 	uint32_t mp = 1024;
