@@ -309,6 +309,19 @@ bump(_Atomic uint64_t *c)
 
 /* ---- callbacks: run in the connection actors -------------------------------- */
 
+/* The references to connection actors that the peer table holds: at stop,
+ * and at destroy for a node that never got its stop (the simulator's
+ * crashes, mm_sim_kill_groups). */
+static void
+release_peers(mm_node_t *n)
+{
+	for (int i = 0; i < n->peers_hi; i++)
+		if (n->peers[i].conn != NULL) {
+			mm_actor_unref(n->peers[i].conn);
+			n->peers[i].conn = NULL;
+		}
+}
+
 static struct peer_msg *
 new_pm_sized(mm_conn_t *c, const uint8_t *id, size_t size)
 {
@@ -3201,11 +3214,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		snapshot_save(n);
 		for (unsigned i = 0; i < n->nboot; i++)
 			mm_timer_cancel(&n->boot[i].timer);
-		for (int i = 0; i < n->peers_hi; i++)
-			if (n->peers[i].conn != NULL) {
-				mm_actor_unref(n->peers[i].conn);
-				n->peers[i].conn = NULL;
-			}
+		release_peers(n);
 		return;
 	default:
 		return;
@@ -3451,6 +3460,7 @@ mm_node_destroy(mm_node_t *n)
 {
 	if (n == NULL)
 		return;
+	release_peers(n);
 	if (n->actor != NULL)
 		mm_actor_unref(n->actor);
 	mm_net_destroy(n->net);

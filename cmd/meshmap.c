@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <meshmap.h>
 
@@ -32,6 +33,8 @@ usage(FILE *f)
 	    "  map      the network as a running node sees it (JSON, or Graphviz DOT)\n"
 	    "  flood    load a node with real traffic (and hostile traffic) and measure\n"
 	    "           what it delivers\n"
+	    "  sim      simulate thousands of nodes of the same logic on a virtual\n"
+	    "           clock, deterministically (runs meshmap-sim)\n"
 	    "\n"
 	    "options:\n"
 	    "  -h, --help     this help; 'meshmap <command> --help' for a command\n"
@@ -59,6 +62,29 @@ mm_cmd_parse_uint(const char *s, unsigned long min, unsigned long max,
 		return -1;
 	*out = v;
 	return 0;
+}
+
+/* The simulator is its own binary (it links the simulated runtime instead
+ * of the real one): meshmap-sim beside this one, else on PATH. */
+static int
+run_sim(int argc, char **argv)
+{
+	(void)argc;
+	char self[4096], path[4200];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	argv[0] = "meshmap-sim";
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/meshmap-sim", self);
+			execv(path, argv);
+		}
+	}
+	execvp("meshmap-sim", argv);
+	fprintf(stderr, "meshmap: cannot run meshmap-sim: %s\n", strerror(errno));
+	return MM_EXIT_FAIL;
 }
 
 int
@@ -89,6 +115,8 @@ main(int argc, char **argv)
 		return mm_cmd_map(argc - 1, argv + 1);
 	if (strcmp(cmd, "flood") == 0)
 		return mm_cmd_flood(argc - 1, argv + 1);
+	if (strcmp(cmd, "sim") == 0)
+		return run_sim(argc - 1, argv + 1);
 	fprintf(stderr, "meshmap: unknown command '%s' (try 'meshmap --help')\n",
 	    cmd);
 	return MM_EXIT_USAGE;

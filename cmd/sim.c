@@ -58,7 +58,7 @@ struct snode {
 	mm_node_t *node;
 	mm_identity_t id;
 	bool up;
-	uint64_t frames_in, bytes_in;
+	uint64_t frames_in, bytes_in, events_in;
 };
 
 static struct snode *S;
@@ -451,13 +451,12 @@ measure(uint64_t dt_ms, struct sample *out)
 		mm_net_stats(mm_node_net(S[i].node), &ns);
 		frames += ns.frames_in - S[i].frames_in;
 		bytes += ns.bytes_in - S[i].bytes_in;
-		events += ns.type_frames[0][MM_W_EVENT];
+		events += ns.type_frames[0][MM_W_EVENT] - S[i].events_in;
+		S[i].events_in = ns.type_frames[0][MM_W_EVENT];
 		S[i].frames_in = ns.frames_in;
 		S[i].bytes_in = ns.bytes_in;
 	}
-	static uint64_t events_before;
-	uint64_t ev_d = events - events_before;
-	events_before = events;
+	uint64_t ev_d = events;
 	for (unsigned i = 0; i < N; i++) {
 		for (unsigned j = 0; j < deg[i]; j++) {
 			unsigned k = adj[(size_t)i * 32 + j];

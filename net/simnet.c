@@ -364,7 +364,18 @@ tx_fire(mm_timer_t *t)
 		c->tx_tail = NULL;
 	mm_msg_t m = {.type = SIM_RX, .ptr = s, .arg = (uint64_t)(uintptr_t)p};
 	p->refs++; /* the message's (released by the actor or the drop) */
-	if (mm_send(p->self, &m) != 0) {
+	int sr = mm_send(p->self, &m);
+	if (sr == -EPIPE) {
+		/* its actor is gone: so is the stream */
+		p->refs--;
+		s->next = c->tx_head;
+		c->tx_head = s;
+		if (c->tx_tail == NULL)
+			c->tx_tail = s;
+		tx_drop_all(c);
+		return;
+	}
+	if (sr != 0) {
 		/* its mailbox is full: the segment waits in the socket */
 		p->refs--;
 		s->next = c->tx_head;

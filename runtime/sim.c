@@ -647,6 +647,13 @@ mm_rt_stop(mm_rt_t *rt)
 	free(v);
 	/* what the run queue and flush list still hold */
 	mm_sim_settle(rt);
+	/* runtime-internal timers (segments in flight on simulated links)
+	 * run out: they only free what they hold now */
+	uint64_t d;
+	while ((d = mm_tw_next(&rt->tw, rt->now)) != UINT64_MAX) {
+		rt->now += d ? d : 1;
+		mm_tw_advance(&rt->tw, rt->now, fire, rt);
+	}
 }
 
 void

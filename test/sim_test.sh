@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# meshmap sim: the simulator replays exactly (same seed, same CSV byte for
+# byte; another seed, another run), and small scenarios give their known
+# answers: a line, a ring and a star are mapped exactly by every node; a
+# 60-node mesh grown from one bootstrap converges to one component of
+# degree about 12 that every node maps exactly; after 30% of it crashes,
+# the survivors form one component and map every live link; a partition
+# is seen by every node's own analysis while it lasts and the maps re-merge
+# after the heal. Also the command line's refusals.
+#   sim_test.sh MESHMAP_BINARY
+set -u
+bin=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+sim() { "$bin" sim --quiet "$@" 2>>"$dir/stderr"; }
+# col FILE NAME [ROW]: a column of the last row (or of row ROW, 1 = first data row)
+col() {
+  awk -F, -v name="$2" -v row="${3:-0}" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+    { last = $(c[name]); if (row > 0 && NR - 1 == row) { print last; found = 1; exit } }
+    END { if (!found) print last }' "$1"
+}
+
+# determinism
+sim --nodes 50 --duration 40 --seed 7 --csv "$dir/a.csv" || fail "sim exit $?"
+sim --nodes 50 --duration 40 --seed 7 --csv "$dir/b.csv" || fail "sim exit $?"
+sim --nodes 50 --duration 40 --seed 8 --csv "$dir/c.csv" || fail "sim exit $?"
+cmp -s "$dir/a.csv" "$dir/b.csv" || fail "seed 7 twice: the CSVs differ"
+cmp -s "$dir/a.csv" "$dir/c.csv" && fail "seeds 7 and 8 gave the same CSV"
+[ "$(wc -l <"$dir/a.csv")" -ge 10 ] || fail "too few rows: $(wc -l <"$dir/a.csv")"
+
+# fixed topologies: links, maximum degree, every map exact
+check_topo() { # topology nodes links deg_max
+  sim --topology "$1" --nodes "$2" --duration 20 --csv "$dir/$1.csv" || fail "$1: exit $?"
+  local f=$dir/$1.csv
+  [ "$(col "$f" links)" = "$3" ] || fail "$1: links $(col "$f" links), want $3"
+  [ "$(col "$f" deg_max)" = "$4" ] || fail "$1: max degree $(col "$f" deg_max), want $4"
+  [ "$(col "$f" exact)" = "$2" ] || fail "$1: $(col "$f" exact) of $2 maps exact"
+  [ "$(col "$f" largest)" = "$2" ] || fail "$1: largest component $(col "$f" largest)"
+}
+check_topo line 6 5 2
+check_topo ring 12 12 2
+check_topo star 12 11 11
+
+# a mesh from one bootstrap
+sim --nodes 60 --duration 60 --csv "$dir/mesh.csv" || fail "mesh: exit $?"
+f=$dir/mesh.csv
+[ "$(col "$f" up)" = 60 ] || fail "mesh: $(col "$f" up) up"
+[ "$(col "$f" largest)" = 60 ] || fail "mesh: largest component $(col "$f" largest)"
+[ "$(col "$f" exact)" = 60 ] || fail "mesh: $(col "$f" exact) of 60 maps exact"
+awk -v d="$(col "$f" deg_mean)" -v m="$(col "$f" deg_max)" 'BEGIN { exit !(d >= 11 && d <= 13 && m <= 16) }' ||
+  fail "mesh: mean degree $(col "$f" deg_mean), max $(col "$f" deg_max)"
+
+# 30% crash 30 s after the last join: one component of survivors, every
+# live link in every survivor's map
+sim --nodes 60 --duration 90 --kill 0.3@30 --csv "$dir/kill.csv" || fail "kill: exit $?"
+f=$dir/kill.csv
+[ "$(col "$f" up)" = 42 ] || fail "kill: $(col "$f" up) up, want 42"
+[ "$(col "$f" largest)" = 42 ] || fail "kill: largest component $(col "$f" largest)"
+[ "$(col "$f" disc_min)" = 1.000000 ] || fail "kill: discovery min $(col "$f" disc_min)"
+
+# partition from 20 s to 120 s after the last join (rows every 10 s from
+# 10 s; the last join is at 5.9 s): every node sees the split while it
+# lasts, and after the heal every map is exact again
+sim --nodes 60 --duration 200 --partition 20:120 --sample-ms 10000 --csv "$dir/part.csv" ||
+  fail "partition: exit $?"
+f=$dir/part.csv
+[ "$(col "$f" largest 10)" = 30 ] || fail "partition: at 100 s the largest component is $(col "$f" largest 10)"
+[ "$(col "$f" observers_split 10)" = 60 ] ||
+  fail "partition: at 100 s $(col "$f" observers_split 10) of 60 nodes see the split"
+[ "$(col "$f" exact)" = 60 ] || fail "partition: after the heal $(col "$f" exact) of 60 maps exact"
+[ "$(col "$f" observers_split)" = 0 ] || fail "partition: $(col "$f" observers_split) still see a split"
+
+# the command line
+for bad in "--nodes 1" "--kill 2@3" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
+  # shellcheck disable=SC2086
+  "$bin" sim $bad >/dev/null 2>"$dir/err"
+  rc=$?
+  [ $rc -eq 2 ] || fail "sim $bad: exit $rc, want 2"
+  [ -s "$dir/err" ] || fail "sim $bad: no message"
+done
+
+if [ $fails -ne 0 ]; then
+  echo "--- stderr"; tail -20 "$dir/stderr"
+  exit 1
+fi
+echo "sim: all checks passed"
