@@ -15,6 +15,7 @@
  * worker runs, it is woken at most once per sleep.
  */
 #include "rt_internal.h"
+#include "rng.h"
 
 #include <ck_pr.h>
 
@@ -66,26 +67,9 @@ mm_rt_current_worker(void)
 	return mm__self != NULL ? (int)mm__self->index : -1;
 }
 
-/* ---- random: xoshiro256** ---------------------------------------------- */
+/* ---- random: xoshiro256** (rng.h) --------------------------------------- */
 
-static uint64_t
-rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t
-xoshiro(uint64_t s[4])
-{
-	uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return r;
-}
+#define xoshiro mm__xoshiro
 
 int
 mm_secure_random(void *buf, size_t n)
@@ -110,12 +94,7 @@ rng_seed(uint64_t s[4])
 	uint64_t x;
 	if (mm_secure_random(&x, sizeof(x)) != 0)
 		x = clock_ns() ^ ((uint64_t)getpid() << 32);
-	for (int i = 0; i < 4; i++) { /* splitmix64 */
-		uint64_t z = (x += UINT64_C(0x9e3779b97f4a7c15));
-		z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-		z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-		s[i] = z ^ (z >> 31);
-	}
+	mm__splitmix_seed(s, x);
 }
 
 uint64_t

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rng.h"
 #include "timerwheel.h"
 
 #define SIM_INVARIANT(c)                                                       \
@@ -83,36 +84,8 @@ uint64_t mm_sim_now(const mm_rt_t *rt) { return rt->now; }
 
 int mm_rt_current_worker(void) { return g_sim != NULL ? 0 : -1; }
 
-static uint64_t
-rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t
-xoshiro(uint64_t s[4])
-{
-	uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return r;
-}
-
-/* splitmix64 spreads one seed over a generator's state */
-static void
-seed_stream(uint64_t s[4], uint64_t seed)
-{
-	for (int i = 0; i < 4; i++) {
-		uint64_t z = (seed += 0x9e3779b97f4a7c15ull);
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		s[i] = z ^ (z >> 31);
-	}
-}
+#define xoshiro mm__xoshiro
+#define seed_stream mm__splitmix_seed
 
 uint64_t
 mm_random(void)
