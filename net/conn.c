@@ -321,8 +321,7 @@ mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len)
 	uint64_t nf = 0;
 	for (size_t off = 0; off + MM_FRAME_HDR <= len;) {
 		const uint8_t *f = frame + off;
-		size_t fl = MM_FRAME_HDR + ((size_t)f[0] << 24 | (size_t)f[1] << 16 |
-		    (size_t)f[2] << 8 | f[3]);
+		size_t fl = MM_FRAME_HDR + (size_t)mm_frame_get_len(f);
 		if (fl > len - off)
 			fl = len - off;
 		type_count(c->net, 1, (unsigned)mm_wire_peek_type(f, fl), fl);

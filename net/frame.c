@@ -25,13 +25,6 @@ mm_framer_trim(mm_framer_t *f)
 		mm_framer_free(f);
 }
 
-static uint32_t
-frame_len_at(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-	    (uint32_t)p[3];
-}
-
 uint8_t *
 mm_framer_space(mm_framer_t *f, size_t want, size_t *avail)
 {
@@ -46,7 +39,7 @@ mm_framer_space(mm_framer_t *f, size_t want, size_t *avail)
 	 * (its length was checked by mm_framer_next, or is checked there). */
 	size_t need = pending + want;
 	if (pending >= MM_FRAME_HDR) {
-		uint32_t fl = frame_len_at(f->buf + f->head);
+		uint32_t fl = mm_frame_get_len(f->buf + f->head);
 		if (fl <= f->max_frame && (size_t)MM_FRAME_HDR + fl > need)
 			need = (size_t)MM_FRAME_HDR + fl;
 	}
@@ -92,7 +85,7 @@ mm_framer_next(mm_framer_t *f, const uint8_t **frame, uint32_t *len)
 	uint32_t pending = f->tail - f->head;
 	if (pending < MM_FRAME_HDR)
 		return MM_FRAME_AGAIN;
-	uint32_t fl = frame_len_at(f->buf + f->head);
+	uint32_t fl = mm_frame_get_len(f->buf + f->head);
 	if (fl == 0)
 		return MM_FRAME_EZERO;
 	if (fl > f->max_frame)

@@ -67,6 +67,14 @@ mm_framer_pending(const mm_framer_t *f)
 /* Free the buffer if nothing is pending (idle connection). */
 void mm_framer_trim(mm_framer_t *f);
 
+/* The length a frame header announces (big-endian). */
+static inline uint32_t
+mm_frame_get_len(const uint8_t in[MM_FRAME_HDR])
+{
+	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 |
+	    (uint32_t)in[3];
+}
+
 static inline void
 mm_frame_put_len(uint8_t out[MM_FRAME_HDR], uint32_t len)
 {

@@ -419,8 +419,7 @@ rx_segment(struct mm_conn *c, struct seg *s)
 	size_t off = 0;
 	while (c->state == ST_READY && off + MM_FRAME_HDR <= s->len) {
 		const uint8_t *f = s->data + off;
-		uint32_t fl = (uint32_t)f[0] << 24 | (uint32_t)f[1] << 16 |
-		    (uint32_t)f[2] << 8 | f[3];
+		uint32_t fl = mm_frame_get_len(f);
 		if (fl == 0 || fl > s->len - off - MM_FRAME_HDR || fl > c->net->cfg.max_frame) {
 			conn_close(c, MM_WERR_BAD_FRAME, "bad length prefix");
 			return;
@@ -886,8 +885,7 @@ mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len)
 	}
 	for (size_t off = 0; off + MM_FRAME_HDR <= len;) {
 		const uint8_t *f = frame + off;
-		size_t fl = MM_FRAME_HDR + ((size_t)f[0] << 24 | (size_t)f[1] << 16 |
-		    (size_t)f[2] << 8 | f[3]);
+		size_t fl = MM_FRAME_HDR + (size_t)mm_frame_get_len(f);
 		if (fl > len - off)
 			fl = len - off;
 		count(c->net, 1, f, (uint32_t)fl);

@@ -63,7 +63,7 @@ uint32_t mm_sim_group_of(const mm_actor_t *a);
 void mm_sim_kill_groups(mm_rt_t *rt, const uint32_t *gs, unsigned n);
 
 typedef struct mm_sim_stats {
-	uint64_t msgs, turns, timers, sends, send_full, dropped;
+	uint64_t msgs, turns, timers, sends, send_full, send_closed, dropped;
 	uint64_t actors_live;
 } mm_sim_stats_t;
 void mm_sim_stats(const mm_rt_t *rt, mm_sim_stats_t *out);

@@ -170,6 +170,7 @@ mm_rt_stats(mm_rt_t *rt, unsigned k, mm_worker_stats_t *out)
 	out->turns = rt->st.turns;
 	out->sends = rt->st.sends;
 	out->send_full = rt->st.send_full;
+	out->send_closed = rt->st.send_closed;
 	out->dropped = rt->st.dropped;
 	out->timers_fired = rt->st.timers;
 }
@@ -380,7 +381,7 @@ send_common(mm_actor_t *to, const mm_msg_t *m)
 {
 	mm_rt_t *rt = to->rt;
 	if (to->exited) {
-		rt->st.send_full++;
+		rt->st.send_closed++;
 		return -EPIPE;
 	}
 	int r = mbox_push(to, m);
@@ -514,27 +515,28 @@ fire(mm_timer_t *t, void *ctx)
 	deliver(t->actor, &m);
 }
 
+/* How far the clock moves to the wheel's next work (UINT64_MAX: none). A
+ * timer armed with delay 0 after the wheel passed the current tick fires
+ * at the next one. */
+static uint64_t
+next_step(const mm_rt_t *rt)
+{
+	uint64_t d = mm_tw_next(&rt->tw, rt->now);
+	return d == 0 && rt->tw.next > rt->now ? 1 : d;
+}
+
 uint64_t
 mm_sim_run_until(mm_rt_t *rt, uint64_t until)
 {
 	uint64_t before = rt->st.timers;
 	mm_sim_settle(rt);
-	while (rt->now <= until) {
-		uint64_t d = mm_tw_next(&rt->tw, rt->now);
+	for (;;) {
+		uint64_t d = next_step(rt);
 		if (d == UINT64_MAX || rt->now + d > until)
 			break;
 		rt->now += d;
 		mm_tw_advance(&rt->tw, rt->now, fire, rt);
 		mm_sim_settle(rt);
-		if (d == 0 && mm_tw_next(&rt->tw, rt->now) == 0) {
-			/* a timer armed with delay 0 during this instant: the
-			 * wheel fires it at the next tick */
-			rt->now++;
-			if (rt->now > until)
-				break;
-			mm_tw_advance(&rt->tw, rt->now, fire, rt);
-			mm_sim_settle(rt);
-		}
 	}
 	if (rt->now < until) {
 		rt->now = until;
@@ -623,8 +625,8 @@ mm_rt_stop(mm_rt_t *rt)
 	/* runtime-internal timers (segments in flight on simulated links)
 	 * run out: they only free what they hold now */
 	uint64_t d;
-	while ((d = mm_tw_next(&rt->tw, rt->now)) != UINT64_MAX) {
-		rt->now += d ? d : 1;
+	while ((d = next_step(rt)) != UINT64_MAX) {
+		rt->now += d;
 		mm_tw_advance(&rt->tw, rt->now, fire, rt);
 	}
 }
