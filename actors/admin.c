@@ -102,6 +102,8 @@ metrics(mm_admin_t *a, FILE *f)
 	    s.events_stale);
 	C("events_local", "Our own events.", s.events_local);
 	C("frames_dropped", "Frames dropped at a full mailbox.", s.frames_dropped);
+	C("events_coalesced", "Own events replaced by a newer one within the announce window.",
+	    s.events_coalesced);
 	C("rate_limited", "Messages over a link's budget.", s.rate_dropped);
 	C("dials", "Dials made.", s.dials);
 	C("kicks", "Links dropped by the selector.", s.kicks);

@@ -36,10 +36,12 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define REFRESH_TIMER 0
 #define SELECT_TIMER 1000
 #define ANALYSE_TIMER 1002
+#define ANNOUNCE_TIMER 1007
 #define PX_TIMER 1003
 #define SNAP_TIMER 1004
 #define AE_TIMER 1005
 #define REQ_TIMER 1006
+/* (each a distinct value: node_fn tells its timers apart by it) */
 /* dial tags: 1 + i for bootstrap i; ADDR_TAG | gen << 16 | slot for the
  * address book's slot (gen tells a late answer from a reused slot) */
 #define ADDR_TAG (1ull << 32)
@@ -186,6 +188,13 @@ struct mm_node {
 	                     * loops over peers stop there (about the degree,
 	                     * not 256, on every event) */
 	mm_timer_t refresh;
+	/* Our own events, throttled (cfg.announce_ms): the first after a
+	 * quiet period goes at once; later ones wait for the window's end and
+	 * only the newest is sent, since it carries our whole list. */
+	mm_timer_t announce_t;
+	mm_buf_t *own_pend;
+	uint32_t own_pend_seq;
+	uint64_t own_last_ms;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
 	mm_timer_t select_t, analyse_t, px_t, snap_t, ae_t;
@@ -285,7 +294,7 @@ struct mm_node {
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
-	    st_dropped, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
+	    st_dropped, st_coalesced, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
 };
 
 /* through the runtime: the simulator's clock is virtual */
@@ -2799,11 +2808,55 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	}
 }
 
+/* Send the held own event, if any. */
+static void
+own_flush(mm_node_t *n)
+{
+	mm_timer_cancel(&n->announce_t);
+	if (n->own_pend == NULL)
+		return;
+	broadcast_buf(n, n->own_pend, NULL, n->id.id, n->own_pend_seq, 1);
+	mm_buf_release(n->own_pend);
+	n->own_pend = NULL;
+	n->own_last_ms = mm_now_ms();
+}
+
+/* One of our own events, signed and applied (it carries our whole list):
+ * to every link now, or at the end of the throttle window in place of
+ * any older one still held. A burst of link changes (a join, a selection
+ * round, the periodic refresh of every link) costs the network one event
+ * per window instead of one per change. */
+static void
+own_announce(mm_node_t *n, struct peer_msg *pm)
+{
+	uint64_t now = mm_now_ms(), w = n->cfg.announce_ms;
+	if (w == 0 || (n->own_pend == NULL && !mm_timer_armed(&n->announce_t) &&
+	    (n->own_last_ms == 0 || now - n->own_last_ms >= w))) {
+		broadcast_buf(n, pm->buf, NULL, n->id.id, pm->oseq, 1);
+		n->own_last_ms = now;
+		return;
+	}
+	if (n->own_pend != NULL) {
+		mm_buf_release(n->own_pend);
+		bump(&n->st_coalesced);
+	}
+	mm_buf_ref(pm->buf);
+	n->own_pend = pm->buf;
+	n->own_pend_seq = pm->oseq;
+	if (!mm_timer_armed(&n->announce_t)) {
+		uint64_t since = now - n->own_last_ms;
+		mm_timer_arm(&n->announce_t, since < w ? w - since : 1);
+	}
+}
+
 /* A shard's verdict, back on the node actor. */
 static void
 shard_result(mm_node_t *n, uint32_t type, struct peer_msg *pm)
 {
-	if (type == N_FWD) {
+	if (type == N_FWD && pm->conn == NULL && pm->ev.has_nb &&
+	    memcmp(pm->origin, n->id.id, 32) == 0) {
+		own_announce(n, pm);
+	} else if (type == N_FWD) {
 		/* to every link but the one it came from (pm->conn, or NULL
 		 * for our own events) */
 		broadcast_buf(n, pm->buf, pm->conn, pm->origin, pm->oseq, pm->ev.has_nb);
@@ -3013,6 +3066,7 @@ goodbye_in(mm_node_t *n)
 	for (unsigned i = 0; i < n->nboot; i++)
 		mm_timer_cancel(&n->boot[i].timer);
 	snapshot_save(n);
+	own_flush(n); /* our last list, before the links go */
 	unsigned k = 0;
 	for (int i = 0; i < n->peers_hi; i++)
 		if (n->peers[i].conn != NULL) {
@@ -3105,6 +3159,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 			mm_timer_arm(&n->px_t, jitter(n->cfg.px_ms));
 		mm_timer_init(&n->analyse_t, self, ANALYSE_TIMER);
 		mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
+		mm_timer_init(&n->announce_t, self, ANNOUNCE_TIMER);
 		return;
 	case MM_MSG_TIMER:
 		if (m->arg == REFRESH_TIMER) {
@@ -3129,6 +3184,8 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		} else if (m->arg == ANALYSE_TIMER) {
 			analyse_round(n);
 			mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
+		} else if (m->arg == ANNOUNCE_TIMER) {
+			own_flush(n);
 		} else if (m->arg <= n->nboot) {
 			boot_dial(n, (unsigned)m->arg - 1);
 		}
@@ -3205,6 +3262,9 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_VERDICT: shard_result(n, m->type, pm); free_pm(pm); return;
 	case MM_MSG_STOP:
 		mm_timer_cancel(&n->refresh);
+		mm_timer_cancel(&n->announce_t);
+		mm_buf_release(n->own_pend);
+		n->own_pend = NULL;
 		mm_timer_cancel(&n->select_t);
 		mm_timer_cancel(&n->analyse_t);
 		mm_timer_cancel(&n->px_t);
@@ -3258,6 +3318,7 @@ mm_node_config_default(mm_node_config_t *c)
 	mm_gossip_config_default(&c->gossip);
 	mm_ps_config_default(&c->map);
 	c->refresh_ms = 600000;
+	c->announce_ms = 500;
 	c->redial_min_ms = 500;
 	c->redial_max_ms = 60000;
 	c->sync_events = 2048;
@@ -3314,6 +3375,10 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		goto fail;
 	}
 	n->id = *cfg->net.id;
+	if (cfg->announce_ms > 60000) {
+		snprintf(err, errlen, "node: announce_ms above 60000");
+		goto fail;
+	}
 	if (cfg->sync_events > 1u << 20) {
 		snprintf(err, errlen, "node: sync_events above 1048576");
 		goto fail;
@@ -3472,6 +3537,7 @@ mm_node_destroy(mm_node_t *n)
 		mm_dedup_destroy(g->d);
 	}
 	mm_ps_destroy(n->ps);
+	mm_buf_release(n->own_pend); /* a node that crashed (simulator) */
 	for (uint32_t i = 0; i < n->log_cap && n->log != NULL; i++)
 		mm_buf_release(n->log[i]);
 	free(n->log);
@@ -3719,6 +3785,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->events_forwarded = LD(st_fwd);
 	o->events_bad = LD(st_bad);
 	o->frames_dropped = LD(st_dropped);
+	o->events_coalesced = LD(st_coalesced);
 	o->syncs = LD(st_syncs);
 	o->refused_full = LD(st_full);
 	o->bans = LD(st_bans);

@@ -55,6 +55,11 @@ typedef struct mm_node_config {
 	 * expire records after map.ttl_s without news, and a node that joined
 	 * late learns the links announced before it came. 600,000 ms. */
 	uint32_t refresh_ms;
+	/* Our own events at most one per announce_ms: the first after a quiet
+	 * window goes at once, later ones are held to the window's end and
+	 * only the newest goes (each carries our whole neighbour list, so the
+	 * older ones say nothing more). 0: every event at once. 500 ms. */
+	uint32_t announce_ms;
 	/* Redial of bootstrap addresses: exponential backoff from
 	 * redial_min_ms, doubling up to redial_max_ms, +-25% jitter; one dial
 	 * in flight per address. 500 ms, 60,000 ms. */
@@ -307,6 +312,7 @@ typedef struct mm_node_stats {
 	uint64_t peers_up, peers_down, duplicates_closed, events_local, refreshes,
 	    dials,
 	    events_in, events_forwarded, events_bad, events_dup, frames_dropped,
+	    events_coalesced, /* own events replaced by a newer one before sending */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,
 	    gc_phantoms, gc_records, ae_digests_sent, ae_wanted, ae_served,

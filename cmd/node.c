@@ -39,6 +39,8 @@ node_usage(FILE *f)
 	    "      --backend NAME      TLS backend: openssl (default) or mbedtls\n"
 	    "  -s, --status SECONDS    status line interval (default 10; 0: none)\n"
 	    "      --refresh-ms MS     re-announce live links this often (default 600000)\n"
+	    "      --announce-ms MS    send our own events at most once per MS; a burst\n"
+	    "                          of link changes goes as one (default 500; 0: each)\n"
 	    "      --ttl HOPS          how far our events travel (default 6; the map's\n"
 	    "                          reach: set it above the network's diameter)\n"
 	    "  -c, --config FILE       settings, one 'name = value' per line, names as\n"
@@ -137,7 +139,7 @@ struct node_opts {
 	const char *log_file;
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
-	unsigned long difficulty, workers, status, refresh, per_ip, ttl;
+	unsigned long difficulty, workers, status, refresh, announce, per_ip, ttl;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
 	    pending_ip;
@@ -168,6 +170,7 @@ static const struct option node_longopts[] = {
     {"backend", required_argument, NULL, 'B'},
     {"status", required_argument, NULL, 's'},
     {"refresh-ms", required_argument, NULL, 'r'},
+    {"announce-ms", required_argument, NULL, 'a'},
     {"max-conns-per-ip", required_argument, NULL, 'P'},
     {"ttl", required_argument, NULL, 'T'},
     {"config", required_argument, NULL, 'c'},
@@ -207,6 +210,7 @@ opts_default(struct node_opts *o)
 	o->difficulty = MM_POW_DEFAULT;
 	o->status = 10;
 	o->refresh = 600000;
+	o->announce = 500;
 	o->per_ip = 8;
 	o->ttl = 6;
 	o->degree = 12;
@@ -273,6 +277,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'r':
 		return mm_cmd_parse_uint(v, 10, 86400000, &o->refresh) != 0 ?
 		    "--refresh-ms: milliseconds in [10, 86400000]" : NULL;
+	case 'a':
+		return mm_cmd_parse_uint(v, 0, 60000, &o->announce) != 0 ?
+		    "--announce-ms: milliseconds in [0, 60000]" : NULL;
 	case 'P':
 		return mm_cmd_parse_uint(v, 1, 65536, &o->per_ip) != 0 ?
 		    "--max-conns-per-ip: a whole number in [1, 65536]" : NULL;
@@ -699,6 +706,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(workers, "workers");
 	FIXED_N(backend, "backend");
 	FIXED_N(refresh, "refresh-ms");
+	FIXED_N(announce, "announce-ms");
 	FIXED_N(per_ip, "max-conns-per-ip");
 	FIXED_N(ttl, "ttl");
 	FIXED_N(confirm_s, "confirm-timeout");
@@ -840,8 +848,9 @@ print_config(const struct node_opts *o)
 		printf("  bootstrap %s\n", o->boots[i]);
 	printf("  degree %lu, max-degree %lu, relay %s, max-inbound %lu\n", o->degree,
 	    o->max_degree, o->relay ? "yes" : "no", o->max_inbound);
-	printf("  select-ms %lu, min-link-ms %lu, px-ms %lu, ae-ms %lu, refresh-ms %lu\n",
-	    o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh);
+	printf("  select-ms %lu, min-link-ms %lu, px-ms %lu, ae-ms %lu, refresh-ms %lu, "
+	    "announce-ms %lu\n", o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh,
+	    o->announce);
 	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu, "
 	    "event-rate %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate, o->event_rate);
 	printf("  recv-rate-kb %lu, send-rate-kb %lu (0: no limit)\n", o->recv_kb, o->send_kb);
@@ -949,6 +958,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.net.backend = o.backend;
 	nc.gossip.difficulty = (unsigned)o.difficulty;
 	nc.refresh_ms = (uint32_t)o.refresh;
+	nc.announce_ms = (uint32_t)o.announce;
 	nc.net.max_conns_per_ip = (uint32_t)o.per_ip;
 	nc.net.max_pending_per_ip = (uint32_t)o.pending_ip;
 	nc.gossip.ttl = (uint8_t)o.ttl;

@@ -44,7 +44,7 @@ enum { TOPO_MESH = 0, TOPO_LINE, TOPO_RING, TOPO_STAR };
 
 struct opts {
 	unsigned nodes, bootstrap, degree, difficulty, observers, topology;
-	uint64_t seed, join_ms, duration_ms, sample_ms;
+	uint64_t seed, join_ms, duration_ms, sample_ms, announce_ms;
 	double kill_frac;
 	uint64_t kill_at_ms;
 	int kill_silent;
@@ -93,6 +93,7 @@ usage(FILE *f)
 	    "  --difficulty BITS    proof of work of identities and events (default 8)\n"
 	    "  --topology T         mesh (default: joins and neighbour selection), or\n"
 	    "                       line, ring, star: exactly those links, no selection\n"
+	    "  --announce-ms MS     the nodes' own-event throttle (default 500; 0: off)\n"
 	    "faults (S: seconds after the last join):\n"
 	    "  --kill FRAC@S        FRAC (0..1) of the nodes, picked by the seed, crash\n"
 	    "  --kill-silent        ... their hosts go silent instead (peers notice at\n"
@@ -145,7 +146,7 @@ parse(int argc, char **argv)
 		{"latency", 1, 0, 'l'}, {"jitter", 1, 0, 'J'}, {"loss", 1, 0, 'L'},
 		{"bandwidth", 1, 0, 'B'}, {"sample-ms", 1, 0, 'S'},
 		{"observers", 1, 0, 'o'}, {"csv", 1, 0, 'c'}, {"quiet", 0, 0, 'q'},
-		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+		{"announce-ms", 1, 0, 'a'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
 	O.nodes = 100;
 	O.seed = 1;
@@ -155,6 +156,7 @@ parse(int argc, char **argv)
 	O.degree = 12;
 	O.difficulty = 8;
 	O.sample_ms = 5000;
+	O.announce_ms = 500;
 	mm_simnet_config_default(&O.net);
 	int c;
 	uint64_t v;
@@ -265,6 +267,10 @@ parse(int argc, char **argv)
 				return bad("--observers", a, "a count in [1, 100000]");
 			O.observers = (unsigned)v;
 			break;
+		case 'a':
+			if (parse_u64(a, 0, 60000, &O.announce_ms) != 0)
+				return bad("--announce-ms", a, "milliseconds in [0, 60000]");
+			break;
 		case 'c':
 			O.csv = a;
 			break;
@@ -320,6 +326,7 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.mem_shed = 0;
 	c.dedup_capacity = 16384; /* 128 KB a ring, not 2 MB (node.h) */
 	c.degree = O.degree;
+	c.announce_ms = (uint32_t)O.announce_ms;
 	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
 	uint32_t mp = 1024;
 	while (mp < 4 * O.nodes)
@@ -649,6 +656,31 @@ main(int argc, char **argv)
 	    "answered by the memo\n", O.nodes, end / 1000.0, now_wall() - w0,
 	    (unsigned long long)st.msgs, (unsigned long long)st.timers,
 	    (unsigned long long)ns.segments, (unsigned long long)mm_id_verify_memo_hits());
+	/* where the traffic came from, over the nodes still up */
+	mm_node_stats_t tot = {0};
+	for (unsigned i = 0; i < O.nodes; i++) {
+		if (!S[i].up)
+			continue;
+		mm_node_stats_t x;
+		mm_node_stats(S[i].node, &x);
+#define ADD(f) tot.f += x.f
+		ADD(events_local); ADD(events_coalesced); ADD(events_in); ADD(events_dup);
+		ADD(events_stale); ADD(events_bad); ADD(events_forwarded); ADD(syncs);
+		ADD(sync_events_sent); ADD(ae_served); ADD(peers_up); ADD(peers_down);
+		ADD(frames_dropped);
+#undef ADD
+	}
+	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu events in "
+	    "(%llu duplicate, %llu stale, %llu refused), %llu forwarded; %llu join syncs sent "
+	    "%llu events; anti-entropy sent %llu; %llu links up, %llu down; "
+	    "%llu frames dropped\n", (unsigned long long)tot.events_local,
+	    (unsigned long long)tot.events_coalesced,
+	    (unsigned long long)tot.events_in, (unsigned long long)tot.events_dup,
+	    (unsigned long long)tot.events_stale,
+	    (unsigned long long)tot.events_bad, (unsigned long long)tot.events_forwarded,
+	    (unsigned long long)tot.syncs, (unsigned long long)tot.sync_events_sent,
+	    (unsigned long long)tot.ae_served, (unsigned long long)tot.peers_up,
+	    (unsigned long long)tot.peers_down, (unsigned long long)tot.frames_dropped);
 	mm_rt_stop(rt);
 	for (unsigned i = 0; i < O.nodes; i++) {
 		mm_node_destroy(S[i].node);

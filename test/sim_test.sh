@@ -52,6 +52,16 @@ f=$dir/mesh.csv
 awk -v d="$(col "$f" deg_mean)" -v m="$(col "$f" deg_max)" 'BEGIN { exit !(d >= 11 && d <= 13 && m <= 16) }' ||
   fail "mesh: mean degree $(col "$f" deg_mean), max $(col "$f" deg_max)"
 
+# the own-event throttle: bursts of link changes were coalesced in that
+# run; with it off, nothing is, and the maps are still exact
+coalesced() { sed -n 's/.* own events (\([0-9]*\) coalesced).*/\1/p' "$1" | tail -1; }
+c1=$(coalesced "$dir/stderr")
+[ -n "$c1" ] && [ "$c1" -gt 0 ] || fail "mesh: own events coalesced '$c1', want > 0"
+"$bin" sim --quiet --nodes 60 --duration 60 --announce-ms 0 --csv "$dir/noann.csv" 2>"$dir/noann.err" ||
+  fail "announce-ms 0: exit $?"
+[ "$(coalesced "$dir/noann.err")" = 0 ] || fail "announce-ms 0: $(coalesced "$dir/noann.err") coalesced"
+[ "$(col "$dir/noann.csv" exact)" = 60 ] || fail "announce-ms 0: $(col "$dir/noann.csv" exact) of 60 exact"
+
 # 30% crash 30 s after the last join: one component of survivors, every
 # live link in every survivor's map
 sim --nodes 60 --duration 90 --kill 0.3@30 --csv "$dir/kill.csv" || fail "kill: exit $?"
@@ -73,7 +83,7 @@ f=$dir/part.csv
 [ "$(col "$f" observers_split)" = 0 ] || fail "partition: $(col "$f" observers_split) still see a split"
 
 # the command line
-for bad in "--nodes 1" "--kill 2@3" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
+for bad in "--nodes 1" "--announce-ms 70000" "--kill 2@3" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
   # shellcheck disable=SC2086
   "$bin" sim $bad >/dev/null 2>"$dir/err"
   rc=$?

@@ -277,7 +277,10 @@ main(void)
 	CHECK_EQ(atomic_load(&delivered[5]), 2);
 	fprintf(stderr, "   no rerouting allowed: signed failure notice back to the origin\n");
 
-	/* 4. the shortest path, chosen by node 0 itself */
+	/* 4. the shortest path, chosen by node 0 itself, once node 1's
+	 * disconnect event has reached it (own events are throttled,
+	 * announce_ms: it may be up to 500 ms behind node 1's own map) */
+	WAIT_FOR(node_edge(nodes[0], ids[1].id, ids[2].id) != MM_EDGE_CONFIRMED);
 	mm_node_stats_t rs0;
 	mm_node_stats(nodes[0], &rs0);
 	CHECK_EQ(mm_node_send_direct(nodes[0], ids[5].id, "hello 4", 7, 0, &h), 0);
