@@ -102,6 +102,8 @@ metrics(mm_admin_t *a, FILE *f)
 	    s.events_stale);
 	C("events_local", "Our own events.", s.events_local);
 	C("frames_dropped", "Frames dropped at a full mailbox.", s.frames_dropped);
+	C("peers_forgotten", "Map records forgotten as unreachable from us (unreachable_s).",
+	    s.gc_unreachable);
 	C("events_coalesced", "Own events replaced by a newer one within the announce window.",
 	    s.events_coalesced);
 	C("rate_limited", "Messages over a link's budget.", s.rate_dropped);

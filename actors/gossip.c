@@ -200,7 +200,7 @@ mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
 	uint8_t origin[32];
 	mm_id_of(in->pub, origin);
 	mm_pidx_t o = mm_ps_lookup(g->ps, origin);
-	if (o != MM_PIDX_NONE && mm_ps_live(g->ps, o) && in->seq <= mm_ps_seq(g->ps, o)) {
+	if (o != MM_PIDX_NONE && mm_ps_seq_binds(g->ps, o) && in->seq <= mm_ps_seq(g->ps, o)) {
 		g->st.stale++;
 		return MM_G_STALE; /* no verify spent on a replay */
 	}

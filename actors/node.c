@@ -27,7 +27,7 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
-	G_EVENT, G_LOCAL };
+	G_EVENT, G_LOCAL, G_FORGET };
 #define MAX_SHARDS 8
 
 #define MAX_PEERS 256
@@ -207,6 +207,12 @@ struct mm_node {
 	uint8_t *cls;       /* the last analysis: mm_psq_bridge_side classes */
 	uint32_t ncls;      /* (0: none, e.g. we have no confirmed link yet) */
 	uint32_t ncls_cap;
+	/* Records forgotten as unreachable (cfg.unreachable_s): our
+	 * component's size then (0: none pending), so that when it grows
+	 * again (a partition healed) we re-announce our links to the side
+	 * that forgot us too; and whether the last analysis forgot any. */
+	uint32_t forgot_comp;
+	int forgot_last;
 	uint32_t req_next;
 	/* direct messages: replay filter at the destination (node actor), and
 	 * the last messages we sent, to name them in failure notices */
@@ -292,7 +298,7 @@ struct mm_node {
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
 	    st_ddup, st_ddropped, st_dfail, st_route_bfs, st_route_hit;
 	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
-	    st_gc_rec;
+	    st_gc_rec, st_gc_unreach;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
 	    st_dropped, st_coalesced, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
 };
@@ -1144,6 +1150,17 @@ full_in(mm_node_t *n, struct peer_msg *pm)
 	struct addr *a = book_find(n, pm->id);
 	if (a != NULL)
 		a->next_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
+	/* A bootstrap node too: its link came up (which reset its backoff)
+	 * only to be refused. Without this a node short of links redialled a
+	 * full bootstrap every second or so, and each try cost a join sync
+	 * and two events that every node received (meshmap sim, 30% crash:
+	 * 1,544 refusals at the bootstrap in 90 s). */
+	for (unsigned i = 0; i < n->nboot; i++) {
+		struct boot *b = &n->boot[i];
+		if (b->state != B_REMOVED && b->id_known && memcmp(b->id, pm->id, 32) == 0 &&
+		    b->backoff_ms < n->cfg.full_backoff_ms)
+			b->backoff_ms = n->cfg.full_backoff_ms;
+	}
 }
 
 /* ---- neighbour selection (selector.h) ------------------------------------------- */
@@ -2477,6 +2494,60 @@ snapshot_load(mm_node_t *n)
 
 /* ---- map upkeep ------------------------------------------------------------------ */
 
+/* Right after an analysis with classes: live records in another
+ * component than ours that have been silent for unreachable_s go, by
+ * their shards (a crashed region; or the far side of a partition, which
+ * its next events restore after the heal). Without this a dead region's
+ * edges among themselves stay confirmed in every map for the record ttl
+ * (an hour): no map is exact and every node reports a split. Also, once
+ * our component has grown back past its size when we forgot, re-announce
+ * our links: the far side forgot us as well. Returns whether any record
+ * was handed over. */
+static void refresh_links(mm_node_t *n);
+
+/* Records the node actor found unreachable: each shard clears its own. */
+struct forget_msg {
+	uint32_t n;
+	mm_pidx_t idx[];
+};
+
+static int
+forget_unreachable(mm_node_t *n)
+{
+	uint32_t comp = 0, nf = 0, now = store_now(n), age = n->cfg.unreachable_s;
+	for (uint32_t i = 0; i < n->ncls; i++) {
+		comp += n->cls[i] == 1 || n->cls[i] == 2;
+		nf += n->cls[i] == 3 && age != 0 && now - mm_ps_updated(n->ps, i) >= age;
+	}
+	if (n->forgot_comp != 0 && comp > n->forgot_comp) {
+		mm_log(MM_LOG_INFO, "node: our component grew from %u to %u peers since "
+		    "we forgot unreachable ones: announcing our links again", n->forgot_comp,
+		    comp);
+		n->forgot_comp = 0;
+		refresh_links(n);
+	}
+	n->forgot_last = 0;
+	if (nf == 0)
+		return 0;
+	for (unsigned s = 0; s < n->nshards; s++) {
+		struct forget_msg *f = malloc(sizeof(*f) + (size_t)nf * sizeof(mm_pidx_t));
+		if (f == NULL)
+			return 0;
+		f->n = 0;
+		for (uint32_t i = 0; i < n->ncls; i++)
+			if (n->cls[i] == 3 && now - mm_ps_updated(n->ps, i) >= age)
+				f->idx[f->n++] = i;
+		mm_msg_t m = {.type = G_FORGET, .ptr = f};
+		if (mm_send(n->shard[s].actor, &m) != 0)
+			free(f);
+	}
+	mm_log(MM_LOG_WARN, "node: forgetting %u peers unreachable from us and silent "
+	    "for %u s (crashed, or beyond a partition)", nf, age);
+	n->forgot_comp = comp;
+	n->forgot_last = 1;
+	return 1;
+}
+
 static void
 analyse_round(mm_node_t *n)
 {
@@ -2501,6 +2572,8 @@ analyse_round(mm_node_t *n)
 		n->ncls = span;
 	}
 counts:;
+	if (n->ncls != 0)
+		(void)forget_unreachable(n);
 	uint32_t was = atomic_load(&n->a_comp);
 	atomic_store(&n->a_comp, g.components);
 	atomic_store(&n->a_largest, g.largest);
@@ -2509,6 +2582,9 @@ counts:;
 	if (g.components > 1 && was <= 1 && g.nodes > 1)
 		mm_log(MM_LOG_WARN, "node: partition: the map splits into %u components "
 		    "(largest %u of %u peers)", g.components, g.largest, g.nodes);
+	else if (g.components <= 1 && was > 1 && n->forgot_last)
+		mm_log(MM_LOG_WARN, "node: the peers we could not reach for %u s are "
+		    "forgotten: one component of %u peers", n->cfg.unreachable_s, g.nodes);
 	else if (g.components <= 1 && was > 1)
 		mm_log(MM_LOG_WARN, "node: partition healed: one component of %u peers",
 		    g.nodes);
@@ -2974,6 +3050,15 @@ shard_gc(struct gshard *g)
 }
 
 static void
+shard_forget(struct gshard *g, struct forget_msg *f)
+{
+	unsigned k = mm_ps_forget(g->n->ps, g->idx, f->idx, f->n, store_now(g->n),
+	    g->n->cfg.unreachable_s);
+	atomic_fetch_add_explicit(&g->n->st_gc_unreach, k, memory_order_relaxed);
+	free(f);
+}
+
+static void
 shard_fn(mm_actor_t *self, const mm_msg_t *m)
 {
 	struct gshard *g = mm_actor_state(self);
@@ -2994,6 +3079,9 @@ shard_fn(mm_actor_t *self, const mm_msg_t *m)
 	case G_LOCAL:
 		shard_local(g, m->ptr);
 		return;
+	case G_FORGET:
+		shard_forget(g, m->ptr);
+		return;
 	default:
 		return;
 	}
@@ -3002,7 +3090,11 @@ shard_fn(mm_actor_t *self, const mm_msg_t *m)
 static void
 shard_drop(const mm_msg_t *m)
 {
-	if (m->ptr != NULL)
+	if (m->ptr == NULL)
+		return;
+	if (m->type == G_FORGET)
+		free(m->ptr);
+	else
 		free_pm(m->ptr);
 }
 
@@ -3354,6 +3446,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->snapshot_ms = 300000;
 	c->ae_ms = 60000;
 	c->analyse_ms = 10000;
+	c->unreachable_s = 180;
 	c->mem_shed = 1;
 }
 
@@ -3798,6 +3891,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->rate_dropped = LD(st_rate);
 	o->gc_phantoms = LD(st_gc_ph);
 	o->gc_records = LD(st_gc_rec);
+	o->gc_unreachable = LD(st_gc_unreach);
 	o->snapshots_saved = LD(st_snaps);
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);

@@ -128,6 +128,12 @@ typedef struct mm_node_config {
 	 * components, bridges and articulation points every analyse_ms (a
 	 * warning is logged when the map splits or heals). 5000, 10000. */
 	uint32_t gc_ms, analyse_ms;
+	/* After an analysis, records in another component than ours (not
+	 * reachable from us over confirmed edges) that have had no event of
+	 * their own for unreachable_s are forgotten: a crashed region leaves
+	 * the maps, and the far side of a partition comes back with its next
+	 * events after the heal. 0: kept for map.ttl_s. 180 s. */
+	uint32_t unreachable_s;
 	/* Gossip shards: 0 = one per worker (rounded down to a power of two,
 	 * at most 8). map.shards is set to the same number. */
 	unsigned gossip_shards;
@@ -315,7 +321,7 @@ typedef struct mm_node_stats {
 	    events_coalesced, /* own events replaced by a newer one before sending */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,
-	    gc_phantoms, gc_records, ae_digests_sent, ae_wanted, ae_served,
+	    gc_phantoms, gc_records, gc_unreachable, ae_digests_sent, ae_wanted, ae_served,
 	    snapshots_saved, snapshot_peers_loaded,
 	    snapshot_bans_loaded,
 	    intros_sent, intros_received, intros_dialled,

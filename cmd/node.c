@@ -56,6 +56,9 @@ node_usage(FILE *f)
 	    "      --min-link-ms MS    a link is never dropped younger (default 10000)\n"
 	    "      --confirm-timeout S one-sided links and dead peers leave the map\n"
 	    "                          after this (default 60)\n"
+	    "      --unreachable-timeout S  peers we cannot reach over the map's\n"
+	    "                          confirmed links leave it after this long silent\n"
+	    "                          (default 180; 0: only after the record ttl)\n"
 	    "      --snapshot FILE     keep known addresses and bans here across restarts\n"
 	    "                          (loaded at start, saved every 5 min and at stop)\n"
 	    "      --advertise HOST:PORT  where others can dial us (sent in connection\n"
@@ -139,7 +142,7 @@ struct node_opts {
 	const char *log_file;
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
-	unsigned long difficulty, workers, status, refresh, announce, per_ip, ttl;
+	unsigned long difficulty, workers, status, refresh, announce, unreach, per_ip, ttl;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
 	    pending_ip;
@@ -171,6 +174,7 @@ static const struct option node_longopts[] = {
     {"status", required_argument, NULL, 's'},
     {"refresh-ms", required_argument, NULL, 'r'},
     {"announce-ms", required_argument, NULL, 'a'},
+    {"unreachable-timeout", required_argument, NULL, 'u'},
     {"max-conns-per-ip", required_argument, NULL, 'P'},
     {"ttl", required_argument, NULL, 'T'},
     {"config", required_argument, NULL, 'c'},
@@ -211,6 +215,7 @@ opts_default(struct node_opts *o)
 	o->status = 10;
 	o->refresh = 600000;
 	o->announce = 500;
+	o->unreach = 180;
 	o->per_ip = 8;
 	o->ttl = 6;
 	o->degree = 12;
@@ -280,6 +285,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'a':
 		return mm_cmd_parse_uint(v, 0, 60000, &o->announce) != 0 ?
 		    "--announce-ms: milliseconds in [0, 60000]" : NULL;
+	case 'u':
+		return mm_cmd_parse_uint(v, 0, 86400, &o->unreach) != 0 ?
+		    "--unreachable-timeout: seconds in [0, 86400]" : NULL;
 	case 'P':
 		return mm_cmd_parse_uint(v, 1, 65536, &o->per_ip) != 0 ?
 		    "--max-conns-per-ip: a whole number in [1, 65536]" : NULL;
@@ -707,6 +715,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(backend, "backend");
 	FIXED_N(refresh, "refresh-ms");
 	FIXED_N(announce, "announce-ms");
+	FIXED_N(unreach, "unreachable-timeout");
 	FIXED_N(per_ip, "max-conns-per-ip");
 	FIXED_N(ttl, "ttl");
 	FIXED_N(confirm_s, "confirm-timeout");
@@ -851,6 +860,7 @@ print_config(const struct node_opts *o)
 	printf("  select-ms %lu, min-link-ms %lu, px-ms %lu, ae-ms %lu, refresh-ms %lu, "
 	    "announce-ms %lu\n", o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh,
 	    o->announce);
+	printf("  unreachable-timeout %lu s\n", o->unreach);
 	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu, "
 	    "event-rate %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate, o->event_rate);
 	printf("  recv-rate-kb %lu, send-rate-kb %lu (0: no limit)\n", o->recv_kb, o->send_kb);
@@ -959,6 +969,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.gossip.difficulty = (unsigned)o.difficulty;
 	nc.refresh_ms = (uint32_t)o.refresh;
 	nc.announce_ms = (uint32_t)o.announce;
+	nc.unreachable_s = (uint32_t)o.unreach;
 	nc.net.max_conns_per_ip = (uint32_t)o.per_ip;
 	nc.net.max_pending_per_ip = (uint32_t)o.pending_ip;
 	nc.gossip.ttl = (uint8_t)o.ttl;

@@ -667,12 +667,13 @@ main(int argc, char **argv)
 		ADD(events_local); ADD(events_coalesced); ADD(events_in); ADD(events_dup);
 		ADD(events_stale); ADD(events_bad); ADD(events_forwarded); ADD(syncs);
 		ADD(sync_events_sent); ADD(ae_served); ADD(peers_up); ADD(peers_down);
-		ADD(frames_dropped);
+		ADD(frames_dropped); ADD(refused_full); ADD(gc_unreachable);
 #undef ADD
 	}
 	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu events in "
 	    "(%llu duplicate, %llu stale, %llu refused), %llu forwarded; %llu join syncs sent "
 	    "%llu events; anti-entropy sent %llu; %llu links up, %llu down; "
+	    "%llu refused (no slot); %llu peers forgotten as unreachable; "
 	    "%llu frames dropped\n", (unsigned long long)tot.events_local,
 	    (unsigned long long)tot.events_coalesced,
 	    (unsigned long long)tot.events_in, (unsigned long long)tot.events_dup,
@@ -680,7 +681,8 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.events_bad, (unsigned long long)tot.events_forwarded,
 	    (unsigned long long)tot.syncs, (unsigned long long)tot.sync_events_sent,
 	    (unsigned long long)tot.ae_served, (unsigned long long)tot.peers_up,
-	    (unsigned long long)tot.peers_down, (unsigned long long)tot.frames_dropped);
+	    (unsigned long long)tot.peers_down, (unsigned long long)tot.refused_full,
+	    (unsigned long long)tot.gc_unreachable, (unsigned long long)tot.frames_dropped);
 	mm_rt_stop(rt);
 	for (unsigned i = 0; i < O.nodes; i++) {
 		mm_node_destroy(S[i].node);

@@ -33,12 +33,15 @@
 #define OVF_NB (MM_PS_MAX_NB - INLINE_WITH_OVF)
 
 /* meta: n (bits 0-7) | inline dirs (8-19) | live (20) | has_addr (21) |
- * overflow (22) */
+ * overflow (22) | tombstone (23: forgotten as unreachable; not live, but
+ * its seq still makes replays of its old events stale, and the id is not
+ * freed until ttl_s after its last event) */
 #define META_N(m) ((m) & 0xffu)
 #define META_DIRS(m) (((m) >> 8) & 0xfffu)
 #define META_LIVE (1u << 20)
 #define META_ADDR (1u << 21)
 #define META_OVF (1u << 22)
+#define META_TOMB (1u << 23)
 
 /* cold refs_ev: refs (0-15) | evidence (16-23) | used (31) */
 #define REFS_MASK 0xffffu
@@ -390,7 +393,7 @@ maybe_free_locked(mm_ps_t *ps, mm_pidx_t idx, uint32_t now)
 	struct rec *r = rec_of(ps, idx);
 	uint32_t re = atomic_load_explicit(&c->refs_ev, memory_order_relaxed);
 	if (!(re & COLD_USED) || (re & REFS_MASK) != 0 ||
-	    (atomic_load_explicit(&r->meta, memory_order_relaxed) & META_LIVE))
+	    (atomic_load_explicit(&r->meta, memory_order_relaxed) & (META_LIVE | META_TOMB)))
 		return false;
 	index_remove(ps, idx);
 	/* Free-list FIFO linked through refs_ev; first_seen holds the free
@@ -632,7 +635,7 @@ mm_ps_apply(mm_ps_t *ps, const mm_ps_event_t *ev)
 	struct list l;
 	uint32_t meta, seq;
 	read_list(ps, o, &l, &meta, &seq);
-	if (ev->seq <= seq && (meta & META_LIVE)) {
+	if (ev->seq <= seq && (meta & (META_LIVE | META_TOMB))) {
 		pthread_mutex_unlock(&ps->mu);
 		return MM_PS_STALE;
 	}
@@ -724,7 +727,7 @@ mm_ps_set_neighbours(mm_ps_t *ps, const uint8_t *origin, uint32_t seq,
 		return err;
 	}
 	read_list(ps, o, &old, &meta, &oseq);
-	if (seq <= oseq && (meta & META_LIVE)) {
+	if (seq <= oseq && (meta & (META_LIVE | META_TOMB))) {
 		pthread_mutex_unlock(&ps->mu);
 		return MM_PS_STALE;
 	}
@@ -980,15 +983,17 @@ expire_phantoms(mm_ps_t *ps, mm_pidx_t idx)
 	return dropped;
 }
 
-/* Owner: empty idx's record (claims released), drop its address. */
+/* Owner: empty idx's record (claims released), drop its address; tomb:
+ * keep it as a tombstone (META_TOMB). */
 static void
-clear_record(mm_ps_t *ps, mm_pidx_t idx, uint32_t now)
+clear_record(mm_ps_t *ps, mm_pidx_t idx, uint32_t now, uint32_t tomb)
 {
 	struct list l, empty = {.n = 0};
 	uint32_t meta, seq;
 	read_list(ps, idx, &l, &meta, &seq);
-	/* seq is kept so that replays of old events stay stale. */
-	write_list(ps, idx, &empty, seq, mm_ps_updated(ps, idx), 0);
+	/* seq stays readable (mm_ps_seq), but a record that is not live
+	 * takes any seq: its origin's next event restores it. */
+	write_list(ps, idx, &empty, seq, mm_ps_updated(ps, idx), tomb);
 	for (unsigned k = 0; k < l.n; k++)
 		ref_add(ps, l.nb[k], -1);
 	atomic_fetch_sub_explicit(&ps->claims, l.n, memory_order_relaxed);
@@ -1012,8 +1017,13 @@ mm_ps_expire(mm_ps_t *ps, unsigned shard, uint32_t now, mm_ps_gc_t *out)
 		if (!(re & COLD_USED) || mm_ps_shard_of(ps, c->id) != shard)
 			continue;
 		uint32_t meta = rec_meta(ps, i), age = now - mm_ps_updated(ps, i);
+		if ((meta & META_TOMB) && age > ps->cfg.ttl_s) { /* the replays are over */
+			atomic_fetch_and_explicit(&rec_of(ps, i)->meta, ~META_TOMB,
+			    memory_order_relaxed);
+			meta &= ~META_TOMB;
+		}
 		if ((meta & META_LIVE) && age > ps->cfg.ttl_s) {
-			clear_record(ps, i, now);
+			clear_record(ps, i, now, 0);
 			gc.records++;
 			continue;
 		}
@@ -1030,7 +1040,11 @@ mm_ps_expire(mm_ps_t *ps, unsigned shard, uint32_t now, mm_ps_gc_t *out)
 		 * (a partition that is not there) for an hour. */
 		if ((meta & META_LIVE) && META_N(meta) == 0 && !(meta & META_ADDR) &&
 		    (re & REFS_MASK) == 0 && age >= ps->cfg.confirm_timeout_s) {
-			clear_record(ps, i, now);
+			/* A tombstone: other nodes' join-sync logs still hold its
+			 * last event, and without its seq each replay brought it
+			 * back (meshmap sim: one dead peer returned every ~70 s
+			 * and every map reported a split). */
+			clear_record(ps, i, now, META_TOMB);
 			gc.records++;
 			continue;
 		}
@@ -1042,6 +1056,27 @@ mm_ps_expire(mm_ps_t *ps, unsigned shard, uint32_t now, mm_ps_gc_t *out)
 	}
 	if (out != NULL)
 		*out = gc;
+}
+
+unsigned
+mm_ps_forget(mm_ps_t *ps, unsigned shard, const mm_pidx_t *idx, unsigned n,
+    uint32_t now, uint32_t min_age_s)
+{
+	uint32_t span = mm_ps_span(ps);
+	unsigned cleared = 0;
+	for (unsigned k = 0; k < n; k++) {
+		mm_pidx_t i = idx[k];
+		if (i >= span)
+			continue;
+		struct cold *c = cold_of(ps, i);
+		uint32_t re = atomic_load_explicit(&c->refs_ev, memory_order_relaxed);
+		if (!(re & COLD_USED) || mm_ps_shard_of(ps, c->id) != shard ||
+		    !(rec_meta(ps, i) & META_LIVE) || now - mm_ps_updated(ps, i) < min_age_s)
+			continue;
+		clear_record(ps, i, now, META_TOMB);
+		cleared++;
+	}
+	return cleared;
 }
 
 /* Hop distances from self over confirmed edges (BFS), 255 = far/unknown. */
@@ -1123,7 +1158,7 @@ mm_ps_shed(mm_ps_t *ps, unsigned shard, mm_pidx_t self, unsigned n,
 		}
 	}
 	for (unsigned k = 0; k < hn; k++)
-		clear_record(ps, heap[k].idx, now);
+		clear_record(ps, heap[k].idx, now, 0);
 	free(heap);
 	free(dist);
 	return hn;
@@ -1220,6 +1255,12 @@ int
 mm_ps_live(const mm_ps_t *ps, mm_pidx_t idx)
 {
 	return (rec_meta(ps, idx) & META_LIVE) != 0;
+}
+
+int
+mm_ps_seq_binds(const mm_ps_t *ps, mm_pidx_t idx)
+{
+	return (rec_meta(ps, idx) & (META_LIVE | META_TOMB)) != 0;
 }
 
 void

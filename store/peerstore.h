@@ -123,6 +123,16 @@ typedef struct mm_ps_gc {
 } mm_ps_gc_t;
 void mm_ps_expire(mm_ps_t *ps, unsigned shard, uint32_t now, mm_ps_gc_t *out);
 
+/* For one shard: clear the records among idx[n] that it owns, that are
+ * live and that had no event of their own for min_age_s (the caller found
+ * them unreachable from us over confirmed edges: a crashed region, or the
+ * far side of a long partition). Each is kept as a tombstone: replays of their old events (from other nodes'
+ * logs) are stale, while the origin's next event restores the record.
+ * The id is freed ttl_s after its last event. Returns how many were
+ * cleared. */
+unsigned mm_ps_forget(mm_ps_t *ps, unsigned shard, const mm_pidx_t *idx, unsigned n,
+    uint32_t now, uint32_t min_age_s);
+
 /* Memory pressure: evict up to n records of the shard, stalest first and,
  * among equally stale ones, the farthest from `self` (hops over confirmed
  * edges; self = MM_PIDX_NONE: staleness only). Returns records evicted. */
@@ -164,6 +174,11 @@ unsigned mm_ps_evidence(const mm_ps_t *ps, mm_pidx_t idx);
 uint32_t mm_ps_span(const mm_ps_t *ps);
 /* Is idx a live record (a peer that reported or has an address)? */
 int mm_ps_live(const mm_ps_t *ps, mm_pidx_t idx);
+/* Does idx's seq make older events of its origin stale? Yes while it is
+ * live, and while it is a tombstone (mm_ps_forget) until ttl_s after its
+ * last event: replays of a forgotten origin's old events do not bring it
+ * back. */
+int mm_ps_seq_binds(const mm_ps_t *ps, mm_pidx_t idx);
 
 typedef struct mm_ps_stats {
 	uint32_t ids;        /* interned ids (records + ids only referenced) */

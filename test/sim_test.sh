@@ -62,13 +62,26 @@ c1=$(coalesced "$dir/stderr")
 [ "$(coalesced "$dir/noann.err")" = 0 ] || fail "announce-ms 0: $(coalesced "$dir/noann.err") coalesced"
 [ "$(col "$dir/noann.csv" exact)" = 60 ] || fail "announce-ms 0: $(col "$dir/noann.csv" exact) of 60 exact"
 
-# 30% crash 30 s after the last join: one component of survivors, every
-# live link in every survivor's map
-sim --nodes 60 --duration 90 --kill 0.3@30 --csv "$dir/kill.csv" || fail "kill: exit $?"
+# 30% crash 30 s after the last join (at 35.9 s; rows every 20 s): one
+# component of survivors with every live link in every survivor's map;
+# the dead still in the maps at 200 s (less than the 180 s unreachable
+# timeout after the crash, plus an analysis period), gone from every map
+# by 240 s: all 42 maps exact and no split reported. And the bootstrap
+# is not redialled while it refuses for want of a slot.
+sim --nodes 60 --duration 240 --kill 0.3@30 --sample-ms 20000 --csv "$dir/kill.csv" ||
+  fail "kill: exit $?"
 f=$dir/kill.csv
 [ "$(col "$f" up)" = 42 ] || fail "kill: $(col "$f" up) up, want 42"
 [ "$(col "$f" largest)" = 42 ] || fail "kill: largest component $(col "$f" largest)"
-[ "$(col "$f" disc_min)" = 1.000000 ] || fail "kill: discovery min $(col "$f" disc_min)"
+[ "$(col "$f" disc_min 3)" = 1.000000 ] || fail "kill: at 60 s discovery min $(col "$f" disc_min 3)"
+[ "$(col "$f" observers_split 10)" = 42 ] ||
+  fail "kill: at 200 s $(col "$f" observers_split 10) of 42 see the dead as a split, want 42"
+[ "$(col "$f" exact 12)" = 42 ] || fail "kill: at 240 s $(col "$f" exact 12) of 42 maps exact"
+[ "$(col "$f" observers_split 12)" = 0 ] || fail "kill: at 240 s $(col "$f" observers_split 12) see a split"
+forgot=$(sed -n 's/.* \([0-9]*\) peers forgotten as unreachable.*/\1/p' "$dir/stderr" | tail -1)
+[ -n "$forgot" ] && [ "$forgot" -ge 42 ] || fail "kill: $forgot peers forgotten as unreachable, want >= 42"
+refused=$(sed -n 's/.* \([0-9]*\) refused (no slot).*/\1/p' "$dir/stderr" | tail -1)
+[ -n "$refused" ] && [ "$refused" -le 200 ] || fail "kill: $refused links refused for want of a slot, want <= 200"
 
 # partition from 20 s to 120 s after the last join (rows every 10 s from
 # 10 s; the last join is at 5.9 s): every node sees the split while it
@@ -81,6 +94,20 @@ f=$dir/part.csv
   fail "partition: at 100 s $(col "$f" observers_split 10) of 60 nodes see the split"
 [ "$(col "$f" exact)" = 60 ] || fail "partition: after the heal $(col "$f" exact) of 60 maps exact"
 [ "$(col "$f" observers_split)" = 0 ] || fail "partition: $(col "$f" observers_split) still see a split"
+
+# a partition longer than the unreachable timeout (25.9 s to 305.9 s):
+# seen by all at 80 s; each side has forgotten the other by 240 s (no
+# split reported, half of the true links known); 15 s after the heal
+# every map is exact again (the forgotten come back with their next
+# events, and nodes re-announce when their component grows back)
+sim --nodes 60 --duration 360 --partition 20:300 --sample-ms 20000 --csv "$dir/longpart.csv" ||
+  fail "long partition: exit $?"
+f=$dir/longpart.csv
+[ "$(col "$f" observers_split 4)" = 60 ] || fail "long partition: at 80 s $(col "$f" observers_split 4) see it"
+[ "$(col "$f" observers_split 12)" = 0 ] || fail "long partition: at 240 s $(col "$f" observers_split 12) still see a split"
+awk -v d="$(col "$f" disc_mean 12)" 'BEGIN { exit !(d > 0.4 && d < 0.6) }' ||
+  fail "long partition: at 240 s discovery $(col "$f" disc_mean 12), want about 0.5 (its own side)"
+[ "$(col "$f" exact 16)" = 60 ] || fail "long partition: at 320 s $(col "$f" exact 16) of 60 maps exact"
 
 # the command line
 for bad in "--nodes 1" "--announce-ms 70000" "--kill 2@3" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
