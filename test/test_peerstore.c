@@ -213,6 +213,55 @@ test_phantoms_and_ttl(void)
 	mm_ps_destroy(ps);
 }
 
+/* mm_ps_forget: records the node found unreachable and silent become
+ * tombstones; replays of their old events are stale, a newer event
+ * restores them, and the id is freed ttl_s after their last event. */
+static void
+test_forget_tombstone(void)
+{
+	mm_ps_t *ps = ps_new(1024);
+	mm_ps_gc_t gc;
+	CHECK_EQ(ev(ps, 1, 2, MM_PS_CONNECT, MM_PS_OUT, 5, 100), MM_PS_APPLIED);
+	CHECK_EQ(ev(ps, 2, 1, MM_PS_CONNECT, MM_PS_IN, 5, 100), MM_PS_APPLIED);
+	CHECK_EQ(ev(ps, 3, 4, MM_PS_CONNECT, MM_PS_OUT, 9, 100), MM_PS_APPLIED);
+	CHECK_EQ(ev(ps, 4, 3, MM_PS_CONNECT, MM_PS_IN, 9, 100), MM_PS_APPLIED);
+	mm_pidx_t f[4] = {idx(ps, 1), idx(ps, 2), idx(ps, 3), idx(ps, 4)};
+	/* too young: nothing */
+	CHECK_EQ(mm_ps_forget(ps, 0, f, 4, 279, 180), 0);
+	CHECK_EQ(mm_ps_edge_state(ps, f[0], f[1]), MM_EDGE_CONFIRMED);
+	/* another shard's records are not this shard's to clear */
+	CHECK_EQ(mm_ps_forget(ps, 1, f, 4, 280, 180), 0);
+	CHECK_EQ(mm_ps_forget(ps, 0, f, 4, 280, 180), 4);
+	for (int i = 0; i < 4; i++) {
+		CHECK(!mm_ps_live(ps, f[i]));
+		CHECK(mm_ps_seq_binds(ps, f[i]));
+	}
+	CHECK_EQ(mm_ps_edge_state(ps, f[0], f[1]), MM_EDGE_NONE);
+	CHECK_EQ(mm_ps_forget(ps, 0, f, 4, 290, 180), 0); /* already gone */
+	/* the ids stay (tombstones), even with nothing claiming them */
+	mm_ps_expire(ps, 0, 400, &gc);
+	CHECK_EQ(idx(ps, 3), f[2]);
+	/* a replay of the last event (or an older one) is stale */
+	CHECK_EQ(ev(ps, 1, 2, MM_PS_CONNECT, MM_PS_OUT, 5, 410), MM_PS_STALE);
+	CHECK_EQ(ev(ps, 2, 1, MM_PS_CONNECT, MM_PS_IN, 4, 410), MM_PS_STALE);
+	CHECK(!mm_ps_live(ps, f[0]));
+	/* the origins' next events bring them back (a healed partition) */
+	CHECK_EQ(ev(ps, 1, 2, MM_PS_CONNECT, MM_PS_OUT, 6, 420), MM_PS_APPLIED);
+	CHECK_EQ(ev(ps, 2, 1, MM_PS_CONNECT, MM_PS_IN, 6, 420), MM_PS_APPLIED);
+	CHECK(mm_ps_live(ps, f[0]));
+	CHECK_EQ(mm_ps_edge_state(ps, f[0], f[1]), MM_EDGE_CONFIRMED);
+	/* 3 and 4 (last events at 100): freed once ttl_s (3600) has passed */
+	mm_ps_expire(ps, 0, 3700, &gc);
+	CHECK_EQ(idx(ps, 3), f[2]);
+	mm_ps_expire(ps, 0, 3701, &gc);
+	CHECK_EQ(idx(ps, 3), MM_PIDX_NONE);
+	CHECK_EQ(idx(ps, 4), MM_PIDX_NONE);
+	CHECK_EQ(gc.ids, 2);
+	/* and then an old event is news again, as for any unknown origin */
+	CHECK_EQ(ev(ps, 3, 4, MM_PS_CONNECT, MM_PS_OUT, 9, 3702), MM_PS_APPLIED);
+	mm_ps_destroy(ps);
+}
+
 static void
 test_index_reuse(void)
 {
@@ -541,6 +590,7 @@ main(void)
 	RUN(test_edge_states);
 	RUN(test_overflow_and_limit);
 	RUN(test_phantoms_and_ttl);
+	RUN(test_forget_tombstone);
 	RUN(test_index_reuse);
 	RUN(test_set_neighbours_and_addr);
 	RUN(test_shed);
