@@ -1225,12 +1225,14 @@ introduce(mm_node_t *n, const mm_pidx_t *nb, unsigned nnb, unsigned target)
 			continue;
 		c[nc].idx = x;
 		c[nc].tag = x;
+		c[nc].id = NULL;
 		nc++;
 	}
 	if (nc == 0)
 		return;
-	mm_sel_rank(n->ps, nb, nnb, target, n->ncls ? n->cls : NULL, n->ncls, c, nc,
-	    mm_random());
+	mm_sel_policy_t pol = {.kind = n->cfg.select_policy, .self = n->id.id};
+	mm_sel_rank_policy(&pol, n->ps, nb, nnb, target, n->ncls ? n->cls : NULL, n->ncls,
+	    c, nc, mm_random());
 	if (!c[0].room)
 		return;
 	const uint8_t *dst = mm_ps_id(n->ps, c[0].idx);
@@ -1315,7 +1317,8 @@ select_round(mm_node_t *n)
 		own += (unsigned)counts;
 	}
 	unsigned wo = 0;
-	int w = mm_sel_worst(n->ps, nb, deg, elig, since, &wo);
+	mm_sel_policy_t pol = {.kind = n->cfg.select_policy, .self = n->id.id};
+	int w = mm_sel_worst_policy(&pol, n->ps, nb, deg, elig, since, &wo);
 	if (own > target) {
 		if (w >= 0)
 			kick(n, pp[w]);
@@ -1340,6 +1343,7 @@ select_round(mm_node_t *n)
 			continue;
 		c[nc].idx = mm_ps_lookup(n->ps, a->id);
 		c[nc].tag = i;
+		c[nc].id = a->id;
 		nc++;
 	}
 	if (nc == 0) {
@@ -1353,8 +1357,8 @@ select_round(mm_node_t *n)
 		free(c);
 		return;
 	}
-	mm_sel_rank(n->ps, nb, deg, target, n->ncls ? n->cls : NULL, n->ncls, c, nc,
-	    mm_random());
+	mm_sel_rank_policy(&pol, n->ps, nb, deg, target, n->ncls ? n->cls : NULL, n->ncls,
+	    c, nc, mm_random());
 	if (own + inflight < target) {
 		/* Candidates with room first (the ranking puts them there); a
 		 * full one only while we are short of half the target or to
@@ -3427,6 +3431,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->select_ms = 2000;
 	c->min_link_ms = 10000;
 	c->replace_margin = 2;
+	c->select_policy = MM_SEL_OVERLAP;
 	c->replace_ms = 60000;
 	c->max_inbound = 16;
 	c->direct_rate = 200000;

@@ -112,6 +112,9 @@ typedef struct mm_node_config {
 	 * degree links. select_ms 0: no selection (the node keeps
 	 * exactly the links it is given). 2000, 10000, 2, 60000, 60000. */
 	uint32_t select_ms, min_link_ms, replace_margin, full_backoff_ms, replace_ms;
+	/* Which ranking (selector.h: MM_SEL_OVERLAP, ours; MM_SEL_RANDOM;
+	 * MM_SEL_KADEMLIA), for comparing them in the simulator. */
+	int select_policy;
 	/* Address book: peers learnt from peer exchange and from connections,
 	 * at most addr_max entries (1024, 64 bytes each). Besides asking every
 	 * new link, the node asks one random neighbour every px_ms (+-25%;

@@ -47,11 +47,45 @@ cmp(const void *x, const void *y)
 	return mm_sel_before(a, b) ? -1 : mm_sel_before(b, a) ? 1 : 0;
 }
 
+/* Kademlia bucket of id seen from self: leading bits in common. */
+static unsigned
+bucket_of(const uint8_t *self, const uint8_t *id)
+{
+	for (unsigned i = 0; i < 32; i++) {
+		uint8_t x = self[i] ^ id[i];
+		if (x != 0)
+			return i * 8 + (unsigned)__builtin_clz(x) - 24;
+	}
+	return 256;
+}
+
+/* How many of nb[nnb] (other than skip) share the bucket of id. */
+static unsigned
+bucket_crowd(const mm_ps_t *ps, const uint8_t *self, const uint8_t *id,
+    const mm_pidx_t *nb, unsigned nnb, mm_pidx_t skip)
+{
+	unsigned b = bucket_of(self, id), k = 0;
+	for (unsigned j = 0; j < nnb; j++) {
+		const uint8_t *o = nb[j] != MM_PIDX_NONE && nb[j] != skip ? mm_ps_id(ps, nb[j]) : NULL;
+		k += o != NULL && bucket_of(self, o) == b;
+	}
+	return k;
+}
+
 void
 mm_sel_rank(const mm_ps_t *ps, const mm_pidx_t *nb, unsigned nnb,
     unsigned target, const uint8_t *cls, uint32_t ncls, mm_sel_cand_t *c,
     unsigned nc, uint64_t seed)
 {
+	mm_sel_rank_policy(NULL, ps, nb, nnb, target, cls, ncls, c, nc, seed);
+}
+
+void
+mm_sel_rank_policy(const mm_sel_policy_t *pol, const mm_ps_t *ps,
+    const mm_pidx_t *nb, unsigned nnb, unsigned target, const uint8_t *cls,
+    uint32_t ncls, mm_sel_cand_t *c, unsigned nc, uint64_t seed)
+{
+	int kind = pol != NULL ? pol->kind : MM_SEL_OVERLAP;
 	for (unsigned i = 0; i < nc; i++) {
 		mm_sel_cand_t *k = &c[i];
 		mm_pidx_t ci = k->idx;
@@ -74,6 +108,21 @@ mm_sel_rank(const mm_ps_t *ps, const mm_pidx_t *nb, unsigned nnb,
 		k->overlap = (uint16_t)overlap_of(ps, ci, nb, nnb);
 		k->first_seen = mm_ps_first_seen(ps, ci);
 	}
+	for (unsigned i = 0; i < nc && kind != MM_SEL_OVERLAP; i++) {
+		mm_sel_cand_t *k = &c[i];
+		/* neither knows the map's components or bridges */
+		k->other_comp = k->across = 0;
+		if (kind == MM_SEL_RANDOM) {
+			k->overlap = 0;
+			k->confirmed = 0;
+			k->first_seen = 0;
+			continue;
+		}
+		const uint8_t *id = k->id != NULL ? k->id :
+		    k->idx != MM_PIDX_NONE ? mm_ps_id(ps, k->idx) : NULL;
+		k->overlap = id != NULL && pol->self != NULL ?
+		    (uint16_t)bucket_crowd(ps, pol->self, id, nb, nnb, MM_PIDX_NONE) : 0;
+	}
 	qsort(c, nc, sizeof(*c), cmp);
 }
 
@@ -81,12 +130,27 @@ int
 mm_sel_worst(const mm_ps_t *ps, const mm_pidx_t *nb, unsigned nnb,
     const uint8_t *eligible, const uint64_t *since, unsigned *overlap)
 {
+	return mm_sel_worst_policy(NULL, ps, nb, nnb, eligible, since, overlap);
+}
+
+int
+mm_sel_worst_policy(const mm_sel_policy_t *pol, const mm_ps_t *ps,
+    const mm_pidx_t *nb, unsigned nnb, const uint8_t *eligible,
+    const uint64_t *since, unsigned *overlap)
+{
+	int kind = pol != NULL ? pol->kind : MM_SEL_OVERLAP;
 	int worst = -1;
 	unsigned wo = 0;
 	for (unsigned i = 0; i < nnb; i++) {
 		if (!eligible[i])
 			continue;
-		unsigned o = nb[i] == MM_PIDX_NONE ? 0 : overlap_of(ps, nb[i], nb, nnb);
+		const uint8_t *id = nb[i] != MM_PIDX_NONE ? mm_ps_id(ps, nb[i]) : NULL;
+		/* random: all equal (the youngest goes); kademlia: the others
+		 * in its bucket */
+		unsigned o = nb[i] == MM_PIDX_NONE || kind == MM_SEL_RANDOM ? 0 :
+		    kind == MM_SEL_KADEMLIA ? (id != NULL && pol->self != NULL ?
+		    bucket_crowd(ps, pol->self, id, nb, nnb, nb[i]) : 0) :
+		    overlap_of(ps, nb[i], nb, nnb);
 		if (worst < 0 || o > wo || (o == wo && since[i] > since[worst])) {
 			worst = (int)i;
 			wo = o;

@@ -35,9 +35,23 @@
 extern "C" {
 #endif
 
+/* Policies, for comparing them (meshmap sim --policy): ours, uniformly
+ * random (a random regular graph, as RIPE Atlas-like overlays build: only
+ * room and a random draw; never a replacement), and Kademlia-like XOR
+ * buckets (a candidate's "overlap" is how many of our neighbours share its
+ * bucket, clz(our id ^ its id); the worst neighbour is one in the most
+ * crowded bucket; older peers first, as Kademlia keeps long-lived ones;
+ * no partition or bridge awareness). */
+enum { MM_SEL_OVERLAP = 0, MM_SEL_RANDOM = 1, MM_SEL_KADEMLIA = 2 };
+typedef struct mm_sel_policy {
+	int kind;
+	const uint8_t *self; /* our id (MM_SEL_KADEMLIA) */
+} mm_sel_policy_t;
+
 typedef struct mm_sel_cand {
 	mm_pidx_t idx;        /* in the map; MM_PIDX_NONE: not in it (yet) */
 	uint32_t tag;         /* the caller's, kept */
+	const uint8_t *id;    /* the caller's: its id (MM_SEL_KADEMLIA; NULL: from the map) */
 	/* set by mm_sel_rank */
 	uint8_t other_comp;
 	uint8_t room;
@@ -56,6 +70,10 @@ typedef struct mm_sel_cand {
 void mm_sel_rank(const mm_ps_t *ps, const mm_pidx_t *nb, unsigned nnb,
     unsigned target, const uint8_t *cls, uint32_t ncls, mm_sel_cand_t *c,
     unsigned nc, uint64_t seed);
+/* The same under another policy (pol NULL: ours). */
+void mm_sel_rank_policy(const mm_sel_policy_t *pol, const mm_ps_t *ps,
+    const mm_pidx_t *nb, unsigned nnb, unsigned target, const uint8_t *cls,
+    uint32_t ncls, mm_sel_cand_t *c, unsigned nc, uint64_t seed);
 /* Is a ranked before b? */
 int mm_sel_before(const mm_sel_cand_t *a, const mm_sel_cand_t *b);
 
@@ -65,6 +83,9 @@ int mm_sel_before(const mm_sel_cand_t *a, const mm_sel_cand_t *b);
  * *overlap gets its overlap. */
 int mm_sel_worst(const mm_ps_t *ps, const mm_pidx_t *nb, unsigned nnb,
     const uint8_t *eligible, const uint64_t *since, unsigned *overlap);
+int mm_sel_worst_policy(const mm_sel_policy_t *pol, const mm_ps_t *ps,
+    const mm_pidx_t *nb, unsigned nnb, const uint8_t *eligible,
+    const uint64_t *since, unsigned *overlap);
 
 #ifdef __cplusplus
 }

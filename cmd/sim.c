@@ -38,6 +38,7 @@
 #include "mm_sim.h"
 #include "node.h"
 #include "psquery.h"
+#include "selector.h"
 #include "simnet.h"
 
 enum { TOPO_MESH = 0, TOPO_LINE, TOPO_RING, TOPO_STAR };
@@ -47,7 +48,7 @@ struct opts {
 	uint64_t seed, join_ms, duration_ms, sample_ms, announce_ms;
 	double kill_frac;
 	uint64_t kill_at_ms;
-	int kill_silent;
+	int kill_silent, kill_region, policy;
 	uint64_t part_on_ms, part_off_ms;
 	mm_simnet_config_t net;
 	const char *csv;
@@ -94,10 +95,14 @@ usage(FILE *f)
 	    "  --topology T         mesh (default: joins and neighbour selection), or\n"
 	    "                       line, ring, star: exactly those links, no selection\n"
 	    "  --announce-ms MS     the nodes' own-event throttle (default 500; 0: off)\n"
+	    "  --policy P           neighbour selection: overlap (default, ours), random\n"
+	    "                       (random regular) or kademlia (XOR buckets)\n"
 	    "faults (S: seconds after the last join):\n"
 	    "  --kill FRAC@S        FRAC (0..1) of the nodes, picked by the seed, crash\n"
 	    "  --kill-silent        ... their hosts go silent instead (peers notice at\n"
 	    "                       their idle timeout, not at once)\n"
+	    "  --kill-region        ... a region: a node picked by the seed and its\n"
+	    "                       nearest nodes in the true graph (breadth first)\n"
 	    "  --partition S1:S2    two halves cannot reach each other from S1 to S2\n"
 	    "links:\n"
 	    "  --latency MIN-MAX    one-way latency per link, ms (default 10-100)\n"
@@ -146,7 +151,8 @@ parse(int argc, char **argv)
 		{"latency", 1, 0, 'l'}, {"jitter", 1, 0, 'J'}, {"loss", 1, 0, 'L'},
 		{"bandwidth", 1, 0, 'B'}, {"sample-ms", 1, 0, 'S'},
 		{"observers", 1, 0, 'o'}, {"csv", 1, 0, 'c'}, {"quiet", 0, 0, 'q'},
-		{"announce-ms", 1, 0, 'a'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+		{"announce-ms", 1, 0, 'a'}, {"policy", 1, 0, 'y'}, {"kill-region", 0, 0, 'R'},
+		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
 	O.nodes = 100;
 	O.seed = 1;
@@ -221,6 +227,19 @@ parse(int argc, char **argv)
 		}
 		case 'K':
 			O.kill_silent = 1;
+			break;
+		case 'R':
+			O.kill_region = 1;
+			break;
+		case 'y':
+			if (strcmp(a, "overlap") == 0)
+				O.policy = MM_SEL_OVERLAP;
+			else if (strcmp(a, "random") == 0)
+				O.policy = MM_SEL_RANDOM;
+			else if (strcmp(a, "kademlia") == 0)
+				O.policy = MM_SEL_KADEMLIA;
+			else
+				return bad("--policy", a, "overlap, random or kademlia");
 			break;
 		case 'P': {
 			unsigned long s1, s2;
@@ -327,6 +346,7 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.dedup_capacity = 16384; /* 128 KB a ring, not 2 MB (node.h) */
 	c.degree = O.degree;
 	c.announce_ms = (uint32_t)O.announce_ms;
+	c.select_policy = O.policy;
 	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
 	uint32_t mp = 1024;
 	while (mp < 4 * O.nodes)
@@ -394,13 +414,50 @@ kill_nodes(mm_rt_t *rt)
 	}
 	for (unsigned i = 0; i < O.nodes; i++)
 		perm[i] = i;
-	for (unsigned i = 0; i < want; i++) {
-		unsigned j = i + (unsigned)(mm_random() % (O.nodes - i));
-		uint32_t t = perm[i];
-		perm[i] = perm[j];
-		perm[j] = t;
-		if (S[perm[i]].up)
-			gs[n++] = perm[i];
+	if (O.kill_region) {
+		/* a region: breadth first over the true links from a node the
+		 * seed picks among those up, until want nodes */
+		uint32_t *adj = malloc((size_t)O.nodes * 32 * sizeof(uint32_t));
+		uint8_t *seen = calloc(O.nodes, 1), *deg = calloc(O.nodes, 1);
+		if (adj == NULL || seen == NULL || deg == NULL) {
+			fprintf(stderr, "meshmap sim: no memory for the kill\n");
+			exit(1);
+		}
+		unsigned up = 0;
+		for (unsigned i = 0; i < O.nodes; i++)
+			if (S[i].up) {
+				up++;
+				deg[i] = (uint8_t)mm_simnet_links(mm_node_net(S[i].node),
+				    adj + (size_t)i * 32, 32);
+			}
+		unsigned pick = up ? (unsigned)(mm_random() % up) : 0, h = 0;
+		for (unsigned i = 0; i < O.nodes && up; i++)
+			if (S[i].up && pick-- == 0) {
+				perm[n++] = i;
+				seen[i] = 1;
+				break;
+			}
+		while (h < n && n < want)
+			for (unsigned i = perm[h++], j = 0; j < deg[i] && n < want; j++) {
+				unsigned k = adj[(size_t)i * 32 + j];
+				if (!seen[k] && S[k].up) {
+					seen[k] = 1;
+					perm[n++] = k;
+				}
+			}
+		memcpy(gs, perm, n * sizeof(*gs));
+		free(adj);
+		free(seen);
+		free(deg);
+	} else {
+		for (unsigned i = 0; i < want; i++) {
+			unsigned j = i + (unsigned)(mm_random() % (O.nodes - i));
+			uint32_t t = perm[i];
+			perm[i] = perm[j];
+			perm[j] = t;
+			if (S[perm[i]].up)
+				gs[n++] = perm[i];
+		}
 	}
 	for (unsigned i = 0; i < n; i++)
 		mm_simnet_host_down(mm_node_net(S[gs[i]].node), !O.kill_silent);
@@ -417,10 +474,82 @@ kill_nodes(mm_rt_t *rt)
 /* ---- measures --------------------------------------------------------------- */
 
 struct sample {
-	unsigned up, links, largest, deg_max, splits_seen, exact;
+	unsigned up, links, largest, deg_max, splits_seen, exact, diameter;
 	double deg_mean, disc_mean, disc_min, frames_s, bytes_s, events_s, map_bytes,
-	    map_bytes_peer;
+	    map_bytes_peer, path_mean, clustering;
 };
+
+/* The true graph's shape: mean shortest path and the largest distance
+ * seen, by breadth first search from up to 64 sources spread evenly over
+ * the nodes up (every pair within the largest component when it has 64
+ * nodes or fewer), and the mean local clustering coefficient over the
+ * nodes up with two links or more. */
+static void
+graph_shape(const uint32_t *adj, const uint8_t *deg, struct sample *out)
+{
+	unsigned N = O.nodes, up = 0;
+	uint32_t *dist = malloc(N * sizeof(uint32_t)), *q = malloc(N * sizeof(uint32_t));
+	uint8_t *mark = calloc(N, 1);
+	if (dist == NULL || q == NULL || mark == NULL) {
+		fprintf(stderr, "meshmap sim: no memory to measure\n");
+		exit(1);
+	}
+	for (unsigned i = 0; i < N; i++)
+		up += S[i].up;
+	unsigned step = up > 64 ? up / 64 : 1, seen = 0;
+	double psum = 0, pairs = 0;
+	for (unsigned s = 0; s < N; s++) {
+		if (!S[s].up || seen++ % step != 0)
+			continue;
+		for (unsigned i = 0; i < N; i++)
+			dist[i] = UINT32_MAX;
+		unsigned h = 0, t = 0;
+		dist[s] = 0;
+		q[t++] = s;
+		while (h < t) {
+			unsigned u = q[h++];
+			for (unsigned j = 0; j < deg[u]; j++) {
+				unsigned v = adj[(size_t)u * 32 + j];
+				if (S[v].up && dist[v] == UINT32_MAX) {
+					dist[v] = dist[u] + 1;
+					q[t++] = v;
+					psum += dist[v];
+					pairs++;
+					if (dist[v] > out->diameter)
+						out->diameter = dist[v];
+				}
+			}
+		}
+	}
+	out->path_mean = pairs ? psum / pairs : 0;
+	double csum = 0;
+	unsigned cn = 0;
+	for (unsigned u = 0; u < N; u++) {
+		if (!S[u].up || deg[u] < 2)
+			continue;
+		unsigned tri = 0, k = 0;
+		for (unsigned j = 0; j < deg[u]; j++)
+			if (S[adj[(size_t)u * 32 + j]].up)
+				mark[adj[(size_t)u * 32 + j]] = 1, k++;
+		for (unsigned j = 0; j < deg[u]; j++) {
+			unsigned v = adj[(size_t)u * 32 + j];
+			if (!S[v].up)
+				continue;
+			for (unsigned x = 0; x < deg[v]; x++)
+				tri += mark[adj[(size_t)v * 32 + x]];
+		}
+		for (unsigned j = 0; j < deg[u]; j++)
+			mark[adj[(size_t)u * 32 + j]] = 0;
+		if (k >= 2) {
+			csum += (double)tri / ((double)k * (k - 1)); /* each triangle twice */
+			cn++;
+		}
+	}
+	out->clustering = cn ? csum / cn : 0;
+	free(dist);
+	free(q);
+	free(mark);
+}
 
 static unsigned
 uf_find(uint32_t *p, unsigned x)
@@ -485,6 +614,7 @@ measure(uint64_t dt_ms, struct sample *out)
 				out->largest = csize[r];
 		}
 	out->deg_mean = out->up ? 2.0 * out->links / out->up : 0;
+	graph_shape(adj, deg, out);
 	if (out->up && dt_ms) {
 		out->frames_s = (double)frames * 1000 / dt_ms / out->up;
 		out->bytes_s = (double)bytes * 1000 / dt_ms / out->up;
@@ -588,7 +718,7 @@ main(int argc, char **argv)
 			dial_fixed(i);
 	fprintf(csv, "t_s,up,links,largest,deg_mean,deg_max,disc_mean,disc_min,"
 	    "exact,observers_split,frames_node_s,events_node_s,bytes_node_s,"
-	    "map_bytes_node,map_bytes_peer\n");
+	    "map_bytes_node,map_bytes_peer,path_mean,diameter,clustering\n");
 	unsigned next_join = first;
 	uint64_t t = 0, last_sample = 0, next_sample = O.sample_ms;
 	bool killed = O.kill_frac == 0, parted = O.part_on_ms == 0, healed = O.part_on_ms == 0;
@@ -633,9 +763,10 @@ main(int argc, char **argv)
 			last_sample = t;
 			next_sample = t + O.sample_ms;
 			fprintf(csv, "%.1f,%u,%u,%u,%.2f,%u,%.6f,%.6f,%u,%u,%.2f,%.2f,%.1f,"
-			    "%.0f,%.1f\n", t / 1000.0, s.up, s.links, s.largest, s.deg_mean,
-			    s.deg_max, s.disc_mean, s.disc_min, s.exact, s.splits_seen,
-			    s.frames_s, s.events_s, s.bytes_s, s.map_bytes, s.map_bytes_peer);
+			    "%.0f,%.1f,%.3f,%u,%.4f\n", t / 1000.0, s.up, s.links, s.largest,
+			    s.deg_mean, s.deg_max, s.disc_mean, s.disc_min, s.exact, s.splits_seen,
+			    s.frames_s, s.events_s, s.bytes_s, s.map_bytes, s.map_bytes_peer,
+			    s.path_mean, s.diameter, s.clustering);
 			fflush(csv);
 			if (tty)
 				fprintf(stderr, "\r[%-30.*s] %5.0f/%.0f s  up %u  links %u  "

@@ -109,8 +109,19 @@ awk -v d="$(col "$f" disc_mean 12)" 'BEGIN { exit !(d > 0.4 && d < 0.6) }' ||
   fail "long partition: at 240 s discovery $(col "$f" disc_mean 12), want about 0.5 (its own side)"
 [ "$(col "$f" exact 16)" = 60 ] || fail "long partition: at 320 s $(col "$f" exact 16) of 60 maps exact"
 
+# the three selection policies on one scenario: each converges to a map
+# every node holds exactly, and ours has the lowest clustering (the least
+# overlap between neighbours' neighbourhoods)
+for p in overlap random kademlia; do
+  sim --nodes 60 --duration 60 --policy $p --sample-ms 60000 --csv "$dir/pol-$p.csv" || fail "policy $p: exit $?"
+  [ "$(col "$dir/pol-$p.csv" exact)" = 60 ] || fail "policy $p: $(col "$dir/pol-$p.csv" exact) of 60 maps exact"
+done
+awk -v o="$(col "$dir/pol-overlap.csv" clustering)" -v r="$(col "$dir/pol-random.csv" clustering)" \
+  -v k="$(col "$dir/pol-kademlia.csv" clustering)" 'BEGIN { exit !(o < r && o < k) }' ||
+  fail "clustering: overlap $(col "$dir/pol-overlap.csv" clustering), random $(col "$dir/pol-random.csv" clustering), kademlia $(col "$dir/pol-kademlia.csv" clustering)"
+
 # the command line
-for bad in "--nodes 1" "--announce-ms 70000" "--kill 2@3" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
+for bad in "--nodes 1" "--policy bogus" "--announce-ms 70000" "--kill 2@3" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
   # shellcheck disable=SC2086
   "$bin" sim $bad >/dev/null 2>"$dir/err"
   rc=$?
