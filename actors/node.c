@@ -1364,10 +1364,17 @@ select_round(mm_node_t *n)
 		 * full one only while we are short of half the target or to
 		 * join another component: dialling full peers from 11 links
 		 * only moves the gap around the network. */
-		unsigned want = target - own - inflight, dialled = 0;
+		unsigned want = target - own - inflight, dialled = 0, across = 0;
 		for (unsigned i = 0; i < nc && dialled < want && dialled < DIALS_PER_ROUND; i++) {
 			if (!c[i].room && !c[i].other_comp && own * 2 >= target)
 				break;
+			/* One dial a round into another component: after a crash
+			 * the dead region is one (until it is forgotten), and
+			 * every dial there fails; the rest go to peers with room.
+			 * With three a round the survivors of a 30% crash stayed
+			 * 15% short of their degree for 150 s (meshmap sim). */
+			if (c[i].other_comp && across++ > 0)
+				continue;
 			if (c[i].other_comp)
 				mm_log(MM_LOG_WARN, "node: partition repair: dialling a peer "
 				    "in another component of the map");
