@@ -573,6 +573,21 @@ collect(mm_rt_t *rt, const uint32_t *gs, unsigned n, size_t *count)
 	return v;
 }
 
+/* Exit every actor of v[k] that has not exited yet, drop the collection's
+ * references, free v. */
+static void
+exit_all(mm_actor_t **v, size_t k)
+{
+	for (size_t i = 0; i < k; i++) {
+		if (!v[i]->exited) {
+			v[i]->exited = true;
+			finish_exit(v[i]);
+		}
+		mm_actor_unref(v[i]);
+	}
+	free(v);
+}
+
 void
 mm_sim_kill_groups(mm_rt_t *rt, const uint32_t *gs, unsigned n)
 {
@@ -591,14 +606,7 @@ mm_sim_kill_groups(mm_rt_t *rt, const uint32_t *gs, unsigned n)
 	/* collected first: a dtor may exit other actors of the list */
 	size_t k;
 	mm_actor_t **v = collect(rt, gs, n, &k);
-	for (size_t i = 0; i < k; i++) {
-		if (!v[i]->exited) {
-			v[i]->exited = true;
-			finish_exit(v[i]);
-		}
-		mm_actor_unref(v[i]);
-	}
-	free(v);
+	exit_all(v, k);
 }
 
 void
@@ -612,14 +620,7 @@ mm_rt_stop(mm_rt_t *rt)
 	for (size_t i = 0; i < k; i++)
 		deliver(v[i], &stop);
 	mm_sim_settle(rt);
-	for (size_t i = 0; i < k; i++) {
-		if (!v[i]->exited) {
-			v[i]->exited = true;
-			finish_exit(v[i]);
-		}
-		mm_actor_unref(v[i]);
-	}
-	free(v);
+	exit_all(v, k);
 	/* what the run queue and flush list still hold */
 	mm_sim_settle(rt);
 	/* runtime-internal timers (segments in flight on simulated links)
