@@ -50,6 +50,10 @@ struct opts {
 	uint64_t kill_at_ms;
 	int kill_silent, kill_region, policy;
 	uint64_t part_on_ms, part_off_ms;
+	double attack_frac;
+	uint64_t attack_at_ms;
+	unsigned attackers, victims;
+	int attack_lone;
 	mm_simnet_config_t net;
 	const char *csv;
 	int quiet;
@@ -58,12 +62,13 @@ struct opts {
 struct snode {
 	mm_node_t *node;
 	mm_identity_t id;
-	bool up;
+	bool up, attacker, victim;
 	uint64_t frames_in, bytes_in, events_in;
 };
 
 static struct snode *S;
 static struct opts O;
+static unsigned NT; /* hosts in all: the nodes, then the attackers */
 
 static double
 now_wall(void)
@@ -104,6 +109,14 @@ usage(FILE *f)
 	    "  --kill-region        ... a region: a node picked by the seed and its\n"
 	    "                       nearest nodes in the true graph (breadth first)\n"
 	    "  --partition S1:S2    two halves cannot reach each other from S1 to S2\n"
+	    "  --attack FRAC@S      FRAC x N attacker identities (proof of work paid)\n"
+	    "                       join at once and try to eclipse the victims: they\n"
+	    "                       run the node logic, dial every victim and never\n"
+	    "                       drop it, accept and dial nobody else but each\n"
+	    "                       other, so they fill the maps with their cluster\n"
+	    "  --victims K          honest nodes attacked, picked by the seed (default 1)\n"
+	    "  --attack-lone        the attackers do not link to each other either (no\n"
+	    "                       cluster: each looks like a fresh leaf)\n"
 	    "links:\n"
 	    "  --latency MIN-MAX    one-way latency per link, ms (default 10-100)\n"
 	    "  --jitter MS          per segment (default 0)\n"
@@ -152,6 +165,7 @@ parse(int argc, char **argv)
 		{"bandwidth", 1, 0, 'B'}, {"sample-ms", 1, 0, 'S'},
 		{"observers", 1, 0, 'o'}, {"csv", 1, 0, 'c'}, {"quiet", 0, 0, 'q'},
 		{"announce-ms", 1, 0, 'a'}, {"policy", 1, 0, 'y'}, {"kill-region", 0, 0, 'R'},
+		{"attack", 1, 0, 'A'}, {"victims", 1, 0, 'V'}, {"attack-lone", 0, 0, 'Z'},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
 	O.nodes = 100;
@@ -163,6 +177,7 @@ parse(int argc, char **argv)
 	O.difficulty = 8;
 	O.sample_ms = 5000;
 	O.announce_ms = 500;
+	O.victims = 1;
 	mm_simnet_config_default(&O.net);
 	int c;
 	uint64_t v;
@@ -227,6 +242,24 @@ parse(int argc, char **argv)
 		}
 		case 'K':
 			O.kill_silent = 1;
+			break;
+		case 'A': {
+			char *at = strchr(a, '@'), *end;
+			double f = strtod(a, &end);
+			if (at == NULL || end != at || !(f > 0 && f <= 1) ||
+			    parse_u64(at + 1, 0, 864000, &v) != 0)
+				return bad("--attack", a, "FRAC@SECONDS, FRAC in (0, 1]");
+			O.attack_frac = f;
+			O.attack_at_ms = v * 1000;
+			break;
+		}
+		case 'V':
+			if (parse_u64(a, 1, 16, &v) != 0)
+				return bad("--victims", a, "a count in [1, 16]");
+			O.victims = (unsigned)v;
+			break;
+		case 'Z':
+			O.attack_lone = 1;
 			break;
 		case 'R':
 			O.kill_region = 1;
@@ -316,6 +349,26 @@ parse(int argc, char **argv)
 	}
 	if (O.observers == 0 || O.observers > O.nodes)
 		O.observers = O.nodes <= 1000 ? O.nodes : 200;
+	if (O.attack_frac > 0) {
+		if (O.topology != TOPO_MESH) {
+			fprintf(stderr, "meshmap sim: --attack needs the mesh topology\n");
+			return -1;
+		}
+		if (O.victims + O.bootstrap > O.nodes) {
+			fprintf(stderr, "meshmap sim: --victims %u: only %u nodes are not "
+			    "bootstraps\n", O.victims, O.nodes - O.bootstrap);
+			return -1;
+		}
+		O.attackers = (unsigned)llround(O.attack_frac * O.nodes);
+		if (O.attackers == 0)
+			O.attackers = 1;
+		if (O.nodes + O.attackers > 100000) {
+			fprintf(stderr, "meshmap sim: %u nodes and %u attackers: at most "
+			    "100000 in all\n", O.nodes, O.attackers);
+			return -1;
+		}
+	}
+	NT = O.nodes + O.attackers;
 	return 0;
 }
 
@@ -349,7 +402,7 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.select_policy = O.policy;
 	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
 	uint32_t mp = 1024;
-	while (mp < 4 * O.nodes)
+	while (mp < 4 * NT)
 		mp *= 2;
 	c.map.max_peers = mp;
 	if (O.topology != TOPO_MESH)
@@ -368,7 +421,20 @@ start_node(mm_rt_t *rt, unsigned i)
 		return -1;
 	}
 	s->up = true;
-	if (O.topology == TOPO_MESH && i >= O.bootstrap) {
+	if (s->attacker) {
+		/* every victim, held (protected: never dropped); the cluster
+		 * meets at the first attacker */
+		for (unsigned v = 0; v < O.nodes; v++)
+			if (S[v].victim) {
+				node_addr(v, host, sizeof(host), &sa);
+				mm_node_bootstrap(s->node, (struct sockaddr *)&sa, sizeof(sa));
+				mm_node_protect(s->node, S[v].id.id, 1);
+			}
+		if (!O.attack_lone && i > O.nodes) {
+			node_addr(O.nodes, host, sizeof(host), &sa);
+			mm_node_bootstrap(s->node, (struct sockaddr *)&sa, sizeof(sa));
+		}
+	} else if (O.topology == TOPO_MESH && i >= O.bootstrap) {
 		unsigned b = (unsigned)(mm_random() % O.bootstrap);
 		node_addr(b, host, sizeof(host), &sa);
 		mm_node_bootstrap(s->node, (struct sockaddr *)&sa, sizeof(sa));
@@ -401,6 +467,43 @@ dial_fixed(unsigned i)
 	}
 }
 
+/* The attackers' rule (mm_simnet_set_reach): they accept and dial only
+ * each other (not with --attack-lone) and the victims. */
+static int
+reach(uint32_t a, uint32_t b, void *arg)
+{
+	(void)arg;
+	if (a >= NT || b >= NT)
+		return 1;
+	const struct snode *x = &S[a], *y = &S[b];
+	if (x->attacker && y->attacker)
+		return !O.attack_lone;
+	if (x->attacker)
+		return y->victim;
+	if (y->attacker)
+		return x->victim;
+	return 1;
+}
+
+/* The victims (honest nodes up, not bootstraps, picked by the seed), then
+ * every attacker at once. */
+static int
+start_attack(mm_rt_t *rt)
+{
+	unsigned n = 0, span = O.nodes - O.bootstrap;
+	for (unsigned tries = 0; n < O.victims && tries < 100 * span; tries++) {
+		unsigned v = O.bootstrap + (unsigned)(mm_random() % span);
+		if (S[v].up && !S[v].victim) {
+			S[v].victim = true;
+			n++;
+		}
+	}
+	for (unsigned i = O.nodes; i < NT; i++)
+		if (start_node(rt, i) != 0)
+			return -1;
+	return 0;
+}
+
 static void
 kill_nodes(mm_rt_t *rt)
 {
@@ -417,8 +520,8 @@ kill_nodes(mm_rt_t *rt)
 	if (O.kill_region) {
 		/* a region: breadth first over the true links from a node the
 		 * seed picks among those up, until want nodes */
-		uint32_t *adj = malloc((size_t)O.nodes * 32 * sizeof(uint32_t));
-		uint8_t *seen = calloc(O.nodes, 1), *deg = calloc(O.nodes, 1);
+		uint32_t *adj = malloc((size_t)NT * 32 * sizeof(uint32_t));
+		uint8_t *seen = calloc(NT, 1), *deg = calloc(NT, 1);
 		if (adj == NULL || seen == NULL || deg == NULL) {
 			fprintf(stderr, "meshmap sim: no memory for the kill\n");
 			exit(1);
@@ -440,7 +543,7 @@ kill_nodes(mm_rt_t *rt)
 		while (h < n && n < want)
 			for (unsigned i = perm[h++], j = 0; j < deg[i] && n < want; j++) {
 				unsigned k = adj[(size_t)i * 32 + j];
-				if (!seen[k] && S[k].up) {
+				if (k < O.nodes && !seen[k] && S[k].up) { /* honest only */
 					seen[k] = 1;
 					perm[n++] = k;
 				}
@@ -477,6 +580,11 @@ struct sample {
 	unsigned up, links, largest, deg_max, splits_seen, exact, diameter;
 	double deg_mean, disc_mean, disc_min, frames_s, bytes_s, events_s, map_bytes,
 	    map_bytes_peer, path_mean, clustering;
+	/* the attack: attackers up, the victims' links held by attackers (a
+	 * fraction), victims and honest nodes with links but none honest
+	 * (eclipsed), the attackers' share of the observers' maps */
+	unsigned att_up, victims_eclipsed, eclipsed;
+	double victim_att_share, map_sybil_share;
 };
 
 /* The true graph's shape: mean shortest path and the largest distance
@@ -487,7 +595,7 @@ struct sample {
 static void
 graph_shape(const uint32_t *adj, const uint8_t *deg, struct sample *out)
 {
-	unsigned N = O.nodes, up = 0;
+	unsigned N = NT, up = 0;
 	uint32_t *dist = malloc(N * sizeof(uint32_t)), *q = malloc(N * sizeof(uint32_t));
 	uint8_t *mark = calloc(N, 1);
 	if (dist == NULL || q == NULL || mark == NULL) {
@@ -565,7 +673,7 @@ static void
 measure(uint64_t dt_ms, struct sample *out)
 {
 	memset(out, 0, sizeof(*out));
-	unsigned N = O.nodes;
+	unsigned N = NT;
 	/* the true map: links ready at both ends, kept as sorted lists */
 	uint32_t *adj = malloc((size_t)N * 32 * sizeof(uint32_t));
 	uint8_t *deg = calloc(N, 1);
@@ -615,26 +723,50 @@ measure(uint64_t dt_ms, struct sample *out)
 		}
 	out->deg_mean = out->up ? 2.0 * out->links / out->up : 0;
 	graph_shape(adj, deg, out);
+	/* eclipses: honest nodes up with links, none of them honest */
+	unsigned nvict = 0;
+	for (unsigned i = 0; i < O.nodes; i++) {
+		if (!S[i].up)
+			continue;
+		unsigned att = 0;
+		for (unsigned j = 0; j < deg[i]; j++)
+			att += S[adj[(size_t)i * 32 + j]].attacker;
+		bool ecl = deg[i] > 0 && att == deg[i];
+		out->eclipsed += ecl;
+		if (S[i].victim) {
+			nvict++;
+			out->victims_eclipsed += ecl;
+			out->victim_att_share += deg[i] ? (double)att / deg[i] : 0;
+		}
+	}
+	if (nvict)
+		out->victim_att_share /= nvict;
+	for (unsigned i = O.nodes; i < N; i++)
+		out->att_up += S[i].up;
 	if (out->up && dt_ms) {
 		out->frames_s = (double)frames * 1000 / dt_ms / out->up;
 		out->bytes_s = (double)bytes * 1000 / dt_ms / out->up;
 		out->events_s = (double)ev_d * 1000 / dt_ms / out->up;
 	}
-	/* the observers: every (N / K)-th node that is up */
+	/* the observers: every (N / K)-th honest node that is up */
 	unsigned nobs = 0, step = O.nodes / O.observers;
 	out->disc_min = 1;
-	double disc_sum = 0, mb = 0;
-	for (unsigned o = 0; o < N && nobs < O.observers; o += step ? step : 1) {
+	double disc_sum = 0, mb = 0, syb = 0;
+	for (unsigned o = 0; o < O.nodes && nobs < O.observers; o += step ? step : 1) {
 		if (!S[o].up)
 			continue;
 		nobs++;
 		const mm_ps_t *ps = mm_node_map(S[o].node);
 		for (unsigned i = 0; i < N; i++)
 			idx[i] = S[i].up ? mm_ps_lookup(ps, S[i].id.id) : MM_PIDX_NONE;
-		unsigned have = 0;
+		unsigned have = 0, known = 0, known_att = 0;
 		for (unsigned i = 0; i < N; i++) {
 			if (idx[i] == MM_PIDX_NONE)
 				continue;
+			if (mm_ps_live(ps, idx[i])) {
+				known++;
+				known_att += S[i].attacker;
+			}
 			unsigned nc = mm_ps_confirmed(ps, idx[i], nb, 64);
 			for (unsigned j = 0; j < deg[i]; j++) {
 				unsigned k = adj[(size_t)i * 32 + j];
@@ -647,6 +779,7 @@ measure(uint64_t dt_ms, struct sample *out)
 					}
 			}
 		}
+		syb += known ? (double)known_att / known : 0;
 		double d = out->links ? (double)have / out->links : 1;
 		disc_sum += d;
 		if (d < out->disc_min)
@@ -663,6 +796,7 @@ measure(uint64_t dt_ms, struct sample *out)
 			out->splits_seen++;
 	}
 	out->disc_mean = nobs ? disc_sum / nobs : 0;
+	out->map_sybil_share = nobs ? syb / nobs : 0;
 	out->map_bytes = nobs ? mb / nobs : 0;
 	out->map_bytes_peer = out->up ? out->map_bytes / out->up : 0;
 	free(adj);
@@ -693,13 +827,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	double w0 = now_wall();
-	S = calloc(O.nodes, sizeof(*S));
+	S = calloc(NT, sizeof(*S));
 	if (S == NULL) {
 		fprintf(stderr, "meshmap sim: no memory for %u nodes\n", O.nodes);
 		return 1;
 	}
-	for (unsigned i = 0; i < O.nodes; i++) {
+	for (unsigned i = 0; i < NT; i++) {
 		uint8_t seed[32];
+		S[i].attacker = i >= O.nodes;
 		mm_secure_random(seed, sizeof(seed)); /* the simulation's: from --seed */
 		if (mm_id_from_seed(&S[i].id, seed, O.difficulty) != 0) {
 			fprintf(stderr, "meshmap sim: cannot make identity %u\n", i);
@@ -718,10 +853,13 @@ main(int argc, char **argv)
 			dial_fixed(i);
 	fprintf(csv, "t_s,up,links,largest,deg_mean,deg_max,disc_mean,disc_min,"
 	    "exact,observers_split,frames_node_s,events_node_s,bytes_node_s,"
-	    "map_bytes_node,map_bytes_peer,path_mean,diameter,clustering\n");
+	    "map_bytes_node,map_bytes_peer,path_mean,diameter,clustering,"
+	    "attackers,victim_att_share,victims_eclipsed,eclipsed,map_sybil_share\n");
+	if (O.attackers > 0)
+		mm_simnet_set_reach(reach, NULL);
 	unsigned next_join = first;
 	uint64_t t = 0, last_sample = 0, next_sample = O.sample_ms;
-	bool killed = O.kill_frac == 0, parted = O.part_on_ms == 0, healed = O.part_on_ms == 0;
+	bool attacked = O.attackers == 0, killed = O.kill_frac == 0, parted = O.part_on_ms == 0, healed = O.part_on_ms == 0;
 	int tty = !O.quiet && isatty(2);
 	while (t < end) {
 		uint64_t nt = next_sample;
@@ -730,6 +868,8 @@ main(int argc, char **argv)
 			nt = jt;
 		if (!killed && last_join + O.kill_at_ms < nt)
 			nt = last_join + O.kill_at_ms;
+		if (!attacked && last_join + O.attack_at_ms < nt)
+			nt = last_join + O.attack_at_ms;
 		if (!parted && last_join + O.part_on_ms < nt)
 			nt = last_join + O.part_on_ms;
 		if (!healed && last_join + O.part_off_ms < nt)
@@ -741,6 +881,11 @@ main(int argc, char **argv)
 		while (next_join < O.nodes && (uint64_t)(next_join - first + 1) * O.join_ms <= t)
 			if (start_node(rt, next_join++) != 0)
 				return 1;
+		if (!attacked && t >= last_join + O.attack_at_ms) {
+			if (start_attack(rt) != 0)
+				return 1;
+			attacked = true;
+		}
 		if (!killed && t >= last_join + O.kill_at_ms) {
 			kill_nodes(rt);
 			killed = true;
@@ -763,10 +908,11 @@ main(int argc, char **argv)
 			last_sample = t;
 			next_sample = t + O.sample_ms;
 			fprintf(csv, "%.1f,%u,%u,%u,%.2f,%u,%.6f,%.6f,%u,%u,%.2f,%.2f,%.1f,"
-			    "%.0f,%.1f,%.3f,%u,%.4f\n", t / 1000.0, s.up, s.links, s.largest,
+			    "%.0f,%.1f,%.3f,%u,%.4f,%u,%.4f,%u,%u,%.4f\n", t / 1000.0, s.up, s.links, s.largest,
 			    s.deg_mean, s.deg_max, s.disc_mean, s.disc_min, s.exact, s.splits_seen,
 			    s.frames_s, s.events_s, s.bytes_s, s.map_bytes, s.map_bytes_peer,
-			    s.path_mean, s.diameter, s.clustering);
+			    s.path_mean, s.diameter, s.clustering, s.att_up, s.victim_att_share,
+			    s.victims_eclipsed, s.eclipsed, s.map_sybil_share);
 			fflush(csv);
 			if (tty)
 				fprintf(stderr, "\r[%-30.*s] %5.0f/%.0f s  up %u  links %u  "
@@ -814,8 +960,22 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.ae_served, (unsigned long long)tot.peers_up,
 	    (unsigned long long)tot.peers_down, (unsigned long long)tot.refused_full,
 	    (unsigned long long)tot.gc_unreachable, (unsigned long long)tot.frames_dropped);
+	if (O.attackers > 0) {
+		fprintf(stderr, "meshmap sim: attack: %u attackers%s; victims (links held by "
+		    "attackers at the end):", O.attackers, O.attack_lone ? " (lone)" : "");
+		for (unsigned v = 0; v < O.nodes; v++) {
+			if (!S[v].victim)
+				continue;
+			uint32_t l[32];
+			unsigned k = S[v].up ? mm_simnet_links(mm_node_net(S[v].node), l, 32) : 0, a = 0;
+			for (unsigned j = 0; j < k; j++)
+				a += S[l[j]].attacker;
+			fprintf(stderr, " node %u %u/%u%s", v, a, k, S[v].up ? "" : " (down)");
+		}
+		fputc('\n', stderr);
+	}
 	mm_rt_stop(rt);
-	for (unsigned i = 0; i < O.nodes; i++) {
+	for (unsigned i = 0; i < NT; i++) {
 		mm_node_destroy(S[i].node);
 		mm_id_free(&S[i].id);
 	}

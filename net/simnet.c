@@ -95,6 +95,8 @@ static struct {
 	uint32_t *addr_tab;
 	uint32_t addr_cap, addr_n;
 	bool partitioned;
+	int (*reach)(uint32_t a, uint32_t b, void *arg);
+	void *reach_arg;
 	mm_wire_dec_t *dec;
 	mm_simnet_stats_t st;
 } W;
@@ -653,6 +655,7 @@ wev_fire(mm_timer_t *t)
 			reason = MM_CLOSE_TIMEOUT;
 			why = "handshake timeout";
 		} else if (tg->nconns >= tg->cfg.max_conns ||
+		    (W.reach != NULL && !W.reach(n->host, tg->host, W.reach_arg)) ||
 		    (tg->cfg.accept_filter != NULL &&
 		    tg->cfg.accept_filter(n->ip, tg->cfg.arg))) {
 			tg->st_refused++;
@@ -964,6 +967,13 @@ mm_simnet_host_down(mm_net_t *n, int crash)
 
 void mm_simnet_set_zone(mm_net_t *n, uint32_t zone) { n->zone = zone; }
 void mm_simnet_partition(int on) { W.partitioned = on != 0; }
+
+void
+mm_simnet_set_reach(int (*reach)(uint32_t a, uint32_t b, void *arg), void *arg)
+{
+	W.reach = reach;
+	W.reach_arg = arg;
+}
 
 unsigned
 mm_simnet_links(const mm_net_t *n, uint32_t *out, unsigned cap)

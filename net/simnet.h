@@ -62,6 +62,12 @@ void mm_simnet_host_down(mm_net_t *n, int crash);
 void mm_simnet_set_zone(mm_net_t *n, uint32_t zone);
 void mm_simnet_partition(int on);
 
+/* A rule of the world on who may connect to whom (the simulator's
+ * attackers: they talk only to each other and to their victims). A dial
+ * from host a to host b for which reach(a, b, arg) is false is refused at
+ * accept, as an address ban would refuse it. NULL: everyone may. */
+void mm_simnet_set_reach(int (*reach)(uint32_t a, uint32_t b, void *arg), void *arg);
+
 /* Hosts at the other end of n's links that are ready at both ends (the
  * true map): up to cap host indices into out; returns how many. */
 unsigned mm_simnet_links(const mm_net_t *n, uint32_t *out, unsigned cap);
