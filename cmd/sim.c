@@ -146,6 +146,21 @@ parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* FRAC@SECONDS, FRAC in (0, 1), or (0, 1] with one_ok. */
+static int
+parse_frac_at(const char *s, int one_ok, double *frac, uint64_t *at_ms)
+{
+	char *at = strchr(s, '@'), *end;
+	double f = strtod(s, &end);
+	uint64_t v;
+	if (at == NULL || end != at || !(f > 0 && (f < 1 || (one_ok && f == 1))) ||
+	    parse_u64(at + 1, 0, 864000, &v) != 0)
+		return -1;
+	*frac = f;
+	*at_ms = v * 1000;
+	return 0;
+}
+
 static int
 bad(const char *opt, const char *val, const char *want)
 {
@@ -230,29 +245,17 @@ parse(int argc, char **argv)
 			else
 				return bad("--topology", a, "mesh, line, ring or star");
 			break;
-		case 'k': {
-			char *at = strchr(a, '@'), *end;
-			double f = strtod(a, &end);
-			if (at == NULL || end != at || !(f > 0 && f < 1) ||
-			    parse_u64(at + 1, 0, 864000, &v) != 0)
+		case 'k':
+			if (parse_frac_at(a, 0, &O.kill_frac, &O.kill_at_ms) != 0)
 				return bad("--kill", a, "FRAC@SECONDS, FRAC in (0, 1)");
-			O.kill_frac = f;
-			O.kill_at_ms = v * 1000;
 			break;
-		}
 		case 'K':
 			O.kill_silent = 1;
 			break;
-		case 'A': {
-			char *at = strchr(a, '@'), *end;
-			double f = strtod(a, &end);
-			if (at == NULL || end != at || !(f > 0 && f <= 1) ||
-			    parse_u64(at + 1, 0, 864000, &v) != 0)
+		case 'A':
+			if (parse_frac_at(a, 1, &O.attack_frac, &O.attack_at_ms) != 0)
 				return bad("--attack", a, "FRAC@SECONDS, FRAC in (0, 1]");
-			O.attack_frac = f;
-			O.attack_at_ms = v * 1000;
 			break;
-		}
 		case 'V':
 			if (parse_u64(a, 1, 16, &v) != 0)
 				return bad("--victims", a, "a count in [1, 16]");

@@ -120,8 +120,26 @@ awk -v o="$(col "$dir/pol-overlap.csv" clustering)" -v r="$(col "$dir/pol-random
   -v k="$(col "$dir/pol-kademlia.csv" clustering)" 'BEGIN { exit !(o < r && o < k) }' ||
   fail "clustering: overlap $(col "$dir/pol-overlap.csv" clustering), random $(col "$dir/pol-random.csv" clustering), kademlia $(col "$dir/pol-kademlia.csv" clustering)"
 
+# an eclipse attempt: 12 attackers (20%) join at 20 s and hold the victim;
+# they get in (its links held by attackers > 0), they are in the maps
+# (12 of 72 records), but no honest node has only attackers for
+# neighbours, and the victim keeps a majority of honest links
+sim --nodes 60 --duration 120 --attack 0.2@20 --sample-ms 20000 --csv "$dir/attack.csv" ||
+  fail "attack: exit $?"
+f=$dir/attack.csv
+[ "$(col "$f" attackers)" = 12 ] || fail "attack: $(col "$f" attackers) attackers up, want 12"
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+  $(c["t_s"]) >= 40 { n++; if ($(c["victim_att_share"]) > 0) got++;
+    if ($(c["victim_att_share"]) >= 0.5 || $(c["eclipsed"]) != 0) bad++ }
+  END { exit !(n >= 5 && got == n && bad == 0) }' "$f" ||
+  fail "attack: victim's share held by attackers or eclipses out of bounds: $(cut -d, -f1,19-23 "$f" | tr '\n' ' ')"
+awk -v s="$(col "$f" map_sybil_share)" 'BEGIN { exit !(s > 0.16 && s < 0.17) }' ||
+  fail "attack: attackers' share of the maps $(col "$f" map_sybil_share), want 12/72"
+grep -q "attack: 12 attackers; victims (links held by attackers at the end): node [0-9]* [1-9]/1[0-9]" "$dir/stderr" ||
+  fail "attack: no summary of the victim's links"
+
 # the command line
-for bad in "--nodes 1" "--policy bogus" "--announce-ms 70000" "--kill 2@3" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
+for bad in "--nodes 1" "--policy bogus" "--announce-ms 70000" "--kill 2@3" "--attack 1.5@3" "--victims 0" "--attack 0.1@5 --topology ring" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
   # shellcheck disable=SC2086
   "$bin" sim $bad >/dev/null 2>"$dir/err"
   rc=$?
