@@ -13,6 +13,7 @@ PKGS=(
   python3                            # bench/report.py
   clang libclang-rt-14-dev           # libFuzzer (the fuzz configuration)
   graphviz                           # dot: the admin test parses the map's DOT
+  gnuplot-nox                        # scripts/sim_report.sh: the simulator's plots
   prometheus                         # promtool: the admin test checks /metrics
   curl                               # the admin test's raw HTTP requests
 )

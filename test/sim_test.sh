@@ -120,6 +120,25 @@ awk -v o="$(col "$dir/pol-overlap.csv" clustering)" -v r="$(col "$dir/pol-random
   -v k="$(col "$dir/pol-kademlia.csv" clustering)" 'BEGIN { exit !(o < r && o < k) }' ||
   fail "clustering: overlap $(col "$dir/pol-overlap.csv" clustering), random $(col "$dir/pol-random.csv" clustering), kademlia $(col "$dir/pol-kademlia.csv" clustering)"
 
+# the report: one PNG per measure that is not all zero (no attack here,
+# so no attack plots), and the last row of each run in the table
+rep=$(dirname "$0")/../scripts/sim_report.sh
+if bash "$rep" "$dir/report" "$dir/pol-overlap.csv" "$dir/pol-random.csv" >"$dir/rep.out" 2>&1; then
+  for m in disc_mean frames_node_s deg_mean clustering; do
+    [ "$(head -c 4 "$dir/report/$m.png" 2>/dev/null | od -An -c | tr -d ' ')" = "211PNG" ] ||
+      fail "report: $m.png is not a PNG"
+  done
+  [ -e "$dir/report/victim_att_share.png" ] && fail "report: an attack plot without an attack"
+  grep -q "^| pol-overlap | $(col "$dir/pol-overlap.csv" t_s) | 60 | .* | $(col "$dir/pol-overlap.csv" clustering) |$" "$dir/report/report.md" ||
+    fail "report: no row for pol-overlap with its last clustering"
+  grep -q "^| pol-random | " "$dir/report/report.md" || fail "report: no row for pol-random"
+  grep -q "!\[Mean degree\](deg_mean.png)" "$dir/report/report.md" || fail "report: the degree plot is not linked"
+else
+  fail "report: exit $?: $(cat "$dir/rep.out")"
+fi
+bash "$rep" "$dir/report2" "$dir/stderr" >/dev/null 2>&1
+[ $? -eq 2 ] || fail "report: a file that is not a sim CSV was not refused with exit 2"
+
 # an eclipse attempt: 12 attackers (20%) join at 20 s and hold the victim;
 # they get in (its links held by attackers > 0), they are in the maps
 # (12 of 72 records), but no honest node has only attackers for
