@@ -127,6 +127,15 @@ metrics(mm_admin_t *a, FILE *f)
 	C("requests_sent", "Requests we sent.", s.requests_sent);
 	C("requests_timed_out", "Our requests that timed out.", s.requests_timed_out);
 	C("anti_entropy_digests", "Anti-entropy digests sent.", s.ae_digests_sent);
+	C("ihave_entries_sent", "Lazy push: event ids sent in ihave instead of the event.",
+	    s.ihave_sent);
+	C("ihave_entries_received", "Lazy push: event ids received in ihave.",
+	    s.ihave_received);
+	C("iwant_ids_sent", "Lazy push: events we asked a link for (iwant).", s.iwant_sent);
+	C("iwant_events_served", "Lazy push: events sent in answer to an iwant.",
+	    s.iwant_served);
+	C("iwant_refused", "Lazy push: ids asked over the link's event budget, not served.",
+	    s.iwant_over);
 	C("handshakes_completed", "Connections that completed both hellos.", ns.ready);
 	C("connections_accepted", "Connections accepted.", ns.accepted);
 	C("connections_dialled", "Connections dialled.", ns.dialled);

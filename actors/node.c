@@ -20,7 +20,7 @@
 #include "snapshot.h"
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
-	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_DIRECT, N_DFAIL, N_SEND,
+	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_IHAVE, N_IWANT, N_DIRECT, N_DFAIL, N_SEND,
 	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT, N_DUMP, N_ENFORCE,
 	/* operator commands */
 	N_BOOT_DEL, N_DISCONNECT, N_GOODBYE, N_RECONF,
@@ -41,6 +41,7 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define SNAP_TIMER 1004
 #define AE_TIMER 1005
 #define REQ_TIMER 1006
+#define IHAVE_TIMER 1008
 /* (each a distinct value: node_fn tells its timers apart by it) */
 /* dial tags: 1 + i for bootstrap i; ADDR_TAG | gen << 16 | slot for the
  * address book's slot (gen tells a late answer from a reused slot) */
@@ -96,7 +97,8 @@ struct peer_msg {
 	mm_buf_t *buf;      /* N_FWD, N_LOGONLY: the encoded event (a reference) */
 	uint8_t origin[32]; /* and its origin and seq (the log's index) */
 	uint32_t oseq;
-	uint8_t *blob;      /* N_DIGEST, N_WANT: the records (malloc'd) */
+	uint8_t *blob;      /* N_DIGEST, N_WANT, N_IHAVE, N_IWANT: the records
+	                     * (malloc'd) */
 	uint32_t blen;
 	struct routed *wm;  /* N_DIRECT, N_DFAIL, N_BCAST: a copy, bytes after it */
 	int verdict;        /* N_VERDICT; G_LOCAL: kind (inbound: dir) */
@@ -145,7 +147,15 @@ struct peer {
 	                     * often than its bucket refills (req_refill_ms) */
 	uint64_t digest_ms; /* our last digest to it: its want is answered
 	                     * within 30 s, once */
+	/* lazy push: the (origin, seq) entries of an ihave waiting for the
+	 * flush (IHAVE_MAX of 36 bytes, allocated at the first; freed when
+	 * the link goes), and the bucket for the events its iwants ask */
+	uint8_t *ih;
+	uint16_t nih;
+	uint64_t sv_tok, sv_ms;
 };
+/* entries per ihave frame: 2.3 KB a link at most while it waits */
+#define IHAVE_MAX 64
 
 /* Address book entry. verified: we completed a handshake with this id at
  * this address (else it came from someone's peers list). */
@@ -197,7 +207,7 @@ struct mm_node {
 	uint64_t own_last_ms;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
-	mm_timer_t select_t, analyse_t, px_t, snap_t, ae_t;
+	mm_timer_t select_t, analyse_t, px_t, snap_t, ae_t, ihave_t;
 	char *snap_path;
 	struct addr *book;  /* addr_max entries */
 	unsigned nbook;
@@ -284,11 +294,30 @@ struct mm_node {
 		uint8_t sawfull;
 	} *sync_tab;
 	uint32_t sync_cap, sync_gen;
+	/* lazy push: the log's newest slot of each origin (for iwant), a
+	 * lossy index: an entry is (the id's first 8 bytes, 1 + slot), good
+	 * while that slot still holds that origin; probes are bounded, an
+	 * origin that falls out of it is served by anti-entropy instead. */
+	struct lix {
+		uint64_t key;
+		uint32_t slot1;
+	} *lix;
+	uint32_t lix_cap;
+	/* origins asked for lately (iwant): not asked again of another link
+	 * within IWANT_RETRY_MS, while that answer may be on its way */
+#define WANTED_N 1024
+#define IWANT_RETRY_MS 1000
+	struct wanted {
+		uint64_t key;
+		uint32_t seq;
+		uint64_t ms;
+	} wanted[WANTED_N];
 	atomic_uint npeers;
 	_Atomic uint32_t a_comp, a_largest, a_bridges, a_art, a_book;
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
+	_Atomic uint64_t st_ih_sent, st_ih_rx, st_iw_sent, st_iw_served, st_iw_over;
 	_Atomic uint64_t st_verify, st_stale, st_refused_mem;
 	atomic_int a_pressure;
 	atomic_uint a_degree, a_max_degree, a_max_inbound; /* for the metrics */
@@ -330,11 +359,15 @@ bump(_Atomic uint64_t *c)
 static void
 release_peers(mm_node_t *n)
 {
-	for (int i = 0; i < n->peers_hi; i++)
+	for (int i = 0; i < n->peers_hi; i++) {
 		if (n->peers[i].conn != NULL) {
 			mm_actor_unref(n->peers[i].conn);
 			n->peers[i].conn = NULL;
 		}
+		free(n->peers[i].ih);
+		n->peers[i].ih = NULL;
+		n->peers[i].nih = 0;
+	}
 }
 
 static struct peer_msg *
@@ -523,9 +556,12 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 		peers_in(n, c, &m->u.peers);
 		return;
 	case MM_W_DIGEST:
-	case MM_W_WANT: {
+	case MM_W_WANT:
+	case MM_W_IHAVE:
+	case MM_W_IWANT: {
 		const mm_bytes_t *b = m->type == MM_W_DIGEST ? &m->u.digest.ents :
-		    &m->u.want.ids;
+		    m->type == MM_W_WANT ? &m->u.want.ids : m->type == MM_W_IHAVE ?
+		    &m->u.ihave.ents : &m->u.iwant.ids;
 		if ((pm = new_pm(c, mm_conn_peer_id(c))) == NULL)
 			return;
 		if (b->len != 0 && (pm->blob = malloc(b->len)) == NULL) {
@@ -535,7 +571,8 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 		if (b->len != 0)
 			memcpy(pm->blob, b->ptr, b->len);
 		pm->blen = b->len;
-		post(n, m->type == MM_W_DIGEST ? N_DIGEST : N_WANT, pm);
+		post(n, m->type == MM_W_DIGEST ? N_DIGEST : m->type == MM_W_WANT ? N_WANT :
+		    m->type == MM_W_IHAVE ? N_IHAVE : N_IWANT, pm);
 		return;
 	}
 	case MM_W_DIRECT:
@@ -652,6 +689,62 @@ ban_peer(mm_node_t *n, const uint8_t id[32], const uint8_t ip[16], const char *w
 static struct peer *find_peer(mm_node_t *n, const uint8_t *id);
 static mm_buf_t *encode_buf(const mm_wire_msg_t *m);
 
+/* ---- the log's index by origin (lazy push: what an iwant asks for) ---- */
+
+#define LIX_PROBES 8
+
+static uint64_t
+id_key(const uint8_t *id)
+{
+	uint64_t k;
+	memcpy(&k, id, 8); /* ids are SHA-256 outputs: any 8 bytes will do */
+	return k;
+}
+
+/* Does this entry still name the slot holding its origin's newest frame?
+ * A slot overwritten by another origin's frame makes it stale. */
+static int
+lix_live(const mm_node_t *n, const struct lix *e)
+{
+	return e->slot1 != 0 && id_key(n->logm[e->slot1 - 1].id) == e->key;
+}
+
+static void
+lix_put(mm_node_t *n, const uint8_t *origin, uint32_t slot)
+{
+	uint64_t k = id_key(origin);
+	uint32_t mask = n->lix_cap - 1, h = (uint32_t)k & mask;
+	struct lix *spare = NULL;
+	for (uint32_t i = 0; i < LIX_PROBES; i++) {
+		struct lix *e = &n->lix[(h + i) & mask];
+		if (e->key == k && e->slot1 != 0) { /* its entry: the newer slot */
+			e->slot1 = slot + 1;
+			return;
+		}
+		if (spare == NULL && !lix_live(n, e))
+			spare = e;
+	}
+	if (spare == NULL) /* every probe live: the first one loses its origin */
+		spare = &n->lix[h];
+	spare->key = k;
+	spare->slot1 = slot + 1;
+}
+
+/* The log slot of this origin's newest frame, or -1. */
+static int
+lix_get(const mm_node_t *n, const uint8_t *id)
+{
+	uint64_t k = id_key(id);
+	uint32_t mask = n->lix_cap - 1, h = (uint32_t)k & mask;
+	for (uint32_t i = 0; i < LIX_PROBES; i++) {
+		const struct lix *e = &n->lix[(h + i) & mask];
+		if (e->key == k && lix_live(n, e))
+			return memcmp(n->logm[e->slot1 - 1].id, id, 32) == 0 ?
+			    (int)(e->slot1 - 1) : -1;
+	}
+	return -1;
+}
+
 /* Keep one more reference to an accepted event's frame for the join sync. */
 static void
 log_frame(mm_node_t *n, mm_buf_t *b, const uint8_t *origin, uint32_t seq, int full)
@@ -664,6 +757,7 @@ log_frame(mm_node_t *n, mm_buf_t *b, const uint8_t *origin, uint32_t seq, int fu
 	memcpy(n->logm[n->log_next].id, origin, 32);
 	n->logm[n->log_next].seq = seq;
 	n->logm[n->log_next].full = (uint8_t)(full != 0);
+	lix_put(n, origin, n->log_next);
 	n->log_next = (n->log_next + 1) % n->log_cap;
 	if (n->log_n < n->log_cap)
 		n->log_n++;
@@ -684,15 +778,119 @@ encode_buf(const mm_wire_msg_t *m)
 	return b;
 }
 
-/* The same bytes to every link but `except`, and into the join sync log. */
+static void send_buf(mm_node_t *n, mm_actor_t *conn, mm_buf_t *b);
+
+static void
+put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t
+get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A message of `size` bytes of records (digest, want, ihave, iwant),
+ * encoded into a buffer of its own and queued on conn. -1: not sent. */
+static int
+send_records(mm_node_t *n, mm_actor_t *conn, const mm_wire_msg_t *m, size_t size)
+{
+	mm_buf_t *b = mm_buf_alloc((uint32_t)size + 64);
+	int len = b != NULL ? mm_wire_encode(m, b->data, b->cap) : -ENOMEM;
+	if (len < 0) {
+		mm_buf_release(b);
+		return -1;
+	}
+	b->len = (uint32_t)len;
+	send_buf(n, conn, b);
+	return 0;
+}
+
+/* A link's waiting ihave entries, in one frame. */
+static void
+ihave_flush_peer(mm_node_t *n, struct peer *p)
+{
+	unsigned ne = p->nih;
+	p->nih = 0;
+	if (ne == 0 || p->conn == NULL)
+		return;
+	mm_wire_msg_t m = {.type = MM_W_IHAVE};
+	m.u.ihave.ents = (mm_bytes_t){p->ih, ne * MM_WIRE_DIGEST_ENT};
+	if (send_records(n, p->conn, &m, m.u.ihave.ents.len) == 0)
+		atomic_fetch_add_explicit(&n->st_ih_sent, ne, memory_order_relaxed);
+}
+
+static void
+ihave_flush(mm_node_t *n)
+{
+	for (int i = 0; i < n->peers_hi; i++)
+		ihave_flush_peer(n, &n->peers[i]);
+}
+
+/* Tell a link we hold (origin, seq), in the next ihave: at once when the
+ * batch is full, else within ihave_ms. Out of memory: it goes without;
+ * the link's other neighbours or anti-entropy bring it. */
+static void
+ihave_add(mm_node_t *n, struct peer *p, const uint8_t *origin, uint32_t seq)
+{
+	if (p->ih == NULL &&
+	    (p->ih = malloc((size_t)IHAVE_MAX * MM_WIRE_DIGEST_ENT)) == NULL)
+		return;
+	uint8_t *e = p->ih + (size_t)p->nih++ * MM_WIRE_DIGEST_ENT;
+	memcpy(e, origin, 32);
+	put_be32(e + 32, seq);
+	if (p->nih == IHAVE_MAX)
+		ihave_flush_peer(n, p);
+	else if (!mm_timer_armed(&n->ihave_t))
+		mm_timer_arm(&n->ihave_t, n->cfg.ihave_ms);
+}
+
+/* The same bytes to every link but `except`, and into the join sync log.
+ * Lazy push (cfg.gossip_eager): an event we relay goes whole to that many
+ * links picked at random for each event, and the others get its (origin,
+ * seq) in an ihave; they ask for it (iwant) if no other copy reached
+ * them. Our own events (except NULL) go whole to every link. Each node
+ * then receives about gossip_eager whole copies of each event instead of
+ * one per neighbour (the flood's duplicates were 90% of all events, see
+ * docs/RESULTS-SIM.md). */
 static void
 broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except, const uint8_t *origin,
     uint32_t seq, int full)
 {
+	uint8_t eager[MAX_PEERS];
+	int lazy = except != NULL && n->cfg.gossip_eager != 0;
+	if (lazy) {
+		uint8_t idx[MAX_PEERS];
+		unsigned k = 0, e = n->cfg.gossip_eager;
+		for (int i = 0; i < n->peers_hi; i++)
+			if (n->peers[i].conn != NULL && n->peers[i].conn != except)
+				idx[k++] = (uint8_t)i;
+		if (k <= e) {
+			lazy = 0;
+		} else {
+			memset(eager, 0, (size_t)n->peers_hi);
+			for (unsigned j = 0; j < e; j++) { /* a partial shuffle */
+				unsigned r = j + (unsigned)(mm_random() % (k - j));
+				uint8_t t = idx[j];
+				idx[j] = idx[r];
+				idx[r] = t;
+				eager[idx[j]] = 1;
+			}
+		}
+	}
 	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
 		if (p->conn == NULL || p->conn == except)
 			continue;
+		if (lazy && !eager[i]) {
+			ihave_add(n, p, origin, seq);
+			continue;
+		}
 		mm_buf_ref(b);
 		mm_msg_t s = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = b};
 		if (mm_send_or_drop(p->conn, &s) != 0)
@@ -844,6 +1042,15 @@ bucket_take(uint64_t *tok, uint64_t *last_ms, uint64_t now, uint64_t rate_u,
 		return -1;
 	*tok -= TOKEN;
 	return 0;
+}
+
+/* One token of a link's event budget (cfg.event_rate a second, bursts of
+ * cfg.event_burst): events and ihave frames it sends, ids it asks of us. */
+static int
+event_budget(const mm_node_t *n, uint64_t *tok, uint64_t *last_ms, uint64_t now)
+{
+	return bucket_take(tok, last_ms, now, (uint64_t)n->cfg.event_rate * TOKEN / 1000u,
+	    n->cfg.event_burst);
 }
 
 /* ---- address book ------------------------------------------------------------- */
@@ -1497,26 +1704,63 @@ ae_round(mm_node_t *n)
 			continue;
 		uint8_t *e = ents + (size_t)ne++ * MM_WIRE_DIGEST_ENT;
 		memcpy(e, n->logm[slot].id, 32);
-		uint32_t q = n->logm[slot].seq;
-		e[32] = (uint8_t)(q >> 24);
-		e[33] = (uint8_t)(q >> 16);
-		e[34] = (uint8_t)(q >> 8);
-		e[35] = (uint8_t)q;
+		put_be32(e + 32, n->logm[slot].seq);
 	}
 	mm_wire_msg_t m = {.type = MM_W_DIGEST};
 	m.u.digest.ents = (mm_bytes_t){ents, ne * MM_WIRE_DIGEST_ENT};
-	mm_buf_t *b = mm_buf_alloc(ne * MM_WIRE_DIGEST_ENT + 64);
-	int len = b != NULL ? mm_wire_encode(&m, b->data, b->cap) : -ENOMEM;
+	int rc = send_records(n, p->conn, &m, m.u.digest.ents.len);
 	free(newest);
 	free(ents);
-	if (len < 0) {
-		mm_buf_release(b);
+	if (rc != 0)
 		return;
-	}
-	b->len = (uint32_t)len;
 	p->asked_ms = p->digest_ms = now;
-	send_buf(n, p->conn, b);
 	bump(&n->st_ae_sent);
+}
+
+/* Of (origin, seq) entries (digest, ihave), the origins whose seq is above
+ * our map's (or that it lacks), asked of conn in one message of `type`
+ * (want, iwant). recent: skip the origins asked of any link at that seq or
+ * higher within IWANT_RETRY_MS (the answer may be on its way), and note
+ * the others. Returns how many were asked. */
+static unsigned
+ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, int type,
+    int recent)
+{
+	unsigned nw = 0;
+	uint8_t *ids = malloc((size_t)(ne ? ne : 1) * 32);
+	if (ids == NULL)
+		return 0;
+	uint64_t now = mm_now_ms();
+	for (unsigned i = 0; i < ne; i++) {
+		const uint8_t *e = ents + (size_t)i * MM_WIRE_DIGEST_ENT;
+		uint32_t seq = get_be32(e + 32);
+		if (memcmp(e, n->id.id, 32) == 0)
+			continue; /* nobody knows our record better than we do */
+		mm_pidx_t x = mm_ps_lookup(n->ps, e);
+		if (x != MM_PIDX_NONE && mm_ps_seq(n->ps, x) >= seq)
+			continue;
+		if (recent) {
+			uint64_t k = id_key(e);
+			struct wanted *w = &n->wanted[(k ^ k >> 32) % WANTED_N];
+			if (w->key == k && w->seq >= seq && now - w->ms < IWANT_RETRY_MS)
+				continue;
+			w->key = k;
+			w->seq = seq;
+			w->ms = now;
+		}
+		memcpy(ids + (size_t)nw++ * 32, e, 32);
+	}
+	if (nw > 0) {
+		mm_wire_msg_t m = {.type = (uint8_t)type};
+		if (type == MM_W_WANT)
+			m.u.want.ids = (mm_bytes_t){ids, nw * 32};
+		else
+			m.u.iwant.ids = (mm_bytes_t){ids, nw * 32};
+		if (send_records(n, conn, &m, (size_t)nw * 32) != 0)
+			nw = 0;
+	}
+	free(ids);
+	return nw;
 }
 
 /* A neighbour's digest: ask for every origin it has newer than our map. */
@@ -1525,35 +1769,9 @@ digest_in(mm_node_t *n, struct peer_msg *pm)
 {
 	if (request_from(n, pm, "digest over the request rate") == NULL)
 		return;
-	unsigned ne = pm->blen / MM_WIRE_DIGEST_ENT, nw = 0;
-	uint8_t *ids = malloc((size_t)(ne ? ne : 1) * 32);
-	if (ids == NULL)
-		return;
-	for (unsigned i = 0; i < ne; i++) {
-		const uint8_t *e = pm->blob + (size_t)i * MM_WIRE_DIGEST_ENT;
-		uint32_t seq = (uint32_t)e[32] << 24 | (uint32_t)e[33] << 16 |
-		    (uint32_t)e[34] << 8 | e[35];
-		if (memcmp(e, n->id.id, 32) == 0)
-			continue; /* nobody knows our record better than we do */
-		mm_pidx_t x = mm_ps_lookup(n->ps, e);
-		if (x != MM_PIDX_NONE && mm_ps_seq(n->ps, x) >= seq)
-			continue;
-		memcpy(ids + (size_t)nw++ * 32, e, 32);
-	}
-	if (nw > 0) {
-		mm_wire_msg_t m = {.type = MM_W_WANT};
-		m.u.want.ids = (mm_bytes_t){ids, nw * 32};
-		mm_buf_t *b = mm_buf_alloc(nw * 32 + 64);
-		int len = b != NULL ? mm_wire_encode(&m, b->data, b->cap) : -ENOMEM;
-		if (len > 0) {
-			b->len = (uint32_t)len;
-			send_buf(n, pm->conn, b);
-			atomic_fetch_add_explicit(&n->st_ae_wanted, nw, memory_order_relaxed);
-		} else {
-			mm_buf_release(b);
-		}
-	}
-	free(ids);
+	unsigned nw = ask_missing(n, pm->conn, pm->blob, pm->blen / MM_WIRE_DIGEST_ENT,
+	    MM_W_WANT, 0);
+	atomic_fetch_add_explicit(&n->st_ae_wanted, nw, memory_order_relaxed);
 }
 
 /* The answer to our digest: the newest frame we hold of each origin asked. */
@@ -1583,6 +1801,64 @@ want_in(mm_node_t *n, struct peer_msg *pm)
 	uint64_t sent = send_log(n, pm->conn, sel);
 	atomic_fetch_add_explicit(&n->st_ae_served, sent, memory_order_relaxed);
 	free(sel);
+}
+
+/* A neighbour's ihave: ask it (iwant) for the origins whose seq is above
+ * our map's, unless we asked someone for that one within IWANT_RETRY_MS
+ * (its copy may be on the way). One event token per frame: the entries
+ * cost a map lookup each, no verify. */
+static void
+ihave_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *p = peer_of_conn(n, pm->conn);
+	if (p == NULL)
+		return;
+	uint64_t now = mm_now_ms();
+	if (event_budget(n, &p->ev_tok, &p->ev_ms, now) != 0) {
+		bump(&n->st_rate);
+		misbehaved(n, p, 1, MM_WERR_RATE, "ihave over the event rate");
+		return;
+	}
+	unsigned ne = pm->blen / MM_WIRE_DIGEST_ENT;
+	atomic_fetch_add_explicit(&n->st_ih_rx, ne, memory_order_relaxed);
+	unsigned nw = ask_missing(n, pm->conn, pm->blob, ne, MM_W_IWANT, 1);
+	atomic_fetch_add_explicit(&n->st_iw_sent, nw, memory_order_relaxed);
+}
+
+/* A neighbour's iwant: the newest frame we hold of each origin, from the
+ * log, as we logged it. Each id asked costs a token of its own bucket
+ * (event_rate, event_burst: what we would accept from it), asked or not
+ * by an ihave of ours: over it the id is not served, 1 point a frame. */
+static void
+iwant_in(mm_node_t *n, struct peer_msg *pm)
+{
+	struct peer *p = peer_of_conn(n, pm->conn);
+	if (p == NULL)
+		return;
+	unsigned nw = pm->blen / 32, over = 0;
+	if (nw == 0 || n->log_n == 0)
+		return;
+	uint8_t *sel = calloc(n->log_cap, 1);
+	if (sel == NULL)
+		return;
+	uint64_t now = mm_now_ms();
+	for (unsigned i = 0; i < nw; i++) {
+		if (event_budget(n, &p->sv_tok, &p->sv_ms, now) != 0) {
+			over++;
+			continue;
+		}
+		int slot = lix_get(n, pm->blob + (size_t)i * 32);
+		if (slot >= 0)
+			sel[slot] = 1;
+	}
+	uint64_t sent = send_log(n, pm->conn, sel);
+	free(sel);
+	atomic_fetch_add_explicit(&n->st_iw_served, sent, memory_order_relaxed);
+	if (over > 0) {
+		atomic_fetch_add_explicit(&n->st_iw_over, over, memory_order_relaxed);
+		bump(&n->st_rate);
+		misbehaved(n, p, 1, MM_WERR_RATE, "iwant over the event rate");
+	}
 }
 
 /* ---- direct messages (seed §3.4; direct.h) ---------------------------------------- */
@@ -2787,6 +3063,9 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->nsub = 0;
 	p->rtt_us = 0;
 	p->dm_tok = (uint64_t)n->cfg.direct_burst * TOKEN;
+	p->sv_ms = p->ev_ms;
+	p->sv_tok = (uint64_t)n->cfg.event_burst * TOKEN;
+	p->nih = 0;
 	atomic_fetch_add(&n->npeers, 1);
 	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 	n->links_gen++;
@@ -2810,6 +3089,9 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 			continue;
 		mm_actor_unref(p->conn);
 		p->conn = NULL;
+		free(p->ih); /* what it was still to hear of goes unsaid */
+		p->ih = NULL;
+		p->nih = 0;
 		atomic_fetch_sub(&n->npeers, 1);
 		atomic_fetch_sub(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 		n->links_gen++;
@@ -2874,8 +3156,7 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 		free_pm(pm);
 		return;
 	}
-	if (bucket_take(&from->ev_tok, &from->ev_ms, mm_now_ms(),
-	        (uint64_t)n->cfg.event_rate * TOKEN / 1000u, n->cfg.event_burst) != 0) {
+	if (event_budget(n, &from->ev_tok, &from->ev_ms, mm_now_ms()) != 0) {
 		bump(&n->st_rate);
 		misbehaved(n, from, 1, MM_WERR_RATE, "events over their rate");
 		free_pm(pm);
@@ -3262,6 +3543,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_init(&n->analyse_t, self, ANALYSE_TIMER);
 		mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
 		mm_timer_init(&n->announce_t, self, ANNOUNCE_TIMER);
+		mm_timer_init(&n->ihave_t, self, IHAVE_TIMER);
 		return;
 	case MM_MSG_TIMER:
 		if (m->arg == REFRESH_TIMER) {
@@ -3288,6 +3570,8 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 			mm_timer_arm(&n->analyse_t, n->cfg.analyse_ms);
 		} else if (m->arg == ANNOUNCE_TIMER) {
 			own_flush(n);
+		} else if (m->arg == IHAVE_TIMER) {
+			ihave_flush(n);
 		} else if (m->arg <= n->nboot) {
 			boot_dial(n, (unsigned)m->arg - 1);
 		}
@@ -3323,6 +3607,8 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_FULL: full_in(n, pm); free_pm(pm); return;
 	case N_DIGEST: digest_in(n, pm); free_pm(pm); return;
 	case N_WANT: want_in(n, pm); free_pm(pm); return;
+	case N_IHAVE: ihave_in(n, pm); free_pm(pm); return;
+	case N_IWANT: iwant_in(n, pm); free_pm(pm); return;
 	case N_DIRECT: direct_in(n, pm); free_pm(pm); return;
 	case N_DFAIL: dfail_in(n, pm); free_pm(pm); return;
 	case N_SEND: send_in(n, pm); free_pm(pm); return;
@@ -3365,6 +3651,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case MM_MSG_STOP:
 		mm_timer_cancel(&n->refresh);
 		mm_timer_cancel(&n->announce_t);
+		mm_timer_cancel(&n->ihave_t);
 		mm_buf_release(n->own_pend);
 		n->own_pend = NULL;
 		mm_timer_cancel(&n->select_t);
@@ -3424,6 +3711,8 @@ mm_node_config_default(mm_node_config_t *c)
 	c->redial_min_ms = 500;
 	c->redial_max_ms = 60000;
 	c->sync_events = 2048;
+	c->gossip_eager = 4;
+	c->ihave_ms = 100;
 	c->ban_score = 100;
 	c->ban_s = 86400;
 	c->max_bans = 4096;
@@ -3487,6 +3776,13 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		snprintf(err, errlen, "node: sync_events above 1048576");
 		goto fail;
 	}
+	if (cfg->gossip_eager > MAX_PEERS || (cfg->gossip_eager != 0 &&
+	    (cfg->ihave_ms == 0 || cfg->ihave_ms > 10000 || cfg->sync_events == 0))) {
+		snprintf(err, errlen, "node: gossip_eager %u: at most %u, and lazy push "
+		    "needs ihave_ms in [1, 10000] and a sync log (sync_events) to serve "
+		    "from", cfg->gossip_eager, MAX_PEERS);
+		goto fail;
+	}
 	if (cfg->ban_score == 0 || cfg->max_bans == 0) {
 		snprintf(err, errlen, "node: ban_score and max_bans must be above 0");
 		goto fail;
@@ -3548,9 +3844,11 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	n->sync_cap = 16;
 	while (n->sync_cap < 2 * n->log_cap) /* at most half full */
 		n->sync_cap *= 2;
+	n->lix_cap = n->sync_cap;
 	if (n->log_cap != 0 && ((n->log = calloc(n->log_cap, sizeof(*n->log))) == NULL ||
 	    (n->logm = calloc(n->log_cap, sizeof(*n->logm))) == NULL ||
-	    (n->sync_tab = calloc(n->sync_cap, sizeof(*n->sync_tab))) == NULL)) {
+	    (n->sync_tab = calloc(n->sync_cap, sizeof(*n->sync_tab))) == NULL ||
+	    (n->lix = calloc(n->sync_cap, sizeof(*n->lix))) == NULL)) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the sync log");
 		goto fail;
@@ -3647,6 +3945,7 @@ mm_node_destroy(mm_node_t *n)
 	free(n->log);
 	free(n->logm);
 	free(n->sync_tab);
+	free(n->lix);
 	free(n->cls);
 	free(n->book);
 	free(n->snap_path);
@@ -3942,6 +4241,11 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->route_cache_hits = LD(st_route_hit);
 	o->ae_wanted = LD(st_ae_wanted);
 	o->ae_served = LD(st_ae_served);
+	o->ihave_sent = LD(st_ih_sent);
+	o->ihave_received = LD(st_ih_rx);
+	o->iwant_sent = LD(st_iw_sent);
+	o->iwant_served = LD(st_iw_served);
+	o->iwant_over = LD(st_iw_over);
 	o->snapshot_peers_loaded = LD(st_snap_peers);
 	o->snapshot_bans_loaded = LD(st_snap_bans);
 	o->links_digest = LD(links_digest);

@@ -73,6 +73,14 @@ typedef struct mm_node_config {
 	 * The receiver drops what it has (dedup, staleness) before any verify.
 	 * Memory: about 200 bytes per event. 2048; 0: no join sync. */
 	uint32_t sync_events;
+	/* Lazy push: an event we relay goes whole to gossip_eager of our
+	 * links, picked at random for each event; the others get its (origin,
+	 * seq) in an ihave, sent within ihave_ms (up to 64 entries a frame),
+	 * and ask for it (iwant) if no copy reached them. Our own events go
+	 * whole to every link. 0: every event whole to every link (a pure
+	 * flood). 4, 100 ms (docs/RESULTS-SIM.md, "Lazy push"). */
+	unsigned gossip_eager;
+	uint32_t ihave_ms;
 	/* Misbehaviour: each refused event adds points to the score of the
 	 * connection it came from: 100 for a bad signature or a short proof of
 	 * work (an honest relay verifies before forwarding, so only the forger
@@ -325,6 +333,7 @@ typedef struct mm_node_stats {
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,
 	    gc_phantoms, gc_records, gc_unreachable, ae_digests_sent, ae_wanted, ae_served,
+	    ihave_sent, ihave_received, iwant_sent, iwant_served, iwant_over,
 	    snapshots_saved, snapshot_peers_loaded,
 	    snapshot_bans_loaded,
 	    intros_sent, intros_received, intros_dialled,

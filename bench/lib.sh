@@ -16,7 +16,7 @@ bench_init() {
 }
 target_start() {
   MESHMAP_LOG=error "$bin" node --key "$dir/target.key" --difficulty 8 --network bench \
-    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --status 0 "$@" >"$dir/target.log" 2>&1 &
+    --listen 127.0.0.1:0 --admin 127.0.0.1:0 --status 0 --gossip-eager 0 "$@" >"$dir/target.log" 2>&1 &
   tpid=$!
   tport= tadm=
   for _ in $(seq 100); do

@@ -41,6 +41,11 @@ node_usage(FILE *f)
 	    "      --refresh-ms MS     re-announce live links this often (default 600000)\n"
 	    "      --announce-ms MS    send our own events at most once per MS; a burst\n"
 	    "                          of link changes goes as one (default 500; 0: each)\n"
+	    "      --gossip-eager N    lazy push: an event we relay goes whole to N\n"
+	    "                          links picked at random, the others get its id\n"
+	    "                          and ask for it if they lack it (default 4;\n"
+	    "                          0: whole to every link)\n"
+	    "      --ihave-ms MS       those ids wait at most MS, batched (default 100)\n"
 	    "      --ttl HOPS          how far our events travel (default 6; the map's\n"
 	    "                          reach: set it above the network's diameter)\n"
 	    "  -c, --config FILE       settings, one 'name = value' per line, names as\n"
@@ -143,6 +148,7 @@ struct node_opts {
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, announce, unreach, per_ip, ttl;
+	unsigned long eager, ihave_ms;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
 	    pending_ip;
@@ -174,6 +180,8 @@ static const struct option node_longopts[] = {
     {"status", required_argument, NULL, 's'},
     {"refresh-ms", required_argument, NULL, 'r'},
     {"announce-ms", required_argument, NULL, 'a'},
+    {"gossip-eager", required_argument, NULL, 'g'},
+    {"ihave-ms", required_argument, NULL, 'y'},
     {"unreachable-timeout", required_argument, NULL, 'u'},
     {"max-conns-per-ip", required_argument, NULL, 'P'},
     {"ttl", required_argument, NULL, 'T'},
@@ -215,6 +223,8 @@ opts_default(struct node_opts *o)
 	o->status = 10;
 	o->refresh = 600000;
 	o->announce = 500;
+	o->eager = 4;
+	o->ihave_ms = 100;
 	o->unreach = 180;
 	o->per_ip = 8;
 	o->ttl = 6;
@@ -285,6 +295,12 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'a':
 		return mm_cmd_parse_uint(v, 0, 60000, &o->announce) != 0 ?
 		    "--announce-ms: milliseconds in [0, 60000]" : NULL;
+	case 'g':
+		return mm_cmd_parse_uint(v, 0, 32, &o->eager) != 0 ?
+		    "--gossip-eager: links in [0, 32]" : NULL;
+	case 'y':
+		return mm_cmd_parse_uint(v, 1, 10000, &o->ihave_ms) != 0 ?
+		    "--ihave-ms: milliseconds in [1, 10000]" : NULL;
 	case 'u':
 		return mm_cmd_parse_uint(v, 0, 86400, &o->unreach) != 0 ?
 		    "--unreachable-timeout: seconds in [0, 86400]" : NULL;
@@ -715,6 +731,8 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(backend, "backend");
 	FIXED_N(refresh, "refresh-ms");
 	FIXED_N(announce, "announce-ms");
+	FIXED_N(eager, "gossip-eager");
+	FIXED_N(ihave_ms, "ihave-ms");
 	FIXED_N(unreach, "unreachable-timeout");
 	FIXED_N(per_ip, "max-conns-per-ip");
 	FIXED_N(ttl, "ttl");
@@ -860,6 +878,7 @@ print_config(const struct node_opts *o)
 	printf("  select-ms %lu, min-link-ms %lu, px-ms %lu, ae-ms %lu, refresh-ms %lu, "
 	    "announce-ms %lu\n", o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh,
 	    o->announce);
+	printf("  gossip-eager %lu, ihave-ms %lu\n", o->eager, o->ihave_ms);
 	printf("  unreachable-timeout %lu s\n", o->unreach);
 	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu, "
 	    "event-rate %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate, o->event_rate);
@@ -969,6 +988,8 @@ mm_cmd_node(int argc, char **argv)
 	nc.gossip.difficulty = (unsigned)o.difficulty;
 	nc.refresh_ms = (uint32_t)o.refresh;
 	nc.announce_ms = (uint32_t)o.announce;
+	nc.gossip_eager = (unsigned)o.eager;
+	nc.ihave_ms = (uint32_t)o.ihave_ms;
 	nc.unreachable_s = (uint32_t)o.unreach;
 	nc.net.max_conns_per_ip = (uint32_t)o.per_ip;
 	nc.net.max_pending_per_ip = (uint32_t)o.pending_ip;

@@ -45,7 +45,7 @@ enum { TOPO_MESH = 0, TOPO_LINE, TOPO_RING, TOPO_STAR };
 
 struct opts {
 	unsigned nodes, bootstrap, degree, difficulty, observers, topology;
-	uint64_t seed, join_ms, duration_ms, sample_ms, announce_ms;
+	uint64_t seed, join_ms, duration_ms, sample_ms, announce_ms, eager, ihave_ms;
 	double kill_frac;
 	uint64_t kill_at_ms;
 	int kill_silent, kill_region, policy;
@@ -100,6 +100,10 @@ usage(FILE *f)
 	    "  --topology T         mesh (default: joins and neighbour selection), or\n"
 	    "                       line, ring, star: exactly those links, no selection\n"
 	    "  --announce-ms MS     the nodes' own-event throttle (default 500; 0: off)\n"
+	    "  --eager E            lazy push: relayed events go whole to E links\n"
+	    "                       at random, the rest get an ihave (default 4;\n"
+	    "                       0: whole to every link, a pure flood)\n"
+	    "  --ihave-ms MS        ihave batches wait at most MS (default 100)\n"
 	    "  --policy P           neighbour selection: overlap (default, ours), random\n"
 	    "                       (random regular) or kademlia (XOR buckets)\n"
 	    "faults (S: seconds after the last join):\n"
@@ -181,6 +185,7 @@ parse(int argc, char **argv)
 		{"observers", 1, 0, 'o'}, {"csv", 1, 0, 'c'}, {"quiet", 0, 0, 'q'},
 		{"announce-ms", 1, 0, 'a'}, {"policy", 1, 0, 'y'}, {"kill-region", 0, 0, 'R'},
 		{"attack", 1, 0, 'A'}, {"victims", 1, 0, 'V'}, {"attack-lone", 0, 0, 'Z'},
+		{"eager", 1, 0, 'E'}, {"ihave-ms", 1, 0, 'I'},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
 	O.nodes = 100;
@@ -193,6 +198,10 @@ parse(int argc, char **argv)
 	O.sample_ms = 5000;
 	O.announce_ms = 500;
 	O.victims = 1;
+	mm_node_config_t dc;
+	mm_node_config_default(&dc);
+	O.eager = dc.gossip_eager;
+	O.ihave_ms = dc.ihave_ms;
 	mm_simnet_config_default(&O.net);
 	int c;
 	uint64_t v;
@@ -326,6 +335,14 @@ parse(int argc, char **argv)
 			if (parse_u64(a, 0, 60000, &O.announce_ms) != 0)
 				return bad("--announce-ms", a, "milliseconds in [0, 60000]");
 			break;
+		case 'E':
+			if (parse_u64(a, 0, 32, &O.eager) != 0)
+				return bad("--eager", a, "a count of links in [0, 32]");
+			break;
+		case 'I':
+			if (parse_u64(a, 1, 10000, &O.ihave_ms) != 0)
+				return bad("--ihave-ms", a, "milliseconds in [1, 10000]");
+			break;
 		case 'c':
 			O.csv = a;
 			break;
@@ -402,6 +419,8 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.dedup_capacity = 16384; /* 128 KB a ring, not 2 MB (node.h) */
 	c.degree = O.degree;
 	c.announce_ms = (uint32_t)O.announce_ms;
+	c.gossip_eager = (unsigned)O.eager;
+	c.ihave_ms = (uint32_t)O.ihave_ms;
 	c.select_policy = O.policy;
 	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
 	uint32_t mp = 1024;
@@ -948,13 +967,15 @@ main(int argc, char **argv)
 		ADD(events_stale); ADD(events_bad); ADD(events_forwarded); ADD(syncs);
 		ADD(sync_events_sent); ADD(ae_served); ADD(peers_up); ADD(peers_down);
 		ADD(frames_dropped); ADD(refused_full); ADD(gc_unreachable);
+		ADD(ihave_sent); ADD(iwant_sent); ADD(iwant_served);
 #undef ADD
 	}
 	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu events in "
 	    "(%llu duplicate, %llu stale, %llu refused), %llu forwarded; %llu join syncs sent "
 	    "%llu events; anti-entropy sent %llu; %llu links up, %llu down; "
 	    "%llu refused (no slot); %llu peers forgotten as unreachable; "
-	    "%llu frames dropped\n", (unsigned long long)tot.events_local,
+	    "%llu frames dropped; lazy push: %llu ihave entries, %llu asked, "
+	    "%llu served\n", (unsigned long long)tot.events_local,
 	    (unsigned long long)tot.events_coalesced,
 	    (unsigned long long)tot.events_in, (unsigned long long)tot.events_dup,
 	    (unsigned long long)tot.events_stale,
@@ -962,7 +983,9 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.syncs, (unsigned long long)tot.sync_events_sent,
 	    (unsigned long long)tot.ae_served, (unsigned long long)tot.peers_up,
 	    (unsigned long long)tot.peers_down, (unsigned long long)tot.refused_full,
-	    (unsigned long long)tot.gc_unreachable, (unsigned long long)tot.frames_dropped);
+	    (unsigned long long)tot.gc_unreachable, (unsigned long long)tot.frames_dropped,
+	    (unsigned long long)tot.ihave_sent, (unsigned long long)tot.iwant_sent,
+	    (unsigned long long)tot.iwant_served);
 	if (O.attackers > 0) {
 		fprintf(stderr, "meshmap sim: attack: %u attackers%s; victims (links held by "
 		    "attackers at the end):", O.attackers, O.attack_lone ? " (lone)" : "");

@@ -16,7 +16,8 @@ static const char *const names[MM_W__COUNT] = {
     [MM_W_ERROR] = "error", [MM_W_EVENT] = "event",
     [MM_W_GET_PEERS] = "get_peers", [MM_W_PEERS] = "peers",
     [MM_W_DIGEST] = "digest", [MM_W_WANT] = "want", [MM_W_DIRECT] = "direct",
-    [MM_W_DFAIL] = "dfail", [MM_W_BCAST] = "bcast", [MM_W_SUBS] = "subs"};
+    [MM_W_DFAIL] = "dfail", [MM_W_BCAST] = "bcast", [MM_W_SUBS] = "subs",
+    [MM_W_IHAVE] = "ihave", [MM_W_IWANT] = "iwant"};
 
 const char *
 mm_wire_type_name(unsigned type)
@@ -542,6 +543,12 @@ mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
 	case MM_W_WANT:
 		return dec_records(p, "ids", 32, &m->u.want.ids, why,
 		    "want.ids: bin of at most 1024 ids of 32 bytes required");
+	case MM_W_IHAVE:
+		return dec_records(p, "ents", MM_WIRE_DIGEST_ENT, &m->u.ihave.ents, why,
+		    "ihave.ents: bin of at most 1024 entries of 36 bytes required");
+	case MM_W_IWANT:
+		return dec_records(p, "ids", 32, &m->u.iwant.ids, why,
+		    "iwant.ids: bin of at most 1024 ids of 32 bytes required");
 	case MM_W_DIRECT: return dec_direct(p, &m->u.direct, why);
 	case MM_W_DFAIL: return dec_dfail(p, &m->u.dfail, why);
 	case MM_W_BCAST: return dec_bcast(p, &m->u.bcast, why);
@@ -756,14 +763,19 @@ mm_wire_encode(const mm_wire_msg_t *m, uint8_t *out, size_t cap)
 		break;
 	}
 	case MM_W_DIGEST:
-	case MM_W_WANT: {
+	case MM_W_WANT:
+	case MM_W_IHAVE:
+	case MM_W_IWANT: {
+		/* ihave and iwant share digest's and want's layouts */
+		int ents = m->type == MM_W_DIGEST || m->type == MM_W_IHAVE;
 		const mm_bytes_t *b = m->type == MM_W_DIGEST ? &m->u.digest.ents :
-		    &m->u.want.ids;
-		uint32_t size = m->type == MM_W_DIGEST ? MM_WIRE_DIGEST_ENT : 32;
+		    m->type == MM_W_WANT ? &m->u.want.ids : m->type == MM_W_IHAVE ?
+		    &m->u.ihave.ents : &m->u.iwant.ids;
+		uint32_t size = ents ? MM_WIRE_DIGEST_ENT : 32;
 		if (b->len % size != 0 || b->len > size * MM_WIRE_DIGEST_MAX)
 			return -EINVAL;
 		msgpack_pack_map(&pk, 1);
-		pk_bin(&pk, m->type == MM_W_DIGEST ? "ents" : "ids", b->ptr, b->len);
+		pk_bin(&pk, ents ? "ents" : "ids", b->ptr, b->len);
 		break;
 	}
 	case MM_W_DIRECT: {

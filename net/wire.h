@@ -39,6 +39,8 @@ enum mm_wire_type {
 	MM_W_DFAIL,
 	MM_W_BCAST,
 	MM_W_SUBS,
+	MM_W_IHAVE,
+	MM_W_IWANT,
 	MM_W__COUNT
 };
 
@@ -143,6 +145,12 @@ typedef struct mm_w_digest {
 typedef struct mm_w_want {
 	mm_bytes_t ids;      /* n x 32 bytes, n <= 1024 */
 } mm_w_want_t;
+/* Lazy push (docs/PROTOCOL.md, "ihave / iwant"): the (origin, seq) of
+ * events the sender accepted and did not push to this link in full, and
+ * the origins whose newest event the receiver asks for. Same layouts as
+ * digest and want. */
+typedef mm_w_digest_t mm_w_ihave_t;
+typedef mm_w_want_t mm_w_iwant_t;
 
 /* Source-routed direct messages (docs/PROTOCOL.md, "direct"). Byte
  * strings point into the frame. */
@@ -208,6 +216,8 @@ typedef struct mm_wire_msg {
 		mm_w_peers_t peers;
 		mm_w_digest_t digest;
 		mm_w_want_t want;
+		mm_w_ihave_t ihave;
+		mm_w_iwant_t iwant;
 		mm_w_direct_t direct;
 		mm_w_dfail_t dfail;
 		mm_w_bcast_t bcast;

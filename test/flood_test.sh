@@ -14,7 +14,7 @@ proc_init 1
 "$bin" keygen --difficulty 8 --out "$dir/k0" >/dev/null 2>&1
 "$bin" node --key "$dir/k0" --difficulty 8 --network floodtest --listen "127.0.0.1:${ports[0]}" \
   --admin 127.0.0.1:0 --select-ms 0 --degree 16 --max-degree 16 --max-conns-per-ip 64 \
-  --event-rate 1000000 --direct-rate 1000000 --status 1 >"$dir/n0.log" 2>&1 &
+  --event-rate 1000000 --direct-rate 1000000 --status 1 --gossip-eager 0 >"$dir/n0.log" 2>&1 &
 pids[0]=$!
 adm=
 for _ in $(seq 100); do adm=$(sed -n 's/^admin on \(.*\)$/\1/p' "$dir/n0.log"); [ -n "$adm" ] && break; sleep 0.1; done

@@ -114,7 +114,9 @@ awk -v d="$(col "$f" disc_mean 12)" 'BEGIN { exit !(d > 0.4 && d < 0.6) }' ||
 # overlap between neighbours' neighbourhoods)
 for p in overlap random kademlia; do
   sim --nodes 60 --duration 60 --policy $p --sample-ms 60000 --csv "$dir/pol-$p.csv" || fail "policy $p: exit $?"
-  [ "$(col "$dir/pol-$p.csv" exact)" = 60 ] || fail "policy $p: $(col "$dir/pol-$p.csv" exact) of 60 maps exact"
+  # at 60 s (row 1): the last row may catch a replacement made in the
+  # last second still on its way (lazy push adds a round trip per hop)
+  [ "$(col "$dir/pol-$p.csv" exact 1)" = 60 ] || fail "policy $p: at 60 s $(col "$dir/pol-$p.csv" exact 1) of 60 maps exact"
 done
 awk -v o="$(col "$dir/pol-overlap.csv" clustering)" -v r="$(col "$dir/pol-random.csv" clustering)" \
   -v k="$(col "$dir/pol-kademlia.csv" clustering)" 'BEGIN { exit !(o < r && o < k) }' ||

@@ -234,6 +234,26 @@ test_digest_want(void)
 	const char *why = NULL;
 	CHECK_EQ(mm_wire_decode(dec, buf + 4, (uint32_t)n - 5, &out, &why), MM_WIRE_EPARAMS);
 	CHECK(strstr(why, "digest.ents") != NULL);
+	/* ihave and iwant: the same layouts under their own names */
+	in.type = MM_W_IHAVE;
+	in.u.ihave.ents = (mm_bytes_t){ents, MM_WIRE_DIGEST_ENT * 2};
+	round_trip(&in, &out);
+	CHECK_EQ(out.type, MM_W_IHAVE);
+	CHECK_EQ(out.u.ihave.ents.len, 72);
+	CHECK_EQ(memcmp(out.u.ihave.ents.ptr, ents, 72), 0);
+	in.u.ihave.ents.len = 35;
+	CHECK_EQ(mm_wire_encode(&in, buf, sizeof(buf)), -EINVAL);
+	in.type = MM_W_IWANT;
+	in.u.iwant.ids = (mm_bytes_t){ents, 96};
+	round_trip(&in, &out);
+	CHECK_EQ(out.type, MM_W_IWANT);
+	CHECK_EQ(out.u.iwant.ids.len, 96);
+	in.u.iwant.ids.len = 33;
+	CHECK_EQ(mm_wire_encode(&in, buf, sizeof(buf)), -EINVAL);
+	in.u.iwant.ids.len = 32 * (MM_WIRE_DIGEST_MAX + 1);
+	CHECK_EQ(mm_wire_encode(&in, buf, sizeof(buf)), -EINVAL);
+	CHECK(strcmp(mm_wire_type_name(MM_W_IHAVE), "ihave") == 0);
+	CHECK(strcmp(mm_wire_type_name(MM_W_IWANT), "iwant") == 0);
 }
 
 /* ---- hostile input ---------------------------------------------------------- */

@@ -77,6 +77,12 @@ main(int argc, char **argv)
 		case MM_W_WANT:
 			m.u.want.ids = (mm_bytes_t){&nb[0][0], 64};
 			break;
+		case MM_W_IHAVE:
+			m.u.ihave.ents = (mm_bytes_t){&nb[0][0], 72};
+			break;
+		case MM_W_IWANT:
+			m.u.iwant.ids = (mm_bytes_t){&nb[0][0], 32};
+			break;
 		case MM_W_DIRECT: /* a rewritten one: every field present */
 			m.u.direct.route = (mm_bytes_t){&route3[0][0], 96};
 			m.u.direct.at = 2;
