@@ -1276,6 +1276,18 @@ sent_all:;
 		t_end = t_sent;
 	if (tty)
 		progress((double)(t_end - t0) / 1e9, 1);
+	/* hostile connections with identities (oversize, forged): closed by
+	 * the target by now? A loaded target may verify a forged event late;
+	 * we give it 5 s after the flood at most before we stop counting */
+	for (uint64_t until = mono_ns() + 5000000000ull; mono_ns() < until; usleep(1000)) {
+		unsigned open = 0;
+		for (unsigned k = 0; k < nconns; k++)
+			if ((conns[k].role == R_OVERSIZE || conns[k].role == R_FORGED) &&
+			    atomic_load(&conns[k].ready) && !atomic_load(&conns[k].closed))
+				open++;
+		if (open == 0)
+			break;
+	}
 	atomic_store(&stop_now, 1);
 	if (hth_started)
 		pthread_join(hth, NULL);
