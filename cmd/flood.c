@@ -1159,14 +1159,17 @@ mm_cmd_flood(int argc, char **argv)
 		rc_exit = MM_EXIT_FAIL;
 		goto out;
 	}
-	/* hostile connections with identities, then the raw ones beside the
+	/* hostile connections with identities, one handshake at a time (the
+	 * target refuses handshakes beyond its per-address pending cap, 4 by
+	 * default: dialled all at once, under load, one of them was refused
+	 * and its forged event never sent), then the raw ones beside the
 	 * honest flood */
 	for (unsigned long i = 0; i < o.oversize + o.forged; i++) {
 		int role = i < o.oversize ? R_OVERSIZE : R_FORGED;
 		struct fconn *f = conn_new(&o, rt, role, (int)i, err, sizeof(err));
 		atomic_fetch_add(&hattempts[role == R_OVERSIZE ? H_OVERSIZE : H_FORGED], 1);
 		if (f != NULL)
-			(void)dial_wait(f, &o, 0);
+			(void)dial_wait(f, &o, 1);
 	}
 	if (o.garbage || o.halfopen) {
 		if (pthread_create(&hth, NULL, hostile_thread, &rs) == 0)
