@@ -127,6 +127,10 @@ metrics(mm_admin_t *a, FILE *f)
 	C("requests_sent", "Requests we sent.", s.requests_sent);
 	C("requests_timed_out", "Our requests that timed out.", s.requests_timed_out);
 	C("anti_entropy_digests", "Anti-entropy digests sent.", s.ae_digests_sent);
+	C("anti_entropy_wanted", "Anti-entropy: events a digest showed our map lacked, "
+	    "asked for (want).", s.ae_wanted);
+	C("anti_entropy_served", "Anti-entropy: events sent in answer to a want.",
+	    s.ae_served);
 	C("ihave_entries_sent", "Lazy push: event ids sent in ihave instead of the event.",
 	    s.ihave_sent);
 	C("ihave_entries_received", "Lazy push: event ids received in ihave.",

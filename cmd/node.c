@@ -64,6 +64,8 @@ node_usage(FILE *f)
 	    "      --unreachable-timeout S  peers we cannot reach over the map's\n"
 	    "                          confirmed links leave it after this long silent\n"
 	    "                          (default 180; 0: only after the record ttl)\n"
+	    "      --idle-timeout S    a link that hears nothing for S seconds is closed;\n"
+	    "                          a quiet link pings every S/3 (default 30)\n"
 	    "      --snapshot FILE     keep known addresses and bans here across restarts\n"
 	    "                          (loaded at start, saved every 5 min and at stop)\n"
 	    "      --advertise HOST:PORT  where others can dial us (sent in connection\n"
@@ -147,7 +149,7 @@ struct node_opts {
 	const char *log_file;
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
-	unsigned long difficulty, workers, status, refresh, announce, unreach, per_ip, ttl;
+	unsigned long difficulty, workers, status, refresh, announce, unreach, idle_s, per_ip, ttl;
 	unsigned long eager, ihave_ms;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
@@ -183,6 +185,7 @@ static const struct option node_longopts[] = {
     {"gossip-eager", required_argument, NULL, 'g'},
     {"ihave-ms", required_argument, NULL, 'y'},
     {"unreachable-timeout", required_argument, NULL, 'u'},
+    {"idle-timeout", required_argument, NULL, 'W'},
     {"max-conns-per-ip", required_argument, NULL, 'P'},
     {"ttl", required_argument, NULL, 'T'},
     {"config", required_argument, NULL, 'c'},
@@ -226,6 +229,7 @@ opts_default(struct node_opts *o)
 	o->eager = 4;
 	o->ihave_ms = 100;
 	o->unreach = 180;
+	o->idle_s = 30;
 	o->per_ip = 8;
 	o->ttl = 6;
 	o->degree = 12;
@@ -304,6 +308,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'u':
 		return mm_cmd_parse_uint(v, 0, 86400, &o->unreach) != 0 ?
 		    "--unreachable-timeout: seconds in [0, 86400]" : NULL;
+	case 'W':
+		return mm_cmd_parse_uint(v, 3, 3600, &o->idle_s) != 0 ?
+		    "--idle-timeout: seconds in [3, 3600]" : NULL;
 	case 'P':
 		return mm_cmd_parse_uint(v, 1, 65536, &o->per_ip) != 0 ?
 		    "--max-conns-per-ip: a whole number in [1, 65536]" : NULL;
@@ -734,6 +741,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(eager, "gossip-eager");
 	FIXED_N(ihave_ms, "ihave-ms");
 	FIXED_N(unreach, "unreachable-timeout");
+	FIXED_N(idle_s, "idle-timeout");
 	FIXED_N(per_ip, "max-conns-per-ip");
 	FIXED_N(ttl, "ttl");
 	FIXED_N(confirm_s, "confirm-timeout");
@@ -879,7 +887,7 @@ print_config(const struct node_opts *o)
 	    "announce-ms %lu\n", o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh,
 	    o->announce);
 	printf("  gossip-eager %lu, ihave-ms %lu\n", o->eager, o->ihave_ms);
-	printf("  unreachable-timeout %lu s\n", o->unreach);
+	printf("  unreachable-timeout %lu s, idle-timeout %lu s\n", o->unreach, o->idle_s);
 	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu, "
 	    "event-rate %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate, o->event_rate);
 	printf("  recv-rate-kb %lu, send-rate-kb %lu (0: no limit)\n", o->recv_kb, o->send_kb);
@@ -991,6 +999,8 @@ mm_cmd_node(int argc, char **argv)
 	nc.gossip_eager = (unsigned)o.eager;
 	nc.ihave_ms = (uint32_t)o.ihave_ms;
 	nc.unreachable_s = (uint32_t)o.unreach;
+	nc.net.idle_timeout_ms = (uint32_t)o.idle_s * 1000;
+	nc.net.ping_interval_ms = nc.net.idle_timeout_ms / 3;
 	nc.net.max_conns_per_ip = (uint32_t)o.per_ip;
 	nc.net.max_pending_per_ip = (uint32_t)o.pending_ip;
 	nc.gossip.ttl = (uint8_t)o.ttl;

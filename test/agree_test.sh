@@ -44,20 +44,9 @@ start() { # start i [admin]
   pids[$i]=$!
 }
 for i in $(seq 0 $((N - 1))); do start "$i"; sleep 0.2; done
-# every map: N records, one component, the same confirmed edges, which are
-# exactly the links the nodes hold (edge digests), for 3 s in a row
-maps_true() {
-  local sum=0 digest= i
-  for i in $(seq 0 $((N - 1))); do
-    [ "$(field "$i" map_records)" = $N ] && [ "$(field "$i" components)" = 1 ] || return 1
-    sum=$((sum + $(field "$i" links_digest)))
-    if [ -z "$digest" ]; then digest=$(field "$i" map_digest)
-    elif [ "$digest" != "$(field "$i" map_digest)" ]; then return 1; fi
-  done
-  [ $((2 * digest)) = "$sum" ]
-}
+# every map the truth (proc_lib.sh's maps_true) for 3 s in a row
 stable=0
-settled() { if maps_true; then stable=$((stable + 1)); else stable=0; fi; [ $stable -ge 30 ]; }
+settled() { if maps_true $(seq 0 $((N - 1))); then stable=$((stable + 1)); else stable=0; fi; [ $stable -ge 30 ]; }
 wait_for 150 settled || fail "the real nodes' maps did not settle on one exact map of $N"
 adm=$(sed -n 's/^admin on \(.*\)$/\1/p' "$dir/n0.log")
 "$bin" ctl --admin "$adm" --json map >"$dir/map.json" || fail "ctl map: exit $?"

@@ -29,18 +29,6 @@ start() { # start i DEGREE [BOOTSTRAP-INDEX]
 peers_are() { # peers_are i n ...: node i has n links, ...
   while [ $# -gt 0 ]; do [ "$(field "$1" peers)" = "$2" ] || return 1; shift 2; done
 }
-# The listed nodes' maps: N records, one component, all the same confirmed
-# edges, which are exactly the links the nodes hold (edge digests).
-maps_true() {
-  local n=$# sum=0 digest= i
-  for i in "$@"; do
-    [ "$(field "$i" map_records)" = "$n" ] && [ "$(field "$i" components)" = 1 ] || return 1
-    sum=$((sum + $(field "$i" links_digest)))
-    if [ -z "$digest" ]; then digest=$(field "$i" map_digest)
-    elif [ "$digest" != "$(field "$i" map_digest)" ]; then return 1; fi
-  done
-  [ $((2 * digest)) = "$sum" ]
-}
 # B and D know 3 addresses: their neighbours', and the other side's
 # neighbour of C (C shares only addresses it shook hands with itself).
 know_across() {

@@ -4,7 +4,8 @@
 #   (KEEP=1 keeps the directory). Node i logs to $dir/n$i.log.
 # Then: fail MSG (counts), last I (node I's last status line),
 #   field I NAME (a number from it), wait_for SECONDS COMMAND...,
-#   sanitizer_check (fails if any log holds a sanitizer report).
+#   sanitizer_check (fails if any log holds a sanitizer report),
+#   maps_true I... (the listed nodes' maps are the truth, see below).
 proc_init() {
   local n=$1
   dir=$(mktemp -d)
@@ -36,4 +37,17 @@ sanitizer_check() {
   if grep -q 'AddressSanitizer\|ThreadSanitizer\|runtime error' "$dir"/n*.log; then
     fail "a sanitizer reported:"; grep -h -A5 'Sanitizer\|runtime error' "$dir"/n*.log | head -30
   fi
+}
+# The listed nodes' maps (their last status lines): N records, one
+# component, all the same confirmed edges, which are exactly the links the
+# nodes hold (edge digests).
+maps_true() {
+  local n=$# sum=0 digest= i
+  for i in "$@"; do
+    [ "$(field "$i" map_records)" = "$n" ] && [ "$(field "$i" components)" = 1 ] || return 1
+    sum=$((sum + $(field "$i" links_digest)))
+    if [ -z "$digest" ]; then digest=$(field "$i" map_digest)
+    elif [ "$digest" != "$(field "$i" map_digest)" ]; then return 1; fi
+  done
+  [ $((2 * digest)) = "$sum" ]
 }

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Hostile-network scenarios with real node processes, one per network
+# namespace, on an emulated LAN (test/netns_lib.sh). Each scenario prints
+# its figures as "figure NAME VALUE" lines (docs/RELIABILITY.md quotes
+# them) and fails when an outcome is wrong.
+#   netns_test.sh SCENARIO MESHMAP_BINARY
+# SCENARIO:
+#   region     16 nodes; a "region" of 5 (31%) loses power at once (cables
+#              cut, then SIGKILL): the 11 survivors' maps become one
+#              component of exactly the survivors and their links.
+#   partition  12 nodes split 6/6 (silently: different bridges) for longer
+#              than the confirm and unreachable timeouts: each side's maps
+#              shrink to that side (and each node logs the partition);
+#              healed: all 12 maps merge into the one true map again.
+#   loss       12 nodes; then at 0%, 10% and 30% packet loss on every node,
+#              one node leaves and a new one joins: every map drops the
+#              one and takes the other's links, and is the truth
+#              (anti-entropy repairs counted).
+# Timings (idle timeout 6 s, confirm 5 s, unreachable 10 s, select 0.5 s,
+# anti-entropy 2 s) are shortened so that the scenarios take a minute or
+# two; the outcomes checked do not depend on them.
+set -u
+scenario=$1 bin=$2
+. "$(dirname "$0")/netns_lib.sh"
+
+ns_start() { # ns_start I [BOOTSTRAP-INDEX...]
+  local i=$1 b boots=()
+  shift
+  for b in "$@"; do boots+=(--bootstrap "$(ns_ip "$b"):7000"); done
+  # not through ns_exec: a function run in the background is a subshell,
+  # and $! must be the node's own pid (ip netns exec execs it)
+  ip netns exec "$ns_pfx-$i" env MESHMAP_LOG="${MESHMAP_LOG:-info}" "$bin" node --key "$dir/k$i" \
+    --difficulty 10 --network nsnet --workers 1 --listen "$(ns_ip "$i"):7000" \
+    --admin 127.0.0.1:7001 --status 1 --ttl 8 --degree 4 --max-degree 6 --select-ms 500 \
+    --min-link-ms 2000 --px-ms 1000 --ae-ms 2000 --confirm-timeout 5 \
+    --unreachable-timeout 10 --idle-timeout 6 "${boots[@]}" >>"$dir/n$i.log" 2>&1 &
+  pids[$i]=$!
+}
+metric() { # metric I NAME: a counter from node i's /metrics
+  ns_exec "$1" "$bin" ctl --admin 127.0.0.1:7001 metrics 2>/dev/null |
+    sed -n "s/^meshmap_$2 \([0-9]*\)$/\1/p"
+}
+sum_metric() { # sum_metric NAME I...: the sum over the listed nodes
+  local name=$1 s=0 v i
+  shift
+  for i in "$@"; do v=$(metric "$i" "$name"); s=$((s + ${v:-0})); done
+  echo "$s"
+}
+alive() { # every listed node's process is still running
+  local i
+  for i in "$@"; do kill -0 "${pids[$i]}" 2>/dev/null || { fail "node $i died"; tail -5 "$dir/n$i.log"; return 1; }; done
+}
+stop_all() { # SIGTERM every running node: each must stop cleanly
+  local i
+  for i in "${!pids[@]}"; do
+    [ "${pids[$i]}" -gt 0 ] || continue
+    kill -TERM "${pids[$i]}"
+    wait "${pids[$i]}" || fail "node $i did not stop cleanly (exit $?)"
+    pids[$i]=0
+  done
+}
+now() { date +%s.%N; }
+since() { python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$(now)"; }
+# a LAN of N nodes: node 0 first, the others bootstrap to node 0 (and to
+# node 1 once it is up), one every 0.2 s; then every map the truth
+build() { # build N SECONDS
+  local n=$1 i t0
+  for i in $(seq 0 $((n - 1))); do
+    "$bin" keygen --difficulty 10 --out "$dir/k$i" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
+  done
+  t0=$(now)
+  ns_start 0; sleep 0.3
+  for i in $(seq 1 $((n - 1))); do
+    if [ "$i" -ge 2 ]; then ns_start "$i" 0 1; else ns_start "$i" 0; fi
+    sleep 0.2
+  done
+  wait_for "$2" maps_true $(seq 0 $((n - 1))) || { fail "the $n maps did not converge"; return 1; }
+  echo "figure build_${n}_s $(since "$t0")"
+}
+
+region() {
+  ns_init 16
+  build 16 90 || return
+  alive $(seq 0 15) || return
+  local dead=(11 12 13 14 15) live=($(seq 0 10)) i t0
+  for i in "${dead[@]}"; do ns_down "$i"; done
+  for i in "${dead[@]}"; do kill -KILL "${pids[$i]}"; wait "${pids[$i]}" 2>/dev/null; pids[$i]=0; done
+  t0=$(now)
+  echo "region of ${#dead[@]} of 16 down (cables cut, processes killed)"
+  wait_for 120 maps_true "${live[@]}" ||
+    fail "the survivors' maps are not one component of the ${#live[@]} survivors: $(for i in "${live[@]}"; do printf '%s:%s/%s ' "$i" "$(field "$i" map_records)" "$(field "$i" components)"; done)"
+  echo "figure region_heal_s $(since "$t0")"
+  local closes
+  closes=$(for i in "${live[@]}"; do ns_exec "$i" "$bin" ctl --admin 127.0.0.1:7001 metrics; done |
+    sed -n 's/^meshmap_connection_closes_total{reason="idle timeout"} \([0-9]*\)$/\1/p' |
+    awk '{s += $1} END {print s + 0}')
+  echo "figure region_idle_timeout_closes $closes"
+  [ "$closes" -ge 1 ] || fail "no survivor closed a link at its idle timeout: the failure was not silent"
+  alive "${live[@]}"
+}
+
+partition() {
+  ns_init 12
+  build 12 90 || return
+  local a=(0 1 2 3 4 5) b=(6 7 8 9 10 11) i t0
+  for i in "${b[@]}"; do ns_side "$i" 1; done
+  t0=$(now)
+  echo "split: nodes 0-5 | nodes 6-11"
+  sides_apart() { maps_true "${a[@]}" && maps_true "${b[@]}"; }
+  wait_for 120 sides_apart || fail "each side's maps did not shrink to that side: $(for i in "${a[@]}" "${b[@]}"; do printf '%s:%s/%s ' "$i" "$(field "$i" map_records)" "$(field "$i" components)"; done)"
+  echo "figure partition_detect_s $(since "$t0")"
+  local warned=0
+  for i in "${a[@]}" "${b[@]}"; do grep -q 'node: partition: the map splits\|node: forgetting' "$dir/n$i.log" && warned=$((warned + 1)); done
+  echo "figure partition_nodes_warned $warned"
+  [ "$warned" = 12 ] || fail "only $warned of 12 nodes logged the partition or forgot the far side"
+  # longer than the confirm and unreachable timeouts: well past them now
+  sleep 5
+  sides_apart || fail "a side's map changed while apart"
+  for i in "${b[@]}"; do ns_side "$i" 0; done
+  t0=$(now)
+  echo "healed"
+  wait_for 180 maps_true $(seq 0 11) ||
+    fail "the maps did not merge after the heal: $(for i in $(seq 0 11); do printf '%s:%s/%s ' "$i" "$(field "$i" map_records)" "$(field "$i" components)"; done)"
+  echo "figure partition_merge_s $(since "$t0")"
+  alive $(seq 0 11)
+}
+
+loss() {
+  ns_init 15
+  for i in 12 13 14; do "$bin" keygen --difficulty 10 --out "$dir/k$i" >/dev/null 2>&1; done
+  build 12 90 || return
+  # each phase: node k (2, 3, 4) leaves (SIGTERM: its goodbyes and its
+  # neighbours' disconnect events must reach every map) and node 12 + k
+  # joins (its connect events likewise), under the phase's loss
+  local live=($(seq 0 11)) pct t0 i k=2 ae0 ae1 newn
+  for pct in 0 10 30; do
+    for i in $(seq 0 14); do ns_loss "$i" "$pct" || { fail "cannot set the loss"; return; }; done
+    t0=$(now)
+    kill -TERM "${pids[$k]}"; wait "${pids[$k]}" || fail "node $k did not stop cleanly"; pids[$k]=0
+    live=($(for i in "${live[@]}"; do [ "$i" != "$k" ] && echo "$i"; done))
+    ae0=$(sum_metric anti_entropy_wanted_total "${live[@]}")
+    newn=$((12 + k - 2))
+    ns_start "$newn" 0 1
+    live+=("$newn")
+    wait_for 180 maps_true "${live[@]}" ||
+      fail "$pct% loss: the maps are not the truth: $(for i in "${live[@]}"; do printf '%s:%s/%s ' "$i" "$(field "$i" map_records)" "$(field "$i" components)"; done)"
+    ae1=$(sum_metric anti_entropy_wanted_total "${live[@]}")
+    echo "figure loss_${pct}_converge_s $(since "$t0")"
+    echo "figure loss_${pct}_ae_repairs $((ae1 - ae0))"
+    k=$((k + 1))
+  done
+  alive "${live[@]}"
+}
+
+case $scenario in
+region | partition | loss) "$scenario" ;;
+*) echo "usage: netns_test.sh region|partition|loss MESHMAP_BINARY"; exit 2 ;;
+esac
+stop_all
+sanitizer_check
+[ "$fails" -eq 0 ] && echo "netns $scenario: ok"
+[ "$fails" -eq 0 ]
