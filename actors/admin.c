@@ -112,6 +112,8 @@ metrics(mm_admin_t *a, FILE *f)
 	C("refused_full", "Newcomers turned away: no slot.", s.refused_full);
 	C("refused_memory", "Newcomers turned away at critical memory pressure.",
 	    s.refused_memory);
+	C("inbound_evictions", "Inbound links dropped for a newcomer from a less crowded "
+	    "address range (IPv4 /16, IPv6 /32).", s.evicted_inbound);
 	C("bans", "Peers banned.", s.bans);
 	C("refused_banned", "Banned peers refused at the handshake.", s.refused_banned);
 	C("direct_sent", "Direct messages we sent.", s.direct_sent);

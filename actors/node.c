@@ -208,6 +208,14 @@ struct mm_node {
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
 	mm_timer_t select_t, analyse_t, px_t, snap_t, ae_t, ihave_t;
+	/* A newcomer admitted by evicting an inbound link (evict_for): it
+	 * waits here, holding its connection's reference, until the evicted
+	 * link's peer down frees the slot. */
+	struct {
+		mm_actor_t *conn, *evicted;
+		uint8_t id[32], ip[16];
+		uint16_t port;
+	} wait_in;
 	char *snap_path;
 	struct addr *book;  /* addr_max entries */
 	unsigned nbook;
@@ -318,7 +326,7 @@ struct mm_node {
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
 	_Atomic uint64_t st_ih_sent, st_ih_rx, st_iw_sent, st_iw_served, st_iw_over;
-	_Atomic uint64_t st_verify, st_stale, st_refused_mem;
+	_Atomic uint64_t st_verify, st_stale, st_refused_mem, st_evicted;
 	atomic_int a_pressure;
 	atomic_uint a_degree, a_max_degree, a_max_inbound; /* for the metrics */
 	_Atomic uint64_t st_intro_out, st_intro_in, st_intro_dial;
@@ -359,6 +367,10 @@ bump(_Atomic uint64_t *c)
 static void
 release_peers(mm_node_t *n)
 {
+	if (n->wait_in.conn != NULL) {
+		mm_actor_unref(n->wait_in.conn);
+		n->wait_in.conn = NULL;
+	}
 	for (int i = 0; i < n->peers_hi; i++) {
 		if (n->peers[i].conn != NULL) {
 			mm_actor_unref(n->peers[i].conn);
@@ -2969,6 +2981,81 @@ no_slot(mm_node_t *n, int inbound)
 	return inbound ? in >= n->cfg.max_inbound : all - in >= n->cfg.max_degree;
 }
 
+/* ---- inbound eviction by address range ---------------------------------------
+ * Many addresses in one range are cheap (a /16 of IPv4 is one provider,
+ * often one attacker); distinct ranges are not. An attacker could take
+ * every inbound slot from one range and then keep honest newcomers out: a
+ * first step to eclipsing us (seed 002; Bitcoin Core evicts by netgroup for
+ * the same reason). So a newcomer from a range that holds fewer of our
+ * inbound links than the most crowded one may take the slot of the
+ * youngest link of that range. The longer-lived half of the inbound links
+ * (and protected peers) are never evicted: a peer that has served us for
+ * a long time keeps its slot, whatever its range. A newcomer from the
+ * crowded range itself evicts nobody, so the attacker cannot cycle slots. */
+static uint64_t
+ip_range(const uint8_t ip[16])
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (memcmp(ip, v4, 12) == 0) /* IPv4: its /16 */
+		return 1ull << 32 | (uint64_t)ip[12] << 8 | ip[13];
+	return (uint64_t)ip[0] << 24 | (uint64_t)ip[1] << 16 | (uint64_t)ip[2] << 8 | ip[3];
+}
+
+static unsigned
+inbound_in_range(const mm_node_t *n, uint64_t range)
+{
+	unsigned k = 0;
+	for (int i = 0; i < n->peers_hi; i++)
+		k += n->peers[i].conn != NULL && n->peers[i].inbound &&
+		    ip_range(n->peers[i].ip) == range;
+	return k;
+}
+
+/* The inbound link a newcomer from ip may replace, or NULL. */
+static struct peer *
+evict_for(mm_node_t *n, const uint8_t ip[16])
+{
+	struct peer *c[MAX_PEERS];
+	unsigned nc = 0;
+	for (int i = 0; i < n->peers_hi; i++) {
+		struct peer *p = &n->peers[i];
+		if (p->conn != NULL && p->inbound && !is_protected(n, p->id))
+			c[nc++] = p;
+	}
+	/* oldest first (insertion sort: 32 links at most) */
+	for (unsigned i = 1; i < nc; i++)
+		for (unsigned j = i; j > 0 && c[j - 1]->since_ms > c[j]->since_ms; j--) {
+			struct peer *t = c[j];
+			c[j] = c[j - 1];
+			c[j - 1] = t;
+		}
+	struct peer *best = NULL;
+	unsigned most = 0;
+	for (unsigned i = (nc + 1) / 2; i < nc; i++) { /* the younger half */
+		unsigned k = inbound_in_range(n, ip_range(c[i]->ip));
+		if (k > most || (k == most && best != NULL && c[i]->since_ms > best->since_ms))
+			best = c[i], most = k;
+	}
+	if (best == NULL || most < 2 || inbound_in_range(n, ip_range(ip)) + 1 >= most)
+		return NULL;
+	return best;
+}
+
+static void peer_up(mm_node_t *n, struct peer_msg *pm);
+
+/* The evicted link is down: the waiting newcomer takes its slot (through
+ * peer_up again: it may have been banned, or have linked another way, in
+ * between). */
+static void
+admit_waiting(mm_node_t *n)
+{
+	struct peer_msg w = {.conn = n->wait_in.conn, .inbound = 1, .port = n->wait_in.port};
+	memcpy(w.id, n->wait_in.id, 32);
+	memcpy(w.ip, n->wait_in.ip, 16);
+	n->wait_in.conn = n->wait_in.evicted = NULL;
+	peer_up(n, &w);
+}
+
 static void
 peer_up(mm_node_t *n, struct peer_msg *pm)
 {
@@ -3023,6 +3110,26 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	int mem = n->pressure >= MM_PRESSURE_CRITICAL;
 	if (mem || (no_slot(n, pm->inbound) && !(is_protected(n, pm->id) &&
 	    atomic_load(&n->npeers) < n->cfg.map.max_neighbours_temp))) {
+		struct peer *v;
+		if (!mem && pm->inbound && n->wait_in.conn == NULL &&
+		    (v = evict_for(n, pm->ip)) != NULL) {
+			bump(&n->st_evicted);
+			mm_log(MM_LOG_INFO, "node: inbound slots full: dropping %02x%02x%02x%02x "
+			    "(the youngest of %u inbound links from one address range) for "
+			    "a newcomer from another range", v->id[0], v->id[1], v->id[2],
+			    v->id[3], inbound_in_range(n, ip_range(v->ip)));
+			struct addr *a = book_find(n, v->id);
+			if (a != NULL)
+				a->next_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
+			mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
+			(void)mm_send(v->conn, &m);
+			n->wait_in.conn = pm->conn; /* its reference, now ours */
+			n->wait_in.evicted = v->conn;
+			memcpy(n->wait_in.id, pm->id, 32);
+			memcpy(n->wait_in.ip, pm->ip, 16);
+			n->wait_in.port = pm->port;
+			return;
+		}
 		bump(mem ? &n->st_refused_mem : &n->st_full);
 		if (mem)
 			mm_log(MM_LOG_WARN, "node: peer refused: memory pressure critical");
@@ -3112,6 +3219,14 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 	struct addr *ba = book_of_tag(n, pm->tag);
 	if (ba != NULL)
 		book_dial_done(n, ba, 0); /* no-op if it was up */
+	if (n->wait_in.conn != NULL && pm->conn == n->wait_in.conn) {
+		/* the newcomer waiting for a slot left first: the evicted
+		 * link's slot simply stays free */
+		mm_actor_unref(n->wait_in.conn);
+		n->wait_in.conn = n->wait_in.evicted = NULL;
+	} else if (n->wait_in.conn != NULL && pm->conn == n->wait_in.evicted) {
+		admit_waiting(n);
+	}
 	mm_actor_unref(pm->conn); /* the message's reference */
 }
 
@@ -4191,6 +4306,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->events_coalesced = LD(st_coalesced);
 	o->syncs = LD(st_syncs);
 	o->refused_full = LD(st_full);
+	o->evicted_inbound = LD(st_evicted);
 	o->bans = LD(st_bans);
 	o->refused_banned = LD(st_banned);
 	o->sync_events_sent = LD(st_sync_ev);

@@ -354,6 +354,9 @@ typedef struct mm_node_stats {
 	/* newcomers refused at critical memory pressure, and the pressure
 	 * the node last heard of (enum mm_pressure) */
 	uint64_t refused_memory;
+	/* inbound links dropped to make room for a newcomer from a less
+	 * crowded address range (IPv4 /16, IPv6 /32) */
+	uint64_t evicted_inbound;
 	int pressure;
 	/* the link limits in force (a reload changes them): degree,
 	 * max_degree, and max_inbound in relay mode (0 otherwise) */

@@ -16,6 +16,7 @@ PKGS=(
   gnuplot-nox                        # scripts/sim_report.sh: the simulator's plots
   prometheus                         # promtool: the admin test checks /metrics
   curl                               # the admin test's raw HTTP requests
+  iproute2 nftables                  # the netns tests: namespaces, bridges, loss
 )
 
 missing=()

@@ -3,8 +3,9 @@
 # (nftables) for packet loss. Nothing leaves the namespaces: the LAN is a
 # bridge inside a namespace of its own, not linked to the host's network.
 #
-#   ns_init N     namespaces mmt<PID>-0 .. N-1 (node i: 10.77.0.<i+1>/16 on
-#                 eth0, and its own loopback) and a hub namespace
+#   ns_init N     namespaces mmt<PID>-0 .. N-1 (node i: 10.<77+R>.0.<i+1>/8 on
+#                 eth0, R = ${ns_rng[i]:-0}: set ns_rng before ns_init to put
+#                 nodes in other /16 ranges; and its own loopback) and a hub namespace
 #                 mmt<PID>-hub holding bridges br0 (the LAN) and br1 (the far
 #                 side of a partition), port v<i> for node i. Also what
 #                 proc_lib.sh gives ($dir, pids, fail, last, field,
@@ -28,6 +29,7 @@
 
 ns_pfx=mmt$$
 ns_count=0
+ns_rng=()
 
 ns_skip() { echo "SKIP: $*"; exit 77; }
 
@@ -60,7 +62,7 @@ ns_init() {
       { echo "cannot create node $i's cable"; exit 1; }
     "${hub[@]}" link set "v$i" master br0 up
     ip -n "$ns_pfx-$i" link set lo up
-    ip -n "$ns_pfx-$i" addr add "$(ns_ip "$i")/16" dev eth0
+    ip -n "$ns_pfx-$i" addr add "$(ns_ip "$i")/8" dev eth0
     ip -n "$ns_pfx-$i" link set eth0 up
   done
 }
@@ -77,7 +79,7 @@ ns_cleanup() {
   ip netns del "$ns_pfx-hub" 2>/dev/null
   if [ -n "${KEEP:-}" ]; then echo "kept $dir"; else rm -rf "$dir"; fi
 }
-ns_ip() { echo "10.77.$(($1 / 250)).$(($1 % 250 + 1))"; }
+ns_ip() { echo "10.$((77 + ${ns_rng[$1]:-0})).$(($1 / 250)).$(($1 % 250 + 1))"; }
 ns_exec() { local i=$1; shift; ip netns exec "$ns_pfx-$i" "$@"; }
 ns_down() { ip -n "$ns_pfx-hub" link set "v$1" down; }
 ns_up() { ip -n "$ns_pfx-hub" link set "v$1" up; }

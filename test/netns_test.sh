@@ -16,6 +16,10 @@
 #              one node leaves and a new one joins: every map drops the
 #              one and takes the other's links, and is the truth
 #              (anti-entropy repairs counted).
+#   ranges     a node's slots full of attackers from one /16 and one
+#              long-lived peer: a newcomer from another range gets in (the
+#              youngest attacker's slot), the long-lived peer keeps its
+#              link, one more attacker from the crowded range is refused.
 # Timings (idle timeout 6 s, confirm 5 s, unreachable 10 s, select 0.5 s,
 # anti-entropy 2 s) are shortened so that the scenarios take a minute or
 # two; the outcomes checked do not depend on them.
@@ -23,6 +27,7 @@ set -u
 scenario=$1 bin=$2
 . "$(dirname "$0")/netns_lib.sh"
 
+ns_opts=()  # more options for the next ns_start (later ones win)
 ns_start() { # ns_start I [BOOTSTRAP-INDEX...]
   local i=$1 b boots=()
   shift
@@ -33,7 +38,7 @@ ns_start() { # ns_start I [BOOTSTRAP-INDEX...]
     --difficulty 10 --network nsnet --workers 1 --listen "$(ns_ip "$i"):7000" \
     --admin 127.0.0.1:7001 --status 1 --ttl 8 --degree 4 --max-degree 6 --select-ms 500 \
     --min-link-ms 2000 --px-ms 1000 --ae-ms 2000 --confirm-timeout 5 \
-    --unreachable-timeout 10 --idle-timeout 6 "${boots[@]}" >>"$dir/n$i.log" 2>&1 &
+    --unreachable-timeout 10 --idle-timeout 6 "${boots[@]}" "${ns_opts[@]}" >>"$dir/n$i.log" 2>&1 &
   pids[$i]=$!
 }
 metric() { # metric I NAME: a counter from node i's /metrics
@@ -152,9 +157,54 @@ loss() {
   alive "${live[@]}"
 }
 
+ranges() {
+  # T (node 0) holds 6 links at most and dials nobody; L (node 1, range
+  # 10.79/16) links first and stays; attackers 2-6 (10.78/16) take every
+  # other slot; newcomer N (node 8, 10.80/16) must still get in, by the
+  # youngest attacker's slot; attacker 7 (10.78/16 again) must not.
+  ns_rng=(0 2 1 1 1 1 1 1 3)
+  ns_init 9
+  local i
+  for i in $(seq 0 8); do
+    "$bin" keygen --difficulty 10 --out "$dir/k$i" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
+  done
+  ns_opts=(--select-ms 0 --degree 1 --max-degree 6)
+  ns_start 0; sleep 0.3
+  peers_of() { [ "$(field "$1" peers)" = "$2" ]; }
+  ns_start 1 0
+  wait_for 20 peers_of 1 1 || { fail "L did not link to T"; return; }
+  sleep 2
+  for i in 2 3 4 5 6; do ns_start "$i" 0; done
+  wait_for 30 peers_of 0 6 || { fail "the attackers did not fill T's slots: $(last 0)"; return; }
+  echo "T full: L and 5 attackers from 10.78.0.0/16"
+  ns_start 8 0
+  wait_for 30 peers_of 8 1 || fail "the newcomer from another range did not get in"
+  local ev
+  ev=$(metric 0 inbound_evictions_total)
+  echo "figure ranges_evictions_for_newcomer ${ev:-0}"
+  [ "${ev:-0}" = 1 ] || fail "T evicted ${ev:-0} links for the newcomer, not 1"
+  peers_of 1 1 || fail "the long-lived peer L lost its link"
+  grep -q "closed" "$dir/n1.log" && fail "L's link was closed: $(grep closed "$dir/n1.log" | head -3)"
+  ns_start 7 0
+  local full0
+  full0=$(metric 0 refused_full_total)
+  # attacker 7 (and the evicted attacker, when it redials) is turned away
+  refused_more() { [ "$(metric 0 refused_full_total)" -gt "$full0" ]; }
+  wait_for 30 refused_more || fail "attacker 7 was not refused"
+  sleep 3
+  peers_of 7 0 || fail "an attacker from the crowded range got in: $(last 7)"
+  ev=$(metric 0 inbound_evictions_total)
+  echo "figure ranges_evictions_total ${ev:-0}"
+  [ "${ev:-0}" = 1 ] || fail "$ev evictions in all, not 1 (the newcomer's): an attacker from the crowded range evicted a link, or the newcomer could not"
+  peers_of 0 6 || fail "T holds $(field 0 peers) links, not 6"
+  peers_of 1 1 && peers_of 8 1 || fail "L or the newcomer lost its link"
+  echo "figure ranges_refused_crowded_range $(( $(metric 0 refused_full_total) - full0 ))"
+  alive $(seq 0 8)
+}
+
 case $scenario in
-region | partition | loss) "$scenario" ;;
-*) echo "usage: netns_test.sh region|partition|loss MESHMAP_BINARY"; exit 2 ;;
+region | partition | loss | ranges) "$scenario" ;;
+*) echo "usage: netns_test.sh region|partition|loss|ranges MESHMAP_BINARY"; exit 2 ;;
 esac
 stop_all
 sanitizer_check
