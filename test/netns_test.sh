@@ -20,6 +20,11 @@
 #              long-lived peer: a newcomer from another range gets in (the
 #              youngest attacker's slot), the long-lived peer keeps its
 #              link, one more attacker from the crowded range is refused.
+#   slowloris  2,000 connections from four addresses stall the TLS
+#              handshake while a fifth host runs 100 honest handshakes:
+#              >= 99 succeed, every stalled one is closed (refused at
+#              accept by the per-address pending cap, or at the handshake
+#              timeout), the node's peak RSS stays within its budget.
 # Timings (idle timeout 6 s, confirm 5 s, unreachable 10 s, select 0.5 s,
 # anti-entropy 2 s) are shortened so that the scenarios take a minute or
 # two; the outcomes checked do not depend on them.
@@ -202,9 +207,58 @@ ranges() {
   alive $(seq 0 8)
 }
 
+slowloris() {
+  # T (node 0); four attackers (nodes 1-4, four addresses) open 500
+  # connections each that stall the TLS handshake; meanwhile a newcomer
+  # host (node 5) runs a storm of 100 honest handshakes
+  ns_init 6
+  "$bin" keygen --difficulty 10 --out "$dir/k0" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
+  ns_opts=(--select-ms 0)
+  ns_start 0; sleep 0.5
+  local i ap=() fl=(flood --target "$(ns_ip 0):7000" --difficulty 10 --network nsnet --json)
+  # the honest part of each attacker's flood (40 messages, 10 s) only
+  # keeps it running while its hostile thread dials
+  for i in 1 2 3 4; do
+    ns_exec "$i" "$bin" "${fl[@]}" --count 40 --rate 4 --sinks 1 --halfopen 500 \
+      >"$dir/a$i.json" 2>"$dir/a$i.err" &
+    ap+=($!)
+  done
+  sleep 2
+  ns_exec 5 "$bin" "${fl[@]}" --handshakes 100 --concurrency 4 >"$dir/h.json" 2>"$dir/h.err" ||
+    fail "the honest storm failed: $(cat "$dir/h.err")"
+  for i in "${!ap[@]}"; do wait "${ap[$i]}" || fail "attacker $((i + 1))'s flood exit $?: $(tail -2 "$dir/a$((i + 1)).err")"; done
+  python3 - "$dir" <<'PY2' || fail "slowloris outcomes"
+import json, sys
+d = sys.argv[1]
+h = json.load(open(d + "/h.json"))
+print("figure slowloris_honest_handshakes %d/100" % h["completed"])
+assert h["completed"] >= 99, h
+for i in (1, 2, 3, 4):
+    a = json.load(open("%s/a%d.json" % (d, i)))["hostile"]["halfopen"]
+    assert a["attempts"] == 500 and a["closed_by_target"] == 500, (i, a)
+print("figure slowloris_stalled_closed_by_target 2000/2000")
+PY2
+  local m to lim hwm budget
+  m=$(ns_exec 0 "$bin" ctl --admin 127.0.0.1:7001 metrics)
+  to=$(sed -n 's/^meshmap_connection_closes_total{reason="handshake timeout"} \([0-9]*\)$/\1/p' <<<"$m")
+  lim=$(sed -n 's/^meshmap_connection_closes_total{reason="connection limit"} \([0-9]*\)$/\1/p' <<<"$m")
+  budget=$(sed -n 's/^meshmap_memory_budget_bytes \([0-9]*\)$/\1/p' <<<"$m")
+  hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/${pids[0]}/status")
+  [ -n "$hwm" ] && [ -n "$budget" ] || { fail "cannot read the peak RSS ($hwm) or the budget ($budget)"; return; }
+  echo "figure slowloris_handshake_timeouts ${to:-0}"
+  echo "figure slowloris_refused_at_accept ${lim:-0}"
+  echo "figure slowloris_peak_rss_kb $hwm (budget $((budget / 1024)) kB)"
+  # four addresses, four pending handshakes each: no more than 16 stalled
+  # at once, so nearly all were refused at accept, the rest timed out
+  [ "$(( ${to:-0} + ${lim:-0} ))" -ge 2000 ] || fail "only $to timeouts and $lim refusals for 2000 stalled connections"
+  [ "${lim:-0}" -ge 1000 ] || fail "the per-address pending cap refused only ${lim:-0}"
+  [ "$((hwm * 1024))" -le "$budget" ] || fail "peak RSS $hwm kB over the budget $budget bytes"
+  alive 0
+}
+
 case $scenario in
-region | partition | loss | ranges) "$scenario" ;;
-*) echo "usage: netns_test.sh region|partition|loss|ranges MESHMAP_BINARY"; exit 2 ;;
+region | partition | loss | ranges | slowloris) "$scenario" ;;
+*) echo "usage: netns_test.sh region|partition|loss|ranges|slowloris MESHMAP_BINARY"; exit 2 ;;
 esac
 stop_all
 sanitizer_check
