@@ -1,11 +1,13 @@
 /* Writes the seed corpus of the fuzz targets: one valid encoding of every
  * message type (wire), the same as frame streams (frame), and a small valid
- * snapshot (snapshot). Run: make_corpus <dir>. */
+ * snapshot (snapshot), and signed events (event). Run: make_corpus <dir>. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "identity.h"
+#include "peerstore.h"
 #include "snapshot.h"
 #include "wire.h"
 
@@ -119,6 +121,38 @@ main(int argc, char **argv)
 		memcpy(fb + 2 + n, buf, (size_t)n); /* two frames back to back */
 		put(argv[1], "frame", mm_wire_type_name(t), fb, 2 + 2 * (size_t)n);
 	}
+	/* Signed events (fuzz_event): one origin's connect, disconnect and a
+	 * newer connect, and a second origin's claim of the same edge. */
+	mm_identity_t org[2];
+	for (int k = 0; k < 2; k++)
+		if (mm_id_generate(&org[k], 0, NULL) != 0)
+			return 1;
+	for (int k = 0; k < 4; k++) {
+		const mm_identity_t *o = &org[k == 3];
+		memset(&m, 0, sizeof(m));
+		m.type = MM_W_EVENT;
+		mm_w_event_t *e = &m.u.event;
+		e->kind = k == 1 ? MM_PS_DISCONNECT : MM_PS_CONNECT;
+		e->dir = k == 3 ? MM_PS_IN : MM_PS_OUT;
+		e->seq = 100 + (uint32_t)k;
+		e->ts = 1763700000000ull + (uint64_t)k;
+		e->ttl = 6;
+		e->pow = o->nonce;
+		memcpy(e->pub, o->pub, 32);
+		mm_id_of(org[k != 3].pub, e->peer);
+		uint8_t sb[MM_WIRE_EVENT_SIGNED_LEN];
+		mm_wire_event_signed_bytes(e, sb);
+		if (mm_id_sign(o, sb, sizeof(sb), e->sig) != 0)
+			return 1;
+		int n = mm_wire_encode(&m, buf, sizeof(buf));
+		if (n < 0)
+			return 1;
+		char name[32];
+		snprintf(name, sizeof(name), "signed-%d", k);
+		put(argv[1], "event", name, buf + 4, (size_t)n - 4);
+	}
+	mm_id_free(&org[0]);
+	mm_id_free(&org[1]);
 	mm_ps_t *ps;
 	mm_ps_create(NULL, &ps);
 	mm_bans_t *b = mm_bans_new(8);
