@@ -124,7 +124,9 @@ static _Atomic uint64_t *ev_sent_ns[MAX_CONNS]; /* per source: send time by seq 
  * index instead (direct: after the kind byte), and the sender records the
  * time it queued each index; events are found by source and seq. */
 static _Atomic uint64_t *msg_sent_ns; /* by message index */
-static uint64_t msg_count;
+/* Published (release) after msg_sent_ns: a sink may receive a broadcast of
+ * another flood's (several floods against one target) while we build. */
+static _Atomic uint64_t msg_count;
 static atomic_int stop_now;
 
 static uint64_t
@@ -234,7 +236,8 @@ on_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 		uint64_t idx;
 		if (d->len >= at + 8) {
 			memcpy(&idx, d->ptr + at, 8);
-			t = idx < msg_count ? atomic_load_explicit(&msg_sent_ns[idx],
+			t = idx < atomic_load_explicit(&msg_count, memory_order_acquire) ?
+			    atomic_load_explicit(&msg_sent_ns[idx],
 			    memory_order_relaxed) : 0;
 			if (t != 0 && now > t)
 				hist_add(now - t);
@@ -444,7 +447,7 @@ build(const struct flood_opts *o, struct msg **out)
 	msg_sent_ns = calloc(n, sizeof(*msg_sent_ns));
 	if (ms == NULL || data == NULL || msg_sent_ns == NULL)
 		return -1;
-	msg_count = n;
+	atomic_store_explicit(&msg_count, n, memory_order_release);
 	uint64_t ts = unix_ms();
 	uint32_t evseq[MAX_CONNS] = {0};
 	uint32_t last_ev[MAX_CONNS] = {0}; /* index of a source's last event: dups copy it */
