@@ -1384,17 +1384,26 @@ full_in(mm_node_t *n, struct peer_msg *pm)
 
 /* ---- neighbour selection (selector.h) ------------------------------------------- */
 
+/* Close a link with "no slot" (error 14: the peer waits before it dials
+ * again), and do not redial it for full_backoff_ms either. */
+static void
+close_no_slot(mm_node_t *n, struct peer *p)
+{
+	struct addr *a = book_find(n, p->id);
+	if (a != NULL) /* it would come back at once otherwise */
+		a->next_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
+	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
+	(void)mm_send(p->conn, &m);
+}
+
+/* The selector drops a link. */
 static void
 kick(mm_node_t *n, struct peer *p)
 {
 	bump(&n->st_kicks);
-	struct addr *a = book_find(n, p->id);
-	if (a != NULL) /* it would come back at once otherwise */
-		a->next_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
 	mm_log(MM_LOG_INFO, "node: dropping neighbour %02x%02x%02x%02x (worst overlap)",
 	    p->id[0], p->id[1], p->id[2], p->id[3]);
-	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
-	(void)mm_send(p->conn, &m);
+	close_no_slot(n, p);
 }
 
 /* Connection introduction (seed §3.4, the relayed SDP messages): a peer
@@ -3118,11 +3127,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 			    "(the youngest of %u inbound links from one address range) for "
 			    "a newcomer from another range", v->id[0], v->id[1], v->id[2],
 			    v->id[3], inbound_in_range(n, ip_range(v->ip)));
-			struct addr *a = book_find(n, v->id);
-			if (a != NULL)
-				a->next_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
-			mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
-			(void)mm_send(v->conn, &m);
+			close_no_slot(n, v);
 			n->wait_in.conn = pm->conn; /* its reference, now ours */
 			n->wait_in.evicted = v->conn;
 			memcpy(n->wait_in.id, pm->id, 32);

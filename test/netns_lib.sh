@@ -20,8 +20,6 @@
 #                 different bridges cannot reach each other, silently
 #   ns_loss I PCT packets arriving at node i dropped at random, PCT percent
 #                 (nft numgen); 0 removes the rule
-#   ns_can_delay  0 if this kernel has netem (tc qdisc netem); ns_delay I MS
-#                 then delays what node i sends by MS
 # The EXIT trap kills every process left and deletes every namespace, also
 # when the test fails or is interrupted; a later run deletes namespaces left
 # by a run that was killed (SIGKILL leaves no trap).
@@ -98,12 +96,3 @@ table inet mmloss {
 }
 EOF
 }
-ns_can_delay() {
-  local ok=1
-  ip netns add "$ns_pfx-probe" || return 1
-  ip -n "$ns_pfx-probe" link set lo up
-  tc -n "$ns_pfx-probe" qdisc add dev lo root netem delay 1ms 2>/dev/null && ok=0
-  ip netns del "$ns_pfx-probe"
-  return $ok
-}
-ns_delay() { tc -n "$ns_pfx-$1" qdisc replace dev eth0 root netem delay "$2ms"; }
