@@ -627,11 +627,38 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 	}
 }
 
+static void ban_peer(mm_node_t *n, const uint8_t *id, const uint8_t ip[16],
+    const char *why);
+
+/* A close the connection layer made for a protocol violation it found
+ * (a bad frame, bad msgpack, bad parameters, a message out of order, too
+ * many unknown commands, a hello whose proof of work or identity binding
+ * fails): the peer's fault, so counted by cause and banned: its id if its
+ * hello proved one, and its address (docs/PROTOCOL.md §5). Not a wrong
+ * version or network (another network's node is not hostile), not a node
+ * we dialled that proved another id than the one we expected there (an
+ * address that changed hands), and not the node's own closes (misbehaved()
+ * scored those). */
+static int
+violation(mm_conn_t *c, int reason)
+{
+	if (mm_conn_by_owner(c) || (reason == MM_WERR_BAD_ID && !mm_conn_inbound(c)))
+		return 0;
+	return reason >= MM_WERR_BAD_FRAME && reason <= MM_WERR_ORDER &&
+	    reason != MM_WERR_VERSION && reason != MM_WERR_BANNED &&
+	    reason != MM_WERR_SHUTDOWN;
+}
+
 static void
 cb_close(mm_conn_t *c, int reason, const char *why, void *arg)
 {
-	(void)reason;
-	(void)why;
+	mm_node_t *n = arg;
+	if (violation(c, reason)) {
+		bump(&n->st_misb[(unsigned)reason % MM_NODE_CAUSES]);
+		char what[96];
+		snprintf(what, sizeof(what), "%s: %s", mm_close_reason_name(reason), why);
+		ban_peer(n, mm_conn_proved_id(c), mm_conn_ip(c), what);
+	}
 	/* Also for connections that never became peers: the node matches the
 	 * actor against its table and ignores the unknown ones. */
 	tell_node(arg, N_PEER_DOWN, c, NULL);
@@ -666,33 +693,54 @@ is_loopback(const uint8_t ip[16])
 	return (memcmp(ip, v4, 12) == 0 && ip[12] == 127) || memcmp(ip, v6lo, 16) == 0;
 }
 
+/* An address (16 bytes, IPv4 mapped) as text; 0, or -1. */
+static int
+ip_text(const uint8_t ip[16], char *out, size_t len)
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	int v4m = memcmp(ip, v4, 12) == 0;
+	return inet_ntop(v4m ? AF_INET : AF_INET6, v4m ? ip + 12 : ip, out,
+	    (socklen_t)len) != NULL ? 0 : -1;
+}
+
+/* Ban a peer id and, if ban_addresses and it is not loopback, its
+ * address; id NULL: the address alone (a peer whose hello never proved an
+ * id). Thread-safe: the node actor and connection callbacks call it. */
 static void
-ban_peer(mm_node_t *n, const uint8_t id[32], const uint8_t ip[16], const char *why)
+ban_peer(mm_node_t *n, const uint8_t *id, const uint8_t ip[16], const char *why)
 {
 	uint64_t now = unix_ms() / 1000;
 	mm_ban_t b = {.kind = MM_BAN_ID, .created = now, .expires = now + n->cfg.ban_s};
-	memcpy(b.key, id, 32);
 	snprintf(b.reason, sizeof(b.reason), "%s", why);
+	int by_addr = n->cfg.ban_addresses && !is_loopback(ip);
+	if (id == NULL && !by_addr)
+		return;
+	char who[INET6_ADDRSTRLEN + 24] = "";
+	if (id != NULL)
+		for (int i = 0; i < 8; i++)
+			snprintf(who + 2 * i, 3, "%02x", id[i]);
+	else if (ip_text(ip, who, sizeof(who)) != 0)
+		snprintf(who, sizeof(who), "an address");
 	pthread_mutex_lock(&n->bans_mu);
 	mm_bans_expire(n->bans, now);
-	int rc = mm_bans_add(n->bans, &b);
-	if (n->cfg.ban_addresses && !is_loopback(ip)) {
+	int rc = 0;
+	if (id != NULL) {
+		memcpy(b.key, id, 32);
+		rc = mm_bans_add(n->bans, &b);
+	}
+	if (by_addr && rc == 0) {
 		mm_ban_t a = b;
 		a.kind = MM_BAN_ADDR;
 		a.plen = 128;
 		memset(a.key, 0, sizeof(a.key));
 		memcpy(a.key, ip, 16);
-		if (rc == 0)
-			rc = mm_bans_add(n->bans, &a);
+		rc = mm_bans_add(n->bans, &a);
 	}
 	pthread_mutex_unlock(&n->bans_mu);
-	char hex[17];
-	for (int i = 0; i < 8; i++)
-		snprintf(hex + 2 * i, 3, "%02x", id[i]);
 	if (rc != 0)
-		mm_log(MM_LOG_WARN, "node: cannot ban %s (%s): ban list full", hex, why);
+		mm_log(MM_LOG_WARN, "node: cannot ban %s (%s): ban list full", who, why);
 	else
-		mm_log(MM_LOG_WARN, "node: banned %s for %us: %s", hex, n->cfg.ban_s, why);
+		mm_log(MM_LOG_WARN, "node: banned %s for %us: %s", who, n->cfg.ban_s, why);
 	bump(&n->st_bans);
 }
 

@@ -78,6 +78,9 @@ struct mm_conn {
 	uint8_t expect[32];
 	uint8_t peer[32];
 	uint16_t peer_port;          /* from its hello: where it accepts */
+	uint8_t proved;              /* its hello passed: peer[] is its id */
+	uint8_t by_owner;            /* the close was asked by the owner */
+	uint16_t unknown;            /* unknown commands received */
 	uint64_t last_rx_ms, last_tx_ms;
 	uint64_t ping_us;
 	uint32_t ping_req, next_req, rtt_us;
@@ -461,8 +464,12 @@ conn_close(mm_conn_t *c, int reason, const char *why)
 void
 mm_conn_close(mm_conn_t *c, int reason, const char *why)
 {
+	c->by_owner = 1;
 	conn_close(c, reason, why);
 }
+
+const uint8_t *mm_conn_proved_id(const mm_conn_t *c) { return c->proved ? c->peer : NULL; }
+int mm_conn_by_owner(const mm_conn_t *c) { return c->by_owner; }
 
 uint32_t mm_conn_rtt_us(const mm_conn_t *c) { return c->rtt_us; }
 int mm_conn_inbound(const mm_conn_t *c) { return c->inbound; }
@@ -491,7 +498,13 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 	if (r == 0)
 		type_count(n, 0, m->type, len);
 	if (r == MM_WIRE_EUNKNOWN) {
-		/* Forward compatible: answered, the connection stays. */
+		/* Forward compatible: answered, the connection stays; but a
+		 * sender must take the answer as "not supported" (PROTOCOL.md
+		 * §10), so a peer that keeps sending them is misbehaving. */
+		if (++c->unknown > MM_CONN_UNKNOWN_MAX) {
+			fail(c, MM_WERR_UNKNOWN_CMD, "too many unknown commands", m->req);
+			return;
+		}
 		mm_wire_msg_t e = {.type = MM_W_ERROR, .req = m->req};
 		e.u.error.code = MM_WERR_UNKNOWN_CMD;
 		e.u.error.msg = (mm_bytes_t){(const uint8_t *)"unknown command", 15};
@@ -516,6 +529,7 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 			return;
 		}
 		c->state = ST_READY;
+		c->proved = 1;
 		c->peer_port = m->u.hello.port;
 		if (c->pending_counted) {
 			atomic_fetch_sub_explicit(&n->pending_ip[c->ipslot], 1,
@@ -758,6 +772,7 @@ conn_turn(mm_actor_t *self, const mm_msg_t *m)
 	case MM_CONN_CLOSE:
 		/* A protocol code: the peer is told why (an error message),
 		 * then the connection closes. */
+		c->by_owner = 1;
 		if (m->aux >= 1 && m->aux < MM_CLOSE_TIMEOUT)
 			fail(c, (int)m->aux, "closed by the node", 0);
 		else

@@ -55,6 +55,9 @@ enum mm_close_reason {
 	MM_CLOSE__MAX = 32
 };
 
+/* Unknown commands a connection answers (error 3) before it closes. */
+#define MM_CONN_UNKNOWN_MAX 16
+
 typedef struct mm_net_config {
 	const mm_identity_t *id;
 	const char *network;            /* network name (hello.net) */
@@ -132,6 +135,13 @@ enum { MM_CONN_SEND_BUF = MM_MSG_USER + 1000, MM_CONN_CLOSE };
 void mm_conn_close(mm_conn_t *c, int reason, const char *why);
 uint32_t mm_conn_rtt_us(const mm_conn_t *c);   /* 0 until the first pong */
 const uint8_t *mm_conn_peer_id(const mm_conn_t *c); /* NULL before ready */
+/* For on_close: the id the peer's hello proved (kept after the close;
+ * NULL if no hello passed), and whether the close was the owner's own
+ * (mm_conn_close or an MM_CONN_CLOSE message) rather than this layer's
+ * protocol checks or the socket. A close for a protocol code (1..13) that
+ * was not the owner's is the peer's fault, found by this layer. */
+const uint8_t *mm_conn_proved_id(const mm_conn_t *c);
+int mm_conn_by_owner(const mm_conn_t *c);
 int mm_conn_inbound(const mm_conn_t *c);
 /* The peer's address: 16 bytes, IPv4 as ::ffff:a.b.c.d. */
 const uint8_t *mm_conn_ip(const mm_conn_t *c);

@@ -60,6 +60,8 @@ struct mm_conn {
 	struct mm_conn *nnext, *nprev; /* the net's list */
 	uint8_t expect[32];
 	bool has_expect;
+	bool proved;            /* became ready: peer_id is proved */
+	bool by_owner;          /* the close was asked by the owner */
 };
 
 struct mm_net {
@@ -528,6 +530,7 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 		if (c->state != ST_DIAL)
 			return;
 		c->state = ST_READY;
+		c->proved = true;
 		c->heard_ms = mm_now_ms();
 		mm_net_t *n = c->net;
 		n->st_ready++;
@@ -568,6 +571,7 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 		return;
 	}
 	case MM_CONN_CLOSE:
+		c->by_owner = true;
 		conn_close(c, (int)m->aux, "closed by the node");
 		return;
 	default:
@@ -913,8 +917,12 @@ mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m)
 void
 mm_conn_close(mm_conn_t *c, int reason, const char *why)
 {
+	c->by_owner = true;
 	conn_close(c, reason, why);
 }
+
+const uint8_t *mm_conn_proved_id(const mm_conn_t *c) { return c->proved ? c->peer_id : NULL; }
+int mm_conn_by_owner(const mm_conn_t *c) { return c->by_owner; }
 
 void
 mm_net_set_rates(mm_net_t *n, uint64_t recv_rate, uint64_t send_rate)

@@ -31,6 +31,9 @@ struct node {
 	uint8_t flood_peer[32];
 	atomic_int flood_result;
 	atomic_int burst_n; /* events (seq 4242) to send to each new peer */
+	/* closes this layer made for the peer's protocol fault (code 1..13,
+	 * not by the owner): with the id the hello proved, and without */
+	atomic_int faults_proved, faults_unproved;
 };
 
 static mm_rt_t *rt;
@@ -76,7 +79,9 @@ on_close(mm_conn_t *c, int reason, const char *why, void *arg)
 	if (mm_conn_rtt_us(c) != 0)
 		atomic_store(&n->last_rtt, mm_conn_rtt_us(c));
 	atomic_fetch_add(&n->closes, 1);
-	(void)reason;
+	if (reason >= 1 && reason <= 13 && !mm_conn_by_owner(c))
+		atomic_fetch_add(mm_conn_proved_id(c) != NULL ? &n->faults_proved :
+		    &n->faults_unproved, 1);
 	(void)why;
 }
 
@@ -314,6 +319,9 @@ test_hostile_client(void)
 	expect_error_then_close(&r, MM_WERR_BAD_MSGPACK);
 	raw_free(&r);
 	WAIT_FOR(closes(&a, MM_WERR_BAD_MSGPACK) == 1);
+	/* the server's own fault finding, after a hello that proved an id */
+	CHECK_EQ(atomic_load(&a.faults_proved), 1);
+	CHECK_EQ(atomic_load(&a.faults_unproved), 0);
 
 	/* An unknown command is answered; the connection stays; then an
 	 * oversize frame ends it. */
@@ -343,6 +351,19 @@ test_hostile_client(void)
 	CHECK_EQ(m.type, MM_W_PONG);
 	CHECK_EQ(m.req, 9);
 	CHECK_EQ(m.u.ping.ts, 77);
+	/* but a peer that keeps sending them is closed: the first
+	 * MM_CONN_UNKNOWN_MAX are answered, the next ends it */
+	for (int i = 1; i <= MM_CONN_UNKNOWN_MAX; i++)
+		raw_send(&r, u, ul);
+	expect_error_then_close(&r, MM_WERR_UNKNOWN_CMD);
+	raw_free(&r);
+	WAIT_FOR(closes(&a, MM_WERR_UNKNOWN_CMD) == 1);
+	CHECK_EQ(atomic_load(&a.faults_proved), 2);
+
+	/* An oversize length prefix. */
+	raw_tls(&r, a.port, DIFF);
+	raw_hello(&r, 0);
+	CHECK(raw_next(&r, &m));
 	uint8_t big[4];
 	mm_frame_put_len(big, 1u << 20); /* over the 64 KiB maximum */
 	raw_send(&r, big, sizeof(big));
@@ -356,6 +377,8 @@ test_hostile_client(void)
 	expect_error_then_close(&r, MM_WERR_BAD_POW);
 	raw_free(&r);
 	WAIT_FOR(closes(&a, MM_WERR_BAD_POW) == 1);
+	CHECK_EQ(atomic_load(&a.faults_proved), 3); /* + the oversize */
+	CHECK_EQ(atomic_load(&a.faults_unproved), 1); /* no id proved */
 
 	/* A message before hello. */
 	raw_tls(&r, a.port, DIFF);
@@ -364,10 +387,11 @@ test_hostile_client(void)
 	raw_free(&r);
 	WAIT_FOR(closes(&a, MM_WERR_ORDER) == 1);
 	/* Ready on a: b, b's dial that b itself then refused (wrong id, seen
-	 * from b's side), and the two clients whose hello was valid before they
-	 * misbehaved. The short proof of work and the message before hello
+	 * from b's side), and the three clients whose hello was valid before
+	 * they misbehaved. The short proof of work and the message before hello
 	 * never got in. */
-	CHECK_EQ(atomic_load(&a.ready), 4);
+	CHECK_EQ(atomic_load(&a.ready), 5);
+	CHECK_EQ(atomic_load(&a.faults_unproved), 2);
 }
 
 static void
