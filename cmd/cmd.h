@@ -14,6 +14,7 @@ int mm_cmd_node(int argc, char **argv);
 int mm_cmd_ctl(int argc, char **argv);
 int mm_cmd_map(int argc, char **argv);
 int mm_cmd_flood(int argc, char **argv);
+int mm_cmd_probe(int argc, char **argv);
 
 /* Parse an unsigned decimal in [min, max]; 0 on success, -1 if invalid. */
 int mm_cmd_parse_uint(const char *s, unsigned long min, unsigned long max,

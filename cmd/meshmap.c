@@ -33,6 +33,8 @@ usage(FILE *f)
 	    "  map      the network as a running node sees it (JSON, or Graphviz DOT)\n"
 	    "  flood    load a node with real traffic (and hostile traffic) and measure\n"
 	    "           what it delivers\n"
+	    "  probe    misbehave once towards a node (a bad frame, a bad hello, ...)\n"
+	    "           and report how it answered; or ping it and time the answers\n"
 	    "  sim      simulate thousands of nodes of the same logic on a virtual\n"
 	    "           clock, deterministically (runs meshmap-sim)\n"
 	    "\n"
@@ -113,6 +115,8 @@ main(int argc, char **argv)
 		return mm_cmd_ctl(argc - 1, argv + 1);
 	if (strcmp(cmd, "map") == 0)
 		return mm_cmd_map(argc - 1, argv + 1);
+	if (strcmp(cmd, "probe") == 0)
+		return mm_cmd_probe(argc - 1, argv + 1);
 	if (strcmp(cmd, "flood") == 0)
 		return mm_cmd_flood(argc - 1, argv + 1);
 	if (strcmp(cmd, "sim") == 0)
