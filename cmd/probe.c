@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,6 +590,8 @@ mm_cmd_probe(int argc, char **argv)
 	    {NULL, 0, NULL, 0}};
 	const char *bad = NULL;
 	int c;
+	/* writes to a connection the node has ended must fail, not kill us */
+	signal(SIGPIPE, SIG_IGN);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:k:n:d:h", lo, NULL)) != -1) {
 		switch (c) {

@@ -25,6 +25,15 @@
 #              >= 99 succeed, every stalled one is closed (refused at
 #              accept by the per-address pending cap, or at the handshake
 #              timeout), the node's peak RSS stays within its budget.
+#   badframes  eleven hosts each commit one protocol fault (meshmap probe:
+#              oversize and zero length prefixes, truncated and invalid
+#              msgpack, a bad parameter, unknown commands, hello twice, a
+#              message before hello, a short proof of work, an identity
+#              not bound to the TLS certificate, a forged signature): each
+#              closed within 1 s with its error and counted by cause, the
+#              host's next connection refused at accept, and again after
+#              the node restarts from its snapshot; an honest host is
+#              accepted throughout.
 # Timings (idle timeout 6 s, confirm 5 s, unreachable 10 s, select 0.5 s,
 # anti-entropy 2 s) are shortened so that the scenarios take a minute or
 # two; the outcomes checked do not depend on them.
@@ -260,9 +269,76 @@ PY2
   alive 0
 }
 
+badframes() {
+  # T (node 0) keeps bans in a snapshot; hosts 1-11 each commit one
+  # protocol fault (meshmap probe) from an address of their own; host 12
+  # is honest
+  ns_init 13
+  local kinds=(oversize zero truncated badpack badparams unknown order early shortpow wrongid badsig)
+  local codes=(1 1 2 2 4 3 12 12 6 7 8) i k
+  for i in $(seq 0 12); do
+    "$bin" keygen --difficulty 10 --out "$dir/k$i" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
+  done
+  ns_opts=(--select-ms 0 --snapshot "$dir/t.snap")
+  ns_start 0; sleep 0.5
+  local pr=(probe --target "$(ns_ip 0):7000" --network nsnet --difficulty 10 --timeout 10 --json)
+  [ "$(ns_exec 12 "$bin" "${pr[@]}" --key "$dir/k12" --kind connect)" = '{"kind":"connect","received":"accepted"}' ] ||
+    fail "the honest host was not accepted before the faults"
+  for k in "${!kinds[@]}"; do
+    i=$((k + 1))
+    ns_exec "$i" "$bin" "${pr[@]}" --key "$dir/k$i" --kind "${kinds[$k]}" --again >"$dir/p$i.json" 2>"$dir/p$i.err" ||
+      fail "probe ${kinds[$k]} exit $?: $(cat "$dir/p$i.json" "$dir/p$i.err")"
+  done
+  # each closed at once (well within 1 s), with its own error, and the
+  # next connection from that host refused at accept (its address banned)
+  python3 - "$dir" "${kinds[*]}" "${codes[*]}" <<'PY3' || fail "badframes outcomes"
+import json, sys
+d, kinds, codes = sys.argv[1], sys.argv[2].split(), [int(c) for c in sys.argv[3].split()]
+worst = 0.0
+bad = []
+for i, (k, c) in enumerate(zip(kinds, codes), 1):
+    p = json.load(open("%s/p%d.json" % (d, i)))
+    print("figure badframes_close_ms_%s %.2f (error %d, again: %s)" % (k, p["close_ms"], p["error"], p.get("again")))
+    worst = max(worst, p["close_ms"])
+    if not (p["closed"] and p["close_ms"] <= 1000 and p["error"] == c and p.get("again") == "refused at accept"):
+        bad.append((k, p))
+print("figure badframes_worst_close_ms %.2f" % worst)
+assert not bad, bad
+PY3
+  # each counted under its own cause
+  local m cause want got
+  m=$(ns_exec 0 "$bin" ctl --admin 127.0.0.1:7001 metrics)
+  for cause in "bad frame:2" "bad msgpack:2" "bad parameters:1" "unknown command:1" "message out of order:2" \
+      "short proof of work:1" "identity does not verify:1" "bad signature:1"; do
+    want=${cause##*:}
+    got=$(sed -n "s/^meshmap_misbehaviour_total{cause=\"${cause%:*}\"} \([0-9]*\)$/\1/p" <<<"$m")
+    [ "${got:-0}" = "$want" ] || fail "misbehaviour_total{cause=\"${cause%:*}\"} is ${got:-none}, not $want"
+  done
+  local bans
+  bans=$(sed -n 's/^meshmap_bans_active \([0-9]*\)$/\1/p' <<<"$m")
+  echo "figure badframes_bans_active $bans"
+  # 11 addresses, and the 8 ids that a valid hello proved
+  [ "${bans:-0}" = 19 ] || fail "$bans bans in force, not 19 (11 addresses, 8 ids)"
+  # a restart: the bans come back from the snapshot and hold at accept
+  kill -TERM "${pids[0]}"; wait "${pids[0]}" || fail "T did not stop cleanly"
+  ns_start 0; sleep 0.5
+  grep -q "snapshot $dir/t.snap: [0-9]* addresses, 19 bans" "$dir/n0.log" || fail "the restarted node did not load the 19 bans: $(grep snapshot "$dir/n0.log")"
+  local refused=0 r
+  for k in "${!kinds[@]}"; do
+    i=$((k + 1))
+    r=$(ns_exec "$i" "$bin" "${pr[@]}" --key "$dir/k$i" --kind connect)
+    [ "$r" = '{"kind":"connect","received":"refused at accept"}' ] && refused=$((refused + 1)) ||
+      fail "after the restart, host $i (${kinds[$k]}): $r"
+  done
+  echo "figure badframes_refused_after_restart $refused/${#kinds[@]}"
+  [ "$(ns_exec 12 "$bin" "${pr[@]}" --key "$dir/k12" --kind connect)" = '{"kind":"connect","received":"accepted"}' ] ||
+    fail "the honest host was not accepted after the restart"
+  alive 0
+}
+
 case $scenario in
-region | partition | loss | ranges | slowloris) "$scenario" ;;
-*) echo "usage: netns_test.sh region|partition|loss|ranges|slowloris MESHMAP_BINARY"; exit 2 ;;
+region | partition | loss | ranges | slowloris | badframes) "$scenario" ;;
+*) echo "usage: netns_test.sh region|partition|loss|ranges|slowloris|badframes MESHMAP_BINARY"; exit 2 ;;
 esac
 stop_all
 sanitizer_check
