@@ -33,11 +33,11 @@
 
 enum kind {
 	P_OVERSIZE, P_ZERO, P_TRUNCATED, P_BADPACK, P_BADPARAMS, P_UNKNOWN, P_ORDER,
-	P_EARLY, P_SHORTPOW, P_WRONGID, P_BADSIG, P_CONNECT, P_PING, P__N
+	P_EARLY, P_SHORTPOW, P_WRONGID, P_BADSIG, P_CONNECT, P_PING, P_JUNK, P__N
 };
 static const char *const kind_name[P__N] = {"oversize", "zero", "truncated", "badpack",
     "badparams", "unknown", "order", "early", "shortpow", "wrongid", "badsig", "connect",
-    "ping"};
+    "ping", "junk"};
 
 struct opts {
 	const char *target, *network, *key;
@@ -195,7 +195,9 @@ raw_next(struct raw *r, mm_wire_msg_t *m, double deadline)
 			if (m->type == MM_W_PING) {
 				mm_wire_msg_t p = {.type = MM_W_PONG, .req = m->req};
 				p.u.ping.ts = m->u.ping.ts;
-				(void)raw_send_msg(r, &p, deadline);
+				/* whole or not at all: a frame cut short would
+				 * garble the stream (a second to get it out) */
+				(void)raw_send_msg(r, &p, mono_ms() + 1000);
 				continue;
 			}
 			if (m->type == MM_W_ERROR) {
@@ -516,6 +518,89 @@ run_ping(const struct opts *o, const struct sockaddr_storage *ss, socklen_t sl,
 	return lost == 0 && !gone && n > 0 ? MM_EXIT_OK : MM_EXIT_FAIL;
 }
 
+/* ---- junk ------------------------------------------------------------------------ */
+
+/* Valid frames of the largest size, as fast as the node reads them, for
+ * --duration: broadcasts on a topic no one wants, each with a new nonce
+ * and payload and a true signature (the node must read, decode and dedup
+ * every one, and finds no fault to close the link for). What the node
+ * sends meanwhile is read, and its pings answered. */
+static int
+run_junk(const struct opts *o, const struct sockaddr_storage *ss, socklen_t sl,
+    const mm_identity_t *id)
+{
+	struct raw r;
+	struct result res = {0};
+	double deadline = mono_ms() + (double)o->timeout_s * 1e3;
+	open_link(&r, o, ss, sl, id, P_CONNECT, deadline, &res);
+	if (!res.accepted) {
+		fprintf(stderr, "meshmap probe: %s: not accepted (%s)\n", o->target,
+		    res.fail != NULL ? res.fail : res.err_code ? res.err_msg : "closed");
+		raw_free(&r);
+		return MM_EXIT_FAIL;
+	}
+	static uint8_t data[MM_WIRE_DATA_MAX], frame[MM_FRAME_MAX_DEFAULT + 64];
+	uint64_t frames = 0, bytes = 0, seed = (uint64_t)mono_ms();
+	size_t off = 0, len = 0;
+	double t0 = mono_ms(), end = t0 + (double)o->duration_s * 1e3;
+	int gone = 0;
+	while (!gone && mono_ms() < end) {
+		if (off == len) { /* the next frame */
+			for (size_t i = 0; i < sizeof(data); i += 8) {
+				seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+				memcpy(data + i, &seed, 8);
+			}
+			mm_wire_msg_t m = {.type = MM_W_BCAST};
+			m.u.bcast.topic = (mm_bytes_t){(const uint8_t *)"junk", 4};
+			memcpy(m.u.bcast.pub, id->pub, 32);
+			m.u.bcast.pow = id->nonce;
+			m.u.bcast.nonce = frames + 1;
+			m.u.bcast.ts = (uint64_t)time(NULL) * 1000u;
+			m.u.bcast.ttl = 1;
+			m.u.bcast.data = (mm_bytes_t){data, sizeof(data)};
+			uint8_t sb[MM_WIRE_BCAST_SIGNED_LEN];
+			mm_wire_bcast_signed_bytes(&m.u.bcast, sb);
+			mm_id_sign(id, sb, sizeof(sb), m.u.bcast.sig);
+			int n = mm_wire_encode(&m, frame, sizeof(frame));
+			if (n <= 0) {
+				fprintf(stderr, "meshmap probe: cannot encode a broadcast\n");
+				break;
+			}
+			len = (size_t)n;
+			off = 0;
+		}
+		long w = mm_tls_write(r.t, frame + off, len - off);
+		if (w > 0) {
+			off += (size_t)w;
+			bytes += (uint64_t)w;
+			frames += off == len;
+		} else if (w != MM_TLS_WANT_WRITE && w != MM_TLS_WANT_READ) {
+			gone = 1;
+			break;
+		} else {
+			poll(&(struct pollfd){r.fd, POLLIN | POLLOUT, 0}, 1, 100);
+		}
+		mm_wire_msg_t m;
+		/* what the node sent: read past, between our frames only (a
+		 * pong must not land inside one) */
+		while (off == len && raw_next(&r, &m, 0) == 1)
+			;
+		gone |= r.closed;
+	}
+	double s = (mono_ms() - t0) / 1e3;
+	if (o->json)
+		printf("{\"kind\":\"junk\",\"frames\":%llu,\"bytes\":%llu,\"seconds\":%.2f,"
+		    "\"mb_per_s\":%.2f,\"closed\":%s,\"error\":%d}\n",
+		    (unsigned long long)frames, (unsigned long long)bytes, s, (double)bytes / 1e6 / s,
+		    gone ? "true" : "false", r.err_code);
+	else
+		printf("probe junk: %llu frames of %zu bytes (%.1f MB/s) in %.1f s%s%s\n",
+		    (unsigned long long)frames, len, (double)bytes / 1e6 / s, s,
+		    gone ? ", then closed by the node: " : "", gone ? r.err_msg : "");
+	raw_free(&r);
+	return MM_EXIT_OK;
+}
+
 /* ---- the command ----------------------------------------------------------------- */
 
 static void
@@ -546,6 +631,9 @@ usage(FILE *f)
 	    "  ping       no fault: ping every --interval ms for --duration s and\n"
 	    "             report the round trips (fails if one goes unanswered\n"
 	    "             within --timeout)\n"
+	    "  junk       no fault either: valid frames of the largest size (signed\n"
+	    "             broadcasts on a topic no one wants), as fast as the node\n"
+	    "             reads them, for --duration s; reports what was sent\n"
 	    "\n"
 	    "  -t, --target HOST:PORT  the node (required)\n"
 	    "  -k, --kind KIND         what to do (required)\n"
@@ -557,7 +645,7 @@ usage(FILE *f)
 	    "                          the node received it\n"
 	    "      --timeout S         wait at most S for each answer (default 10)\n"
 	    "      --interval MS       ping: between pings (default 100)\n"
-	    "      --duration S        ping: for how long (default 10)\n"
+	    "      --duration S        ping, junk: for how long (default 10)\n"
 	    "      --json              one JSON object\n"
 	    "\n"
 	    "example:\n"
@@ -650,8 +738,8 @@ mm_cmd_probe(int argc, char **argv)
 		    "cannot make an identity");
 		return MM_EXIT_FAIL;
 	}
-	if (o.kind == P_PING) {
-		int rc = run_ping(&o, &ss, sl, &id);
+	if (o.kind == P_PING || o.kind == P_JUNK) {
+		int rc = (o.kind == P_PING ? run_ping : run_junk)(&o, &ss, sl, &id);
 		mm_id_free(&id);
 		return rc;
 	}

@@ -34,6 +34,11 @@
 #              host's next connection refused at accept, and again after
 #              the node restarts from its snapshot; an honest host is
 #              accepted throughout.
+#   junk       one host sends valid frames of the largest size as fast as
+#              the node reads them, another opens connection after
+#              connection of random bytes; an honest host's pings (every
+#              200 ms for 15 s) are each answered within 2 s, every garbage
+#              connection is closed, the peak RSS stays within the budget.
 # Timings (idle timeout 6 s, confirm 5 s, unreachable 10 s, select 0.5 s,
 # anti-entropy 2 s) are shortened so that the scenarios take a minute or
 # two; the outcomes checked do not depend on them.
@@ -336,9 +341,53 @@ PY3
   alive 0
 }
 
+junk() {
+  # T (node 0); J (node 2) sends valid frames of the largest size as fast
+  # as T reads them; G (node 3) opens connection after connection that
+  # sends random bytes instead of TLS; meanwhile H (node 1) pings T every
+  # 200 ms and needs each answer within 2 s
+  ns_init 4
+  "$bin" keygen --difficulty 10 --out "$dir/k0" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
+  ns_opts=(--select-ms 0)
+  ns_start 0; sleep 0.5
+  local pr=(probe --target "$(ns_ip 0):7000" --network nsnet --difficulty 10 --json)
+  ns_exec 2 "$bin" "${pr[@]}" --kind junk --duration 20 >"$dir/j.json" 2>"$dir/j.err" &
+  local jp=$!
+  ns_exec 3 "$bin" flood --target "$(ns_ip 0):7000" --difficulty 10 --network nsnet --json \
+    --count 40 --rate 2 --sinks 1 --garbage 3000 >"$dir/g.json" 2>"$dir/g.err" &
+  local gp=$!
+  sleep 2
+  ns_exec 1 "$bin" "${pr[@]}" --kind ping --interval 200 --duration 15 --timeout 2 >"$dir/h.json" 2>"$dir/h.err" ||
+    fail "a ping went unanswered for 2 s, or the honest link closed: $(cat "$dir/h.json" "$dir/h.err")"
+  wait "$jp" || fail "the junk probe exit $?: $(cat "$dir/j.err")"
+  wait "$gp" || fail "the garbage flood exit $?: $(tail -2 "$dir/g.err")"
+  python3 - "$dir" <<'PY4' || fail "junk outcomes"
+import json, sys
+d = sys.argv[1]
+h, j = json.load(open(d + "/h.json")), json.load(open(d + "/j.json"))
+g = json.load(open(d + "/g.json"))["hostile"]["garbage"]
+print("figure junk_pings_answered %d/%d" % (h["answered"], h["answered"] + h["unanswered"]))
+print("figure junk_ping_rtt_ms p50 %.2f p99 %.2f max %.2f" % (h["rtt_ms"]["p50"], h["rtt_ms"]["p99"], h["rtt_ms"]["max"]))
+print("figure junk_valid_frames %d (%.1f MB/s for %.1f s), link closed: %s" % (j["frames"], j["mb_per_s"], j["seconds"], j["closed"]))
+print("figure junk_garbage_connections %d, closed by the node %d" % (g["attempts"], g["closed_by_target"]))
+assert h["unanswered"] == 0 and not h["closed"] and h["answered"] >= 50, h
+assert j["frames"] >= 100 and not j["closed"], j  # valid: read, never a fault
+assert g["attempts"] >= 100 and g["closed_by_target"] == g["attempts"], g
+PY4
+  local m hwm budget
+  m=$(ns_exec 0 "$bin" ctl --admin 127.0.0.1:7001 metrics)
+  budget=$(sed -n 's/^meshmap_memory_budget_bytes \([0-9]*\)$/\1/p' <<<"$m")
+  hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/${pids[0]}/status")
+  [ -n "$hwm" ] && [ -n "$budget" ] || { fail "cannot read the peak RSS ($hwm) or the budget ($budget)"; return; }
+  echo "figure junk_bytes_in $(sed -n 's/^meshmap_bytes_total{dir="in"} \([0-9]*\)$/\1/p' <<<"$m")"
+  echo "figure junk_peak_rss_kb $hwm (budget $((budget / 1024)) kB)"
+  [ "$((hwm * 1024))" -le "$budget" ] || fail "peak RSS $hwm kB over the budget $budget bytes"
+  alive 0
+}
+
 case $scenario in
-region | partition | loss | ranges | slowloris | badframes) "$scenario" ;;
-*) echo "usage: netns_test.sh region|partition|loss|ranges|slowloris|badframes MESHMAP_BINARY"; exit 2 ;;
+region | partition | loss | ranges | slowloris | badframes | junk) "$scenario" ;;
+*) echo "usage: netns_test.sh region|partition|loss|ranges|slowloris|badframes|junk MESHMAP_BINARY"; exit 2 ;;
 esac
 stop_all
 sanitizer_check
