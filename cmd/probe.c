@@ -453,6 +453,22 @@ receive_text(const struct opts *o, const struct sockaddr_storage *ss, socklen_t 
 
 /* ---- ping ------------------------------------------------------------------------ */
 
+/* An honest link, both hellos done: 0; or -1, said on stderr. */
+static int
+open_accepted(struct raw *r, const struct opts *o, const struct sockaddr_storage *ss,
+    socklen_t sl, const mm_identity_t *id)
+{
+	struct result res = {0};
+	double deadline = mono_ms() + (double)o->timeout_s * 1e3;
+	open_link(r, o, ss, sl, id, P_CONNECT, deadline, &res);
+	if (res.accepted)
+		return 0;
+	fprintf(stderr, "meshmap probe: %s: not accepted (%s)\n", o->target,
+	    res.fail != NULL ? res.fail : res.err_code ? res.err_msg : "closed");
+	raw_free(r);
+	return -1;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -465,15 +481,8 @@ run_ping(const struct opts *o, const struct sockaddr_storage *ss, socklen_t sl,
     const mm_identity_t *id)
 {
 	struct raw r;
-	struct result res = {0};
-	double deadline = mono_ms() + (double)o->timeout_s * 1e3;
-	open_link(&r, o, ss, sl, id, P_CONNECT, deadline, &res);
-	if (!res.accepted) {
-		fprintf(stderr, "meshmap probe: %s: not accepted (%s)\n", o->target,
-		    res.fail != NULL ? res.fail : res.err_code ? res.err_msg : "closed");
-		raw_free(&r);
+	if (open_accepted(&r, o, ss, sl, id) != 0)
 		return MM_EXIT_FAIL;
-	}
 	unsigned cap = (unsigned)(o->duration_s * 1000 / o->interval_ms) + 1, n = 0,
 	    lost = 0;
 	double *rtt = calloc(cap, sizeof(double));
@@ -530,15 +539,8 @@ run_junk(const struct opts *o, const struct sockaddr_storage *ss, socklen_t sl,
     const mm_identity_t *id)
 {
 	struct raw r;
-	struct result res = {0};
-	double deadline = mono_ms() + (double)o->timeout_s * 1e3;
-	open_link(&r, o, ss, sl, id, P_CONNECT, deadline, &res);
-	if (!res.accepted) {
-		fprintf(stderr, "meshmap probe: %s: not accepted (%s)\n", o->target,
-		    res.fail != NULL ? res.fail : res.err_code ? res.err_msg : "closed");
-		raw_free(&r);
+	if (open_accepted(&r, o, ss, sl, id) != 0)
 		return MM_EXIT_FAIL;
-	}
 	static uint8_t data[MM_WIRE_DATA_MAX], frame[MM_FRAME_MAX_DEFAULT + 64];
 	uint64_t frames = 0, bytes = 0, seed = (uint64_t)mono_ms();
 	size_t off = 0, len = 0;
