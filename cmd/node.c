@@ -68,6 +68,7 @@ node_usage(FILE *f)
 	    "                          a quiet link pings every S/3 (default 30)\n"
 	    "      --snapshot FILE     keep known addresses and bans here across restarts\n"
 	    "                          (loaded at start, saved every 5 min and at stop)\n"
+	    "      --snapshot-ms MS    save it this often instead (default 300000)\n"
 	    "      --advertise HOST:PORT  where others can dial us (sent in connection\n"
 	    "                          introductions; default: the --listen address\n"
 	    "                          unless it is 0.0.0.0 or ::)\n"
@@ -150,7 +151,7 @@ struct node_opts {
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, announce, unreach, idle_s, per_ip, ttl;
-	unsigned long eager, ihave_ms;
+	unsigned long eager, ihave_ms, snap_ms;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
 	    pending_ip;
@@ -196,6 +197,7 @@ static const struct option node_longopts[] = {
     {"confirm-timeout", required_argument, NULL, 'C'},
     {"px-ms", required_argument, NULL, 'X'},
     {"snapshot", required_argument, NULL, 'Z'},
+    {"snapshot-ms", required_argument, NULL, 'z'},
     {"ae-ms", required_argument, NULL, 'A'},
     {"relay", no_argument, NULL, 'R'},
     {"advertise", required_argument, NULL, 'V'},
@@ -239,6 +241,7 @@ opts_default(struct node_opts *o)
 	o->confirm_s = 60;
 	o->px_ms = 30000;
 	o->ae_ms = 60000;
+	o->snap_ms = 300000;
 	o->max_inbound = 16;
 	o->direct_rate = 200000;
 	o->event_rate = 1000;
@@ -357,6 +360,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'Z':
 		o->snapshot = v;
 		return strlen(v) == 0 ? "--snapshot: a file path" : NULL;
+	case 'z':
+		return mm_cmd_parse_uint(v, 10, 86400000, &o->snap_ms) != 0 ?
+		    "--snapshot-ms: milliseconds in [10, 86400000]" : NULL;
 	case 'X':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->px_ms) != 0 ?
 		    "--px-ms: milliseconds in [0, 86400000] (0: only on new links)" : NULL;
@@ -742,6 +748,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(ihave_ms, "ihave-ms");
 	FIXED_N(unreach, "unreachable-timeout");
 	FIXED_N(idle_s, "idle-timeout");
+	FIXED_N(snap_ms, "snapshot-ms");
 	FIXED_N(per_ip, "max-conns-per-ip");
 	FIXED_N(ttl, "ttl");
 	FIXED_N(confirm_s, "confirm-timeout");
@@ -891,8 +898,8 @@ print_config(const struct node_opts *o)
 	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu, "
 	    "event-rate %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate, o->event_rate);
 	printf("  recv-rate-kb %lu, send-rate-kb %lu (0: no limit)\n", o->recv_kb, o->send_kb);
-	printf("  mem-budget %lu MB, shutdown-timeout %lu s, snapshot %s\n", o->mem_mb,
-	    o->shutdown_s, o->snapshot ? o->snapshot : "(none)");
+	printf("  mem-budget %lu MB, shutdown-timeout %lu s, snapshot %s every %lu ms\n",
+	    o->mem_mb, o->shutdown_s, o->snapshot ? o->snapshot : "(none)", o->snap_ms);
 	printf("  log level %s, format %s, to %s\n", level_name(o->log_level),
 	    o->log_json ? "json" : "text",
 	    o->log_file ? o->log_file : "stderr");
@@ -1011,6 +1018,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.min_link_ms = (uint32_t)o.min_link_ms;
 	nc.px_ms = (uint32_t)o.px_ms;
 	nc.snapshot_path = o.snapshot;
+	nc.snapshot_ms = (uint32_t)o.snap_ms;
 	nc.ae_ms = (uint32_t)o.ae_ms;
 	nc.relay = o.relay;
 	nc.direct_rate = nc.direct_burst = (uint32_t)o.direct_rate;
