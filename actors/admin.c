@@ -95,6 +95,8 @@ metrics(mm_admin_t *a, FILE *f)
 	C("events_refused", "Events refused (misbehaviour).", s.events_bad);
 	C("events_duplicate", "Events dropped as duplicates before any verify.",
 	    s.events_dup);
+	C("events_map_full", "Genuine events dropped because the map is at its bound "
+	    "(not the sender's fault).", s.events_map_full);
 	C("events_forwarded", "Events accepted and forwarded.", s.events_forwarded);
 	C("signature_verifications", "Ed25519 verifications of events (after dedup and "
 	    "staleness checks).", s.events_verified);

@@ -221,8 +221,10 @@ mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
 		g->st.lies++;
 		return MM_G_LIE;
 	}
-	if (rc < 0)
-		return rc; /* the map is full: not the origin's fault */
+	if (rc < 0) { /* the map is full: not the origin's fault */
+		g->st.full++;
+		return MM_G_FULL;
+	}
 	g->st.applied++;
 	if (in->ttl == 0)
 		return MM_G_DONE;
@@ -250,6 +252,7 @@ mm_gossip_verdict_name(int v)
 	case MM_G_BAD_POW: return "short proof of work";
 	case MM_G_BAD_SIG: return "bad signature";
 	case MM_G_LIE: return "inconsistent report";
-	default: return "map full";
+	case MM_G_FULL: return "map full";
+	default: return "unknown verdict";
 	}
 }

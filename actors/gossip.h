@@ -48,6 +48,9 @@ enum mm_gossip_verdict {
 	MM_G_DONE = 1,      /* applied, ttl exhausted: nothing to forward */
 	MM_G_DUP = 2,       /* seen already: drop silently */
 	MM_G_STALE = 3,     /* older than the map: drop, not forwarded */
+	MM_G_FULL = 4,      /* the map is at its bound (max_peers): dropped, not
+	                     * forwarded; not the sender's fault (a Sybil flood
+	                     * upstream is not its relays' misbehaviour) */
 	MM_G_BAD_TIME = -1, /* misbehaviour from here on */
 	MM_G_BAD_POW = -2,
 	MM_G_BAD_SIG = -3,
@@ -56,7 +59,7 @@ enum mm_gossip_verdict {
 
 typedef struct mm_gossip_stats {
 	uint64_t received, dup, stale, bad_time, bad_pow, bad_sig, lies,
-	    verified, applied, forwarded, local;
+	    verified, applied, forwarded, local, full;
 } mm_gossip_stats_t;
 
 typedef struct mm_gossip mm_gossip_t;

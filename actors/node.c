@@ -324,7 +324,7 @@ struct mm_node {
 	_Atomic uint32_t a_comp, a_largest, a_bridges, a_art, a_book;
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
-	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup;
+	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup, st_mapfull;
 	_Atomic uint64_t st_ih_sent, st_ih_rx, st_iw_sent, st_iw_served, st_iw_over;
 	_Atomic uint64_t st_verify, st_stale, st_refused_mem, st_evicted;
 	atomic_int a_pressure;
@@ -3472,6 +3472,8 @@ shard_event(struct gshard *g, struct peer_msg *pm)
 	} else {
 		if (v == MM_G_DUP)
 			bump(&n->st_evdup);
+		else if (v == MM_G_FULL)
+			bump(&n->st_mapfull);
 		free_pm(pm);
 	}
 }
@@ -4374,6 +4376,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->snapshots_saved = LD(st_snaps);
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
+	o->events_map_full = LD(st_mapfull);
 	o->events_verified = LD(st_verify);
 	mm_net_stats_t ns;
 	mm_net_stats(n->net, &ns);

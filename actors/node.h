@@ -328,7 +328,7 @@ unsigned mm_node_peers(const mm_node_t *n);   /* ready connections */
 typedef struct mm_node_stats {
 	uint64_t peers_up, peers_down, duplicates_closed, events_local, refreshes,
 	    dials,
-	    events_in, events_forwarded, events_bad, events_dup, frames_dropped,
+	    events_in, events_forwarded, events_bad, events_dup, events_map_full, frames_dropped,
 	    events_coalesced, /* own events replaced by a newer one before sending */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,

@@ -69,6 +69,8 @@ node_usage(FILE *f)
 	    "      --snapshot FILE     keep known addresses and bans here across restarts\n"
 	    "                          (loaded at start, saved every 5 min and at stop)\n"
 	    "      --snapshot-ms MS    save it this often instead (default 300000)\n"
+	    "      --map-max N         peers the map may hold (default 131072); events\n"
+	    "                          that would pass it are dropped and counted\n"
 	    "      --advertise HOST:PORT  where others can dial us (sent in connection\n"
 	    "                          introductions; default: the --listen address\n"
 	    "                          unless it is 0.0.0.0 or ::)\n"
@@ -151,7 +153,7 @@ struct node_opts {
 	const char *boots[MAX_BOOTSTRAP];
 	unsigned nboot;
 	unsigned long difficulty, workers, status, refresh, announce, unreach, idle_s, per_ip, ttl;
-	unsigned long eager, ihave_ms, snap_ms;
+	unsigned long eager, ihave_ms, snap_ms, map_max;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
 	    pending_ip;
@@ -198,6 +200,7 @@ static const struct option node_longopts[] = {
     {"px-ms", required_argument, NULL, 'X'},
     {"snapshot", required_argument, NULL, 'Z'},
     {"snapshot-ms", required_argument, NULL, 'z'},
+    {"map-max", required_argument, NULL, 'j'},
     {"ae-ms", required_argument, NULL, 'A'},
     {"relay", no_argument, NULL, 'R'},
     {"advertise", required_argument, NULL, 'V'},
@@ -242,6 +245,7 @@ opts_default(struct node_opts *o)
 	o->px_ms = 30000;
 	o->ae_ms = 60000;
 	o->snap_ms = 300000;
+	o->map_max = 131072;
 	o->max_inbound = 16;
 	o->direct_rate = 200000;
 	o->event_rate = 1000;
@@ -363,6 +367,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'z':
 		return mm_cmd_parse_uint(v, 10, 86400000, &o->snap_ms) != 0 ?
 		    "--snapshot-ms: milliseconds in [10, 86400000]" : NULL;
+	case 'j':
+		return mm_cmd_parse_uint(v, 256, 1u << 24, &o->map_max) != 0 ?
+		    "--map-max: peers in [256, 16777216]" : NULL;
 	case 'X':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->px_ms) != 0 ?
 		    "--px-ms: milliseconds in [0, 86400000] (0: only on new links)" : NULL;
@@ -749,6 +756,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(unreach, "unreachable-timeout");
 	FIXED_N(idle_s, "idle-timeout");
 	FIXED_N(snap_ms, "snapshot-ms");
+	FIXED_N(map_max, "map-max");
 	FIXED_N(per_ip, "max-conns-per-ip");
 	FIXED_N(ttl, "ttl");
 	FIXED_N(confirm_s, "confirm-timeout");
@@ -895,6 +903,7 @@ print_config(const struct node_opts *o)
 	    o->announce);
 	printf("  gossip-eager %lu, ihave-ms %lu\n", o->eager, o->ihave_ms);
 	printf("  unreachable-timeout %lu s, idle-timeout %lu s\n", o->unreach, o->idle_s);
+	printf("  map-max %lu peers\n", o->map_max);
 	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu, "
 	    "event-rate %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate, o->event_rate);
 	printf("  recv-rate-kb %lu, send-rate-kb %lu (0: no limit)\n", o->recv_kb, o->send_kb);
@@ -1014,6 +1023,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.degree = (unsigned)o.degree;
 	nc.max_degree = (unsigned)o.max_degree;
 	nc.map.confirm_timeout_s = (uint32_t)o.confirm_s;
+	nc.map.max_peers = (uint32_t)o.map_max;
 	nc.select_ms = (uint32_t)o.select_ms;
 	nc.min_link_ms = (uint32_t)o.min_link_ms;
 	nc.px_ms = (uint32_t)o.px_ms;

@@ -311,6 +311,56 @@ test_out_of_order(void)
 	node_free(&y);
 }
 
+/* A Sybil flood of genuine identities: once the map is at its bound, their
+ * events are dropped as MM_G_FULL (not misbehaviour: the relays that pass
+ * them on are not at fault), the map never grows past the bound, and an
+ * event about peers already known still applies. */
+static void
+test_map_full(void)
+{
+	struct node r, a, b;
+	node_new(&a, DIFF, 3);
+	node_new(&b, DIFF, 3);
+	CHECK_EQ(mm_id_generate(&r.id, DIFF, NULL), 0);
+	mm_ps_config_t pc;
+	mm_ps_config_default(&pc);
+	pc.max_peers = 64;
+	CHECK_EQ(mm_ps_create(&pc, &r.ps), 0);
+	CHECK_EQ(mm_dedup_create(NULL, &r.dd), 0);
+	mm_gossip_config_t c;
+	mm_gossip_config_default(&c);
+	c.difficulty = DIFF;
+	CHECK_EQ(mm_gossip_create(&c, &r.id, r.ps, r.dd, &r.g), 0);
+	mm_w_event_t e, fwd;
+	/* a and b first: known before the flood */
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, b.id.id, MM_PS_OUT, NOW, 1, &e), 0);
+	CHECK_EQ(mm_gossip_receive(r.g, &e, NOW, 1, &fwd), MM_G_FORWARD);
+	unsigned full = 0;
+	for (int i = 0; i < 100; i++) {
+		mm_identity_t s, t;
+		CHECK_EQ(mm_id_generate(&s, DIFF, NULL), 0);
+		CHECK_EQ(mm_id_generate(&t, DIFF, NULL), 0);
+		mm_w_event_t se = forge(&s, t.id, MM_PS_CONNECT, 1, NOW);
+		int v = mm_gossip_receive(r.g, &se, NOW, 1, &fwd);
+		CHECK(v == MM_G_FORWARD || v == MM_G_FULL);
+		full += v == MM_G_FULL;
+		mm_ps_stats_t st;
+		mm_ps_stats(r.ps, &st);
+		CHECK(st.records <= 64);
+		mm_id_free(&s);
+		mm_id_free(&t);
+	}
+	CHECK_GT(full, 60); /* 200 new ids offered, room for 62 */
+	CHECK_EQ(stats(&r).full, full);
+	/* a's next event names only known ids: still applied */
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_DISCONNECT, b.id.id, MM_PS_OUT, NOW, 1, &e), 0);
+	CHECK_EQ(mm_gossip_receive(r.g, &e, NOW, 1, &fwd), MM_G_FORWARD);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, mm_ps_lookup(r.ps, a.id.id), mm_ps_lookup(r.ps, b.id.id)), -1);
+	node_free(&r);
+	node_free(&a);
+	node_free(&b);
+}
+
 int
 main(void)
 {
@@ -318,6 +368,7 @@ main(void)
 	RUN(test_attacks);
 	RUN(test_line);
 	RUN(test_out_of_order);
+	RUN(test_map_full);
 	fprintf(stderr, "test_gossip: ok\n");
 	return 0;
 }
