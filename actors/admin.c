@@ -31,16 +31,6 @@ struct mm_admin {
 	int running;
 };
 
-static void
-ip_text(const uint8_t ip[16], char *out, size_t len)
-{
-	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	if (memcmp(ip, v4, 12) == 0)
-		inet_ntop(AF_INET, ip + 12, out, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, ip, out, (socklen_t)len);
-}
-
 /* ---- /metrics ------------------------------------------------------------------------ */
 
 static void
@@ -306,7 +296,7 @@ peers(mm_admin_t *a, FILE *f, int text)
 	for (int i = 0; i < n; i++) {
 		char id[65], ip[INET6_ADDRSTRLEN], addr[INET6_ADDRSTRLEN + 8];
 		mm_hex(p[i].id, 32, id);
-		ip_text(p[i].ip, ip, sizeof(ip));
+		(void)mm_ip_text(p[i].ip, ip, sizeof(ip));
 		snprintf(addr, sizeof(addr), "%s:%u", ip, p[i].port);
 		if (text) {
 			fprintf(f, "%-16.16s %-8s %-39s %8u %8u %6u %s\n", id,
@@ -465,7 +455,7 @@ ban_text(const mm_ban_t *b, char *out, size_t cap)
 		return;
 	}
 	char ip[INET6_ADDRSTRLEN];
-	ip_text(b->key, ip, sizeof(ip));
+	(void)mm_ip_text(b->key, ip, sizeof(ip));
 	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	unsigned plen = memcmp(b->key, v4, 12) == 0 ? b->plen - 96u : b->plen;
 	snprintf(out, cap, "%s/%u", ip, plen);

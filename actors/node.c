@@ -693,16 +693,6 @@ is_loopback(const uint8_t ip[16])
 	return (memcmp(ip, v4, 12) == 0 && ip[12] == 127) || memcmp(ip, v6lo, 16) == 0;
 }
 
-/* An address (16 bytes, IPv4 mapped) as text; 0, or -1. */
-static int
-ip_text(const uint8_t ip[16], char *out, size_t len)
-{
-	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	int v4m = memcmp(ip, v4, 12) == 0;
-	return inet_ntop(v4m ? AF_INET : AF_INET6, v4m ? ip + 12 : ip, out,
-	    (socklen_t)len) != NULL ? 0 : -1;
-}
-
 /* Ban a peer id and, if ban_addresses and it is not loopback, its
  * address; id NULL: the address alone (a peer whose hello never proved an
  * id). Thread-safe: the node actor and connection callbacks call it. */
@@ -719,7 +709,7 @@ ban_peer(mm_node_t *n, const uint8_t *id, const uint8_t ip[16], const char *why)
 	if (id != NULL)
 		for (int i = 0; i < 8; i++)
 			snprintf(who + 2 * i, 3, "%02x", id[i]);
-	else if (ip_text(ip, who, sizeof(who)) != 0)
+	else if (mm_ip_text(ip, who, sizeof(who)) != 0)
 		snprintf(who, sizeof(who), "an address");
 	pthread_mutex_lock(&n->bans_mu);
 	mm_bans_expire(n->bans, now);

@@ -97,3 +97,12 @@ mm_parse_listen(const char *s, char host[INET6_ADDRSTRLEN], uint16_t *port)
 	}
 	return 0;
 }
+
+int
+mm_ip_text(const uint8_t ip[16], char *out, size_t len)
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	int v4m = memcmp(ip, v4, 12) == 0;
+	return inet_ntop(v4m ? AF_INET : AF_INET6, v4m ? ip + 12 : ip, out,
+	    (socklen_t)len) != NULL ? 0 : -1;
+}

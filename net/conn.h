@@ -155,6 +155,10 @@ mm_net_t *mm_conn_net(const mm_conn_t *c);
 int mm_parse_hostport(const char *s, struct sockaddr_storage *out, socklen_t *len,
     int passive);
 
+/* A 16-byte address (IPv4 as ::ffff:a.b.c.d, as mm_conn_ip gives it) as
+ * text: a.b.c.d, or IPv6 notation. 0, or -1 if it does not fit. */
+int mm_ip_text(const uint8_t ip[16], char *out, size_t len);
+
 /* "host:port" to listen on, as a numeric host text and a port (what
  * mm_net_listen and mm_listen_fd take). 0 or -1. */
 int mm_parse_listen(const char *s, char host[INET6_ADDRSTRLEN], uint16_t *port);
