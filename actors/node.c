@@ -630,35 +630,32 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 static void ban_peer(mm_node_t *n, const uint8_t *id, const uint8_t ip[16],
     const char *why);
 
-/* A close the connection layer made for a protocol violation it found
- * (a bad frame, bad msgpack, bad parameters, a message out of order, too
- * many unknown commands, a hello whose proof of work or identity binding
- * fails): the peer's fault, so counted by cause and banned: its id if its
- * hello proved one, and its address (docs/PROTOCOL.md §5). Not a wrong
- * version or network (another network's node is not hostile), not a node
- * we dialled that proved another id than the one we expected there (an
- * address that changed hands), and not the node's own closes (misbehaved()
- * scored those). */
-static int
-violation(mm_conn_t *c, int reason)
+/* A protocol fault the connection layer found (a bad frame, bad msgpack,
+ * bad parameters, a message out of order, too many unknown commands, a
+ * hello whose proof of work or identity binding fails), before the peer
+ * is told: counted by cause and banned, its id if its hello proved one
+ * and its address (docs/PROTOCOL.md §5), so that its next connection is
+ * refused. Not a wrong version or network (another network's node is not
+ * hostile), nor a node we dialled that proved another id than the one we
+ * expected there (an address that changed hands). */
+static void
+cb_fault(mm_conn_t *c, int code, const char *why, void *arg)
 {
-	if (mm_conn_by_owner(c) || (reason == MM_WERR_BAD_ID && !mm_conn_inbound(c)))
-		return 0;
-	return reason >= MM_WERR_BAD_FRAME && reason <= MM_WERR_ORDER &&
-	    reason != MM_WERR_VERSION && reason != MM_WERR_BANNED &&
-	    reason != MM_WERR_SHUTDOWN;
+	mm_node_t *n = arg;
+	if (code == MM_WERR_VERSION || code == MM_WERR_NETWORK ||
+	    (code == MM_WERR_BAD_ID && !mm_conn_inbound(c)))
+		return;
+	bump(&n->st_misb[(unsigned)code % MM_NODE_CAUSES]);
+	char what[96];
+	snprintf(what, sizeof(what), "%s: %s", mm_close_reason_name(code), why);
+	ban_peer(n, mm_conn_proved_id(c), mm_conn_ip(c), what);
 }
 
 static void
 cb_close(mm_conn_t *c, int reason, const char *why, void *arg)
 {
-	mm_node_t *n = arg;
-	if (violation(c, reason)) {
-		bump(&n->st_misb[(unsigned)reason % MM_NODE_CAUSES]);
-		char what[96];
-		snprintf(what, sizeof(what), "%s: %s", mm_close_reason_name(reason), why);
-		ban_peer(n, mm_conn_proved_id(c), mm_conn_ip(c), what);
-	}
+	(void)reason;
+	(void)why;
 	/* Also for connections that never became peers: the node matches the
 	 * actor against its table and ignores the unknown ones. */
 	tell_node(arg, N_PEER_DOWN, c, NULL);
@@ -4057,6 +4054,7 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	nc.on_ready = cb_ready;
 	nc.on_message = cb_message;
 	nc.on_close = cb_close;
+	nc.on_fault = cb_fault;
 	nc.on_rtt = cb_rtt;
 	nc.accept_filter = cb_accept_filter;
 	/* with shedding, memory admission at accept too (net/conn.h): what a

@@ -79,7 +79,6 @@ struct mm_conn {
 	uint8_t peer[32];
 	uint16_t peer_port;          /* from its hello: where it accepts */
 	uint8_t proved;              /* its hello passed: peer[] is its id */
-	uint8_t by_owner;            /* the close was asked by the owner */
 	uint16_t unknown;            /* unknown commands received */
 	uint64_t last_rx_ms, last_tx_ms;
 	uint64_t ping_us;
@@ -402,6 +401,16 @@ fail(mm_conn_t *c, int code, const char *why, uint32_t req)
 	conn_close(c, code, why);
 }
 
+/* A protocol fault of the peer, found here: the owner hears of it first
+ * (on_fault), then the peer (fail). */
+static void
+fault(mm_conn_t *c, int code, const char *why, uint32_t req)
+{
+	if (c->net->cfg.on_fault != NULL)
+		c->net->cfg.on_fault(c, code, why, c->net->cfg.arg);
+	fail(c, code, why, req);
+}
+
 /* ---- closing --------------------------------------------------------------- */
 
 static void
@@ -464,12 +473,10 @@ conn_close(mm_conn_t *c, int reason, const char *why)
 void
 mm_conn_close(mm_conn_t *c, int reason, const char *why)
 {
-	c->by_owner = 1;
 	conn_close(c, reason, why);
 }
 
 const uint8_t *mm_conn_proved_id(const mm_conn_t *c) { return c->proved ? c->peer : NULL; }
-int mm_conn_by_owner(const mm_conn_t *c) { return c->by_owner; }
 
 uint32_t mm_conn_rtt_us(const mm_conn_t *c) { return c->rtt_us; }
 int mm_conn_inbound(const mm_conn_t *c) { return c->inbound; }
@@ -502,7 +509,7 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 		 * sender must take the answer as "not supported" (PROTOCOL.md
 		 * §10), so a peer that keeps sending them is misbehaving. */
 		if (++c->unknown > MM_CONN_UNKNOWN_MAX) {
-			fail(c, MM_WERR_UNKNOWN_CMD, "too many unknown commands", m->req);
+			fault(c, MM_WERR_UNKNOWN_CMD, "too many unknown commands", m->req);
 			return;
 		}
 		mm_wire_msg_t e = {.type = MM_W_ERROR, .req = m->req};
@@ -512,20 +519,20 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 		return;
 	}
 	if (r != MM_WIRE_OK) {
-		fail(c, r == MM_WIRE_EMSGPACK ? MM_WERR_BAD_MSGPACK : MM_WERR_BAD_PARAMS,
+		fault(c, r == MM_WIRE_EMSGPACK ? MM_WERR_BAD_MSGPACK : MM_WERR_BAD_PARAMS,
 		    why, m->req);
 		return;
 	}
 	if (c->state == ST_HELLO) {
 		if (m->type != MM_W_HELLO) {
-			fail(c, MM_WERR_ORDER, "first message must be hello", m->req);
+			fault(c, MM_WERR_ORDER, "first message must be hello", m->req);
 			return;
 		}
 		int code = mm_hello_check(&m->u.hello, c->tls, n->cfg.ca_pem != NULL,
 		    n->network, n->cfg.difficulty, c->has_expect ? c->expect : NULL,
 		    c->peer, &why);
 		if (code != 0) {
-			fail(c, code, why, 0);
+			fault(c, code, why, 0);
 			return;
 		}
 		c->state = ST_READY;
@@ -549,7 +556,7 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 	}
 	switch (m->type) {
 	case MM_W_HELLO:
-		fail(c, MM_WERR_ORDER, "hello twice", m->req);
+		fault(c, MM_WERR_ORDER, "hello twice", m->req);
 		return;
 	case MM_W_PING: {
 		mm_wire_msg_t p = {.type = MM_W_PONG, .req = m->req};
@@ -615,7 +622,7 @@ do_read(mm_conn_t *c)
 				return;
 		}
 		if (fr < 0) {
-			fail(c, MM_WERR_BAD_FRAME, fr == MM_FRAME_EZERO ?
+			fault(c, MM_WERR_BAD_FRAME, fr == MM_FRAME_EZERO ?
 			    "zero-length frame" : "frame longer than the maximum", 0);
 			return;
 		}
@@ -772,7 +779,6 @@ conn_turn(mm_actor_t *self, const mm_msg_t *m)
 	case MM_CONN_CLOSE:
 		/* A protocol code: the peer is told why (an error message),
 		 * then the connection closes. */
-		c->by_owner = 1;
 		if (m->aux >= 1 && m->aux < MM_CLOSE_TIMEOUT)
 			fail(c, (int)m->aux, "closed by the node", 0);
 		else

@@ -96,6 +96,13 @@ typedef struct mm_net_config {
 	void (*on_ready)(mm_conn_t *c, const uint8_t id[32], void *arg);
 	void (*on_message)(mm_conn_t *c, const mm_wire_msg_t *m, void *arg);
 	void (*on_close)(mm_conn_t *c, int reason, const char *why, void *arg);
+	/* This layer found a protocol fault of the peer (a wire error code,
+	 * 1..13: a bad frame, bad msgpack or parameters, a message out of
+	 * order, a hello that fails its checks, too many unknown commands)
+	 * and will now tell it and close. Called before the peer can learn of
+	 * it (the error frame, the TLS close), so that the owner can ban it
+	 * before it reconnects. Not for closes the owner asks. NULL: none. */
+	void (*on_fault)(mm_conn_t *c, int code, const char *why, void *arg);
 	/* A new round-trip time (microseconds) from a pong. NULL: none. */
 	void (*on_rtt)(mm_conn_t *c, uint32_t rtt_us, void *arg);
 	/* Called by the listener for every accepted socket, before TLS and
@@ -135,13 +142,9 @@ enum { MM_CONN_SEND_BUF = MM_MSG_USER + 1000, MM_CONN_CLOSE };
 void mm_conn_close(mm_conn_t *c, int reason, const char *why);
 uint32_t mm_conn_rtt_us(const mm_conn_t *c);   /* 0 until the first pong */
 const uint8_t *mm_conn_peer_id(const mm_conn_t *c); /* NULL before ready */
-/* For on_close: the id the peer's hello proved (kept after the close;
- * NULL if no hello passed), and whether the close was the owner's own
- * (mm_conn_close or an MM_CONN_CLOSE message) rather than this layer's
- * protocol checks or the socket. A close for a protocol code (1..13) that
- * was not the owner's is the peer's fault, found by this layer. */
+/* The id the peer's hello proved, also during and after the close (NULL
+ * if no hello passed): for on_fault and on_close. */
 const uint8_t *mm_conn_proved_id(const mm_conn_t *c);
-int mm_conn_by_owner(const mm_conn_t *c);
 int mm_conn_inbound(const mm_conn_t *c);
 /* The peer's address: 16 bytes, IPv4 as ::ffff:a.b.c.d. */
 const uint8_t *mm_conn_ip(const mm_conn_t *c);

@@ -61,7 +61,6 @@ struct mm_conn {
 	uint8_t expect[32];
 	bool has_expect;
 	bool proved;            /* became ready: peer_id is proved */
-	bool by_owner;          /* the close was asked by the owner */
 };
 
 struct mm_net {
@@ -411,6 +410,16 @@ count(mm_net_t *n, int dir, const uint8_t *f, uint32_t len)
 	}
 }
 
+/* A protocol fault of the peer: the owner hears of it, then the close (as
+ * in conn.c). */
+static void
+fault(struct mm_conn *c, int code, const char *why)
+{
+	if (c->net->cfg.on_fault != NULL)
+		c->net->cfg.on_fault(c, code, why, c->net->cfg.arg);
+	conn_close(c, code, why);
+}
+
 /* Frames of one segment, in order, as conn.c's on_frame would take them
  * (hello, ping and pong never travel here). */
 static void
@@ -425,7 +434,7 @@ rx_segment(struct mm_conn *c, struct seg *s)
 		const uint8_t *f = s->data + off;
 		uint32_t fl = mm_frame_get_len(f);
 		if (fl == 0 || fl > s->len - off - MM_FRAME_HDR || fl > c->net->cfg.max_frame) {
-			conn_close(c, MM_WERR_BAD_FRAME, "bad length prefix");
+			fault(c, MM_WERR_BAD_FRAME, "bad length prefix");
 			return;
 		}
 		count(c->net, 0, f, fl + MM_FRAME_HDR);
@@ -436,7 +445,7 @@ rx_segment(struct mm_conn *c, struct seg *s)
 		if (r == MM_WIRE_EUNKNOWN)
 			continue;
 		if (r != MM_WIRE_OK) {
-			conn_close(c, r == MM_WIRE_EMSGPACK ? MM_WERR_BAD_MSGPACK :
+			fault(c, r == MM_WIRE_EMSGPACK ? MM_WERR_BAD_MSGPACK :
 			    MM_WERR_BAD_PARAMS, why);
 			return;
 		}
@@ -571,7 +580,6 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 		return;
 	}
 	case MM_CONN_CLOSE:
-		c->by_owner = true;
 		conn_close(c, (int)m->aux, "closed by the node");
 		return;
 	default:
@@ -917,12 +925,11 @@ mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m)
 void
 mm_conn_close(mm_conn_t *c, int reason, const char *why)
 {
-	c->by_owner = true;
 	conn_close(c, reason, why);
 }
 
 const uint8_t *mm_conn_proved_id(const mm_conn_t *c) { return c->proved ? c->peer_id : NULL; }
-int mm_conn_by_owner(const mm_conn_t *c) { return c->by_owner; }
+
 
 void
 mm_net_set_rates(mm_net_t *n, uint64_t recv_rate, uint64_t send_rate)
