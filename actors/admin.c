@@ -177,6 +177,14 @@ metrics(mm_admin_t *a, FILE *f)
 	    "meshmap_bandwidth_pauses_total{dir=\"out\"} %llu\n",
 	    (unsigned long long)ns.bw_rate[0], (unsigned long long)ns.bw_rate[1],
 	    (unsigned long long)ns.bw_pauses[0], (unsigned long long)ns.bw_pauses[1]);
+	fprintf(f, "# HELP meshmap_backlog_bytes Bytes of received messages the node "
+	    "holds, not yet handled.\n# TYPE meshmap_backlog_bytes gauge\n"
+	    "meshmap_backlog_bytes %llu\n"
+	    "# HELP meshmap_backlog_pauses_total Reads paused because the node held too "
+	    "much of a link's messages (back-pressure).\n"
+	    "# TYPE meshmap_backlog_pauses_total counter\n"
+	    "meshmap_backlog_pauses_total %llu\n",
+	    (unsigned long long)ns.held, (unsigned long long)ns.hold_pauses);
 	static const struct {
 		const char *name, *help;
 	} bt[2] = {{"frames", "Frames by message type (in: decoded, out: queued)."},

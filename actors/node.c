@@ -85,6 +85,7 @@ routed_msg(const struct routed *r, mm_wire_msg_t *out)
 
 struct peer_msg {
 	mm_actor_t *conn;   /* holds a reference */
+	uint32_t held;      /* bytes charged to conn (post_held) */
 	uint8_t id[32];
 	int inbound;
 	uint8_t ip[16];
@@ -402,6 +403,8 @@ new_pm_sized(mm_conn_t *c, const uint8_t *id, size_t size)
 static void
 free_pm(struct peer_msg *pm)
 {
+	if (pm->held != 0)
+		mm_conn_unhold(pm->conn, pm->held);
 	if (pm->conn != NULL)
 		mm_actor_unref(pm->conn);
 	mm_buf_release(pm->buf);
@@ -424,6 +427,22 @@ post(mm_node_t *n, uint32_t type, struct peer_msg *pm)
 		free_pm(pm);
 		bump(&n->st_dropped);
 	}
+}
+
+/* A message from a connection, with what it allocates (bytes), charged
+ * to that connection until freed: a connection stops reading while the
+ * node holds too much of what it sent (mm_conn_hold). A peer that sends
+ * faster than the node handles, or a node slowed down (a small machine, a
+ * sanitizer), leaves the backlog in TCP, not in the node's memory: the
+ * node's mailbox takes thousands of messages, each up to a frame. */
+static void
+post_held(mm_node_t *n, uint32_t type, mm_conn_t *c, struct peer_msg *pm, size_t bytes)
+{
+	if (pm != NULL) {
+		pm->held = (uint32_t)bytes;
+		mm_conn_hold(c, pm->held);
+	}
+	post(n, type, pm);
 }
 
 /* Without the event (PM_SHORT): for every message that carries none. */
@@ -484,7 +503,7 @@ peers_in(mm_node_t *n, mm_conn_t *c, const mm_w_peers_t *p)
 		memcpy(x->ip, e->ip, 16);
 		x->port = e->port;
 	}
-	post(n, N_PEERS, pm);
+	post_held(n, N_PEERS, c, pm, PM_SHORT + (size_t)p->count * sizeof(*pm->px));
 }
 
 /* A direct message or failure notice outlives its frame: one allocation
@@ -498,14 +517,19 @@ take_bytes(mm_bytes_t *b, uint8_t **at)
 	*at += b->len;
 }
 
+static size_t
+routed_size(const mm_wire_msg_t *m)
+{
+	return sizeof(struct routed) + (m->type == MM_W_DIRECT ?
+	    (size_t)m->u.direct.route.len + m->u.direct.route0.len + m->u.direct.data.len :
+	    m->type == MM_W_BCAST ? (size_t)m->u.bcast.topic.len + m->u.bcast.data.len :
+	    m->u.dfail.route.len);
+}
+
 static struct routed *
 copy_routed(const mm_wire_msg_t *m)
 {
-	size_t extra = m->type == MM_W_DIRECT ? (size_t)m->u.direct.route.len +
-	    m->u.direct.route0.len + m->u.direct.data.len :
-	    m->type == MM_W_BCAST ? (size_t)m->u.bcast.topic.len + m->u.bcast.data.len :
-	    m->u.dfail.route.len;
-	struct routed *w = malloc(sizeof(*w) + extra);
+	struct routed *w = malloc(routed_size(m));
 	if (w == NULL)
 		return NULL;
 	w->type = m->type;
@@ -554,7 +578,7 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 			pm->ev = m->u.event;
 			pm->shard = si;
 		}
-		post(n, N_EVENT, pm);
+		post_held(n, N_EVENT, c, pm, sizeof(*pm));
 		return;
 	}
 	case MM_W_GET_PEERS:
@@ -562,7 +586,7 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 			pm->req = m->req;
 			pm->limit = m->u.get_peers.limit;
 		}
-		post(n, N_GET_PEERS, pm);
+		post_held(n, N_GET_PEERS, c, pm, PM_SHORT);
 		return;
 	case MM_W_PEERS:
 		peers_in(n, c, &m->u.peers);
@@ -583,8 +607,9 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 		if (b->len != 0)
 			memcpy(pm->blob, b->ptr, b->len);
 		pm->blen = b->len;
-		post(n, m->type == MM_W_DIGEST ? N_DIGEST : m->type == MM_W_WANT ? N_WANT :
-		    m->type == MM_W_IHAVE ? N_IHAVE : N_IWANT, pm);
+		post_held(n, m->type == MM_W_DIGEST ? N_DIGEST : m->type == MM_W_WANT ?
+		    N_WANT : m->type == MM_W_IHAVE ? N_IHAVE : N_IWANT, c, pm,
+		    PM_SHORT + (size_t)b->len);
 		return;
 	}
 	case MM_W_DIRECT:
@@ -596,8 +621,8 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 			free_pm(pm);
 			return;
 		}
-		post(n, m->type == MM_W_DIRECT ? N_DIRECT : m->type == MM_W_DFAIL ? N_DFAIL :
-		    N_BCAST, pm);
+		post_held(n, m->type == MM_W_DIRECT ? N_DIRECT : m->type == MM_W_DFAIL ?
+		    N_DFAIL : N_BCAST, c, pm, PM_SHORT + routed_size(m));
 		return;
 	case MM_W_SUBS:
 		if ((pm = new_pm(c, mm_conn_peer_id(c))) == NULL)
@@ -616,7 +641,7 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 			uint64_t h = mm_siphash13(0, 0, t->ptr, t->len);
 			memcpy(pm->blob + 1 + 8 * i, &h, 8);
 		}
-		post(n, N_SUBS, pm);
+		post_held(n, N_SUBS, c, pm, PM_SHORT + 8u * (pm->npx ? pm->npx : 1) + 1);
 		return;
 	case MM_W_ERROR:
 		if (m->u.error.code == MM_WERR_FULL || m->u.error.code == MM_WERR_SHUTDOWN)
@@ -4061,6 +4086,12 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	 * connection holds mid-handshake, measured (bench/memory.sh) */
 	if (n->cfg.mem_shed && nc.conn_mem_bytes == 0)
 		nc.conn_mem_bytes = nc.backend == MM_TLS_MBEDTLS ? 64 * 1024 : 32 * 1024;
+	/* what the node may hold of all connections' messages at once
+	 * (post_held): an eighth of the budget at most */
+	mm_mem_stats_t ms;
+	mm_rt_mem(rt, &ms);
+	if (ms.budget != 0 && (nc.hold_total == 0 || nc.hold_total > ms.budget / 8))
+		nc.hold_total = ms.budget / 8;
 	nc.arg = n;
 	if ((rc = mm_net_create(rt, &nc, &n->net, err, errlen)) != 0)
 		goto fail;

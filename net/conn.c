@@ -20,6 +20,14 @@
 
 #define IPTAB 4096          /* hashed per-address counters */
 #define READ_CHUNK 16384
+/* A connection's share of its worker: after this many bytes read in one
+ * turn it lets the worker's other actors (a handshake, another link's
+ * ping) run, and goes on at the end of the pass (MM_MSG_FLUSH). Without
+ * it a peer that sends faster than the frames are handled keeps its
+ * worker to itself. */
+#define READ_TURN_MAX (256u * 1024)
+/* How often a connection paused by its owner's backlog looks again. */
+#define HOLD_POLL_MS 2
 #define WQ_MIN 4096
 
 enum { ST_CONNECTING = 1, ST_TLS, ST_HELLO, ST_READY, ST_CLOSED };
@@ -54,6 +62,8 @@ struct mm_net {
 	 * bytes a second (0: none), and the theoretical arrival time of the
 	 * next byte (GCRA, one CAS per read or write call, not per frame) */
 	_Atomic uint64_t bw_rate[2], bw_tat[2], st_bw_pauses[2];
+	/* bytes the owner holds (mm_conn_hold), over all connections */
+	_Atomic uint64_t held, st_hold_pauses;
 };
 
 struct mm_conn {
@@ -68,6 +78,11 @@ struct mm_conn {
 	mm_timer_t bw_timer;         /* resumes I/O paused by a bandwidth limit */
 	uint8_t rx_paused, tx_paused;
 	uint8_t in_turn;             /* inside conn_fn: sends wait for its end */
+	uint8_t read_more;           /* stopped at READ_TURN_MAX: goes on */
+	_Atomic uint32_t held;       /* bytes the owner holds (mm_conn_hold) */
+	/* 1 for the actor, 1 per message the owner holds: the state outlives
+	 * the actor (its dtor) until the owner lets go of the last one */
+	_Atomic uint32_t pins;
 	mm_tls_t *tls;
 	mm_framer_t rx;
 	uint8_t *wq;                 /* write queue: encoded frames, in order */
@@ -193,16 +208,64 @@ bw_charge(mm_net_t *n, int dir, uint64_t len)
 	    memory_order_relaxed, memory_order_relaxed));
 }
 
+/* Pause reads (dir 0) or writes (1) for ms, counted in *count. */
 static void
-bw_pause(mm_conn_t *c, int dir, uint64_t ms)
+io_pause(mm_conn_t *c, int dir, uint64_t ms, _Atomic uint64_t *count)
 {
 	if (dir)
 		c->tx_paused = 1;
 	else
 		c->rx_paused = 1;
-	stat_add(&c->net->st_bw_pauses[dir], 1);
+	stat_add(count, 1);
 	set_events(c, c->io_events);
 	mm_timer_arm(&c->bw_timer, ms);
+}
+
+static void
+bw_pause(mm_conn_t *c, int dir, uint64_t ms)
+{
+	io_pause(c, dir, ms, &c->net->st_bw_pauses[dir]);
+}
+
+/* ---- the owner's backlog ------------------------------------------------------ */
+
+static void
+conn_unpin(mm_conn_t *c)
+{
+	/* acq_rel: every use of the state happens before the free */
+	if (atomic_fetch_sub_explicit(&c->pins, 1, memory_order_acq_rel) == 1)
+		free(c);
+}
+
+void
+mm_conn_hold(mm_conn_t *c, uint32_t bytes)
+{
+	atomic_fetch_add_explicit(&c->pins, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->held, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->net->held, bytes, memory_order_relaxed);
+}
+
+void
+mm_conn_unhold(mm_actor_t *conn, uint32_t bytes)
+{
+	/* the actor may have exited (a reference keeps the actor, not its
+	 * state): the pin keeps the state */
+	mm_conn_t *c = mm_actor_state(conn);
+	atomic_fetch_sub_explicit(&c->held, bytes, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&c->net->held, bytes, memory_order_relaxed);
+	conn_unpin(c);
+}
+
+/* The owner holds more of what was read than the limits allow. */
+static int
+held_over(const mm_conn_t *c)
+{
+	const mm_net_t *n = c->net;
+	if (n->cfg.hold_cap != 0 &&
+	    atomic_load_explicit(&c->held, memory_order_relaxed) > n->cfg.hold_cap)
+		return 1;
+	return n->cfg.hold_total != 0 &&
+	    atomic_load_explicit(&n->held, memory_order_relaxed) > n->cfg.hold_total;
 }
 
 static void flush(mm_conn_t *c);
@@ -584,10 +647,21 @@ on_frame(mm_conn_t *c, const uint8_t *f, uint32_t len)
 static void
 do_read(mm_conn_t *c)
 {
+	size_t turn = 0;
+	c->read_more = 0;
 	while (c->state == ST_HELLO || c->state == ST_READY) {
 		uint64_t wait = bw_wait(c->net, 0);
 		if (wait != 0) {
 			bw_pause(c, 0, wait);
+			break;
+		}
+		if (held_over(c)) {
+			io_pause(c, 0, HOLD_POLL_MS, &c->net->st_hold_pauses);
+			break;
+		}
+		if (turn >= READ_TURN_MAX) {
+			c->read_more = 1;
+			mm_actor_flush_later(c->self);
 			break;
 		}
 		size_t avail;
@@ -612,6 +686,7 @@ do_read(mm_conn_t *c)
 			return;
 		}
 		stat_add(&c->net->st_bytes_in, (uint64_t)r);
+		turn += (size_t)r;
 		mm_framer_commit(&c->rx, (size_t)r);
 		const uint8_t *f;
 		uint32_t len;
@@ -693,6 +768,12 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 	if (m->type != MM_MSG_FLUSH) {
 		c->in_turn = 1;
 		conn_turn(self, m);
+		c->in_turn = 0;
+	} else if (c->read_more && !c->rx_paused &&
+	    (c->state == ST_HELLO || c->state == ST_READY)) {
+		/* the rest of what a turn left unread (READ_TURN_MAX) */
+		c->in_turn = 1;
+		do_read(c);
 		c->in_turn = 0;
 	}
 	if (c->state != ST_CLOSED && c->wq_head < c->wq_tail && c->tls != NULL &&
@@ -792,7 +873,7 @@ conn_turn(mm_actor_t *self, const mm_msg_t *m)
 static void
 conn_dtor(mm_actor_t *self)
 {
-	free(mm_actor_state(self));
+	conn_unpin(mm_actor_state(self));
 }
 
 static int
@@ -802,6 +883,7 @@ spawn_conn(mm_net_t *n, int fd, int inbound, const uint8_t ip[16], const char *a
 	mm_conn_t *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
+	atomic_init(&c->pins, 1);
 	c->net = n;
 	c->fd = fd;
 	c->inbound = inbound;
@@ -1138,6 +1220,8 @@ mm_net_stats(const mm_net_t *n, mm_net_stats_t *o)
 		o->bw_rate[d] = LD(bw_rate[d]);
 		o->bw_pauses[d] = LD(st_bw_pauses[d]);
 	}
+	o->held = LD(held);
+	o->hold_pauses = LD(st_hold_pauses);
 	memset(o->type_frames, 0, sizeof(o->type_frames));
 	memset(o->type_bytes, 0, sizeof(o->type_bytes));
 	for (unsigned k = 0; k < w->nworkers && w->scratch != NULL; k++)

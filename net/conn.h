@@ -69,6 +69,13 @@ typedef struct mm_net_config {
 	uint32_t ping_interval_ms;      /* default 10000 */
 	uint32_t idle_timeout_ms;       /* default 30000 */
 	uint32_t write_cap;             /* bytes queued per connection, 1 MiB */
+	/* Read back-pressure from the owner (mm_conn_hold): a connection
+	 * whose messages the owner still holds past hold_cap bytes (default
+	 * 1 MiB), or any connection while all of them together pass
+	 * hold_total (default 16 MiB; 0: no total), reads nothing more (TCP
+	 * pushes back on the sender) until the owner has let go of enough. */
+	uint32_t hold_cap;
+	uint64_t hold_total;
 	uint32_t max_conns;             /* default 1024 */
 	uint32_t max_conns_per_ip;      /* default 8 */
 	uint32_t max_pending_per_ip;    /* default 4 */
@@ -140,6 +147,14 @@ int mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len);
 mm_actor_t *mm_conn_actor(const mm_conn_t *c);
 enum { MM_CONN_SEND_BUF = MM_MSG_USER + 1000, MM_CONN_CLOSE };
 void mm_conn_close(mm_conn_t *c, int reason, const char *why);
+/* Back-pressure: the owner keeps bytes of what this connection received
+ * (copies waiting in its mailbox). Call in on_message; charge what the
+ * copy allocates. Past the limits (hold_cap, hold_total) the connection
+ * pauses its reads. Once the owner frees the copy: mm_conn_unhold with
+ * the connection's actor (mm_conn_actor, a reference held until then),
+ * from any thread. */
+void mm_conn_hold(mm_conn_t *c, uint32_t bytes);
+void mm_conn_unhold(mm_actor_t *conn, uint32_t bytes);
 uint32_t mm_conn_rtt_us(const mm_conn_t *c);   /* 0 until the first pong */
 const uint8_t *mm_conn_peer_id(const mm_conn_t *c); /* NULL before ready */
 /* The id the peer's hello proved, also during and after the close (NULL
@@ -185,6 +200,9 @@ typedef struct mm_net_stats {
 	/* bandwidth limits ([0] received, [1] sent; 0: none) and the times a
 	 * connection paused its reads or writes to keep them */
 	uint64_t bw_rate[2], bw_pauses[2];
+	/* bytes the owner holds now (mm_conn_hold), and the times a
+	 * connection paused its reads because of them */
+	uint64_t held, hold_pauses;
 	/* the connection limits (fixed at create) */
 	uint64_t max_conns, max_conns_per_ip, max_pending_per_ip;
 } mm_net_stats_t;

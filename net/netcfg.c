@@ -20,6 +20,8 @@ mm_net_config_default(mm_net_config_t *c)
 	c->ping_interval_ms = 10000;
 	c->idle_timeout_ms = 30000;
 	c->write_cap = 1u << 20;
+	c->hold_cap = 1u << 20;
+	c->hold_total = 16u << 20;
 	c->max_conns = 1024;
 	c->max_conns_per_ip = 8;
 	c->max_pending_per_ip = 4;

@@ -930,6 +930,11 @@ mm_conn_close(mm_conn_t *c, int reason, const char *why)
 
 const uint8_t *mm_conn_proved_id(const mm_conn_t *c) { return c->proved ? c->peer_id : NULL; }
 
+/* The simulated links deliver as the virtual clock says, one host's turn
+ * at a time: no reads to pause, nothing to count (stats: held 0). */
+void mm_conn_hold(mm_conn_t *c, uint32_t bytes) { (void)c; (void)bytes; }
+void mm_conn_unhold(mm_actor_t *conn, uint32_t bytes) { (void)conn; (void)bytes; }
+
 
 void
 mm_net_set_rates(mm_net_t *n, uint64_t recv_rate, uint64_t send_rate)

@@ -803,7 +803,10 @@ worker_main(void *arg)
 		 * I/O batch's handlers: none may wait through a sleep. */
 		if (w->flushq != NULL)
 			run_flushes(w, true);
-		poll_io(w, w->runq_head == NULL, state);
+		/* not to sleep while a flush waits: one asked during the
+		 * flushes just run (a connection going on with its reads
+		 * after its turn's share, say) */
+		poll_io(w, w->runq_head == NULL && w->flushq == NULL, state);
 		if (w->flushq != NULL)
 			run_flushes(w, true);
 	}

@@ -380,6 +380,7 @@ PY4
   hwm=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/${pids[0]}/status")
   [ -n "$hwm" ] && [ -n "$budget" ] || { fail "cannot read the peak RSS ($hwm) or the budget ($budget)"; return; }
   echo "figure junk_bytes_in $(sed -n 's/^meshmap_bytes_total{dir="in"} \([0-9]*\)$/\1/p' <<<"$m")"
+  echo "figure junk_backlog_pauses $(sed -n 's/^meshmap_backlog_pauses_total \([0-9]*\)$/\1/p' <<<"$m")"
   echo "figure junk_peak_rss_kb $hwm (budget $((budget / 1024)) kB)"
   [ "$((hwm * 1024))" -le "$budget" ] || fail "peak RSS $hwm kB over the budget $budget bytes"
   alive 0
