@@ -88,6 +88,10 @@ metrics(mm_admin_t *a, FILE *f)
 	C("events_map_full", "Genuine events dropped because the map is at its bound "
 	    "(not the sender's fault).", s.events_map_full);
 	C("events_forwarded", "Events accepted and forwarded.", s.events_forwarded);
+	C("events_shaped", "Pushes to a link announced by ihave instead, or left to "
+	    "anti-entropy, to keep under the link's event budget.", s.events_shaped);
+	C("asks_deferred", "Missing events not asked of a link (want, iwant) this round: "
+	    "the answers would go over its event budget.", s.asks_deferred);
 	C("signature_verifications", "Ed25519 verifications of events (after dedup and "
 	    "staleness checks).", s.events_verified);
 	C("events_stale", "Events older than the map's, dropped before any verify.",

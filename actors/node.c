@@ -154,6 +154,9 @@ struct peer {
 	uint8_t *ih;
 	uint16_t nih;
 	uint64_t sv_tok, sv_ms;
+	/* what we push to it: shaped under the event budget it applies to us
+	 * (out_budget) */
+	uint64_t out_tok, out_ms;
 };
 /* entries per ihave frame: 2.3 KB a link at most while it waits */
 #define IHAVE_MAX 64
@@ -326,6 +329,7 @@ struct mm_node {
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup, st_mapfull;
+	_Atomic uint64_t st_shaped, st_ask_deferred;
 	_Atomic uint64_t st_ih_sent, st_ih_rx, st_iw_sent, st_iw_served, st_iw_over;
 	_Atomic uint64_t st_verify, st_stale, st_refused_mem, st_evicted;
 	atomic_int a_pressure;
@@ -883,18 +887,32 @@ send_records(mm_node_t *n, mm_actor_t *conn, const mm_wire_msg_t *m, size_t size
 	return 0;
 }
 
-/* A link's waiting ihave entries, in one frame. */
-static void
+static int out_budget(const mm_node_t *n, struct peer *p, uint64_t now);
+static void out_charge(const mm_node_t *n, struct peer *p, uint64_t k, uint64_t now);
+static struct peer *peer_of_conn(mm_node_t *n, mm_actor_t *conn);
+
+/* A link's waiting ihave entries, in one frame: if the link's budget for
+ * us has room (out_budget), else they wait for the next flush. 1 when
+ * sent or nothing waits. */
+static int
 ihave_flush_peer(mm_node_t *n, struct peer *p)
 {
 	unsigned ne = p->nih;
+	if (ne == 0 || p->conn == NULL) {
+		p->nih = 0;
+		return 1;
+	}
+	if (out_budget(n, p, mm_now_ms()) != 0) {
+		if (!mm_timer_armed(&n->ihave_t))
+			mm_timer_arm(&n->ihave_t, n->cfg.ihave_ms);
+		return 0;
+	}
 	p->nih = 0;
-	if (ne == 0 || p->conn == NULL)
-		return;
 	mm_wire_msg_t m = {.type = MM_W_IHAVE};
 	m.u.ihave.ents = (mm_bytes_t){p->ih, ne * MM_WIRE_DIGEST_ENT};
 	if (send_records(n, p->conn, &m, m.u.ihave.ents.len) == 0)
 		atomic_fetch_add_explicit(&n->st_ih_sent, ne, memory_order_relaxed);
+	return 1;
 }
 
 static void
@@ -913,6 +931,12 @@ ihave_add(mm_node_t *n, struct peer *p, const uint8_t *origin, uint32_t seq)
 	if (p->ih == NULL &&
 	    (p->ih = malloc((size_t)IHAVE_MAX * MM_WIRE_DIGEST_ENT)) == NULL)
 		return;
+	if (p->nih == IHAVE_MAX && !ihave_flush_peer(n, p)) {
+		/* the link's budget for us is spent and a frame waits: this one
+		 * goes without (anti-entropy brings it) */
+		bump(&n->st_shaped);
+		return;
+	}
 	uint8_t *e = p->ih + (size_t)p->nih++ * MM_WIRE_DIGEST_ENT;
 	memcpy(e, origin, 32);
 	put_be32(e + 32, seq);
@@ -955,11 +979,18 @@ broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except, const uint8_t *orig
 			}
 		}
 	}
+	uint64_t now = mm_now_ms();
 	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
 		if (p->conn == NULL || p->conn == except)
 			continue;
 		if (lazy && !eager[i]) {
+			ihave_add(n, p, origin, seq);
+			continue;
+		}
+		if (out_budget(n, p, now) != 0) {
+			/* over what the link takes from us: announced instead */
+			bump(&n->st_shaped);
 			ihave_add(n, p, origin, seq);
 			continue;
 		}
@@ -1053,6 +1084,9 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 		log_sync_select(n, sel);
 	uint64_t sent = send_log(n, conn, sel);
 	free(sel);
+	struct peer *p = peer_of_conn(n, conn);
+	if (p != NULL)
+		out_charge(n, p, sent, mm_now_ms());
 	bump(&n->st_syncs);
 	atomic_fetch_add_explicit(&n->st_sync_ev, sent, memory_order_relaxed);
 }
@@ -1100,8 +1134,8 @@ close_conn(mm_actor_t *conn)
  * millionths of a token a millisecond (*tok in millionths). Returns 0 if
  * a token was there. */
 #define TOKEN 1000000ull
-static int
-bucket_take(uint64_t *tok, uint64_t *last_ms, uint64_t now, uint64_t rate_u,
+static void
+bucket_refill(uint64_t *tok, uint64_t *last_ms, uint64_t now, uint64_t rate_u,
     uint64_t burst)
 {
 	uint64_t cap = burst * TOKEN;
@@ -1110,6 +1144,13 @@ bucket_take(uint64_t *tok, uint64_t *last_ms, uint64_t now, uint64_t rate_u,
 		*tok = *tok >= cap || add >= cap - *tok ? cap : *tok + add;
 		*last_ms = now;
 	}
+}
+
+static int
+bucket_take(uint64_t *tok, uint64_t *last_ms, uint64_t now, uint64_t rate_u,
+    uint64_t burst)
+{
+	bucket_refill(tok, last_ms, now, rate_u, burst);
 	if (*tok < TOKEN)
 		return -1;
 	*tok -= TOKEN;
@@ -1123,6 +1164,50 @@ event_budget(const mm_node_t *n, uint64_t *tok, uint64_t *last_ms, uint64_t now)
 {
 	return bucket_take(tok, last_ms, now, (uint64_t)n->cfg.event_rate * TOKEN / 1000u,
 	    n->cfg.event_burst);
+}
+
+/* Whole tokens left in a link's event budget now: what we may still ask
+ * of it (want, iwant) without the answers going over the budget we
+ * apply to it. */
+static uint64_t
+event_room(const mm_node_t *n, struct peer *p, uint64_t now)
+{
+	bucket_refill(&p->ev_tok, &p->ev_ms, now, (uint64_t)n->cfg.event_rate * TOKEN / 1000u,
+	    n->cfg.event_burst);
+	return p->ev_tok / TOKEN;
+}
+
+/* Egress shaping: one token of what we push to a link (whole events,
+ * ihave frames). The link applies the same budget to us (event_rate,
+ * event_burst: the network's nodes share them), counted from when our
+ * frames reach it, which a network delay and a busy turn bunch up; we
+ * keep under 7/8 of its rate and 3/4 of its burst, so that an honest
+ * relay passing on what an attacker pours in is never over the budget
+ * itself. What does not fit goes in an ihave (the link asks for it if
+ * nobody else brings it) and waits for the next flush. */
+static uint64_t
+out_burst(const mm_node_t *n)
+{
+	uint64_t burst = (uint64_t)n->cfg.event_burst * 3 / 4;
+	return burst ? burst : 1;
+}
+
+static int
+out_budget(const mm_node_t *n, struct peer *p, uint64_t now)
+{
+	return bucket_take(&p->out_tok, &p->out_ms, now,
+	    (uint64_t)n->cfg.event_rate * 7 * TOKEN / 8000u, out_burst(n));
+}
+
+/* Frames the link asked for (a join's sync, answers to want and iwant)
+ * count against its budget for us too: taken from the shaper, down to
+ * empty, so that pushes after them wait. */
+static void
+out_charge(const mm_node_t *n, struct peer *p, uint64_t k, uint64_t now)
+{
+	bucket_refill(&p->out_tok, &p->out_ms, now,
+	    (uint64_t)n->cfg.event_rate * 7 * TOKEN / 8000u, out_burst(n));
+	p->out_tok = k * TOKEN >= p->out_tok ? 0 : p->out_tok - k * TOKEN;
 }
 
 /* ---- address book ------------------------------------------------------------- */
@@ -1802,10 +1887,11 @@ ae_round(mm_node_t *n)
  * our map's (or that it lacks), asked of conn in one message of `type`
  * (want, iwant). recent: skip the origins asked of any link at that seq or
  * higher within IWANT_RETRY_MS (the answer may be on its way), and note
- * the others. Returns how many were asked. */
+ * the others. At most `most` (st_ask_deferred counts the rest). Returns
+ * how many were asked. */
 static unsigned
 ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, int type,
-    int recent)
+    int recent, uint64_t most)
 {
 	unsigned nw = 0;
 	uint8_t *ids = malloc((size_t)(ne ? ne : 1) * 32);
@@ -1820,6 +1906,10 @@ ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, in
 		mm_pidx_t x = mm_ps_lookup(n->ps, e);
 		if (x != MM_PIDX_NONE && mm_ps_seq(n->ps, x) >= seq)
 			continue;
+		if (nw >= most) { /* the answers would go over its budget */
+			bump(&n->st_ask_deferred);
+			continue;
+		}
 		if (recent) {
 			uint64_t k = id_key(e);
 			struct wanted *w = &n->wanted[(k ^ k >> 32) % WANTED_N];
@@ -1848,10 +1938,14 @@ ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, in
 static void
 digest_in(mm_node_t *n, struct peer_msg *pm)
 {
-	if (request_from(n, pm, "digest over the request rate") == NULL)
+	struct peer *p = request_from(n, pm, "digest over the request rate");
+	if (p == NULL)
 		return;
+	/* at most half the room left in the link's event budget: the
+	 * answers count against it, and its pushes need the rest; what is
+	 * left out is asked at a later round */
 	unsigned nw = ask_missing(n, pm->conn, pm->blob, pm->blen / MM_WIRE_DIGEST_ENT,
-	    MM_W_WANT, 0);
+	    MM_W_WANT, 0, event_room(n, p, mm_now_ms()) / 2);
 	atomic_fetch_add_explicit(&n->st_ae_wanted, nw, memory_order_relaxed);
 }
 
@@ -1880,6 +1974,7 @@ want_in(mm_node_t *n, struct peer_msg *pm)
 		if (sel[slot] && bsearch(n->logm[slot].id, pm->blob, nw, 32, id_cmp) == NULL)
 			sel[slot] = 0;
 	uint64_t sent = send_log(n, pm->conn, sel);
+	out_charge(n, p, sent, mm_now_ms());
 	atomic_fetch_add_explicit(&n->st_ae_served, sent, memory_order_relaxed);
 	free(sel);
 }
@@ -1902,7 +1997,8 @@ ihave_in(mm_node_t *n, struct peer_msg *pm)
 	}
 	unsigned ne = pm->blen / MM_WIRE_DIGEST_ENT;
 	atomic_fetch_add_explicit(&n->st_ih_rx, ne, memory_order_relaxed);
-	unsigned nw = ask_missing(n, pm->conn, pm->blob, ne, MM_W_IWANT, 1);
+	unsigned nw = ask_missing(n, pm->conn, pm->blob, ne, MM_W_IWANT, 1,
+	    event_room(n, p, now) / 2);
 	atomic_fetch_add_explicit(&n->st_iw_sent, nw, memory_order_relaxed);
 }
 
@@ -1934,6 +2030,7 @@ iwant_in(mm_node_t *n, struct peer_msg *pm)
 	}
 	uint64_t sent = send_log(n, pm->conn, sel);
 	free(sel);
+	out_charge(n, p, sent, now);
 	atomic_fetch_add_explicit(&n->st_iw_served, sent, memory_order_relaxed);
 	if (over > 0) {
 		atomic_fetch_add_explicit(&n->st_iw_over, over, memory_order_relaxed);
@@ -3237,6 +3334,8 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->dm_tok = (uint64_t)n->cfg.direct_burst * TOKEN;
 	p->sv_ms = p->ev_ms;
 	p->sv_tok = (uint64_t)n->cfg.event_burst * TOKEN;
+	p->out_ms = p->ev_ms;
+	p->out_tok = out_burst(n) * TOKEN;
 	p->nih = 0;
 	atomic_fetch_add(&n->npeers, 1);
 	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
@@ -4396,6 +4495,8 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->ae_digests_sent = LD(st_ae_sent);
 	o->events_dup = LD(st_evdup);
 	o->events_map_full = LD(st_mapfull);
+	o->events_shaped = LD(st_shaped);
+	o->asks_deferred = LD(st_ask_deferred);
 	o->events_verified = LD(st_verify);
 	mm_net_stats_t ns;
 	mm_net_stats(n->net, &ns);

@@ -329,6 +329,10 @@ typedef struct mm_node_stats {
 	uint64_t peers_up, peers_down, duplicates_closed, events_local, refreshes,
 	    dials,
 	    events_in, events_forwarded, events_bad, events_dup, events_map_full, frames_dropped,
+	    /* pushes announced by ihave instead (or, with a full ihave
+	     * waiting, left to anti-entropy) to keep under a link's event
+	     * budget; ids not asked of a link (want, iwant) for the same */
+	    events_shaped, asks_deferred,
 	    events_coalesced, /* own events replaced by a newer one before sending */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,

@@ -77,7 +77,9 @@ node_usage(FILE *f)
 	    "      --admin HOST:PORT   serve /health, /metrics, /peers, /map there (HTTP;\n"
 	    "                          keep it on 127.0.0.1); meshmap ctl is its client\n"
 	    "      --event-rate N      connection events a link may send a second\n"
-	    "                          (default 1000; bursts of 4096 or N)\n"
+	    "                          (default 1000)\n"
+	    "      --event-burst N     and in one burst (default 4096; at least\n"
+	    "                          --event-rate)\n"
 	    "      --direct-rate N     direct and broadcast frames a link may send a\n"
 	    "                          second, and in one burst (default 200000)\n"
 	    "      --relay             relay/bootstrap mode: inbound links do not count\n"
@@ -156,7 +158,7 @@ struct node_opts {
 	unsigned long eager, ihave_ms, snap_ms, map_max;
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
-	    pending_ip;
+	    event_burst, pending_ip;
 	int relay, log_level, log_json, check;
 	mm_tls_backend_t backend;
 	uint8_t prot[MM_NODE_PROTECT_MAX][32];
@@ -217,6 +219,7 @@ static const struct option node_longopts[] = {
     {"check-config", no_argument, NULL, 'K'},
     {"recv-rate-kb", required_argument, NULL, 'i'},
     {"event-rate", required_argument, NULL, 'e'},
+    {"event-burst", required_argument, NULL, 'E'},
     {"max-pending-per-ip", required_argument, NULL, 'q'},
     {"send-rate-kb", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
@@ -249,6 +252,7 @@ opts_default(struct node_opts *o)
 	o->max_inbound = 16;
 	o->direct_rate = 200000;
 	o->event_rate = 1000;
+	o->event_burst = 4096;
 	o->pending_ip = 4;
 	o->shutdown_s = 5;
 	o->mem_mb = 50;
@@ -423,6 +427,9 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'e':
 		return mm_cmd_parse_uint(v, 1, 100000000, &o->event_rate) != 0 ?
 		    "--event-rate: events a second in [1, 100000000]" : NULL;
+	case 'E':
+		return mm_cmd_parse_uint(v, 1, 100000000, &o->event_burst) != 0 ?
+		    "--event-burst: events in [1, 100000000]" : NULL;
 	case 'i':
 		return mm_cmd_parse_uint(v, 0, 100000000, &o->recv_kb) != 0 ?
 		    "--recv-rate-kb: kilobytes a second in [0, 100000000] (0: no limit)" : NULL;
@@ -762,6 +769,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(confirm_s, "confirm-timeout");
 	FIXED_N(mem_mb, "mem-budget");
 	FIXED_N(event_rate, "event-rate");
+	FIXED_N(event_burst, "event-burst");
 	FIXED_N(pending_ip, "max-pending-per-ip");
 #undef FIXED_S
 #undef FIXED_N
@@ -905,7 +913,8 @@ print_config(const struct node_opts *o)
 	printf("  unreachable-timeout %lu s, idle-timeout %lu s\n", o->unreach, o->idle_s);
 	printf("  map-max %lu peers\n", o->map_max);
 	printf("  ttl %lu, confirm-timeout %lu s, max-conns-per-ip %lu, direct-rate %lu, "
-	    "event-rate %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate, o->event_rate);
+	    "event-rate %lu, event-burst %lu\n", o->ttl, o->confirm_s, o->per_ip, o->direct_rate,
+	    o->event_rate, o->event_burst < o->event_rate ? o->event_rate : o->event_burst);
 	printf("  recv-rate-kb %lu, send-rate-kb %lu (0: no limit)\n", o->recv_kb, o->send_kb);
 	printf("  mem-budget %lu MB, shutdown-timeout %lu s, snapshot %s every %lu ms\n",
 	    o->mem_mb, o->shutdown_s, o->snapshot ? o->snapshot : "(none)", o->snap_ms);
@@ -1033,6 +1042,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.relay = o.relay;
 	nc.direct_rate = nc.direct_burst = (uint32_t)o.direct_rate;
 	nc.event_rate = (uint32_t)o.event_rate;
+	nc.event_burst = (uint32_t)o.event_burst;
 	if (nc.event_burst < nc.event_rate)
 		nc.event_burst = nc.event_rate;
 	nc.max_inbound = (unsigned)o.max_inbound;

@@ -39,6 +39,13 @@
 #              connection of random bytes; an honest host's pings (every
 #              200 ms for 15 s) are each answered within 2 s, every garbage
 #              connection is closed, the peak RSS stays within the budget.
+#   gossip     6 nodes; an attacker linked to node 0 replays one event
+#              20,000 times, then sends unique signed events at 25 times
+#              the per-link event budget while a newcomer joins at the far
+#              side: the replays are dropped as duplicates and never
+#              forwarded, the excess is dropped and counted and the
+#              attacker banned, no honest node is blamed, and the
+#              newcomer's events reach every node (all maps true).
 # Timings (idle timeout 6 s, confirm 5 s, unreachable 10 s, select 0.5 s,
 # anti-entropy 2 s) are shortened so that the scenarios take a minute or
 # two; the outcomes checked do not depend on them.
@@ -386,9 +393,75 @@ PY4
   alive 0
 }
 
+gossip() {
+  # honest nodes 0-5; A (host 6) links to node 0 with meshmap flood (a
+  # source and a sink); N (node 7) joins node 5 during the second flood
+  ns_init 8
+  # room at node 0 for A's two links; an event budget that a sanitizer
+  # build's node, slower than the default 1,000 a second, still sees
+  # exceeded (7 nodes: their catch-up fits a burst of 500)
+  ns_opts=(--max-degree 8 --event-rate 200 --event-burst 500)
+  build 6 90 || return
+  "$bin" keygen --difficulty 10 --out "$dir/k7" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
+  local honest=(1 2 3 4 5) fl=(flood --target "$(ns_ip 0):7000" --difficulty 10 --network nsnet
+    --json --sources 1 --sinks 1 --rate 5000)
+  local evin='frames_by_type_total{dir="in",type="event"}'
+  # 1. replays: one event, then 19,999 copies of its bytes
+  local dup0 in0 fw0
+  dup0=$(metric 0 events_duplicate_total); in0=$(sum_metric "$evin" "${honest[@]}")
+  fw0=$(metric 0 events_forwarded_total)
+  ns_exec 6 "$bin" "${fl[@]}" --mix dup=1 --count 20000 >"$dir/dup.json" 2>"$dir/dup.err" ||
+    fail "the replay flood exit $?: $(tail -2 "$dir/dup.err")"
+  local sent dups fwd reached
+  sent=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kinds"]["dup"]["sent"])' "$dir/dup.json")
+  dups=$(($(metric 0 events_duplicate_total) - dup0))
+  fwd=$(($(metric 0 events_forwarded_total) - fw0))
+  reached=$(($(sum_metric "$evin" "${honest[@]}") - in0))
+  echo "figure gossip_replays_sent $sent, dropped as duplicates by node 0: $dups"
+  echo "figure gossip_replay_phase node 0 forwarded $fwd events; nodes 1-5 received $reached event frames"
+  [ "$sent" -ge 19999 ] || fail "only $sent replays sent"
+  [ "$dups" -ge "$sent" ] || fail "node 0 dropped $dups duplicates, $sent replays were sent"
+  # the one event and the nodes' own background (link changes: 67 to 153
+  # frames in three runs) reach the others a few times over; one forward
+  # per replay would be 20,000 frames and more
+  [ "$fwd" -le 100 ] || fail "node 0 forwarded $fwd events while 20,000 replays came in"
+  [ "$reached" -le 1000 ] || fail "nodes 1-5 received $reached event frames while 20,000 replays came in"
+  # 2. unique signed events at 5,000/s against a budget of 200/s (burst
+  # 500) for 8 s; N joins node 5 after 2 s
+  local rl0 bans0
+  rl0=$(metric 0 'misbehaviour_total{cause="over budget"}'); bans0=$(metric 0 bans_total)
+  ns_exec 6 "$bin" "${fl[@]}" --mix event=1 --count 40000 --duration 8 >"$dir/ev.json" 2>"$dir/ev.err" &
+  local fp=$! t0
+  sleep 2
+  t0=$(now)
+  ns_start 7 5
+  wait "$fp" || fail "the event flood exit $?: $(tail -2 "$dir/ev.err")"
+  local over banned
+  over=$(($(metric 0 'misbehaviour_total{cause="over budget"}') - rl0))
+  banned=$(($(metric 0 bans_total) - bans0))
+  echo "figure gossip_flood $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%d events sent" % r["kinds"]["event"]["sent"])' "$dir/ev.json"); node 0 counted $over over budget and made $banned bans"
+  [ "$over" -ge 1 ] || fail "node 0 counted no event over the link's budget"
+  [ "$banned" -ge 1 ] || fail "node 0 did not ban the attacker"
+  # every honest node's maps: the truth, with N and without A
+  wait_for 60 maps_true 0 1 2 3 4 5 7 ||
+    fail "the maps are not the truth with the newcomer: $(for i in 0 1 2 3 4 5 7; do printf '%s:%s/%s ' "$i" "$(field "$i" map_records)" "$(field "$i" components)"; done)"
+  echo "figure gossip_newcomer_everywhere_s $(since "$t0")"
+  # no honest node was blamed for passing A's events on
+  local i v blamed=0
+  for i in 1 2 3 4 5 7; do
+    v=$(metric "$i" 'misbehaviour_total{cause="over budget"}'); blamed=$((blamed + ${v:-0}))
+    v=$(metric "$i" bans_total); blamed=$((blamed + ${v:-0}))
+  done
+  echo "figure gossip_honest_blamed $blamed"
+  echo "figure gossip_shaped $(sum_metric events_shaped_total 0 1 2 3 4 5 7) pushes announced instead, $(sum_metric asks_deferred_total 0 1 2 3 4 5 7) asks deferred (nodes 0-5 and N)"
+  [ "$blamed" = 0 ] || fail "honest nodes counted $blamed over-budget events or bans: an honest relay was blamed"
+  echo "figure gossip_verifies $(sum_metric signature_verifications_total 0 1 2 3 4 5 7) (nodes 0-5 and N)"
+  alive 0 1 2 3 4 5 7
+}
+
 case $scenario in
-region | partition | loss | ranges | slowloris | badframes | junk) "$scenario" ;;
-*) echo "usage: netns_test.sh region|partition|loss|ranges|slowloris|badframes|junk MESHMAP_BINARY"; exit 2 ;;
+region | partition | loss | ranges | slowloris | badframes | junk | gossip) "$scenario" ;;
+*) echo "usage: netns_test.sh region|partition|loss|ranges|slowloris|badframes|junk|gossip MESHMAP_BINARY"; exit 2 ;;
 esac
 stop_all
 sanitizer_check
