@@ -157,6 +157,10 @@ struct peer {
 	/* what we push to it: shaped under the event budget it applies to us
 	 * (out_budget) */
 	uint64_t out_tok, out_ms;
+	/* banned: its close is on the way; what it sent meanwhile is dropped
+	 * unread, and counts no more (one ban, not one per 100 points of its
+	 * backlog) */
+	uint8_t doomed;
 };
 /* entries per ihave frame: 2.3 KB a link at most while it waits */
 #define IHAVE_MAX 64
@@ -3336,6 +3340,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->sv_tok = (uint64_t)n->cfg.event_burst * TOKEN;
 	p->out_ms = p->ev_ms;
 	p->out_tok = out_burst(n) * TOKEN;
+	p->doomed = 0;
 	p->nih = 0;
 	atomic_fetch_add(&n->npeers, 1);
 	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
@@ -3404,12 +3409,13 @@ misbehaved(mm_node_t *n, struct peer *p, uint32_t pts, int code, const char *why
 	if (p->misb[cause] < UINT16_MAX)
 		p->misb[cause]++;
 	p->score += pts;
-	if (p->score < n->cfg.ban_score)
+	if (p->score < n->cfg.ban_score || p->doomed)
 		return;
 	ban_peer(n, p->id, p->ip, why);
 	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = (uint32_t)code};
 	(void)mm_send(p->conn, &m);
 	p->score = 0; /* its close will come as a peer down */
+	p->doomed = 1;
 }
 
 /* Points for a refused event (see node.h). */
@@ -3431,7 +3437,7 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	 * over the degree, the losing duplicate) may still have events in
 	 * flight; they are dropped unread. */
 	struct peer *from = peer_of_conn(n, pm->conn);
-	if (from == NULL) {
+	if (from == NULL || from->doomed) {
 		free_pm(pm);
 		return;
 	}
