@@ -1,11 +1,13 @@
 /* Writes the seed corpus of the fuzz targets: one valid encoding of every
  * message type (wire), the same as frame streams (frame), and a small valid
- * snapshot (snapshot), and signed events (event). Run: make_corpus <dir>. */
+ * snapshot (snapshot), signed events (event), and signed direct messages
+ * and a failure notice (direct). Run: make_corpus <dir>. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "direct.h"
 #include "identity.h"
 #include "peerstore.h"
 #include "snapshot.h"
@@ -151,6 +153,47 @@ main(int argc, char **argv)
 		snprintf(name, sizeof(name), "signed-%d", k);
 		put(argv[1], "event", name, buf + 4, (size_t)n - 4);
 	}
+	/* Signed direct messages (fuzz_direct): origin -> R -> B -> C -> D,
+	 * where R is fuzz_direct's own key (seed 0x42): with one rewrite
+	 * allowed, without, the same rewritten by R (as D receives it), and
+	 * R's failure notice. */
+	mm_identity_t rel;
+	uint8_t rseed[32];
+	memset(rseed, 0x42, sizeof(rseed));
+	if (mm_id_from_seed(&rel, rseed, 0) != 0)
+		return 1;
+	uint8_t dr[5][32], rwb[32 * MM_WIRE_ROUTE_MAX], fbuf[32 * MM_WIRE_ROUTE_MAX];
+	memcpy(dr[0], org[0].id, 32);
+	memcpy(dr[1], rel.id, 32);
+	for (int i = 2; i < 5; i++)
+		memset(dr[i], 0x60 + i, 32);
+	for (int k = 0; k < 4; k++) {
+		memset(&m, 0, sizeof(m));
+		m.type = MM_W_DIRECT;
+		if (mm_direct_make(&org[0], &dr[0][0], 5, k != 1, 77, 1763700000000ull,
+		        "hello", 5, &m.u.direct) != 0)
+			return 1;
+		if (k == 2) { /* R rewrites: R -> D at once */
+			mm_w_direct_t rw;
+			if (mm_direct_rewrite(&rel, &m.u.direct, dr[4], 1, rwb, &rw) != 0)
+				return 1;
+			rw.at = 2;
+			m.u.direct = rw;
+		} else if (k == 3) {
+			mm_w_dfail_t f;
+			if (mm_direct_fail(&rel, &m.u.direct, MM_DFAIL_NO_ROUTE, fbuf, &f) != 0)
+				return 1;
+			memset(&m, 0, sizeof(m));
+			m.type = MM_W_DFAIL;
+			m.u.dfail = f;
+		}
+		int n = mm_wire_encode(&m, buf, sizeof(buf));
+		if (n < 0)
+			return 1;
+		static const char *const dn[4] = {"rr", "no-rr", "rewritten", "dfail"};
+		put(argv[1], "direct", dn[k], buf + 4, (size_t)n - 4);
+	}
+	mm_id_free(&rel);
 	mm_id_free(&org[0]);
 	mm_id_free(&org[1]);
 	mm_ps_t *ps;
