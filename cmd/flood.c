@@ -150,10 +150,12 @@ on_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
 {
 	struct fconn *f = arg;
 	memcpy(f->target, id, 32);
-	if (f->role == R_SINK) { /* every topic, please */
+	if (f->role == R_SINK) {
+		/* our topic only: other broadcasts through the target (another
+		 * flood, a probe's junk) are not ours to count or to drain */
 		mm_wire_msg_t m = {.type = MM_W_SUBS};
 		m.u.subs.count = 1;
-		m.u.subs.topic[0] = (mm_bytes_t){(const uint8_t *)"*", 1};
+		m.u.subs.topic[0] = (mm_bytes_t){(const uint8_t *)TOPIC, sizeof(TOPIC) - 1};
 		(void)mm_conn_send(c, &m);
 	}
 	if (f->role == R_OVERSIZE) {
