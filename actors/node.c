@@ -1196,11 +1196,16 @@ out_burst(const mm_node_t *n)
 	return burst ? burst : 1;
 }
 
+static uint64_t
+out_rate_u(const mm_node_t *n)
+{
+	return (uint64_t)n->cfg.event_rate * 7 * TOKEN / 8000u;
+}
+
 static int
 out_budget(const mm_node_t *n, struct peer *p, uint64_t now)
 {
-	return bucket_take(&p->out_tok, &p->out_ms, now,
-	    (uint64_t)n->cfg.event_rate * 7 * TOKEN / 8000u, out_burst(n));
+	return bucket_take(&p->out_tok, &p->out_ms, now, out_rate_u(n), out_burst(n));
 }
 
 /* Frames the link asked for (a join's sync, answers to want and iwant)
@@ -1209,8 +1214,7 @@ out_budget(const mm_node_t *n, struct peer *p, uint64_t now)
 static void
 out_charge(const mm_node_t *n, struct peer *p, uint64_t k, uint64_t now)
 {
-	bucket_refill(&p->out_tok, &p->out_ms, now,
-	    (uint64_t)n->cfg.event_rate * 7 * TOKEN / 8000u, out_burst(n));
+	bucket_refill(&p->out_tok, &p->out_ms, now, out_rate_u(n), out_burst(n));
 	p->out_tok = k * TOKEN >= p->out_tok ? 0 : p->out_tok - k * TOKEN;
 }
 
