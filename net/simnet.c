@@ -330,6 +330,8 @@ tx_drop_all(struct mm_conn *c)
 	conn_unref(c);
 }
 
+#define WQ_KEEP 16384
+
 static void
 flush_wq(struct mm_conn *c)
 {
@@ -337,6 +339,15 @@ flush_wq(struct mm_conn *c)
 		return;
 	tx_push(c, c->wq, c->wlen, SEG_DATA);
 	c->wlen = 0;
+	/* A join sync queues up to a megabyte at once; keep a small queue's
+	 * capacity for the next flush, not a burst's (thousands of links
+	 * each holding their largest burst was a quarter of a 200-node
+	 * run's memory). */
+	if (c->wcap > WQ_KEEP) {
+		free(c->wq);
+		c->wq = NULL;
+		c->wcap = 0;
+	}
 }
 
 static void conn_close(struct mm_conn *c, int reason, const char *why);

@@ -4,10 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* v grows by doubling up to cap (most nodes hold a handful of bans; a
+ * full list of 4,096 is 480 KB, which a node should not pay up front). */
 struct mm_bans {
-	unsigned n, cap;
+	unsigned n, cap, alloc;
 	mm_ban_t *v;
 };
+
+#define BANS_FIRST 16
 
 mm_bans_t *
 mm_bans_new(unsigned cap)
@@ -15,7 +19,8 @@ mm_bans_new(unsigned cap)
 	mm_bans_t *b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return NULL;
-	b->v = calloc(cap ? cap : 1, sizeof(mm_ban_t));
+	b->alloc = cap < BANS_FIRST ? (cap ? cap : 1) : BANS_FIRST;
+	b->v = calloc(b->alloc, sizeof(mm_ban_t));
 	if (b->v == NULL) {
 		free(b);
 		return NULL;
@@ -82,6 +87,14 @@ mm_bans_add(mm_bans_t *b, const mm_ban_t *ban)
 	}
 	if (b->n == b->cap)
 		return -ENOSPC;
+	if (b->n == b->alloc) {
+		unsigned na = b->alloc > b->cap / 2 ? b->cap : 2 * b->alloc;
+		mm_ban_t *nv = realloc(b->v, (size_t)na * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		b->v = nv;
+		b->alloc = na;
+	}
 	b->v[b->n++] = e;
 	return 0;
 }

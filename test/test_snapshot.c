@@ -87,6 +87,27 @@ test_bans(void)
 	mm_ban_t weird = {.kind = 9};
 	CHECK_EQ(mm_bans_add(b, &weird), -EINVAL);
 	mm_bans_free(b);
+
+	/* The list grows as bans are added (past its first 16 entries, and
+	 * to a cap that is not a power of two) and keeps every one. */
+	b = mm_bans_new(100);
+	for (unsigned i = 0; i < 100; i++) {
+		mm_ban_t e = {.kind = MM_BAN_ID, .expires = 0};
+		mkid(e.key, 1000 + i);
+		snprintf(e.reason, sizeof(e.reason), "ban %u", i);
+		CHECK_EQ(mm_bans_add(b, &e), 0);
+	}
+	CHECK_EQ(mm_bans_count(b), 100);
+	CHECK_EQ(mm_bans_add(b, &more), -ENOSPC);
+	for (unsigned i = 0; i < 100; i++) {
+		uint8_t k[32];
+		char want[MM_BAN_REASON_MAX + 1];
+		mkid(k, 1000 + i);
+		snprintf(want, sizeof(want), "ban %u", i);
+		const mm_ban_t *e = mm_bans_match_id(b, k, 1);
+		CHECK(e != NULL && strcmp(e->reason, want) == 0);
+	}
+	mm_bans_free(b);
 }
 
 static void
