@@ -105,6 +105,12 @@ metrics(mm_admin_t *a, FILE *f)
 	C("rate_limited", "Messages over a link's budget.", s.rate_dropped);
 	C("dials", "Dials made.", s.dials);
 	C("kicks", "Links dropped by the selector.", s.kicks);
+	C("kicks_thin", "Of them, thin links (few confirmed neighbours: the eclipse "
+	    "defence).", s.kicks_thin);
+	C("refused_thin", "Thin peers known for a minute, refused while we are at the "
+	    "target degree.", s.refused_thin);
+	C("refused_barred", "Peers the selector dropped, refused when they linked again "
+	    "within full_backoff_ms.", s.refused_barred);
 	C("refused_full", "Newcomers turned away: no slot.", s.refused_full);
 	C("refused_memory", "Newcomers turned away at critical memory pressure.",
 	    s.refused_memory);

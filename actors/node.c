@@ -48,6 +48,10 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define ADDR_TAG (1ull << 32)
 #define PX_ANSWER_MAX 16 /* entries in our peers answers (seed 004: never all) */
 #define DIALS_PER_ROUND 3
+/* An address known this long whose peer has no live record in the map
+ * counts as thin (selector.h): an honest peer is in every map within
+ * seconds of its first link. */
+#define THIN_GRACE_MS 60000
 
 struct px_ent {
 	uint8_t id[32];
@@ -174,6 +178,9 @@ struct addr {
 	uint8_t ip[16];
 	uint64_t next_ms;   /* not dialled before */
 	uint64_t seen_ms;   /* last heard of */
+	uint64_t barred_ms; /* dropped by the selector: its inbound links
+	                     * are refused before this */
+	uint64_t first_ms;  /* when the entry was made */
 };
 
 /* A gossip shard (seed §3.2): the events of the origins whose PeerStore
@@ -280,6 +287,8 @@ struct mm_node {
 	int req_timer_on;
 	mm_timer_t req_t;
 	uint64_t last_replace_ms;
+	unsigned sel_reserve; /* inbound slots kept for our own dials (select_round) */
+	unsigned sel_own;     /* links that count and are not thin (select_round) */
 	int stopping;       /* said goodbye: no dials, no new links */
 	int pressure;       /* the runtime's memory pressure (MM_MSG_PRESSURE) */
 	/* protected peers (operator): never dropped by the selector, admitted
@@ -343,7 +352,7 @@ struct mm_node {
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
 	    st_ddup, st_ddropped, st_dfail, st_route_bfs, st_route_hit;
-	_Atomic uint64_t st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
+	_Atomic uint64_t st_barred, st_refused_thin, st_kicks_thin, st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec, st_gc_unreach;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
 	    st_dropped, st_coalesced, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
@@ -1262,7 +1271,7 @@ book_put(mm_node_t *n, const uint8_t *id, const uint8_t ip[16], uint16_t port,
 				a = b;
 				break;
 			}
-			if (b->dialling || (b->verified && !verified))
+			if (b->dialling || (b->verified && !verified) || b->barred_ms > now)
 				continue;
 			if (a == NULL || b->verified < a->verified ||
 			    (b->verified == a->verified && (b->fails > a->fails ||
@@ -1280,7 +1289,7 @@ book_put(mm_node_t *n, const uint8_t *id, const uint8_t ip[16], uint16_t port,
 	memcpy(a->ip, ip, 16);
 	a->port = port;
 	a->verified = (uint8_t)verified;
-	a->seen_ms = now;
+	a->seen_ms = a->first_ms = now;
 }
 
 static struct addr *
@@ -1549,14 +1558,37 @@ close_no_slot(mm_node_t *n, struct peer *p)
 	(void)mm_send(p->conn, &m);
 }
 
-/* The selector drops a link. */
+/* The selector drops a link; the peer may not link again (either way)
+ * for full_backoff_ms. Before, a dropped peer could dial straight back
+ * in, and each time it was young again and shielded by min_link_ms: lone
+ * eclipse attackers kept half of a victim's links that way. */
 static void
-kick(mm_node_t *n, struct peer *p)
+kick(mm_node_t *n, struct peer *p, int thin)
 {
 	bump(&n->st_kicks);
-	mm_log(MM_LOG_INFO, "node: dropping neighbour %02x%02x%02x%02x (worst overlap)",
-	    p->id[0], p->id[1], p->id[2], p->id[3]);
+	if (thin)
+		bump(&n->st_kicks_thin);
+	mm_log(MM_LOG_INFO, "node: dropping neighbour %02x%02x%02x%02x (%s)",
+	    p->id[0], p->id[1], p->id[2], p->id[3],
+	    thin ? "thin: few confirmed neighbours" : "worst overlap");
+	struct addr *a = book_find(n, p->id);
+	if (a != NULL)
+		a->barred_ms = mm_now_ms() + jitter(n->cfg.full_backoff_ms);
 	close_no_slot(n, p);
+}
+
+/* Eclipse defence: a peer with fewer confirmed neighbours than this in
+ * our map is "thin" (0: the rule is off). A lone eclipse attacker links
+ * to its victims only, so it looks like the best neighbour there is: room,
+ * no overlap (docs/RESULTS-SIM.md, "Eclipse attempts"). Half the target,
+ * and only once the map holds 4 x target records: in a network too small
+ * for everyone to reach the target, every peer would be thin. */
+static unsigned
+thin_below(mm_node_t *n)
+{
+	mm_ps_stats_t st;
+	mm_ps_stats(n->ps, &st);
+	return st.records >= 4u * n->cfg.degree ? n->cfg.degree / 2 : 0;
 }
 
 /* Connection introduction (seed §3.4, the relayed SDP messages): a peer
@@ -1607,14 +1639,16 @@ introduce(mm_node_t *n, const mm_pidx_t *nb, unsigned nnb, unsigned target)
 		c[nc].idx = x;
 		c[nc].tag = x;
 		c[nc].id = NULL;
+		c[nc].known_long = 0;
 		nc++;
 	}
 	if (nc == 0)
 		return;
-	mm_sel_policy_t pol = {.kind = n->cfg.select_policy, .self = n->id.id};
+	mm_sel_policy_t pol = {.kind = n->cfg.select_policy, .self = n->id.id,
+	    .thin_below = thin_below(n)};
 	mm_sel_rank_policy(&pol, n->ps, nb, nnb, target, n->ncls ? n->cls : NULL, n->ncls,
 	    c, nc, mm_random());
-	if (!c[0].room)
+	if (!c[0].room || c[0].thin)
 		return;
 	const uint8_t *dst = mm_ps_id(n->ps, c[0].idx);
 	if (dst == NULL)
@@ -1680,29 +1714,52 @@ select_round(mm_node_t *n)
 	uint8_t elig[MAX_PEERS];
 	uint64_t since[MAX_PEERS];
 	struct peer *pp[MAX_PEERS];
-	/* deg: every link (the overlap is about all of them); own: the links
+	/* deg: every link (the overlap is about all of them); cnt: the links
 	 * that count towards the degree (in relay mode, those we dialled: the
-	 * inbound ones are for newcomers and are never dropped here). */
-	unsigned deg = 0, own = 0;
+	 * inbound ones are for newcomers and are never dropped here); own:
+	 * those of them that are not thin (thin_below). A link is judged
+	 * once it is min_link_ms old. */
+	unsigned deg = 0, cnt = 0, own = 0;
+	unsigned tb = thin_below(n);
+	int thin = -1; /* the youngest thin link that may be dropped */
+	unsigned nthin = 0;
 	for (int i = 0; i < n->peers_hi; i++) {
 		struct peer *p = &n->peers[i];
 		if (p->conn == NULL)
 			continue;
 		int counts = !n->cfg.relay || !p->inbound;
+		int old = now - p->since_ms >= n->cfg.min_link_ms;
+		int prot = is_protected(n, p->id);
 		pp[deg] = p;
 		nb[deg] = mm_ps_lookup(n->ps, p->id);
-		elig[deg] = counts && now - p->since_ms >= n->cfg.min_link_ms &&
-		    !is_protected(n, p->id);
+		elig[deg] = counts && old && !prot;
 		since[deg] = p->since_ms;
+		mm_pidx_t tmp[MM_PS_MAX_NB];
+		int is_thin = elig[deg] && tb != 0 && (nb[deg] == MM_PIDX_NONE ||
+		    mm_ps_confirmed(n->ps, nb[deg], tmp, MM_PS_MAX_NB) < tb);
+		if (is_thin && (thin < 0 || since[deg] > since[thin]))
+			thin = (int)deg;
+		nthin += (unsigned)is_thin;
+		cnt += (unsigned)counts;
+		own += (unsigned)(counts && !is_thin);
 		deg++;
-		own += (unsigned)counts;
 	}
 	unsigned wo = 0;
-	mm_sel_policy_t pol = {.kind = n->cfg.select_policy, .self = n->id.id};
+	mm_sel_policy_t pol = {.kind = n->cfg.select_policy, .self = n->id.id,
+	    .thin_below = tb};
 	int w = mm_sel_worst_policy(&pol, n->ps, nb, deg, elig, since, &wo);
+	n->sel_own = own;
+	n->sel_reserve = nthin > 0 && own < target ?
+	    (nthin < target - own ? nthin : target - own) : 0;
+	/* A thin link goes first, as soon as we have the target without it
+	 * or need its slot to dial; over the target otherwise, the worst. */
+	if (thin >= 0 && (own >= target || cnt >= max)) {
+		kick(n, pp[thin], 1);
+		return;
+	}
 	if (own > target) {
 		if (w >= 0)
-			kick(n, pp[w]);
+			kick(n, pp[w], 0);
 		return;
 	}
 	unsigned inflight = 0, used = 0;
@@ -1711,7 +1768,7 @@ select_round(mm_node_t *n)
 		used += n->book[i].used;
 	}
 	atomic_store_explicit(&n->a_book, used, memory_order_relaxed);
-	if (own + inflight >= max || deg + inflight >= n->cfg.map.max_neighbours_temp)
+	if (cnt + inflight >= max || deg + inflight >= n->cfg.map.max_neighbours_temp)
 		return;
 	mm_sel_cand_t *c = malloc(sizeof(*c) * (n->nbook ? n->nbook : 1));
 	if (c == NULL)
@@ -1725,6 +1782,7 @@ select_round(mm_node_t *n)
 		c[nc].idx = mm_ps_lookup(n->ps, a->id);
 		c[nc].tag = i;
 		c[nc].id = a->id;
+		c[nc].known_long = now - a->first_ms >= THIN_GRACE_MS;
 		nc++;
 	}
 	if (nc == 0) {
@@ -1747,7 +1805,12 @@ select_round(mm_node_t *n)
 		 * only moves the gap around the network. */
 		unsigned want = target - own - inflight, dialled = 0, across = 0;
 		for (unsigned i = 0; i < nc && dialled < want && dialled < DIALS_PER_ROUND; i++) {
-			if (!c[i].room && !c[i].other_comp && own * 2 >= target)
+			/* While thin links hold our slots, full peers too: the
+			 * gap is theirs to move (the peer drops its worst and
+			 * someone with room fills it), not ours to keep. A thin
+			 * peer (ranked last) only while we are short of half. */
+			if (((!c[i].room && nthin == 0) || c[i].thin) && !c[i].other_comp &&
+			    own * 2 >= target)
 				break;
 			/* One dial a round into another component: after a crash
 			 * the dead region is one (until it is forgotten), and
@@ -1763,10 +1826,13 @@ select_round(mm_node_t *n)
 			book_dial(n, &n->book[c[i].tag]);
 			dialled++;
 		}
-		if (dialled == 0)
+		if (dialled == 0) {
+			if (nthin > 0 && deg > 0) /* its candidates are thin: more */
+				ask_peers(n, pp[mm_random() % deg]);
 			introduce(n, nb, deg, target);
+		}
 	} else if (inflight == 0 && (c[0].other_comp ||
-	    (w >= 0 && c[0].room && c[0].overlap + n->cfg.replace_margin <= wo &&
+	    (w >= 0 && c[0].room && !c[0].thin && c[0].overlap + n->cfg.replace_margin <= wo &&
 	    (n->last_replace_ms == 0 || now - n->last_replace_ms >= n->cfg.replace_ms)))) {
 		/* At the target: a candidate clearly better than our worst
 		 * neighbour (or a bridge to another component). Link first; the
@@ -3145,8 +3211,11 @@ static int
 no_slot(mm_node_t *n, int inbound)
 {
 	unsigned all = atomic_load(&n->npeers);
+	/* While thin links hold slots we need for honest ones, those slots
+	 * are for our own dials: a freed one would go to the next attacker
+	 * dialling in, before our dial could use it. */
 	if (!n->cfg.relay)
-		return all >= n->cfg.max_degree;
+		return all + (inbound ? n->sel_reserve : 0) >= n->cfg.max_degree;
 	unsigned in = 0;
 	for (int i = 0; i < n->peers_hi; i++)
 		in += n->peers[i].conn != NULL && n->peers[i].inbound;
@@ -3279,6 +3348,37 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	/* We shook hands with it at this address: worth keeping (its
 	 * listening port, from its hello, at the address it came from). */
 	book_put(n, pm->id, pm->ip, pm->port, 1);
+	struct addr *bk = book_find(n, pm->id);
+	if (bk != NULL && bk->barred_ms > mm_now_ms() && !is_protected(n, pm->id)) {
+		bump(&n->st_barred);
+		mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: the selector "
+		    "dropped it; barred for %llu s more", pm->id[0], pm->id[1], pm->id[2],
+		    pm->id[3], (unsigned long long)((bk->barred_ms - mm_now_ms()) / 1000));
+		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
+		(void)mm_send(pm->conn, &m);
+		mm_actor_unref(pm->conn);
+		return;
+	}
+	/* At the target, a peer we have known for a while that is still thin
+	 * (few confirmed links, or none left in the map) is not let in: the
+	 * slot would go to a lone eclipse attacker. Below the target it is
+	 * (a survivor of a crash has few links too), and judged later. */
+	if (pm->inbound && bk != NULL && n->sel_own >= n->cfg.degree &&
+	    mm_now_ms() - bk->first_ms >= THIN_GRACE_MS && !is_protected(n, pm->id)) {
+		unsigned tb = thin_below(n);
+		mm_pidx_t x = mm_ps_lookup(n->ps, pm->id), tmp[MM_PS_MAX_NB];
+		if (tb != 0 && (x == MM_PIDX_NONE || !mm_ps_live(n->ps, x) ||
+		    mm_ps_confirmed(n->ps, x, tmp, MM_PS_MAX_NB) < tb)) {
+			bump(&n->st_refused_thin);
+			mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: thin (fewer "
+			    "than %u confirmed links) and we are at the target", pm->id[0],
+			    pm->id[1], pm->id[2], pm->id[3], tb);
+			mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
+			(void)mm_send(pm->conn, &m);
+			mm_actor_unref(pm->conn);
+			return;
+		}
+	}
 	/* Over max_degree: refuse the link, but tell the newcomer where else
 	 * to go (a peers answer, then "no slot"). */
 	int mem = n->pressure >= MM_PRESSURE_CRITICAL;
@@ -4494,6 +4594,9 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->refused_banned = LD(st_banned);
 	o->sync_events_sent = LD(st_sync_ev);
 	o->kicks = LD(st_kicks);
+	o->refused_barred = LD(st_barred);
+	o->kicks_thin = LD(st_kicks_thin);
+	o->refused_thin = LD(st_refused_thin);
 	o->px_sent = LD(st_px_sent);
 	o->px_answered = LD(st_px_ans);
 	o->px_received = LD(st_px_rx);

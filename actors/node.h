@@ -335,7 +335,12 @@ typedef struct mm_node_stats {
 	    events_shaped, asks_deferred,
 	    events_coalesced, /* own events replaced by a newer one before sending */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
-	    kicks, px_sent, px_answered, px_received, rate_dropped, addr_known,
+	    kicks, kicks_thin, refused_barred, refused_thin, /* links the
+	                            * selector dropped; of them, thin ones;
+	                            * those peers refused while barred
+	                            * (full_backoff_ms); thin peers refused
+	                            * at the target */
+	    px_sent, px_answered, px_received, rate_dropped, addr_known,
 	    gc_phantoms, gc_records, gc_unreachable, ae_digests_sent, ae_wanted, ae_served,
 	    ihave_sent, ihave_received, iwant_sent, iwant_served, iwant_over,
 	    snapshots_saved, snapshot_peers_loaded,

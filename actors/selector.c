@@ -27,6 +27,8 @@ mm_sel_before(const mm_sel_cand_t *a, const mm_sel_cand_t *b)
 {
 	if (a->other_comp != b->other_comp)
 		return a->other_comp > b->other_comp;
+	if (a->thin != b->thin)
+		return a->thin < b->thin;
 	if (a->room != b->room)
 		return a->room > b->room;
 	if (a->across != b->across)
@@ -91,14 +93,20 @@ mm_sel_rank_policy(const mm_sel_policy_t *pol, const mm_ps_t *ps,
 		mm_pidx_t ci = k->idx;
 		k->tiebreak = (uint32_t)mm_siphash13(seed, i, &ci, sizeof(ci));
 		if (ci == MM_PIDX_NONE || !mm_ps_live(ps, ci)) {
+			/* an address only: a newcomer, or a peer that has had
+			 * no confirmed link long enough to be swept from the map
+			 * (a lone attacker we dropped) */
 			k->other_comp = k->confirmed = k->across = 0;
+			k->thin = pol != NULL && pol->thin_below != 0 && k->known_long;
 			k->room = 1;
 			k->overlap = 0;
 			k->first_seen = UINT32_MAX;
 			continue;
 		}
 		mm_pidx_t tmp[MM_PS_MAX_NB];
-		k->confirmed = mm_ps_confirmed(ps, ci, tmp, 1) > 0;
+		unsigned nconf = mm_ps_confirmed(ps, ci, tmp, MM_PS_MAX_NB);
+		k->confirmed = nconf > 0;
+		k->thin = pol != NULL && nconf < pol->thin_below;
 		k->room = mm_ps_neighbours(ps, ci, tmp, NULL, MM_PS_MAX_NB) < target;
 		uint8_t cl = cls != NULL && ci < ncls ? cls[ci] : 0;
 		/* another component only if it is part of one (a confirmed

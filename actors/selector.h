@@ -6,6 +6,11 @@
  * A candidate is ranked by, in order:
  *   1. other_comp: it sits in another component of the confirmed graph than
  *      ours (a partition to join) - first;
+ *   1b. thin (when the policy sets thin_below): fewer than thin_below
+ *      confirmed neighbours - last. A peer whose only links are to us and
+ *      a few others looks like a perfect neighbour to 2-4 (room, no
+ *      overlap), and that is the shape of a lone eclipse attacker
+ *      (docs/RESULTS-SIM.md, "Eclipse attempts");
  *   2. room: it claims fewer than target neighbours (or is not in our map
  *      yet) - first: linking to a full peer makes it drop someone, which
  *      only moves the missing link elsewhere;
@@ -46,14 +51,20 @@ enum { MM_SEL_OVERLAP = 0, MM_SEL_RANDOM = 1, MM_SEL_KADEMLIA = 2 };
 typedef struct mm_sel_policy {
 	int kind;
 	const uint8_t *self; /* our id (MM_SEL_KADEMLIA) */
+	unsigned thin_below; /* candidates with fewer confirmed neighbours
+	                      * rank last, under every policy (0: off) */
 } mm_sel_policy_t;
 
 typedef struct mm_sel_cand {
 	mm_pidx_t idx;        /* in the map; MM_PIDX_NONE: not in it (yet) */
 	uint32_t tag;         /* the caller's, kept */
 	const uint8_t *id;    /* the caller's: its id (MM_SEL_KADEMLIA; NULL: from the map) */
+	uint8_t known_long;   /* the caller's: its address has been known for a
+	                       * while; if the map has no live record of it by
+	                       * now, it counts as thin (thin_below set) */
 	/* set by mm_sel_rank */
 	uint8_t other_comp;
+	uint8_t thin;
 	uint8_t room;
 	uint8_t across;
 	uint8_t confirmed;

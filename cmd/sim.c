@@ -835,7 +835,8 @@ main(int argc, char **argv)
 {
 	if (parse(argc, argv) != 0)
 		return 2;
-	mm_log_set_level(MM_LOG_ERROR);
+	if (getenv("MESHMAP_LOG") == NULL) /* else the nodes log at that level */
+		mm_log_set_level(MM_LOG_ERROR);
 	FILE *csv = stdout;
 	if (O.csv != NULL && (csv = fopen(O.csv, "w")) == NULL) {
 		fprintf(stderr, "meshmap sim: %s: %s\n", O.csv, strerror(errno));
@@ -968,6 +969,7 @@ main(int argc, char **argv)
 		ADD(sync_events_sent); ADD(ae_served); ADD(peers_up); ADD(peers_down);
 		ADD(frames_dropped); ADD(refused_full); ADD(gc_unreachable);
 		ADD(ihave_sent); ADD(iwant_sent); ADD(iwant_served);
+		ADD(kicks); ADD(kicks_thin); ADD(refused_barred); ADD(refused_thin);
 #undef ADD
 	}
 	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu events in "
@@ -975,7 +977,8 @@ main(int argc, char **argv)
 	    "%llu events; anti-entropy sent %llu; %llu links up, %llu down; "
 	    "%llu refused (no slot); %llu peers forgotten as unreachable; "
 	    "%llu frames dropped; lazy push: %llu ihave entries, %llu asked, "
-	    "%llu served\n", (unsigned long long)tot.events_local,
+	    "%llu served; selector: %llu links dropped (%llu thin); refused: %llu "
+	    "barred, %llu thin\n", (unsigned long long)tot.events_local,
 	    (unsigned long long)tot.events_coalesced,
 	    (unsigned long long)tot.events_in, (unsigned long long)tot.events_dup,
 	    (unsigned long long)tot.events_stale,
@@ -985,7 +988,9 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.peers_down, (unsigned long long)tot.refused_full,
 	    (unsigned long long)tot.gc_unreachable, (unsigned long long)tot.frames_dropped,
 	    (unsigned long long)tot.ihave_sent, (unsigned long long)tot.iwant_sent,
-	    (unsigned long long)tot.iwant_served);
+	    (unsigned long long)tot.iwant_served, (unsigned long long)tot.kicks,
+	    (unsigned long long)tot.kicks_thin, (unsigned long long)tot.refused_barred,
+	    (unsigned long long)tot.refused_thin);
 	if (O.attackers > 0) {
 		fprintf(stderr, "meshmap sim: attack: %u attackers%s; victims (links held by "
 		    "attackers at the end):", O.attackers, O.attack_lone ? " (lone)" : "");

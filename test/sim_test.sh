@@ -97,9 +97,12 @@ f=$dir/part.csv
 
 # a partition longer than the unreachable timeout (25.9 s to 305.9 s):
 # seen by all at 80 s; each side has forgotten the other by 240 s (no
-# split reported, half of the true links known); 15 s after the heal
+# split reported, half of the true links known); 35 s after the heal
 # every map is exact again (the forgotten come back with their next
-# events, and nodes re-announce when their component grows back)
+# events, and nodes re-announce when their component grows back). With
+# the eclipse defence (thin links, barred peers) seed 1 has 59 of 60
+# exact 15 s after the heal (one link of one map still on its way, at
+# 124 frames a node a second) and 60 at 35 s; seeds 2 to 5 have 60 at 15 s.
 sim --nodes 60 --duration 360 --partition 20:300 --sample-ms 20000 --csv "$dir/longpart.csv" ||
   fail "long partition: exit $?"
 f=$dir/longpart.csv
@@ -107,7 +110,7 @@ f=$dir/longpart.csv
 [ "$(col "$f" observers_split 12)" = 0 ] || fail "long partition: at 240 s $(col "$f" observers_split 12) still see a split"
 awk -v d="$(col "$f" disc_mean 12)" 'BEGIN { exit !(d > 0.4 && d < 0.6) }' ||
   fail "long partition: at 240 s discovery $(col "$f" disc_mean 12), want about 0.5 (its own side)"
-[ "$(col "$f" exact 16)" = 60 ] || fail "long partition: at 320 s $(col "$f" exact 16) of 60 maps exact"
+[ "$(col "$f" exact 17)" = 60 ] || fail "long partition: at 340 s $(col "$f" exact 17) of 60 maps exact"
 
 # the three selection policies on one scenario: each converges to a map
 # every node holds exactly, and ours has the lowest clustering (the least
