@@ -162,6 +162,25 @@ awk -v s="$(col "$f" map_sybil_share)" 'BEGIN { exit !(s > 0.16 && s < 0.17) }' 
 grep -q "attack: 12 attackers; victims (links held by attackers at the end): node [0-9]* [1-9]/1[0-9]" "$dir/stderr" ||
   fail "attack: no summary of the victim's links"
 
+# lone attackers (30, half as many as the honest nodes, linked to nothing
+# but the victim) against the eclipse defence (thin peers, barred
+# peers): they get in at first (the burst), but from 100 s after they
+# join (the attack at 25.9 s; rows from 140 s) the victim holds no
+# attacker link, its thin links were dropped and thin peers refused.
+# Without the defence they held 0.42 to 0.53 of its links to the end.
+"$bin" sim --quiet --nodes 60 --duration 200 --attack 0.5@20 --attack-lone \
+  --sample-ms 20000 --csv "$dir/lone.csv" 2> "$dir/lone.err" || fail "lone attack: exit $?"
+f=$dir/lone.csv
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+  $(c["t_s"]) >= 40 && $(c["t_s"]) <= 60 && $(c["victim_att_share"]) > 0 { early++ }
+  $(c["t_s"]) >= 140 { n++; if ($(c["victim_att_share"]) > 0 || $(c["eclipsed"]) != 0) bad++ }
+  END { exit !(early >= 1 && n >= 4 && bad == 0) }' "$f" ||
+  fail "lone attack: the victim's share held by attackers: $(cut -d, -f1,19-23 "$f" | tr '\n' ' ')"
+grep -q "victims (links held by attackers at the end): node [0-9]* 0/1[0-9]" "$dir/lone.err" ||
+  fail "lone attack: at the end: $(grep -o 'victims.*' "$dir/lone.err")"
+grep -Eq "links dropped \([1-9][0-9]* thin\); refused: [0-9]+ barred, [1-9][0-9]* thin" "$dir/lone.err" ||
+  fail "lone attack: no thin link dropped or thin peer refused: $(grep -o 'selector.*' "$dir/lone.err")"
+
 # the command line
 for bad in "--nodes 1" "--policy bogus" "--announce-ms 70000" "--kill 2@3" "--attack 1.5@3" "--victims 0" "--attack 0.1@5 --topology ring" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--bogus"; do
   # shellcheck disable=SC2086
