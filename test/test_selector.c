@@ -147,6 +147,32 @@ main(void)
 	for (unsigned i = 0; i + 1 < 9; i++)
 		CHECK(!mm_sel_before(&c[i + 1], &c[i]));
 
+	/* Thin peers (the eclipse defence): with thin_below 2, those with
+	 * fewer than 2 confirmed links (11, 12, 13) and the address known
+	 * long with no record (14) rank after every other, with room or
+	 * not; another component still goes first. */
+	mm_sel_cand_t t[9];
+	for (unsigned i = 0; i < 9; i++) {
+		t[i] = (mm_sel_cand_t){.tag = tags[i], .known_long = 1,
+		    .idx = tags[i] == 14 ? MM_PIDX_NONE : idx(tags[i])};
+	}
+	mm_sel_policy_t tp = {.kind = MM_SEL_OVERLAP, .thin_below = 2};
+	mm_sel_rank_policy(&tp, ps, nb, 3, target, cls, span, t, 9, 42);
+	CHECK(t[0].other_comp && t[1].other_comp);
+	CHECK_EQ(pos(t, 9, 16), 2);
+	CHECK_EQ(pos(t, 9, 10), 3);
+	CHECK_EQ(pos(t, 9, 15), 4); /* full, but not thin */
+	for (unsigned i = 2; i < 9; i++)
+		CHECK_EQ(t[i].thin, i >= 5);
+	CHECK_EQ(pos(t, 9, 12), 5);
+	CHECK_EQ(pos(t, 9, 11), 6);
+	/* an address only, known briefly: a newcomer, not thin */
+	for (unsigned i = 0; i < 9; i++)
+		t[i].known_long = t[i].tag != 14;
+	mm_sel_rank_policy(&tp, ps, nb, 3, target, cls, span, t, 9, 42);
+	CHECK_EQ(t[pos(t, 9, 14)].thin, 0);
+	CHECK(pos(t, 9, 14) < 5);
+
 	/* No analysis yet: no component or bridge preference at all. */
 	mm_sel_cand_t d[2] = {{.idx = idx(20), .tag = 20}, {.idx = idx(11), .tag = 11}};
 	mm_sel_rank(ps, NULL, 0, target, NULL, 0, d, 2, 1);
