@@ -1591,6 +1591,15 @@ thin_below(mm_node_t *n)
 	return st.records >= 4u * n->cfg.degree ? n->cfg.degree / 2 : 0;
 }
 
+/* Is the peer of record x (MM_PIDX_NONE: none) thin under tb? */
+static int
+is_thin(mm_node_t *n, mm_pidx_t x, unsigned tb)
+{
+	mm_pidx_t tmp[MM_PS_MAX_NB];
+	return tb != 0 && (x == MM_PIDX_NONE || !mm_ps_live(n->ps, x) ||
+	    mm_ps_confirmed(n->ps, x, tmp, MM_PS_MAX_NB) < tb);
+}
+
 /* Connection introduction (seed §3.4, the relayed SDP messages): a peer
  * our map knows but whose address we do not (it does not listen, or
  * nobody shared it) is asked, by a direct message along the map, to dial
@@ -1734,14 +1743,12 @@ select_round(mm_node_t *n)
 		nb[deg] = mm_ps_lookup(n->ps, p->id);
 		elig[deg] = counts && old && !prot;
 		since[deg] = p->since_ms;
-		mm_pidx_t tmp[MM_PS_MAX_NB];
-		int is_thin = elig[deg] && tb != 0 && (nb[deg] == MM_PIDX_NONE ||
-		    mm_ps_confirmed(n->ps, nb[deg], tmp, MM_PS_MAX_NB) < tb);
-		if (is_thin && (thin < 0 || since[deg] > since[thin]))
+		int th = elig[deg] && is_thin(n, nb[deg], tb);
+		if (th && (thin < 0 || since[deg] > since[thin]))
 			thin = (int)deg;
-		nthin += (unsigned)is_thin;
+		nthin += (unsigned)th;
 		cnt += (unsigned)counts;
-		own += (unsigned)(counts && !is_thin);
+		own += (unsigned)(counts && !th);
 		deg++;
 	}
 	unsigned wo = 0;
@@ -3366,9 +3373,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	if (pm->inbound && bk != NULL && n->sel_own >= n->cfg.degree &&
 	    mm_now_ms() - bk->first_ms >= THIN_GRACE_MS && !is_protected(n, pm->id)) {
 		unsigned tb = thin_below(n);
-		mm_pidx_t x = mm_ps_lookup(n->ps, pm->id), tmp[MM_PS_MAX_NB];
-		if (tb != 0 && (x == MM_PIDX_NONE || !mm_ps_live(n->ps, x) ||
-		    mm_ps_confirmed(n->ps, x, tmp, MM_PS_MAX_NB) < tb)) {
+		if (is_thin(n, mm_ps_lookup(n->ps, pm->id), tb)) {
 			bump(&n->st_refused_thin);
 			mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: thin (fewer "
 			    "than %u confirmed links) and we are at the target", pm->id[0],
