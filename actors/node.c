@@ -1591,6 +1591,15 @@ thin_below(mm_node_t *n)
 	return st.records >= 4u * n->cfg.degree ? n->cfg.degree / 2 : 0;
 }
 
+/* Close a new link with "no slot" (error 14), without a peers answer. */
+static void
+refuse_link(struct peer_msg *pm)
+{
+	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
+	(void)mm_send(pm->conn, &m);
+	mm_actor_unref(pm->conn);
+}
+
 /* Is the peer of record x (MM_PIDX_NONE: none) thin under tb? */
 static int
 is_thin(mm_node_t *n, mm_pidx_t x, unsigned tb)
@@ -1611,7 +1620,8 @@ static int post_send(mm_node_t *n, const uint8_t *dst, const uint8_t *route,
     int reroute, uint64_t *handle);
 
 static void
-introduce(mm_node_t *n, const mm_pidx_t *nb, unsigned nnb, unsigned target)
+introduce(mm_node_t *n, const mm_pidx_t *nb, unsigned nnb, unsigned target,
+    unsigned tb)
 {
 	uint8_t hdr[19];
 	pthread_mutex_lock(&n->adv_mu);
@@ -1654,7 +1664,7 @@ introduce(mm_node_t *n, const mm_pidx_t *nb, unsigned nnb, unsigned target)
 	if (nc == 0)
 		return;
 	mm_sel_policy_t pol = {.kind = n->cfg.select_policy, .self = n->id.id,
-	    .thin_below = thin_below(n)};
+	    .thin_below = tb};
 	mm_sel_rank_policy(&pol, n->ps, nb, nnb, target, n->ncls ? n->cls : NULL, n->ncls,
 	    c, nc, mm_random());
 	if (!c[0].room || c[0].thin)
@@ -1798,7 +1808,7 @@ select_round(mm_node_t *n)
 		if (deg > 0 && own < target) {
 			unsigned k = (unsigned)(mm_random() % deg);
 			ask_peers(n, pp[k]);
-			introduce(n, nb, deg, target);
+			introduce(n, nb, deg, target, tb);
 		}
 		free(c);
 		return;
@@ -1836,7 +1846,7 @@ select_round(mm_node_t *n)
 		if (dialled == 0) {
 			if (nthin > 0 && deg > 0) /* its candidates are thin: more */
 				ask_peers(n, pp[mm_random() % deg]);
-			introduce(n, nb, deg, target);
+			introduce(n, nb, deg, target, tb);
 		}
 	} else if (inflight == 0 && (c[0].other_comp ||
 	    (w >= 0 && c[0].room && !c[0].thin && c[0].overlap + n->cfg.replace_margin <= wo &&
@@ -3361,9 +3371,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: the selector "
 		    "dropped it; barred for %llu s more", pm->id[0], pm->id[1], pm->id[2],
 		    pm->id[3], (unsigned long long)((bk->barred_ms - mm_now_ms()) / 1000));
-		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
-		(void)mm_send(pm->conn, &m);
-		mm_actor_unref(pm->conn);
+		refuse_link(pm);
 		return;
 	}
 	/* At the target, a peer we have known for a while that is still thin
@@ -3378,9 +3386,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 			mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: thin (fewer "
 			    "than %u confirmed links) and we are at the target", pm->id[0],
 			    pm->id[1], pm->id[2], pm->id[3], tb);
-			mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
-			(void)mm_send(pm->conn, &m);
-			mm_actor_unref(pm->conn);
+			refuse_link(pm);
 			return;
 		}
 	}
