@@ -181,6 +181,9 @@ struct addr {
 	uint64_t barred_ms; /* dropped by the selector: its inbound links
 	                     * are refused before this */
 	uint64_t first_ms;  /* when the entry was made */
+	uint8_t full_seen;  /* seen in our map with degree/2 confirmed links or
+	                     * more: a node that comes back (a restart, churn)
+	                     * is not taken for a lone attacker (known_long) */
 };
 
 /* A gossip shard (seed §3.2): the events of the origins whose PeerStore
@@ -1591,10 +1594,25 @@ thin_below(mm_node_t *n)
 	return st.records >= 4u * n->cfg.degree ? n->cfg.degree / 2 : 0;
 }
 
-/* Close a new link with "no slot" (error 14), without a peers answer. */
-static void
-refuse_link(struct peer_msg *pm)
+/* An address we have known for THIN_GRACE_MS whose peer we never saw
+ * with degree/2 confirmed links: if it is thin now, it has had its chance
+ * to link (a lone eclipse attacker looks like this; a node that was once
+ * well linked and comes back after a restart does not). */
+static int
+known_long(const struct addr *a, uint64_t now)
 {
+	return !a->full_seen && now - a->first_ms >= THIN_GRACE_MS;
+}
+
+/* Close a new link with "no slot" (error 14), after a peers answer, as a
+ * full node does: an honest node refused here (one we dropped that came
+ * back after a restart, through us as its bootstrap) learns where else to
+ * go; without it, it waited out its bootstrap's backoff with no link at
+ * all (meshmap sim --churn). */
+static void
+refuse_link(mm_node_t *n, struct peer_msg *pm)
+{
+	answer_peers(n, pm->conn, pm->id, 0, PX_ANSWER_MAX);
 	mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
 	(void)mm_send(pm->conn, &m);
 	mm_actor_unref(pm->conn);
@@ -1607,6 +1625,20 @@ is_thin(mm_node_t *n, mm_pidx_t x, unsigned tb)
 	mm_pidx_t tmp[MM_PS_MAX_NB];
 	return tb != 0 && (x == MM_PIDX_NONE || !mm_ps_live(n->ps, x) ||
 	    mm_ps_confirmed(n->ps, x, tmp, MM_PS_MAX_NB) < tb);
+}
+
+/* Mark the book's addresses whose peer our map shows with tb confirmed
+ * links or more (once: the mark stays). */
+static void
+note_full(mm_node_t *n, unsigned tb)
+{
+	if (tb == 0)
+		return;
+	for (unsigned i = 0; i < n->nbook; i++) {
+		struct addr *a = &n->book[i];
+		if (a->used && !a->full_seen && !is_thin(n, mm_ps_lookup(n->ps, a->id), tb))
+			a->full_seen = 1;
+	}
 }
 
 /* Connection introduction (seed §3.4, the relayed SDP messages): a peer
@@ -1740,6 +1772,7 @@ select_round(mm_node_t *n)
 	 * once it is min_link_ms old. */
 	unsigned deg = 0, cnt = 0, own = 0;
 	unsigned tb = thin_below(n);
+	note_full(n, tb);
 	int thin = -1; /* the youngest thin link that may be dropped */
 	unsigned nthin = 0;
 	for (int i = 0; i < n->peers_hi; i++) {
@@ -1799,7 +1832,7 @@ select_round(mm_node_t *n)
 		c[nc].idx = mm_ps_lookup(n->ps, a->id);
 		c[nc].tag = i;
 		c[nc].id = a->id;
-		c[nc].known_long = now - a->first_ms >= THIN_GRACE_MS;
+		c[nc].known_long = known_long(a, now);
 		nc++;
 	}
 	if (nc == 0) {
@@ -3371,22 +3404,23 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: the selector "
 		    "dropped it; barred for %llu s more", pm->id[0], pm->id[1], pm->id[2],
 		    pm->id[3], (unsigned long long)((bk->barred_ms - mm_now_ms()) / 1000));
-		refuse_link(pm);
+		refuse_link(n, pm);
 		return;
 	}
-	/* At the target, a peer we have known for a while that is still thin
+	/* At the target, a peer we have known for a while (never seen well
+	 * linked) that is still thin
 	 * (few confirmed links, or none left in the map) is not let in: the
 	 * slot would go to a lone eclipse attacker. Below the target it is
 	 * (a survivor of a crash has few links too), and judged later. */
 	if (pm->inbound && bk != NULL && n->sel_own >= n->cfg.degree &&
-	    mm_now_ms() - bk->first_ms >= THIN_GRACE_MS && !is_protected(n, pm->id)) {
+	    known_long(bk, mm_now_ms()) && !is_protected(n, pm->id)) {
 		unsigned tb = thin_below(n);
 		if (is_thin(n, mm_ps_lookup(n->ps, pm->id), tb)) {
 			bump(&n->st_refused_thin);
 			mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: thin (fewer "
 			    "than %u confirmed links) and we are at the target", pm->id[0],
 			    pm->id[1], pm->id[2], pm->id[3], tb);
-			refuse_link(pm);
+			refuse_link(n, pm);
 			return;
 		}
 	}

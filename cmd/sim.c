@@ -9,7 +9,13 @@
  * the run goes on `--duration` seconds after the last join. Faults at a time
  * after the last join: `--kill FRAC@S` (a random FRAC of the nodes crash at
  * once, or go silent with --kill-silent) and `--partition S1:S2` (two halves
- * cut apart from S1 to S2). `--topology line|ring|star` instead builds
+ * cut apart from S1 to S2). Churn (`--churn MEAN[:SHAPE]`): every honest
+ * node but the bootstraps (and the victims of an attack) leaves after a
+ * session drawn from a Weibull law of that mean (shape 1: exponential) and
+ * comes back after an offline time drawn from an exponential law of mean
+ * `--offline`, with the same identity and an empty map, through one
+ * bootstrap (a node restarted without its snapshot); a leave is a process
+ * exit: its peers see the connections close. `--topology line|ring|star` instead builds
  * exactly that graph (no neighbour selection, no bootstrap): the known
  * answers of the tests.
  *
@@ -54,6 +60,7 @@ struct opts {
 	uint64_t attack_at_ms;
 	unsigned attackers, victims;
 	int attack_lone;
+	double churn_mean_s, churn_shape, offline_mean_s;
 	mm_simnet_config_t net;
 	const char *csv;
 	int quiet;
@@ -64,11 +71,18 @@ struct snode {
 	mm_identity_t id;
 	bool up, attacker, victim;
 	uint64_t frames_in, bytes_in, events_in;
+	/* churn: when the node leaves (up) or comes back (down); NEVER: not */
+	uint64_t leave_at, back_at;
 };
+#define NEVER UINT64_MAX
 
 static struct snode *S;
 static struct opts O;
 static unsigned NT; /* hosts in all: the nodes, then the attackers */
+static bool PARTED; /* the partition is on: a node that starts takes its zone */
+/* churn: leaves and returns since the last sample, and in all */
+static unsigned CH_LEFT, CH_BACK;
+static uint64_t CH_LEFT_ALL, CH_BACK_ALL;
 
 static double
 now_wall(void)
@@ -121,6 +135,13 @@ usage(FILE *f)
 	    "  --victims K          honest nodes attacked, picked by the seed (default 1)\n"
 	    "  --attack-lone        the attackers do not link to each other either (no\n"
 	    "                       cluster: each looks like a fresh leaf)\n"
+	    "  --churn MEAN[:SHAPE] every honest node but the bootstraps and victims\n"
+	    "                       leaves after a session of MEAN seconds on average\n"
+	    "                       (Weibull of that SHAPE; default 1, exponential;\n"
+	    "                       below 1, a heavy tail), counted from its start\n"
+	    "  --offline MEAN       ... and comes back after MEAN seconds on average\n"
+	    "                       (exponential; default 60; 0: never), same identity,\n"
+	    "                       empty map, through a bootstrap\n"
 	    "links:\n"
 	    "  --latency MIN-MAX    one-way latency per link, ms (default 10-100)\n"
 	    "  --jitter MS          per segment (default 0)\n"
@@ -186,6 +207,7 @@ parse(int argc, char **argv)
 		{"announce-ms", 1, 0, 'a'}, {"policy", 1, 0, 'y'}, {"kill-region", 0, 0, 'R'},
 		{"attack", 1, 0, 'A'}, {"victims", 1, 0, 'V'}, {"attack-lone", 0, 0, 'Z'},
 		{"eager", 1, 0, 'E'}, {"ihave-ms", 1, 0, 'I'},
+		{"churn", 1, 0, 'C'}, {"offline", 1, 0, 'F'},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
 	O.nodes = 100;
@@ -198,6 +220,8 @@ parse(int argc, char **argv)
 	O.sample_ms = 5000;
 	O.announce_ms = 500;
 	O.victims = 1;
+	O.churn_shape = 1;
+	O.offline_mean_s = 60;
 	mm_node_config_t dc;
 	mm_node_config_default(&dc);
 	O.eager = dc.gossip_eager;
@@ -343,6 +367,27 @@ parse(int argc, char **argv)
 			if (parse_u64(a, 1, 10000, &O.ihave_ms) != 0)
 				return bad("--ihave-ms", a, "milliseconds in [1, 10000]");
 			break;
+		case 'C': {
+			char *end;
+			double m = strtod(a, &end), k = 1;
+			if (*end == ':')
+				k = strtod(end + 1, &end);
+			if (end == a || *end != '\0' || !(m >= 1 && m <= 864000) ||
+			    !(k >= 0.2 && k <= 10))
+				return bad("--churn", a, "MEAN[:SHAPE], MEAN seconds in [1, 864000], "
+				    "SHAPE in [0.2, 10]");
+			O.churn_mean_s = m;
+			O.churn_shape = k;
+			break;
+		}
+		case 'F': {
+			char *end;
+			double m = strtod(a, &end);
+			if (end == a || *end != '\0' || !(m >= 0 && m <= 864000))
+				return bad("--offline", a, "seconds in [0, 864000]");
+			O.offline_mean_s = m;
+			break;
+		}
 		case 'c':
 			O.csv = a;
 			break;
@@ -365,6 +410,11 @@ parse(int argc, char **argv)
 	if (O.bootstrap > O.nodes) {
 		fprintf(stderr, "meshmap sim: --bootstrap %u is more than --nodes %u\n",
 		    O.bootstrap, O.nodes);
+		return -1;
+	}
+	if (O.churn_mean_s > 0 && (O.topology != TOPO_MESH || O.bootstrap >= O.nodes)) {
+		fprintf(stderr, "meshmap sim: --churn needs the mesh topology and nodes that "
+		    "are not bootstraps\n");
 		return -1;
 	}
 	if (O.observers == 0 || O.observers > O.nodes)
@@ -443,6 +493,9 @@ start_node(mm_rt_t *rt, unsigned i)
 		return -1;
 	}
 	s->up = true;
+	s->frames_in = s->bytes_in = s->events_in = 0; /* a new net counts from 0 */
+	if (PARTED)
+		mm_simnet_set_zone(mm_node_net(s->node), i & 1);
 	if (s->attacker) {
 		/* every victim, held (protected: never dropped); the cluster
 		 * meets at the first attacker */
@@ -517,6 +570,7 @@ start_attack(mm_rt_t *rt)
 		unsigned v = O.bootstrap + (unsigned)(mm_random() % span);
 		if (S[v].up && !S[v].victim) {
 			S[v].victim = true;
+			S[v].leave_at = NEVER;
 			n++;
 		}
 	}
@@ -524,6 +578,22 @@ start_attack(mm_rt_t *rt)
 		if (start_node(rt, i) != 0)
 			return -1;
 	return 0;
+}
+
+/* Nodes gs[n] go down: their hosts first (crash: the peers see resets at
+ * once; else the hosts go silent), then their actors and state. */
+static void
+down_nodes(mm_rt_t *rt, const uint32_t *gs, unsigned n, int crash)
+{
+	for (unsigned i = 0; i < n; i++)
+		mm_simnet_host_down(mm_node_net(S[gs[i]].node), crash);
+	if (n > 0)
+		mm_sim_kill_groups(rt, gs, n);
+	for (unsigned i = 0; i < n; i++) {
+		mm_node_destroy(S[gs[i]].node);
+		S[gs[i]].node = NULL;
+		S[gs[i]].up = false;
+	}
 }
 
 static void
@@ -584,16 +654,99 @@ kill_nodes(mm_rt_t *rt)
 				gs[n++] = perm[i];
 		}
 	}
+	down_nodes(rt, gs, n, !O.kill_silent);
 	for (unsigned i = 0; i < n; i++)
-		mm_simnet_host_down(mm_node_net(S[gs[i]].node), !O.kill_silent);
-	mm_sim_kill_groups(rt, gs, n);
-	for (unsigned i = 0; i < n; i++) {
-		mm_node_destroy(S[gs[i]].node);
-		S[gs[i]].node = NULL;
-		S[gs[i]].up = false;
-	}
+		S[gs[i]].leave_at = S[gs[i]].back_at = NEVER; /* crashed for good */
 	free(perm);
 	free(gs);
+}
+
+/* ---- churn ------------------------------------------------------------------ */
+
+/* Uniform in (0, 1), from the simulation's stream. */
+static double
+unit(void)
+{
+	return ((double)(mm_random() >> 11) + 0.5) * 0x1p-53;
+}
+
+/* A session: Weibull of shape k and mean churn_mean_s (scale mean /
+ * Gamma(1 + 1/k)), in ms, at least 1. */
+static uint64_t
+draw_session_ms(void)
+{
+	double k = O.churn_shape, scale = O.churn_mean_s / tgamma(1 + 1 / k);
+	double x = scale * pow(-log(unit()), 1 / k) * 1000;
+	return x < 1 ? 1 : x > 1e12 ? (uint64_t)1e12 : (uint64_t)x;
+}
+
+/* An offline time: exponential of mean offline_mean_s, in ms; NEVER with
+ * a mean of 0. */
+static uint64_t
+draw_offline_ms(void)
+{
+	if (O.offline_mean_s <= 0)
+		return NEVER;
+	double x = -log(unit()) * O.offline_mean_s * 1000;
+	return x < 1 ? 1 : x > 1e12 ? (uint64_t)1e12 : (uint64_t)x;
+}
+
+static bool
+churns(unsigned i)
+{
+	return O.churn_mean_s > 0 && i >= O.bootstrap && i < O.nodes && !S[i].victim;
+}
+
+/* The earliest leave or return. */
+static uint64_t
+churn_next(void)
+{
+	uint64_t m = NEVER;
+	if (O.churn_mean_s <= 0)
+		return m;
+	for (unsigned i = O.bootstrap; i < O.nodes; i++) {
+		uint64_t x = S[i].up ? S[i].leave_at : S[i].back_at;
+		if (x < m)
+			m = x;
+	}
+	return m;
+}
+
+/* Every leave and return due at t: the sessions that ended go down as a
+ * process exit does (their peers see the connections close), the nodes
+ * whose offline time ended start again. */
+static int
+churn_at(mm_rt_t *rt, uint64_t t)
+{
+	uint32_t *gs = malloc(O.nodes * sizeof(*gs));
+	unsigned n = 0;
+	if (gs == NULL) {
+		fprintf(stderr, "meshmap sim: no memory for the churn\n");
+		return -1;
+	}
+	for (unsigned i = O.bootstrap; i < O.nodes; i++)
+		if (S[i].up && S[i].leave_at <= t)
+			gs[n++] = i;
+		else if (!S[i].up && S[i].back_at <= t) {
+			if (start_node(rt, i) != 0) {
+				free(gs);
+				return -1;
+			}
+			S[i].back_at = NEVER;
+			S[i].leave_at = t + draw_session_ms();
+			CH_BACK++;
+			CH_BACK_ALL++;
+		}
+	down_nodes(rt, gs, n, 1);
+	for (unsigned j = 0; j < n; j++) {
+		S[gs[j]].leave_at = NEVER;
+		uint64_t off = draw_offline_ms();
+		S[gs[j]].back_at = off == NEVER ? NEVER : t + off;
+	}
+	CH_LEFT += n;
+	CH_LEFT_ALL += n;
+	free(gs);
+	return 0;
 }
 
 /* ---- measures --------------------------------------------------------------- */
@@ -607,6 +760,11 @@ struct sample {
 	 * (eclipsed), the attackers' share of the observers' maps */
 	unsigned att_up, victims_eclipsed, eclipsed;
 	double victim_att_share, map_sybil_share;
+	/* churn: leaves and returns in the interval; in the observers' maps,
+	 * the share of live records whose node is down, and of confirmed
+	 * links that are not true links */
+	unsigned left, back;
+	double map_dead, map_phantom;
 };
 
 /* The true graph's shape: mean shortest path and the largest distance
@@ -773,15 +931,20 @@ measure(uint64_t dt_ms, struct sample *out)
 	/* the observers: every (N / K)-th honest node that is up */
 	unsigned nobs = 0, step = O.nodes / O.observers;
 	out->disc_min = 1;
-	double disc_sum = 0, mb = 0, syb = 0;
+	double disc_sum = 0, mb = 0, syb = 0, dead = 0, phantom = 0;
 	for (unsigned o = 0; o < O.nodes && nobs < O.observers; o += step ? step : 1) {
 		if (!S[o].up)
 			continue;
 		nobs++;
 		const mm_ps_t *ps = mm_node_map(S[o].node);
-		for (unsigned i = 0; i < N; i++)
-			idx[i] = S[i].up ? mm_ps_lookup(ps, S[i].id.id) : MM_PIDX_NONE;
-		unsigned have = 0, known = 0, known_att = 0;
+		unsigned have = 0, known = 0, known_att = 0, known_dead = 0;
+		for (unsigned i = 0; i < N; i++) {
+			idx[i] = mm_ps_lookup(ps, S[i].id.id);
+			if (!S[i].up && idx[i] != MM_PIDX_NONE) {
+				known_dead += mm_ps_live(ps, idx[i]);
+				idx[i] = MM_PIDX_NONE; /* the down ones end here */
+			}
+		}
 		for (unsigned i = 0; i < N; i++) {
 			if (idx[i] == MM_PIDX_NONE)
 				continue;
@@ -806,9 +969,11 @@ measure(uint64_t dt_ms, struct sample *out)
 		disc_sum += d;
 		if (d < out->disc_min)
 			out->disc_min = d;
+		dead += known + known_dead ? (double)known_dead / (known + known_dead) : 0;
 		uint64_t ne = 0;
 		if (mm_ps_edges_digest(ps, &ne) == truth_digest && ne == out->links)
 			out->exact++;
+		phantom += ne > have ? (double)(ne - have) / (double)ne : 0;
 		mm_ps_stats_t st;
 		mm_ps_stats(ps, &st);
 		mb += (double)st.bytes;
@@ -819,6 +984,11 @@ measure(uint64_t dt_ms, struct sample *out)
 	}
 	out->disc_mean = nobs ? disc_sum / nobs : 0;
 	out->map_sybil_share = nobs ? syb / nobs : 0;
+	out->map_dead = nobs ? dead / nobs : 0;
+	out->map_phantom = nobs ? phantom / nobs : 0;
+	out->left = CH_LEFT;
+	out->back = CH_BACK;
+	CH_LEFT = CH_BACK = 0;
 	out->map_bytes = nobs ? mb / nobs : 0;
 	out->map_bytes_peer = out->up ? out->map_bytes / out->up : 0;
 	free(adj);
@@ -858,6 +1028,7 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < NT; i++) {
 		uint8_t seed[32];
 		S[i].attacker = i >= O.nodes;
+		S[i].leave_at = S[i].back_at = NEVER; /* set when it joins */
 		mm_secure_random(seed, sizeof(seed)); /* the simulation's: from --seed */
 		if (mm_id_from_seed(&S[i].id, seed, O.difficulty) != 0) {
 			fprintf(stderr, "meshmap sim: cannot make identity %u\n", i);
@@ -877,7 +1048,8 @@ main(int argc, char **argv)
 	fprintf(csv, "t_s,up,links,largest,deg_mean,deg_max,disc_mean,disc_min,"
 	    "exact,observers_split,frames_node_s,events_node_s,bytes_node_s,"
 	    "map_bytes_node,map_bytes_peer,path_mean,diameter,clustering,"
-	    "attackers,victim_att_share,victims_eclipsed,eclipsed,map_sybil_share\n");
+	    "attackers,victim_att_share,victims_eclipsed,eclipsed,map_sybil_share,"
+	    "left,back,map_dead,map_phantom\n");
 	if (O.attackers > 0)
 		mm_simnet_set_reach(reach, NULL);
 	unsigned next_join = first;
@@ -897,13 +1069,21 @@ main(int argc, char **argv)
 			nt = last_join + O.part_on_ms;
 		if (!healed && last_join + O.part_off_ms < nt)
 			nt = last_join + O.part_off_ms;
+		uint64_t ct = churn_next();
+		if (ct < nt)
+			nt = ct;
 		if (nt > end)
 			nt = end;
 		mm_sim_run_until(rt, nt);
 		t = nt;
-		while (next_join < O.nodes && (uint64_t)(next_join - first + 1) * O.join_ms <= t)
-			if (start_node(rt, next_join++) != 0)
+		if (ct <= t && churn_at(rt, t) != 0)
+			return 1;
+		while (next_join < O.nodes && (uint64_t)(next_join - first + 1) * O.join_ms <= t) {
+			if (start_node(rt, next_join) != 0)
 				return 1;
+			S[next_join].leave_at = churns(next_join) ? t + draw_session_ms() : NEVER;
+			S[next_join++].back_at = NEVER;
+		}
 		if (!attacked && t >= last_join + O.attack_at_ms) {
 			if (start_attack(rt) != 0)
 				return 1;
@@ -919,11 +1099,12 @@ main(int argc, char **argv)
 				if (S[i].up)
 					mm_simnet_set_zone(mm_node_net(S[i].node), i & 1);
 			mm_simnet_partition(1);
-			parted = true;
+			parted = PARTED = true;
 		}
 		if (!healed && t >= last_join + O.part_off_ms) {
 			mm_simnet_partition(0);
 			healed = true;
+			PARTED = false;
 		}
 		if (t >= next_sample || t == end) {
 			struct sample s;
@@ -931,11 +1112,12 @@ main(int argc, char **argv)
 			last_sample = t;
 			next_sample = t + O.sample_ms;
 			fprintf(csv, "%.1f,%u,%u,%u,%.2f,%u,%.6f,%.6f,%u,%u,%.2f,%.2f,%.1f,"
-			    "%.0f,%.1f,%.3f,%u,%.4f,%u,%.4f,%u,%u,%.4f\n", t / 1000.0, s.up, s.links, s.largest,
+			    "%.0f,%.1f,%.3f,%u,%.4f,%u,%.4f,%u,%u,%.4f,%u,%u,%.4f,%.4f\n", t / 1000.0, s.up, s.links, s.largest,
 			    s.deg_mean, s.deg_max, s.disc_mean, s.disc_min, s.exact, s.splits_seen,
 			    s.frames_s, s.events_s, s.bytes_s, s.map_bytes, s.map_bytes_peer,
 			    s.path_mean, s.diameter, s.clustering, s.att_up, s.victim_att_share,
-			    s.victims_eclipsed, s.eclipsed, s.map_sybil_share);
+			    s.victims_eclipsed, s.eclipsed, s.map_sybil_share, s.left, s.back,
+			    s.map_dead, s.map_phantom);
 			fflush(csv);
 			if (tty)
 				fprintf(stderr, "\r[%-30.*s] %5.0f/%.0f s  up %u  links %u  "
@@ -991,6 +1173,9 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.iwant_served, (unsigned long long)tot.kicks,
 	    (unsigned long long)tot.kicks_thin, (unsigned long long)tot.refused_barred,
 	    (unsigned long long)tot.refused_thin);
+	if (O.churn_mean_s > 0)
+		fprintf(stderr, "meshmap sim: churn: %llu leaves, %llu returns\n",
+		    (unsigned long long)CH_LEFT_ALL, (unsigned long long)CH_BACK_ALL);
 	if (O.attackers > 0) {
 		fprintf(stderr, "meshmap sim: attack: %u attackers%s; victims (links held by "
 		    "attackers at the end):", O.attackers, O.attack_lone ? " (lone)" : "");
