@@ -331,6 +331,11 @@ struct mm_node {
 		uint32_t slot1;
 	} *lix;
 	uint32_t lix_cap;
+	/* the key of the hashes that index tables by ids, topics and
+	 * payloads others choose (lix, wanted, sync_tab, topics, broadcast
+	 * keys): drawn at creation, so nobody can aim ids at one bucket or
+	 * craft a payload whose hash matches another's; read-only after */
+	uint64_t hk0, hk1;
 	/* origins asked for lately (iwant): not asked again of another link
 	 * within IWANT_RETRY_MS, while that answer may be on its way */
 #define WANTED_N 1024
@@ -379,6 +384,8 @@ bump(_Atomic uint64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
+
+static uint64_t topic_hash(const mm_node_t *n, const uint8_t *t, uint32_t len);
 
 /* ---- callbacks: run in the connection actors -------------------------------- */
 
@@ -658,7 +665,7 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 			const mm_bytes_t *t = &m->u.subs.topic[i];
 			if (t->len == 1 && t->ptr[0] == '*')
 				pm->blob[0] = 1;
-			uint64_t h = mm_siphash13(0, 0, t->ptr, t->len);
+			uint64_t h = topic_hash(n, t->ptr, t->len);
 			memcpy(pm->blob + 1 + 8 * i, &h, 8);
 		}
 		post_held(n, N_SUBS, c, pm, PM_SHORT + 8u * (pm->npx ? pm->npx : 1) + 1);
@@ -785,12 +792,14 @@ static mm_buf_t *encode_buf(const mm_wire_msg_t *m);
 
 #define LIX_PROBES 8
 
+/* An id's key in the node's tables. Ids are SHA-256 outputs, but of keys
+ * anyone can generate: with plain id bytes an identity-grinding attacker
+ * could aim many at one bucket (long probe runs, entries pushed out), so
+ * the hash is keyed with the node's secret (hk0, hk1). */
 static uint64_t
-id_key(const uint8_t *id)
+id_key(const mm_node_t *n, const uint8_t *id)
 {
-	uint64_t k;
-	memcpy(&k, id, 8); /* ids are SHA-256 outputs: any 8 bytes will do */
-	return k;
+	return mm_siphash13(n->hk0, n->hk1, id, 32);
 }
 
 /* Does this entry still name the slot holding its origin's newest frame?
@@ -798,13 +807,13 @@ id_key(const uint8_t *id)
 static int
 lix_live(const mm_node_t *n, const struct lix *e)
 {
-	return e->slot1 != 0 && id_key(n->logm[e->slot1 - 1].id) == e->key;
+	return e->slot1 != 0 && id_key(n, n->logm[e->slot1 - 1].id) == e->key;
 }
 
 static void
 lix_put(mm_node_t *n, const uint8_t *origin, uint32_t slot)
 {
-	uint64_t k = id_key(origin);
+	uint64_t k = id_key(n, origin);
 	uint32_t mask = n->lix_cap - 1, h = (uint32_t)k & mask;
 	struct lix *spare = NULL;
 	for (uint32_t i = 0; i < LIX_PROBES; i++) {
@@ -826,7 +835,7 @@ lix_put(mm_node_t *n, const uint8_t *origin, uint32_t slot)
 static int
 lix_get(const mm_node_t *n, const uint8_t *id)
 {
-	uint64_t k = id_key(id);
+	uint64_t k = id_key(n, id);
 	uint32_t mask = n->lix_cap - 1, h = (uint32_t)k & mask;
 	for (uint32_t i = 0; i < LIX_PROBES; i++) {
 		const struct lix *e = &n->lix[(h + i) & mask];
@@ -1073,8 +1082,7 @@ log_sync_select(mm_node_t *n, uint8_t *sel)
 	for (uint32_t k = 0; k < n->log_n; k++) {
 		uint32_t slot = (n->log_next + n->log_cap - 1 - k) % n->log_cap;
 		const struct logm *e = &n->logm[slot];
-		uint32_t h;
-		memcpy(&h, e->id, 4); /* ids are SHA-256 outputs */
+		uint32_t h = (uint32_t)id_key(n, e->id);
 		struct sync_ent *t = &n->sync_tab[h & mask];
 		while (t->gen == n->sync_gen && memcmp(t->id, e->id, 32) != 0)
 			t = &n->sync_tab[(uint32_t)(t - n->sync_tab + 1) & mask];
@@ -2035,7 +2043,7 @@ ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, in
 			continue;
 		}
 		if (recent) {
-			uint64_t k = id_key(e);
+			uint64_t k = id_key(n, e);
 			struct wanted *w = &n->wanted[(k ^ k >> 32) % WANTED_N];
 			if (w->key == k && w->seq >= seq && now - w->ms < IWANT_RETRY_MS)
 				continue;
@@ -2641,9 +2649,9 @@ dfail_in(mm_node_t *n, struct peer_msg *pm)
 /* ---- broadcast on topics (seed 002 step 3) ------------------------------------------- */
 
 static uint64_t
-topic_hash(const uint8_t *t, uint32_t len)
+topic_hash(const mm_node_t *n, const uint8_t *t, uint32_t len)
 {
-	return mm_siphash13(0, 0, t, len);
+	return mm_siphash13(n->hk0, n->hk1, t, len);
 }
 
 static int
@@ -2718,7 +2726,7 @@ static void
 bcast_forward(mm_node_t *n, const mm_wire_msg_t *m, const struct peer *from)
 {
 	const mm_w_bcast_t *b = &m->u.bcast;
-	uint64_t th = topic_hash(b->topic.ptr, b->topic.len);
+	uint64_t th = topic_hash(n, b->topic.ptr, b->topic.len);
 	uint8_t origin[32];
 	mm_id_of(b->pub, origin);
 	mm_buf_t *buf = NULL;
@@ -2747,10 +2755,11 @@ bcast_forward(mm_node_t *n, const mm_wire_msg_t *m, const struct peer *from)
  * payload (a copy with a genuine signature and other bytes is another
  * message, so a forgery raced ahead cannot shadow the genuine one). */
 static void
-bcast_key(const mm_w_bcast_t *b, uint8_t key[72])
+bcast_key(const mm_node_t *n, const mm_w_bcast_t *b, uint8_t key[72])
 {
 	memcpy(key, b->sig, 64);
-	uint64_t h = mm_siphash13(1, 2, b->data.ptr != NULL ? b->data.ptr : key, b->data.len);
+	uint64_t h = mm_siphash13(n->hk0, n->hk1 ^ 0x6263617374ull,
+	    b->data.ptr != NULL ? b->data.ptr : key, b->data.len);
 	memcpy(key + 64, &h, 8);
 }
 
@@ -2763,7 +2772,7 @@ bcast_in(mm_node_t *n, struct peer_msg *pm)
 	mm_w_bcast_t *b = &pm->wm->u.bcast;
 	bump(&n->st_brx);
 	uint8_t key[72];
-	bcast_key(b, key);
+	bcast_key(n, b, key);
 	uint32_t now32 = (uint32_t)mm_now_ms();
 	if (we_deliver(n, &b->topic)) {
 		/* ours: verified before it is delivered or passed on */
@@ -2818,7 +2827,7 @@ publish_in(mm_node_t *n, struct peer_msg *pm)
 	mm_wire_bcast_signed_bytes(b, sb);
 	if (mm_id_sign(&n->id, sb, sizeof(sb), b->sig) != 0)
 		return;
-	bcast_key(b, key);
+	bcast_key(n, b, key);
 	mm_dedup_add_bytes(n->bdedup, key, sizeof(key), (uint32_t)mm_now_ms());
 	bump(&n->st_bpub);
 	bcast_forward(n, &m, NULL);
@@ -4197,6 +4206,13 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	n->cfg = *cfg;
 	n->start_ms = mm_now_ms();
 	int rc = -EINVAL;
+	uint64_t hk[2];
+	if (mm_secure_random(hk, sizeof(hk)) != 0) {
+		snprintf(err, errlen, "node: no random bytes for the table key");
+		goto fail;
+	}
+	n->hk0 = hk[0];
+	n->hk1 = hk[1];
 	if (cfg->net.id == NULL || cfg->refresh_ms == 0 || cfg->redial_min_ms == 0 ||
 	    cfg->redial_max_ms < cfg->redial_min_ms) {
 		snprintf(err, errlen, "node: an identity and a refresh interval are "
