@@ -75,6 +75,8 @@ metrics(mm_admin_t *a, FILE *f)
 	G("map_bytes", "Memory held by the map.", ps.bytes);
 	G("map_components", "Connected components of the map at its last analysis.",
 	    s.components);
+	G("map_isolated", "Components of one record (a peer that left, its links "
+	    "retracted, or one not linked yet) at the last analysis.", s.isolated);
 	G("map_largest_component", "Peers in the largest component.", s.largest);
 	G("map_bridges", "Bridges of the map at its last analysis.", s.bridges);
 	G("map_articulation_points", "Articulation points at the last analysis.",

@@ -346,7 +346,7 @@ struct mm_node {
 		uint64_t ms;
 	} wanted[WANTED_N];
 	atomic_uint npeers;
-	_Atomic uint32_t a_comp, a_largest, a_bridges, a_art, a_book;
+	_Atomic uint32_t a_comp, a_iso, a_largest, a_bridges, a_art, a_book;
 	_Atomic uint64_t links_digest;
 	_Atomic uint64_t st_snaps, st_snap_peers, st_snap_bans;
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup, st_mapfull;
@@ -3171,20 +3171,28 @@ analyse_round(mm_node_t *n)
 counts:;
 	if (n->ncls != 0)
 		forget_unreachable(n);
-	uint32_t was = atomic_load(&n->a_comp);
+	/* A split is two groups of linked peers or more. A record alone (a
+	 * component of one) is a peer that left, its links retracted by its
+	 * peers, until the map forgets it (unreachable_s), or a newcomer not
+	 * linked yet: under churn there is nearly always one, and warning
+	 * of a partition for each was noise. */
+	uint32_t was = atomic_load(&n->a_comp) - atomic_load(&n->a_iso);
+	uint32_t groups = g.components - g.isolated;
 	atomic_store(&n->a_comp, g.components);
+	atomic_store(&n->a_iso, g.isolated);
 	atomic_store(&n->a_largest, g.largest);
 	atomic_store(&n->a_bridges, g.bridges);
 	atomic_store(&n->a_art, g.articulation);
-	if (g.components > 1 && was <= 1 && g.nodes > 1)
-		mm_log(MM_LOG_WARN, "node: partition: the map splits into %u components "
-		    "(largest %u of %u peers)", g.components, g.largest, g.nodes);
-	else if (g.components <= 1 && was > 1 && n->forgot_last)
+	if (groups > 1 && was <= 1)
+		mm_log(MM_LOG_WARN, "node: partition: the map splits into %u groups of linked "
+		    "peers (largest %u of %u peers; %u more alone)", groups, g.largest, g.nodes,
+		    g.isolated);
+	else if (groups <= 1 && was > 1 && n->forgot_last)
 		mm_log(MM_LOG_WARN, "node: the peers we could not reach for %u s are "
 		    "forgotten: one component of %u peers", n->cfg.unreachable_s, g.nodes);
-	else if (g.components <= 1 && was > 1)
-		mm_log(MM_LOG_WARN, "node: partition healed: one component of %u peers",
-		    g.nodes);
+	else if (groups <= 1 && was > 1)
+		mm_log(MM_LOG_WARN, "node: partition healed: one group of %u linked peers "
+		    "(%u more alone)", g.largest, g.isolated);
 }
 
 /* ---- bootstrap addresses ------------------------------------------------------- */
@@ -4716,6 +4724,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->snapshot_bans_loaded = LD(st_snap_bans);
 	o->links_digest = LD(links_digest);
 	o->components = LD(a_comp);
+	o->isolated = LD(a_iso);
 	o->largest = LD(a_largest);
 	o->bridges = LD(a_bridges);
 	o->articulation = LD(a_art);

@@ -354,6 +354,9 @@ typedef struct mm_node_stats {
 	    route_searches, route_cache_hits; /* our_path: map searches, cached answers */
 	/* The last analysis of the map (analyse_ms). */
 	uint32_t components, largest, bridges, articulation;
+	/* of the components, those of one record (a peer that left, or one
+	 * not linked yet): a split is components - isolated > 1 */
+	uint32_t isolated;
 	/* Sum of mm_ps_edge_hash over our own live links (psquery.h): a test
 	 * adds it over all nodes and compares with twice any map's digest. */
 	uint64_t links_digest;

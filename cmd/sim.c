@@ -765,6 +765,10 @@ struct sample {
 	 * links that are not true links */
 	unsigned left, back;
 	double map_dead, map_phantom;
+	/* observers whose own analysis shows two groups of linked peers or
+	 * more (observers_split counts any second component, a peer alone
+	 * included: one that left, until the map forgets it) */
+	unsigned splits_groups;
 };
 
 /* The true graph's shape: mean shortest path and the largest distance
@@ -981,6 +985,8 @@ measure(uint64_t dt_ms, struct sample *out)
 		mm_node_stats(S[o].node, &nst);
 		if (nst.components > 1)
 			out->splits_seen++;
+		if (nst.components - nst.isolated > 1)
+			out->splits_groups++;
 	}
 	out->disc_mean = nobs ? disc_sum / nobs : 0;
 	out->map_sybil_share = nobs ? syb / nobs : 0;
@@ -1049,7 +1055,7 @@ main(int argc, char **argv)
 	    "exact,observers_split,frames_node_s,events_node_s,bytes_node_s,"
 	    "map_bytes_node,map_bytes_peer,path_mean,diameter,clustering,"
 	    "attackers,victim_att_share,victims_eclipsed,eclipsed,map_sybil_share,"
-	    "left,back,map_dead,map_phantom\n");
+	    "left,back,map_dead,map_phantom,observers_split_groups\n");
 	if (O.attackers > 0)
 		mm_simnet_set_reach(reach, NULL);
 	unsigned next_join = first;
@@ -1112,12 +1118,12 @@ main(int argc, char **argv)
 			last_sample = t;
 			next_sample = t + O.sample_ms;
 			fprintf(csv, "%.1f,%u,%u,%u,%.2f,%u,%.6f,%.6f,%u,%u,%.2f,%.2f,%.1f,"
-			    "%.0f,%.1f,%.3f,%u,%.4f,%u,%.4f,%u,%u,%.4f,%u,%u,%.4f,%.4f\n", t / 1000.0, s.up, s.links, s.largest,
+			    "%.0f,%.1f,%.3f,%u,%.4f,%u,%.4f,%u,%u,%.4f,%u,%u,%.4f,%.4f,%u\n", t / 1000.0, s.up, s.links, s.largest,
 			    s.deg_mean, s.deg_max, s.disc_mean, s.disc_min, s.exact, s.splits_seen,
 			    s.frames_s, s.events_s, s.bytes_s, s.map_bytes, s.map_bytes_peer,
 			    s.path_mean, s.diameter, s.clustering, s.att_up, s.victim_att_share,
 			    s.victims_eclipsed, s.eclipsed, s.map_sybil_share, s.left, s.back,
-			    s.map_dead, s.map_phantom);
+			    s.map_dead, s.map_phantom, s.splits_groups);
 			fflush(csv);
 			if (tty)
 				fprintf(stderr, "\r[%-30.*s] %5.0f/%.0f s  up %u  links %u  "

@@ -291,6 +291,7 @@ mm_ps_analyse(const mm_ps_t *ps, mm_psq_t *q, int want_cuts, mm_ps_graph_t *out)
 		if (parent[u] != u || !mm_ps_live(ps, u))
 			continue;
 		out->components++;
+		out->isolated += size[u] == 1;
 		if (size[u] > out->largest)
 			out->largest = size[u];
 	}

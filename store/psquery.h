@@ -60,6 +60,8 @@ typedef struct mm_ps_graph {
 	uint32_t nodes;        /* live records */
 	uint64_t edges;        /* confirmed edges */
 	uint32_t components;
+	uint32_t isolated;     /* components of one record: a peer that left
+	                        * (its links retracted) or one not linked yet */
 	uint32_t largest;
 	uint32_t bridges;
 	uint32_t articulation;

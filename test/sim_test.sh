@@ -208,6 +208,14 @@ awk -F, -v lv="${lv:-0}" -v bk="${bk:-0}" 'NR == 1 { for (i = 1; i <= NF; i++) c
   END { exit !(lv >= 50 && bk >= 50 && L == lv && B == bk && n >= 12 && bad == 0 &&
     full < n && d / n >= 0.97) }' "$f" ||
   fail "churn: leaves ${lv:-?}, returns ${bk:-?}; t, up, largest, discovery: $(cut -d, -f1,2,4,7 "$f" | tr '\n' ' ')"
+# A peer alone in a map (one that left, until the map forgets it) is not
+# a split: with seeds 1 to 5 every node's analysis has one in each of the
+# 14 rows from 60 s, but groups of linked peers apart (two neighbours
+# that both left) show in only 0 to 3 of those rows.
+awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+  $(c["t_s"]) >= 60 { n++; if ($(c["observers_split_groups"]) == 0) calm++ }
+  END { exit !(n >= 12 && calm >= n * 2 / 3) }' "$f" ||
+  fail "churn: splits (any, groups): $(cut -d, -f1,10,28 "$f" | tr '\n' ' ')"
 grep -Eq "refused: [0-9]+ barred, [0-5] thin" "$dir/churn.err" ||
   fail "churn: honest nodes refused as thin: $(grep -o 'refused: .*' "$dir/churn.err")"
 

@@ -499,7 +499,7 @@ static void
 test_graph_queries_random(void)
 {
 	uint64_t r = 12345;
-	unsigned tot_bridges = 0, tot_arts = 0, tot_comps = 0, tot_paths = 0;
+	unsigned tot_bridges = 0, tot_arts = 0, tot_comps = 0, tot_paths = 0, tot_alone = 0;
 	mm_psq_t *q = mm_psq_new();
 	for (int round = 0; round < 60; round++) {
 		mm_ps_t *ps = ps_new(1024);
@@ -526,9 +526,10 @@ test_graph_queries_random(void)
 		mm_ps_graph_t g;
 		CHECK_EQ(mm_ps_analyse(ps, q, 1, &g), 0);
 		int comps = count_components(0, 0, 0, live), nodes = 0, e = 0;
-		int bridges = 0, arts = 0;
+		int bridges = 0, arts = 0, alone = 0;
 		for (int u = 1; u <= RN; u++) {
 			nodes += live[u];
+			alone += live[u] && deg[u] == 0; /* a component of one */
 			for (int v = u + 1; v <= RN; v++)
 				if (adjm[u][v]) {
 					e++;
@@ -542,6 +543,8 @@ test_graph_queries_random(void)
 		CHECK_EQ(g.nodes, nodes);
 		CHECK_EQ(g.edges, e);
 		CHECK_EQ(g.components, comps);
+		CHECK_EQ(g.isolated, alone);
+		tot_alone += alone;
 		CHECK_EQ(g.bridges, bridges);
 		CHECK_EQ(g.articulation, arts);
 		tot_bridges += g.bridges;
@@ -579,9 +582,10 @@ test_graph_queries_random(void)
 	CHECK_GT(tot_bridges, 0);
 	CHECK_GT(tot_arts, 0);
 	CHECK_GT(tot_paths, 100);
-	fprintf(stderr, "   60 graphs: %u components, %u bridges, %u articulation "
-	    "points, %u paths, all equal to brute force\n", tot_comps,
-	    tot_bridges, tot_arts, tot_paths);
+	CHECK_GT(tot_alone, 0);
+	fprintf(stderr, "   60 graphs: %u components (%u of one record), %u bridges, "
+	    "%u articulation points, %u paths, all equal to brute force\n", tot_comps,
+	    tot_alone, tot_bridges, tot_arts, tot_paths);
 }
 
 int
