@@ -49,8 +49,9 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define PX_ANSWER_MAX 16 /* entries in our peers answers (seed 004: never all) */
 #define DIALS_PER_ROUND 3
 /* An address known this long whose peer has no live record in the map
- * counts as thin (selector.h): an honest peer is in every map within
- * seconds of its first link. */
+ * counts as thin (selector.h), unless we once saw that peer well linked
+ * (known_long): an honest peer is in every map within seconds of its
+ * first link. */
 #define THIN_GRACE_MS 60000
 
 struct px_ent {
@@ -3424,11 +3425,11 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		refuse_link(n, pm);
 		return;
 	}
-	/* At the target, a peer we have known for a while (never seen well
-	 * linked) that is still thin
-	 * (few confirmed links, or none left in the map) is not let in: the
-	 * slot would go to a lone eclipse attacker. Below the target it is
-	 * (a survivor of a crash has few links too), and judged later. */
+	/* At the target, a peer we have known for a while and never saw well
+	 * linked that is still thin (few confirmed links, or none left in
+	 * the map) is not let in: the slot would go to a lone eclipse
+	 * attacker. Below the target it is (a survivor of a crash has few
+	 * links too), and judged later. */
 	if (pm->inbound && bk != NULL && n->sel_own >= n->cfg.degree &&
 	    known_long(bk, mm_now_ms()) && !is_protected(n, pm->id)) {
 		unsigned tb = thin_below(n);

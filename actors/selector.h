@@ -60,8 +60,10 @@ typedef struct mm_sel_cand {
 	uint32_t tag;         /* the caller's, kept */
 	const uint8_t *id;    /* the caller's: its id (MM_SEL_KADEMLIA; NULL: from the map) */
 	uint8_t known_long;   /* the caller's: its address has been known for a
-	                       * while; if the map has no live record of it by
-	                       * now, it counts as thin (thin_below set) */
+	                       * while and its peer was never seen well linked
+	                       * (the node's full_seen); if the map has no live
+	                       * record of it by now, it counts as thin
+	                       * (thin_below set) */
 	/* set by mm_sel_rank */
 	uint8_t other_comp;
 	uint8_t thin;
