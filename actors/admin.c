@@ -106,6 +106,15 @@ metrics(mm_admin_t *a, FILE *f)
 	    s.events_coalesced);
 	C("rate_limited", "Messages over a link's budget.", s.rate_dropped);
 	C("dials", "Dials made.", s.dials);
+	C("dials_room", "The selector's dials to a candidate with room.", s.dials_room);
+	C("dials_full", "The selector's dials to a full candidate (short of half the "
+	    "degree, or while thin links hold slots).", s.dials_full);
+	C("dials_thin", "The selector's dials to a thin candidate (short of half the degree).",
+	    s.dials_thin);
+	C("dials_component", "The selector's dials into another component of the map.",
+	    s.dials_comp);
+	C("dials_replace", "Replacements: dials at the target to a candidate that overlaps "
+	    "clearly less than our worst neighbour.", s.dials_replace);
 	C("kicks", "Links dropped by the selector.", s.kicks);
 	C("kicks_thin", "Of them, thin links (few confirmed neighbours: the eclipse "
 	    "defence).", s.kicks_thin);

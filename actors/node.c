@@ -361,6 +361,7 @@ struct mm_node {
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
 	    st_ddup, st_ddropped, st_dfail, st_route_bfs, st_route_hit;
+	_Atomic uint64_t st_dl_room, st_dl_full, st_dl_thin, st_dl_comp, st_dl_repl;
 	_Atomic uint64_t st_barred, st_refused_thin, st_kicks_thin, st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec, st_gc_unreach;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
@@ -1882,6 +1883,8 @@ select_round(mm_node_t *n)
 			if (c[i].other_comp)
 				mm_log(MM_LOG_WARN, "node: partition repair: dialling a peer "
 				    "in another component of the map");
+			bump(c[i].other_comp ? &n->st_dl_comp : c[i].thin ? &n->st_dl_thin :
+			    c[i].room ? &n->st_dl_room : &n->st_dl_full);
 			book_dial(n, &n->book[c[i].tag]);
 			dialled++;
 		}
@@ -1902,6 +1905,7 @@ select_round(mm_node_t *n)
 		mm_log(MM_LOG_INFO, "node: replacing a neighbour (overlap %u) by a "
 		    "candidate (overlap %u%s)", wo, c[0].overlap,
 		    c[0].other_comp ? ", another component" : "");
+		bump(c[0].other_comp ? &n->st_dl_comp : &n->st_dl_repl);
 		book_dial(n, &n->book[c[0].tag]);
 	}
 	free(c);
@@ -4664,6 +4668,11 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->refused_banned = LD(st_banned);
 	o->sync_events_sent = LD(st_sync_ev);
 	o->kicks = LD(st_kicks);
+	o->dials_room = LD(st_dl_room);
+	o->dials_full = LD(st_dl_full);
+	o->dials_thin = LD(st_dl_thin);
+	o->dials_comp = LD(st_dl_comp);
+	o->dials_replace = LD(st_dl_repl);
 	o->refused_barred = LD(st_barred);
 	o->kicks_thin = LD(st_kicks_thin);
 	o->refused_thin = LD(st_refused_thin);

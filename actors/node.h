@@ -335,6 +335,11 @@ typedef struct mm_node_stats {
 	    events_shaped, asks_deferred,
 	    events_coalesced, /* own events replaced by a newer one before sending */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
+	    /* the selector's dials, by reason: to a candidate with room,
+	     * to a full one (while short of half the target, or while thin
+	     * links hold our slots), to a thin one (short of half), into
+	     * another component of the map, a replacement at the target */
+	    dials_room, dials_full, dials_thin, dials_comp, dials_replace,
 	    kicks, kicks_thin, refused_barred, refused_thin, /* links the
 	                            * selector dropped; of them, thin ones;
 	                            * those peers refused while barred

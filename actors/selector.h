@@ -5,7 +5,9 @@
  *
  * A candidate is ranked by, in order:
  *   1. other_comp: it sits in another component of the confirmed graph than
- *      ours (a partition to join) - first;
+ *      ours (a partition to join) - first. The classes come from the
+ *      last analysis; a candidate that has a confirmed link into our
+ *      component since is not in another one;
  *   1b. thin (when the policy sets thin_below): fewer than thin_below
  *      confirmed neighbours - last. A peer whose only links are to us and
  *      a few others looks like a perfect neighbour to 2-4 (room, no

@@ -1158,6 +1158,8 @@ main(int argc, char **argv)
 		ADD(frames_dropped); ADD(refused_full); ADD(gc_unreachable);
 		ADD(ihave_sent); ADD(iwant_sent); ADD(iwant_served);
 		ADD(kicks); ADD(kicks_thin); ADD(refused_barred); ADD(refused_thin);
+		ADD(dials_room); ADD(dials_full); ADD(dials_thin); ADD(dials_comp);
+		ADD(dials_replace); ADD(dials);
 #undef ADD
 	}
 	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu events in "
@@ -1179,6 +1181,11 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.iwant_served, (unsigned long long)tot.kicks,
 	    (unsigned long long)tot.kicks_thin, (unsigned long long)tot.refused_barred,
 	    (unsigned long long)tot.refused_thin);
+	fprintf(stderr, "meshmap sim: dials: %llu in all; the selector's: %llu to room, "
+	    "%llu to full, %llu to thin, %llu to another component, %llu replacements\n",
+	    (unsigned long long)tot.dials, (unsigned long long)tot.dials_room,
+	    (unsigned long long)tot.dials_full, (unsigned long long)tot.dials_thin,
+	    (unsigned long long)tot.dials_comp, (unsigned long long)tot.dials_replace);
 	if (O.churn_mean_s > 0)
 		fprintf(stderr, "meshmap sim: churn: %llu leaves, %llu returns\n",
 		    (unsigned long long)CH_LEFT_ALL, (unsigned long long)CH_BACK_ALL);

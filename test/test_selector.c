@@ -218,6 +218,34 @@ main(void)
 	CHECK_EQ(mm_ps_edges_digest(ps, &ne), sum);
 	CHECK_EQ(ne, sizeof(edges) / sizeof(edges[0]));
 
+	/* Classes between analyses: 40 - 41 is another component when the
+	 * map is analysed; then 40 links to 16, on our side. Until the next
+	 * analysis the classes still put 40 elsewhere, but its confirmed
+	 * link to one of ours shows it is in our component now (a peer that
+	 * came back under churn: every node at its target dialled it as a
+	 * partition to repair). 41 is only linked to 40: still elsewhere
+	 * until the next analysis; 20 - 21 truly is. */
+	link(40, 41, 150);
+	CHECK_EQ(mm_ps_analyse(ps, q, 1, &g), 0);
+	span = mm_ps_span(ps);
+	cls = calloc(span, 1);
+	CHECK(cls != NULL);
+	mm_psq_bridge_side(ps, q, idx(0), cls, span);
+	CHECK_EQ(cls[idx(40)], 3);
+	mm_sel_cand_t s3[3] = {{.idx = idx(40), .tag = 40}, {.idx = idx(41), .tag = 41},
+	    {.idx = idx(20), .tag = 20}};
+	mm_sel_rank(ps, nb, 3, target, cls, span, s3, 3, 7);
+	CHECK(s3[0].other_comp && s3[1].other_comp && s3[2].other_comp);
+	link(40, 16, 160);
+	for (unsigned i = 0; i < 3; i++)
+		s3[i].idx = idx(s3[i].tag);
+	mm_sel_rank(ps, nb, 3, target, cls, span, s3, 3, 7);
+	CHECK_EQ(s3[pos(s3, 3, 40)].other_comp, 0);
+	CHECK_EQ(s3[pos(s3, 3, 41)].other_comp, 1);
+	CHECK_EQ(s3[pos(s3, 3, 20)].other_comp, 1);
+	CHECK_EQ(pos(s3, 3, 40), 2);
+	free(cls);
+
 	mm_psq_free(q);
 	mm_ps_destroy(ps);
 	fprintf(stderr, "test_selector: ok\n");
