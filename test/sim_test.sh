@@ -218,6 +218,16 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
   fail "churn: splits (any, groups): $(cut -d, -f1,10,28 "$f" | tr '\n' ' ')"
 grep -Eq "refused: [0-9]+ barred, [0-5] thin" "$dir/churn.err" ||
   fail "churn: honest nodes refused as thin: $(grep -o 'refused: .*' "$dir/churn.err")"
+# A node back from churn links to its bootstrap; until the next analysis
+# (analyse_ms) the maps' classes still put it alone, apart. Taken for a
+# partition, every node at its target dialled it and then dropped a
+# neighbour: half the selector's dials went "to another component"
+# (seeds 1 to 5: 448 to 693 of 1,108 to 1,423), and a third more own
+# events. Now 0.6 to 8.1%; allowed: a fifth.
+sel=$(grep -o "the selector's: .*" "$dir/churn.err")
+echo "$sel" | awk '{ n = $3 + $6 + $9 + $12 + $16; c = $12
+  exit !(n > 0 && c * 5 <= n) }' ||
+  fail "churn: dials into another component: $sel"
 
 # the command line
 for bad in "--nodes 1" "--policy bogus" "--announce-ms 70000" "--kill 2@3" "--attack 1.5@3" "--victims 0" "--attack 0.1@5 --topology ring" "--partition 5:4" "--loss 1.5" "--latency 9-3" "--churn 0" "--churn 60:0.1" "--offline -1" "--churn 60 --topology ring" "--bogus"; do
