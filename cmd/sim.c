@@ -51,7 +51,7 @@ enum { TOPO_MESH = 0, TOPO_LINE, TOPO_RING, TOPO_STAR };
 
 struct opts {
 	unsigned nodes, bootstrap, degree, difficulty, observers, topology;
-	uint64_t seed, join_ms, duration_ms, sample_ms, announce_ms, eager, ihave_ms;
+	uint64_t seed, join_ms, duration_ms, sample_ms, announce_ms, eager, ihave_ms, sync_events;
 	double kill_frac;
 	uint64_t kill_at_ms;
 	int kill_silent, kill_region, policy;
@@ -118,6 +118,7 @@ usage(FILE *f)
 	    "                       at random, the rest get an ihave (default 4;\n"
 	    "                       0: whole to every link, a pure flood)\n"
 	    "  --ihave-ms MS        ihave batches wait at most MS (default 100)\n"
+	    "  --sync-events N      the join sync log's frames per node (default 2048)\n"
 	    "  --policy P           neighbour selection: overlap (default, ours), random\n"
 	    "                       (random regular) or kademlia (XOR buckets)\n"
 	    "faults (S: seconds after the last join):\n"
@@ -206,7 +207,7 @@ parse(int argc, char **argv)
 		{"observers", 1, 0, 'o'}, {"csv", 1, 0, 'c'}, {"quiet", 0, 0, 'q'},
 		{"announce-ms", 1, 0, 'a'}, {"policy", 1, 0, 'y'}, {"kill-region", 0, 0, 'R'},
 		{"attack", 1, 0, 'A'}, {"victims", 1, 0, 'V'}, {"attack-lone", 0, 0, 'Z'},
-		{"eager", 1, 0, 'E'}, {"ihave-ms", 1, 0, 'I'},
+		{"eager", 1, 0, 'E'}, {"ihave-ms", 1, 0, 'I'}, {"sync-events", 1, 0, 'Y'},
 		{"churn", 1, 0, 'C'}, {"offline", 1, 0, 'F'},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
@@ -226,6 +227,7 @@ parse(int argc, char **argv)
 	mm_node_config_default(&dc);
 	O.eager = dc.gossip_eager;
 	O.ihave_ms = dc.ihave_ms;
+	O.sync_events = dc.sync_events;
 	mm_simnet_config_default(&O.net);
 	int c;
 	uint64_t v;
@@ -367,6 +369,10 @@ parse(int argc, char **argv)
 			if (parse_u64(a, 1, 10000, &O.ihave_ms) != 0)
 				return bad("--ihave-ms", a, "milliseconds in [1, 10000]");
 			break;
+		case 'Y':
+			if (parse_u64(a, 1, 1u << 20, &O.sync_events) != 0)
+				return bad("--sync-events", a, "a count of frames in [1, 1048576]");
+			break;
 		case 'C': {
 			char *end;
 			double m = strtod(a, &end), k = 1;
@@ -471,6 +477,7 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.announce_ms = (uint32_t)O.announce_ms;
 	c.gossip_eager = (unsigned)O.eager;
 	c.ihave_ms = (uint32_t)O.ihave_ms;
+	c.sync_events = (uint32_t)O.sync_events;
 	c.select_policy = O.policy;
 	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
 	uint32_t mp = 1024;
