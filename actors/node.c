@@ -3536,10 +3536,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 		else
 			mm_log(MM_LOG_INFO, "node: peer refused: %u links already (max %u)",
 			    atomic_load(&n->npeers), n->cfg.max_degree);
-		answer_peers(n, pm->conn, pm->id, 0, PX_ANSWER_MAX);
-		mm_msg_t m = {.type = MM_CONN_CLOSE, .aux = MM_WERR_FULL};
-		(void)mm_send(pm->conn, &m);
-		mm_actor_unref(pm->conn);
+		refuse_link(n, pm);
 		return;
 	}
 	struct peer *p = NULL;
