@@ -73,7 +73,7 @@ typedef struct mm_node_config {
 	 * The receiver drops what it has (dedup, staleness) before any verify.
 	 * When the log is full it is compacted to those frames, in order, so
 	 * that a quiet origin's newest frame stays; the oldest frames go only
-	 * when more origins than an eighth under sync_events are active.
+	 * when the frames to keep fill more than 7/8 of sync_events.
 	 * Memory: about 200 bytes per event. 2048; 0: no join sync. */
 	uint32_t sync_events;
 	/* Lazy push: an event we relay goes whole to gossip_eager of our
