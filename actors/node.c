@@ -317,6 +317,7 @@ struct mm_node {
 		uint8_t full;   /* the event carries its origin's whole list */
 	} *logm;
 	uint32_t log_cap, log_next, log_n, log_hold;
+	_Atomic uint32_t st_log_cap; /* log_cap, for stats */
 	/* join sync selection scratch: origins seen, by generation */
 	struct sync_ent {
 		uint8_t id[32];
@@ -851,6 +852,60 @@ lix_get(const mm_node_t *n, const uint8_t *id)
 
 static void log_sync_select(mm_node_t *n, uint8_t *sel);
 
+/* The full log's frames to keep fill more than 7/8 of it: more origins are
+ * active than it holds (at 2,500 nodes the default 2,048 frames held
+ * about 1,800 origins' newest frames, and the quietest were lost again).
+ * Double it, up to sync_events_max, unless memory pressure is up: the
+ * frames are shared with the links, so the cost is the slots and the
+ * frames kept alive, about 200 to 600 bytes each. The ring is laid out
+ * again oldest first and the two indexes are rebuilt. 0 when grown. */
+static int
+log_grow(mm_node_t *n)
+{
+	uint32_t cap = n->log_cap, ncap = cap * 2;
+	if (ncap > n->cfg.sync_events_max)
+		ncap = n->cfg.sync_events_max;
+	if (ncap <= cap || n->log_n < cap || n->pressure != MM_PRESSURE_OK)
+		return -1;
+	uint32_t scap = n->sync_cap;
+	while (scap < 2 * ncap) /* at most half full */
+		scap *= 2;
+	mm_buf_t **nl = calloc(ncap, sizeof(*nl));
+	struct logm *nm = calloc(ncap, sizeof(*nm));
+	struct sync_ent *st = calloc(scap, sizeof(*st));
+	struct lix *lx = calloc(scap, sizeof(*lx));
+	if (nl == NULL || nm == NULL || st == NULL || lx == NULL) {
+		free(nl);
+		free(nm);
+		free(st);
+		free(lx);
+		return -1;
+	}
+	for (uint32_t k = 0; k < cap; k++) { /* full: the oldest is at log_next */
+		uint32_t slot = (n->log_next + k) % cap;
+		nl[k] = n->log[slot];
+		nm[k] = n->logm[slot];
+	}
+	free(n->log);
+	free(n->logm);
+	free(n->sync_tab);
+	free(n->lix);
+	n->log = nl;
+	n->logm = nm;
+	n->sync_tab = st;
+	n->lix = lx;
+	n->sync_cap = n->lix_cap = scap;
+	n->sync_gen = 0;
+	n->log_cap = ncap;
+	n->log_next = cap;
+	for (uint32_t i = 0; i < cap; i++) /* oldest first: the newest slot wins */
+		lix_put(n, nm[i].id, i);
+	atomic_store_explicit(&n->st_log_cap, ncap, memory_order_relaxed);
+	mm_log(MM_LOG_INFO, "node: join sync log grown to %u frames (more active "
+	    "origins than 7/8 of %u)", ncap, cap);
+	return 0;
+}
+
 /* The log is full: keep only the frames a join sync would send (each
  * origin's newest whole list and the deltas after it), in their order,
  * so that the quiet origins' newest frames stay. A plain ring lost them:
@@ -877,7 +932,8 @@ log_compact(mm_node_t *n)
 	for (uint32_t i = 0; i < cap; i++)
 		keep += sel[i] != 0;
 	if (cap - keep < cap / 8) {
-		n->log_hold = cap / 8;
+		if (log_grow(n) != 0)
+			n->log_hold = cap / 8;
 		goto out;
 	}
 	uint32_t j = 0;
@@ -4229,6 +4285,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->redial_min_ms = 500;
 	c->redial_max_ms = 60000;
 	c->sync_events = 2048;
+	c->sync_events_max = 8192;
 	c->gossip_eager = 4;
 	c->ihave_ms = 100;
 	c->ban_score = 100;
@@ -4297,8 +4354,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		snprintf(err, errlen, "node: announce_ms above 60000");
 		goto fail;
 	}
-	if (cfg->sync_events > 1u << 20) {
-		snprintf(err, errlen, "node: sync_events above 1048576");
+	if (cfg->sync_events > 1u << 20 || cfg->sync_events_max > 1u << 20) {
+		snprintf(err, errlen, "node: sync_events or sync_events_max above 1048576");
 		goto fail;
 	}
 	if (cfg->gossip_eager > MAX_PEERS || (cfg->gossip_eager != 0 &&
@@ -4366,6 +4423,7 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 		snapshot_load(n);
 	}
 	n->log_cap = cfg->sync_events;
+	atomic_store_explicit(&n->st_log_cap, n->log_cap, memory_order_relaxed);
 	n->sync_cap = 16;
 	while (n->sync_cap < 2 * n->log_cap) /* at most half full */
 		n->sync_cap *= 2;
@@ -4727,6 +4785,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->bans = LD(st_bans);
 	o->refused_banned = LD(st_banned);
 	o->sync_events_sent = LD(st_sync_ev);
+	o->sync_log_cap = atomic_load_explicit(&n->st_log_cap, memory_order_relaxed);
 	o->kicks = LD(st_kicks);
 	o->dials_room = LD(st_dl_room);
 	o->dials_full = LD(st_dl_full);

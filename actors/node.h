@@ -73,9 +73,14 @@ typedef struct mm_node_config {
 	 * The receiver drops what it has (dedup, staleness) before any verify.
 	 * When the log is full it is compacted to those frames, in order, so
 	 * that a quiet origin's newest frame stays; the oldest frames go only
-	 * when the frames to keep fill more than 7/8 of sync_events.
-	 * Memory: about 200 bytes per event. 2048; 0: no join sync. */
-	uint32_t sync_events;
+	 * when the frames to keep fill more than 7/8 of the log.
+	 * The log starts at sync_events frames and doubles, up to
+	 * sync_events_max, when the frames to keep fill more than 7/8 of it
+	 * (more active origins than it holds) and memory pressure is low;
+	 * it never shrinks. Memory: about 200 bytes per event (600 with
+	 * 12-neighbour lists). 2048, 8192; sync_events 0: no join sync;
+	 * sync_events_max below sync_events: no growth. */
+	uint32_t sync_events, sync_events_max;
 	/* Lazy push: an event we relay goes whole to gossip_eager of our
 	 * links, picked at random for each event; the others get its (origin,
 	 * seq) in an ihave, sent within ihave_ms (up to 64 entries a frame),
@@ -338,6 +343,7 @@ typedef struct mm_node_stats {
 	    events_shaped, asks_deferred,
 	    events_coalesced, /* own events replaced by a newer one before sending */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
+	    sync_log_cap, /* the join sync log's frames now (it grows) */
 	    /* the selector's dials, by reason: to a candidate with room,
 	     * to a full one (while short of half the target, or while thin
 	     * links hold our slots), to a thin one (short of half), into

@@ -51,7 +51,8 @@ enum { TOPO_MESH = 0, TOPO_LINE, TOPO_RING, TOPO_STAR };
 
 struct opts {
 	unsigned nodes, bootstrap, degree, difficulty, observers, topology;
-	uint64_t seed, join_ms, duration_ms, sample_ms, announce_ms, eager, ihave_ms, sync_events;
+	uint64_t seed, join_ms, duration_ms, sample_ms, announce_ms, eager, ihave_ms, sync_events,
+	    sync_max;
 	double kill_frac;
 	uint64_t kill_at_ms;
 	int kill_silent, kill_region, policy;
@@ -119,6 +120,8 @@ usage(FILE *f)
 	    "                       0: whole to every link, a pure flood)\n"
 	    "  --ihave-ms MS        ihave batches wait at most MS (default 100)\n"
 	    "  --sync-events N      the join sync log's frames per node (default 2048)\n"
+	    "  --sync-events-max N  ... growing up to N while more origins are active\n"
+	    "                       than it holds (default 8192)\n"
 	    "  --policy P           neighbour selection: overlap (default, ours), random\n"
 	    "                       (random regular) or kademlia (XOR buckets)\n"
 	    "faults (S: seconds after the last join):\n"
@@ -208,6 +211,7 @@ parse(int argc, char **argv)
 		{"announce-ms", 1, 0, 'a'}, {"policy", 1, 0, 'y'}, {"kill-region", 0, 0, 'R'},
 		{"attack", 1, 0, 'A'}, {"victims", 1, 0, 'V'}, {"attack-lone", 0, 0, 'Z'},
 		{"eager", 1, 0, 'E'}, {"ihave-ms", 1, 0, 'I'}, {"sync-events", 1, 0, 'Y'},
+		{"sync-events-max", 1, 0, 'X'},
 		{"churn", 1, 0, 'C'}, {"offline", 1, 0, 'F'},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
@@ -228,6 +232,7 @@ parse(int argc, char **argv)
 	O.eager = dc.gossip_eager;
 	O.ihave_ms = dc.ihave_ms;
 	O.sync_events = dc.sync_events;
+	O.sync_max = dc.sync_events_max;
 	mm_simnet_config_default(&O.net);
 	int c;
 	uint64_t v;
@@ -373,6 +378,10 @@ parse(int argc, char **argv)
 			if (parse_u64(a, 1, 1u << 20, &O.sync_events) != 0)
 				return bad("--sync-events", a, "a count of frames in [1, 1048576]");
 			break;
+		case 'X':
+			if (parse_u64(a, 1, 1u << 20, &O.sync_max) != 0)
+				return bad("--sync-events-max", a, "a count of frames in [1, 1048576]");
+			break;
 		case 'C': {
 			char *end;
 			double m = strtod(a, &end), k = 1;
@@ -478,6 +487,7 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.gossip_eager = (unsigned)O.eager;
 	c.ihave_ms = (uint32_t)O.ihave_ms;
 	c.sync_events = (uint32_t)O.sync_events;
+	c.sync_events_max = (uint32_t)O.sync_max;
 	c.select_policy = O.policy;
 	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
 	uint32_t mp = 1024;
@@ -1153,11 +1163,15 @@ main(int argc, char **argv)
 	    (unsigned long long)ns.segments, (unsigned long long)mm_id_verify_memo_hits());
 	/* where the traffic came from, over the nodes still up */
 	mm_node_stats_t tot = {0};
+	uint64_t log_min = UINT64_MAX, log_max = 0, log_grown = 0;
 	for (unsigned i = 0; i < O.nodes; i++) {
 		if (!S[i].up)
 			continue;
 		mm_node_stats_t x;
 		mm_node_stats(S[i].node, &x);
+		log_min = x.sync_log_cap < log_min ? x.sync_log_cap : log_min;
+		log_max = x.sync_log_cap > log_max ? x.sync_log_cap : log_max;
+		log_grown += x.sync_log_cap > O.sync_events;
 #define ADD(f) tot.f += x.f
 		ADD(events_local); ADD(events_coalesced); ADD(events_in); ADD(events_dup);
 		ADD(events_stale); ADD(events_bad); ADD(events_forwarded); ADD(syncs);
@@ -1193,6 +1207,11 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.dials, (unsigned long long)tot.dials_room,
 	    (unsigned long long)tot.dials_full, (unsigned long long)tot.dials_thin,
 	    (unsigned long long)tot.dials_comp, (unsigned long long)tot.dials_replace);
+	if (log_max > 0)
+		fprintf(stderr, "meshmap sim: join sync logs: %llu to %llu frames, %llu "
+		    "grown beyond %llu\n", (unsigned long long)log_min,
+		    (unsigned long long)log_max, (unsigned long long)log_grown,
+		    (unsigned long long)O.sync_events);
 	if (O.churn_mean_s > 0)
 		fprintf(stderr, "meshmap sim: churn: %llu leaves, %llu returns\n",
 		    (unsigned long long)CH_LEFT_ALL, (unsigned long long)CH_BACK_ALL);

@@ -5,7 +5,13 @@
  * to H: its join sync must still carry every Q's event, so that N's map
  * confirms each Q - H link (H's own event only claims H's side). A plain
  * ring of the last 16 frames had lost them (no anti-entropy here, no
- * refresh, no selection: the join sync is N's only source). */
+ * refresh, no selection: the join sync is N's only source).
+ *
+ * Then the log's growth: a hub with a log of 8 frames (growing up to 32)
+ * and twelve quiet peers, more origins than 7/8 of 8 frames can keep. The
+ * log must grow (to 16), and a newcomer's join sync must carry every
+ * quiet peer's event; with no growth allowed it cannot (checked: the
+ * second scenario fails with sync_events_max 8). */
 #include <string.h>
 
 #include "node.h"
@@ -13,38 +19,77 @@
 #include "test.h"
 
 #define DIFF 8
-enum { H = 0, Q0 = 1, NQ = 4, C = Q0 + NQ, N = C + 1, ALL = N + 1 };
+#define MAXN 14
 
-static mm_identity_t ids[ALL];
-static mm_node_t *nodes[ALL];
-static uint16_t ports[ALL];
+static mm_identity_t ids[MAXN];
+static mm_node_t *nodes[MAXN];
+static uint16_t ports[MAXN];
 
-int
-main(void)
+static mm_rt_t *
+start(int all, uint32_t sync_events, uint32_t sync_max)
 {
 	mm_rt_config_t rc;
 	mm_rt_config_default(&rc);
 	rc.workers = 2;
-	rc.mem_budget = (size_t)1 << 30; /* seven nodes in one process */
+	rc.mem_budget = (size_t)1 << 30; /* many nodes in one process */
 	mm_rt_t *rt;
 	CHECK_EQ(mm_rt_create(&rc, &rt), 0);
-	for (int i = 0; i < ALL; i++) {
+	for (int i = 0; i < all; i++) {
 		mm_node_config_t c;
 		node_test_config(&c, &ids[i], DIFF, "synclog");
 		c.select_ms = 0;    /* exactly these links */
 		c.ae_ms = 0;        /* the join sync is the only repair */
 		c.announce_ms = 0;  /* one event per link change */
 		c.refresh_ms = 3600000; /* no re-announcement within the test */
-		c.sync_events = 16;
+		c.sync_events = sync_events;
+		c.sync_events_max = sync_max;
 		c.dedup_capacity = 16384;
+		c.net.max_conns_per_ip = 32; /* every peer dials from 127.0.0.1 */
+		c.net.max_pending_per_ip = 32;
 		char err[256] = "";
 		CHECK_EQ(mm_node_create(rt, &c, &nodes[i], err, sizeof(err)), 0);
 		CHECK_EQ(mm_node_listen(nodes[i], "127.0.0.1", 0, &ports[i]), 0);
 	}
-	for (int q = Q0; q < Q0 + NQ; q++) {
-		node_dial(nodes[q], ports[H]);
-		WAIT_FOR(node_edge(nodes[H], ids[q].id, ids[H].id) == MM_EDGE_CONFIRMED);
+	return rt;
+}
+
+static void
+stop(mm_rt_t *rt, int all)
+{
+	mm_rt_stop(rt);
+	for (int i = 0; i < all; i++) {
+		mm_node_destroy(nodes[i]);
+		mm_id_free(&ids[i]);
 	}
+	mm_rt_destroy(rt);
+}
+
+/* quiet peers q0..q1-1 link to the hub h and say nothing more */
+static void
+link_quiet(int h, int q0, int q1)
+{
+	for (int q = q0; q < q1; q++) {
+		node_dial(nodes[q], ports[h]);
+		WAIT_FOR(node_edge(nodes[h], ids[q].id, ids[h].id) == MM_EDGE_CONFIRMED);
+	}
+}
+
+/* newcomer nn links to h; its map must confirm every quiet link */
+static void
+check_newcomer(int h, int q0, int q1, int nn)
+{
+	node_dial(nodes[nn], ports[h]);
+	WAIT_FOR(node_edge(nodes[nn], ids[nn].id, ids[h].id) == MM_EDGE_CONFIRMED);
+	for (int q = q0; q < q1; q++)
+		WAIT_FOR(node_edge(nodes[nn], ids[q].id, ids[h].id) == MM_EDGE_CONFIRMED);
+}
+
+static void
+compaction(void)
+{
+	enum { H = 0, Q0 = 1, NQ = 4, C = Q0 + NQ, N = C + 1, ALL = N + 1 };
+	mm_rt_t *rt = start(ALL, 16, 16); /* no growth: compaction alone */
+	link_quiet(H, Q0, Q0 + NQ);
 	mm_node_stats_t before, after;
 	mm_node_stats(nodes[H], &before);
 	for (int k = 0; k < 8; k++) {
@@ -63,16 +108,35 @@ main(void)
 	fprintf(stderr, "test_synclog: %llu events at H after the quiet ones\n",
 	    (unsigned long long)logged);
 	CHECK_GT(logged, 16);
-	node_dial(nodes[N], ports[H]);
-	WAIT_FOR(node_edge(nodes[N], ids[N].id, ids[H].id) == MM_EDGE_CONFIRMED);
-	for (int q = Q0; q < Q0 + NQ; q++)
-		WAIT_FOR(node_edge(nodes[N], ids[q].id, ids[H].id) == MM_EDGE_CONFIRMED);
-	mm_rt_stop(rt);
-	for (int i = 0; i < ALL; i++) {
-		mm_node_destroy(nodes[i]);
-		mm_id_free(&ids[i]);
-	}
-	mm_rt_destroy(rt);
+	CHECK_EQ(after.sync_log_cap, 16);
+	check_newcomer(H, Q0, Q0 + NQ, N);
+	stop(rt, ALL);
+}
+
+static void
+growth(uint32_t sync_max)
+{
+	enum { H = 0, Q0 = 1, NQ = 12, N = Q0 + NQ, ALL = N + 1 };
+	mm_rt_t *rt = start(ALL, 8, sync_max);
+	mm_node_stats_t s;
+	mm_node_stats(nodes[H], &s);
+	CHECK_EQ(s.sync_log_cap, 8);
+	link_quiet(H, Q0, Q0 + NQ);
+	/* 13 origins (the quiet peers and H) keep 13 frames: more than 7/8 of
+	 * 8, not of 16 */
+	mm_node_stats(nodes[H], &s);
+	fprintf(stderr, "test_synclog: the hub's log holds %llu frames\n",
+	    (unsigned long long)s.sync_log_cap);
+	CHECK_EQ(s.sync_log_cap, 16);
+	check_newcomer(H, Q0, Q0 + NQ, N);
+	stop(rt, ALL);
+}
+
+int
+main(void)
+{
+	compaction();
+	growth(32);
 	fprintf(stderr, "test_synclog: ok\n");
 	return 0;
 }
