@@ -852,22 +852,14 @@ lix_get(const mm_node_t *n, const uint8_t *id)
 
 static void log_sync_select(mm_node_t *n, uint8_t *sel);
 
-/* The full log's frames to keep fill more than 7/8 of it: more origins are
- * active than it holds (at 2,500 nodes the default 2,048 frames held
- * about 1,800 origins' newest frames, and the quietest were lost again).
- * Double it, up to sync_events_max, unless memory pressure is up: the
- * frames are shared with the links, so the cost is the slots and the
- * frames kept alive, about 200 to 600 bytes each. The ring is laid out
- * again oldest first and the two indexes are rebuilt. 0 when grown. */
+/* Lay the log out again in ncap slots, oldest first, keeping its newest
+ * min(log_n, ncap) frames, and rebuild the two indexes at their size for
+ * ncap. 0 when done; on ENOMEM nothing changes. */
 static int
-log_grow(mm_node_t *n)
+log_resize(mm_node_t *n, uint32_t ncap)
 {
-	uint32_t cap = n->log_cap, ncap = cap * 2;
-	if (ncap > n->cfg.sync_events_max)
-		ncap = n->cfg.sync_events_max;
-	if (ncap <= cap || n->log_n < cap || n->pressure != MM_PRESSURE_OK)
-		return -1;
-	uint32_t scap = n->sync_cap;
+	uint32_t cap = n->log_cap, keep = n->log_n < ncap ? n->log_n : ncap;
+	uint32_t scap = 16;
 	while (scap < 2 * ncap) /* at most half full */
 		scap *= 2;
 	mm_buf_t **nl = calloc(ncap, sizeof(*nl));
@@ -881,10 +873,15 @@ log_grow(mm_node_t *n)
 		free(lx);
 		return -1;
 	}
-	for (uint32_t k = 0; k < cap; k++) { /* full: the oldest is at log_next */
-		uint32_t slot = (n->log_next + k) % cap;
-		nl[k] = n->log[slot];
-		nm[k] = n->logm[slot];
+	uint32_t first = (n->log_next + cap - n->log_n) % cap; /* the oldest */
+	for (uint32_t k = 0; k < n->log_n; k++) {
+		uint32_t slot = (first + k) % cap;
+		if (k < n->log_n - keep) {
+			mm_buf_release(n->log[slot]);
+			continue;
+		}
+		nl[k - (n->log_n - keep)] = n->log[slot];
+		nm[k - (n->log_n - keep)] = n->logm[slot];
 	}
 	free(n->log);
 	free(n->logm);
@@ -897,13 +894,57 @@ log_grow(mm_node_t *n)
 	n->sync_cap = n->lix_cap = scap;
 	n->sync_gen = 0;
 	n->log_cap = ncap;
-	n->log_next = cap;
-	for (uint32_t i = 0; i < cap; i++) /* oldest first: the newest slot wins */
+	n->log_n = keep;
+	n->log_next = keep % ncap;
+	n->log_hold = 0;
+	for (uint32_t i = 0; i < keep; i++) /* oldest first: the newest slot wins */
 		lix_put(n, nm[i].id, i);
 	atomic_store_explicit(&n->st_log_cap, ncap, memory_order_relaxed);
+	return 0;
+}
+
+/* The full log's frames to keep fill more than 7/8 of it: more origins are
+ * active than it holds (at 2,500 nodes the default 2,048 frames held
+ * about 1,800 origins' newest frames, and the quietest were lost again).
+ * Double it, up to sync_events_max, while memory pressure is low and the
+ * frames it would keep (at their mean size so far) leave RSS below 3/4
+ * of the budget, short of the high level (80%); at high pressure it
+ * shrinks back (log_shed). 0 when grown. */
+static int
+log_grow(mm_node_t *n)
+{
+	uint32_t cap = n->log_cap, ncap = cap * 2;
+	if (ncap > n->cfg.sync_events_max)
+		ncap = n->cfg.sync_events_max;
+	if (ncap <= cap || n->log_n < cap || n->pressure != MM_PRESSURE_OK)
+		return -1;
+	if (n->cfg.mem_shed) {
+		mm_mem_stats_t ms;
+		mm_rt_mem(n->rt, &ms);
+		uint64_t bytes = 0;
+		for (uint32_t i = 0; i < cap; i++)
+			bytes += n->log[i] != NULL ? n->log[i]->len : 0;
+		uint64_t more = bytes / cap * (ncap - cap);
+		if (!ms.forced && ms.budget > 0 && ms.rss + more > ms.budget / 4 * 3)
+			return -1;
+	}
+	if (log_resize(n, ncap) != 0)
+		return -1;
 	mm_log(MM_LOG_INFO, "node: join sync log grown to %u frames (more active "
 	    "origins than 7/8 of %u)", ncap, cap);
 	return 0;
+}
+
+/* Memory pressure high: a log grown past sync_events goes back to it,
+ * keeping its newest frames. */
+static void
+log_shed(mm_node_t *n)
+{
+	uint32_t was = n->log_cap;
+	if (was <= n->cfg.sync_events || log_resize(n, n->cfg.sync_events) != 0)
+		return;
+	mm_log(MM_LOG_WARN, "node: memory pressure: join sync log shrunk from %u to "
+	    "%u frames", was, n->log_cap);
 }
 
 /* The log is full: keep only the frames a join sync would send (each
@@ -4206,6 +4247,8 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 			    "no new links (newcomers refused)");
 		n->pressure = n->cfg.mem_shed ? (int)m->aux : MM_PRESSURE_OK;
 		atomic_store_explicit(&n->a_pressure, (int)m->aux, memory_order_relaxed);
+		if (n->pressure >= MM_PRESSURE_HIGH)
+			log_shed(n);
 		return;
 	case N_BOOT_DEL: boot_del(n, m->ptr); free(m->ptr); return;
 	case N_DISCONNECT: disconnect_in(n, m->ptr); free(m->ptr); return;

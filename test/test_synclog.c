@@ -11,7 +11,8 @@
  * and twelve quiet peers, more origins than 7/8 of 8 frames can keep. The
  * log must grow (to 16), and a newcomer's join sync must carry every
  * quiet peer's event; with no growth allowed it cannot (checked: the
- * second scenario fails with sync_events_max 8). */
+ * second scenario fails with sync_events_max 8). Forced high memory
+ * pressure then takes the log back to 8 frames. */
 #include <string.h>
 
 #include "node.h"
@@ -44,6 +45,7 @@ start(int all, uint32_t sync_events, uint32_t sync_max)
 		c.sync_events = sync_events;
 		c.sync_events_max = sync_max;
 		c.dedup_capacity = 16384;
+		c.mem_shed = i == 0; /* the hub obeys memory pressure (forced below) */
 		c.net.max_conns_per_ip = 32; /* every peer dials from 127.0.0.1 */
 		c.net.max_pending_per_ip = 32;
 		char err[256] = "";
@@ -129,6 +131,10 @@ growth(uint32_t sync_max)
 	    (unsigned long long)s.sync_log_cap);
 	CHECK_EQ(s.sync_log_cap, 16);
 	check_newcomer(H, Q0, Q0 + NQ, N);
+	/* high memory pressure takes the log back to sync_events */
+	mm_rt_force_pressure(rt, MM_PRESSURE_HIGH);
+	WAIT_FOR((mm_node_stats(nodes[H], &s), s.sync_log_cap == 8));
+	mm_rt_force_pressure(rt, -1);
 	stop(rt, ALL);
 }
 
