@@ -76,8 +76,9 @@ typedef struct mm_node_config {
 	 * when the frames to keep fill more than 7/8 of the log.
 	 * The log starts at sync_events frames and doubles, up to
 	 * sync_events_max, when the frames to keep fill more than 7/8 of it
-	 * (more active origins than it holds) and memory pressure is low;
-	 * it never shrinks. Memory: about 200 bytes per event (600 with
+	 * (more active origins than it holds), memory pressure is low and
+	 * its frames would leave RSS under 3/4 of the budget; at high
+	 * pressure it goes back to sync_events. Memory: about 200 bytes per event (600 with
 	 * 12-neighbour lists). 2048, 8192; sync_events 0: no join sync;
 	 * sync_events_max below sync_events: no growth. */
 	uint32_t sync_events, sync_events_max;
