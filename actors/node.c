@@ -1193,14 +1193,23 @@ broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except, const uint8_t *orig
  * sequence numbers, so nothing arrives stale), packed into buffers of up
  * to SYNC_CHUNK bytes: a few mailbox slots, well under the write cap.
  * sel: NULL for every frame, else sel[slot] != 0 for the chosen ones.
- * Returns the frames sent. */
+ * At most limit frames, the newest of the chosen. Returns the frames
+ * sent. */
 #define SYNC_CHUNK 32768
 static uint64_t
-send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel)
+send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel, uint64_t limit)
 {
 	if (n->log_n == 0)
 		return 0;
 	uint32_t first = (n->log_next + n->log_cap - n->log_n) % n->log_cap;
+	uint64_t chosen = n->log_n, skip = 0;
+	if (sel != NULL && limit < chosen) {
+		chosen = 0;
+		for (uint32_t k = 0; k < n->log_n; k++)
+			chosen += sel[(first + k) % n->log_cap] != 0;
+	}
+	if (chosen > limit)
+		skip = chosen - limit;
 	mm_buf_t *chunk = NULL;
 	uint64_t sent = 0;
 	for (uint32_t k = 0; k <= n->log_n; k++) {
@@ -1208,6 +1217,10 @@ send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel)
 		mm_buf_t *f = k < n->log_n ? n->log[slot] : NULL;
 		if (f != NULL && sel != NULL && !sel[slot])
 			continue;
+		if (f != NULL && skip > 0) {
+			skip--;
+			continue;
+		}
 		if (chunk != NULL && (f == NULL || chunk->len + f->len > chunk->cap)) {
 			mm_msg_t s = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = chunk};
 			if (mm_send_or_drop(conn, &s) != 0)
@@ -1268,7 +1281,10 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 	uint8_t *sel = n->sync_tab != NULL ? malloc(n->log_cap ? n->log_cap : 1) : NULL;
 	if (sel != NULL)
 		log_sync_select(n, sel);
-	uint64_t sent = send_log(n, conn, sel);
+	/* The new peer's budget for us starts full (event_burst); the join
+	 * sync takes at most the shaper's share of it (3/4), so that it is
+	 * never over the budget however far the log has grown. */
+	uint64_t sent = send_log(n, conn, sel, (uint64_t)n->cfg.event_burst * 3 / 4);
 	free(sel);
 	struct peer *p = peer_of_conn(n, conn);
 	if (p != NULL)
@@ -2270,7 +2286,7 @@ want_in(mm_node_t *n, struct peer_msg *pm)
 	for (uint32_t slot = 0; slot < n->log_cap; slot++)
 		if (sel[slot] && bsearch(n->logm[slot].id, pm->blob, nw, 32, id_cmp) == NULL)
 			sel[slot] = 0;
-	uint64_t sent = send_log(n, pm->conn, sel);
+	uint64_t sent = send_log(n, pm->conn, sel, UINT64_MAX);
 	out_charge(n, p, sent, mm_now_ms());
 	atomic_fetch_add_explicit(&n->st_ae_served, sent, memory_order_relaxed);
 	free(sel);
@@ -2325,7 +2341,7 @@ iwant_in(mm_node_t *n, struct peer_msg *pm)
 		if (slot >= 0)
 			sel[slot] = 1;
 	}
-	uint64_t sent = send_log(n, pm->conn, sel);
+	uint64_t sent = send_log(n, pm->conn, sel, UINT64_MAX);
 	free(sel);
 	out_charge(n, p, sent, now);
 	atomic_fetch_add_explicit(&n->st_iw_served, sent, memory_order_relaxed);
@@ -4328,7 +4344,7 @@ mm_node_config_default(mm_node_config_t *c)
 	c->redial_min_ms = 500;
 	c->redial_max_ms = 60000;
 	c->sync_events = 2048;
-	c->sync_events_max = 8192;
+	c->sync_events_max = 4096;
 	c->gossip_eager = 4;
 	c->ihave_ms = 100;
 	c->ban_score = 100;

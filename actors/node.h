@@ -79,7 +79,9 @@ typedef struct mm_node_config {
 	 * (more active origins than it holds), memory pressure is low and
 	 * its frames would leave RSS under 3/4 of the budget; at high
 	 * pressure it goes back to sync_events. Memory: about 200 bytes per event (600 with
-	 * 12-neighbour lists). 2048, 8192; sync_events 0: no join sync;
+	 * 12-neighbour lists). A join sync sends at most 3/4 of
+	 * event_burst frames (the newest of those it chose), so that it stays
+	 * within the new peer's budget. 2048, 4096; sync_events 0: no join sync;
 	 * sync_events_max below sync_events: no growth. */
 	uint32_t sync_events, sync_events_max;
 	/* Lazy push: an event we relay goes whole to gossip_eager of our
@@ -139,7 +141,7 @@ typedef struct mm_node_config {
 	 * new links. */
 	uint32_t addr_max, px_ms;
 	/* Per-peer token buckets. Events: event_rate a second, bursts of
-	 * event_burst (above the join sync's sync_events); each event over it
+	 * event_burst (a join sync takes at most 3/4 of it); each event over it
 	 * is dropped and costs 1 point. Requests (get_peers): one token every
 	 * req_refill_ms, bursts of req_burst; each over it is not answered
 	 * and costs 10 points. 1000, 4096, 10000, 4. */

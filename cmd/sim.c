@@ -121,7 +121,7 @@ usage(FILE *f)
 	    "  --ihave-ms MS        ihave batches wait at most MS (default 100)\n"
 	    "  --sync-events N      the join sync log's frames per node (default 2048)\n"
 	    "  --sync-events-max N  ... growing up to N while more origins are active\n"
-	    "                       than it holds (default 8192)\n"
+	    "                       than it holds (default 4096)\n"
 	    "  --policy P           neighbour selection: overlap (default, ours), random\n"
 	    "                       (random regular) or kademlia (XOR buckets)\n"
 	    "faults (S: seconds after the last join):\n"

@@ -12,7 +12,8 @@
  * log must grow (to 16), and a newcomer's join sync must carry every
  * quiet peer's event; with no growth allowed it cannot (checked: the
  * second scenario fails with sync_events_max 8). Forced high memory
- * pressure then takes the log back to 8 frames. */
+ * pressure then takes the log back to 8 frames. Last, a join sync is
+ * cut to 3/4 of the sender's event burst. */
 #include <string.h>
 
 #include "node.h"
@@ -25,6 +26,8 @@
 static mm_identity_t ids[MAXN];
 static mm_node_t *nodes[MAXN];
 static uint16_t ports[MAXN];
+
+static uint32_t hub_burst; /* the hub's event_burst; 0: the default */
 
 static mm_rt_t *
 start(int all, uint32_t sync_events, uint32_t sync_max)
@@ -46,6 +49,8 @@ start(int all, uint32_t sync_events, uint32_t sync_max)
 		c.sync_events_max = sync_max;
 		c.dedup_capacity = 16384;
 		c.mem_shed = i == 0; /* the hub obeys memory pressure (forced below) */
+		if (i == 0 && hub_burst != 0)
+			c.event_burst = hub_burst;
 		c.net.max_conns_per_ip = 32; /* every peer dials from 127.0.0.1 */
 		c.net.max_pending_per_ip = 32;
 		char err[256] = "";
@@ -138,11 +143,32 @@ growth(uint32_t sync_max)
 	stop(rt, ALL);
 }
 
+/* A join sync sends at most 3/4 of event_burst frames: a hub with a
+ * burst of 8 and nine origins in its log sends a newcomer 6. */
+static void
+sync_cap(void)
+{
+	enum { H = 0, Q0 = 1, NQ = 8, N = Q0 + NQ, ALL = N + 1 };
+	hub_burst = 8;
+	mm_rt_t *rt = start(ALL, 64, 64);
+	link_quiet(H, Q0, Q0 + NQ);
+	mm_node_stats_t a, b;
+	mm_node_stats(nodes[H], &a);
+	node_dial(nodes[N], ports[H]);
+	WAIT_FOR((mm_node_stats(nodes[H], &b), b.syncs == a.syncs + 1));
+	fprintf(stderr, "test_synclog: a join sync of %llu frames\n",
+	    (unsigned long long)(b.sync_events_sent - a.sync_events_sent));
+	CHECK_EQ(b.sync_events_sent - a.sync_events_sent, 6);
+	hub_burst = 0;
+	stop(rt, ALL);
+}
+
 int
 main(void)
 {
 	compaction();
 	growth(32);
+	sync_cap();
 	fprintf(stderr, "test_synclog: ok\n");
 	return 0;
 }
