@@ -1193,23 +1193,29 @@ broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except, const uint8_t *orig
  * sequence numbers, so nothing arrives stale), packed into buffers of up
  * to SYNC_CHUNK bytes: a few mailbox slots, well under the write cap.
  * sel: NULL for every frame, else sel[slot] != 0 for the chosen ones.
- * At most limit frames, the newest of the chosen. Returns the frames
- * sent. */
+ * At most limit frames and limit_bytes bytes, the newest of the chosen.
+ * Returns the frames sent. */
 #define SYNC_CHUNK 32768
 static uint64_t
-send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel, uint64_t limit)
+send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel, uint64_t limit,
+    uint64_t limit_bytes)
 {
 	if (n->log_n == 0)
 		return 0;
 	uint32_t first = (n->log_next + n->log_cap - n->log_n) % n->log_cap;
-	uint64_t chosen = n->log_n, skip = 0;
-	if (sel != NULL && limit < chosen) {
-		chosen = 0;
-		for (uint32_t k = 0; k < n->log_n; k++)
-			chosen += sel[(first + k) % n->log_cap] != 0;
+	/* newest first: how many of the chosen fit, and how many are older */
+	uint64_t fit = 0, bytes = 0, skip = 0;
+	for (uint32_t k = n->log_n; k-- > 0;) {
+		uint32_t slot = (first + k) % n->log_cap;
+		if (sel != NULL && !sel[slot])
+			continue;
+		if (fit < limit && bytes + n->log[slot]->len <= limit_bytes) {
+			fit++;
+			bytes += n->log[slot]->len;
+		} else {
+			skip++;
+		}
 	}
-	if (chosen > limit)
-		skip = chosen - limit;
 	mm_buf_t *chunk = NULL;
 	uint64_t sent = 0;
 	for (uint32_t k = 0; k <= n->log_n; k++) {
@@ -1283,8 +1289,13 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 		log_sync_select(n, sel);
 	/* The new peer's budget for us starts full (event_burst); the join
 	 * sync takes at most the shaper's share of it (3/4), so that it is
-	 * never over the budget however far the log has grown. */
-	uint64_t sent = send_log(n, conn, sel, (uint64_t)n->cfg.event_burst * 3 / 4);
+	 * never over the budget however far the log has grown. And at most
+	 * half the connection's write cap in bytes, all queued at once: at
+	 * 1,750 nodes a whole sync (about 600 bytes an origin) passed the
+	 * 1 MiB cap and every newcomer's first link was cut as a slow reader
+	 * (meshmap sim --nodes 2500, docs/RESULTS-SIM.md). */
+	uint64_t sent = send_log(n, conn, sel, (uint64_t)n->cfg.event_burst * 3 / 4,
+	    n->cfg.net.write_cap / 2);
 	free(sel);
 	struct peer *p = peer_of_conn(n, conn);
 	if (p != NULL)
@@ -2286,7 +2297,7 @@ want_in(mm_node_t *n, struct peer_msg *pm)
 	for (uint32_t slot = 0; slot < n->log_cap; slot++)
 		if (sel[slot] && bsearch(n->logm[slot].id, pm->blob, nw, 32, id_cmp) == NULL)
 			sel[slot] = 0;
-	uint64_t sent = send_log(n, pm->conn, sel, UINT64_MAX);
+	uint64_t sent = send_log(n, pm->conn, sel, UINT64_MAX, UINT64_MAX);
 	out_charge(n, p, sent, mm_now_ms());
 	atomic_fetch_add_explicit(&n->st_ae_served, sent, memory_order_relaxed);
 	free(sel);
@@ -2341,7 +2352,7 @@ iwant_in(mm_node_t *n, struct peer_msg *pm)
 		if (slot >= 0)
 			sel[slot] = 1;
 	}
-	uint64_t sent = send_log(n, pm->conn, sel, UINT64_MAX);
+	uint64_t sent = send_log(n, pm->conn, sel, UINT64_MAX, UINT64_MAX);
 	free(sel);
 	out_charge(n, p, sent, now);
 	atomic_fetch_add_explicit(&n->st_iw_served, sent, memory_order_relaxed);

@@ -28,6 +28,7 @@ static mm_node_t *nodes[MAXN];
 static uint16_t ports[MAXN];
 
 static uint32_t hub_burst; /* the hub's event_burst; 0: the default */
+static uint32_t hub_wcap;  /* the hub's write_cap; 0: the default */
 
 static mm_rt_t *
 start(int all, uint32_t sync_events, uint32_t sync_max)
@@ -51,6 +52,8 @@ start(int all, uint32_t sync_events, uint32_t sync_max)
 		c.mem_shed = i == 0; /* the hub obeys memory pressure (forced below) */
 		if (i == 0 && hub_burst != 0)
 			c.event_burst = hub_burst;
+		if (i == 0 && hub_wcap != 0)
+			c.net.write_cap = hub_wcap;
 		c.net.max_conns_per_ip = 32; /* every peer dials from 127.0.0.1 */
 		c.net.max_pending_per_ip = 32;
 		char err[256] = "";
@@ -143,23 +146,37 @@ growth(uint32_t sync_max)
 	stop(rt, ALL);
 }
 
-/* A join sync sends at most 3/4 of event_burst frames: a hub with a
- * burst of 8 and nine origins in its log sends a newcomer 6. */
+/* A join sync sends at most 3/4 of event_burst frames, and at most half
+ * the write cap in bytes: a hub with nine origins in its log and a burst
+ * of 8 sends a newcomer 6 frames; with a write cap of 4 KiB (the nine
+ * frames are about 4.5 KB; all at once they would get the newcomer cut
+ * off as a slow reader) it sends fewer than 9 and the link holds. */
 static void
-sync_cap(void)
+sync_cap(uint32_t burst, uint32_t wcap)
 {
 	enum { H = 0, Q0 = 1, NQ = 8, N = Q0 + NQ, ALL = N + 1 };
-	hub_burst = 8;
+	hub_burst = burst;
+	hub_wcap = wcap;
 	mm_rt_t *rt = start(ALL, 64, 64);
 	link_quiet(H, Q0, Q0 + NQ);
 	mm_node_stats_t a, b;
 	mm_node_stats(nodes[H], &a);
 	node_dial(nodes[N], ports[H]);
 	WAIT_FOR((mm_node_stats(nodes[H], &b), b.syncs == a.syncs + 1));
-	fprintf(stderr, "test_synclog: a join sync of %llu frames\n",
-	    (unsigned long long)(b.sync_events_sent - a.sync_events_sent));
-	CHECK_EQ(b.sync_events_sent - a.sync_events_sent, 6);
+	uint64_t sent = b.sync_events_sent - a.sync_events_sent;
+	fprintf(stderr, "test_synclog: a join sync of %llu frames (burst %u, write "
+	    "cap %u)\n", (unsigned long long)sent, burst, wcap);
+	if (burst != 0)
+		CHECK_EQ(sent, burst * 3 / 4);
+	if (wcap != 0) {
+		CHECK_GT(sent, 0);
+		CHECK_LT(sent, NQ + 1);
+	}
+	WAIT_FOR(node_edge(nodes[N], ids[N].id, ids[H].id) == MM_EDGE_CONFIRMED);
+	test_sleep_ms(500);
+	CHECK_EQ(mm_node_peers(nodes[N]), 1); /* not cut as a slow reader */
 	hub_burst = 0;
+	hub_wcap = 0;
 	stop(rt, ALL);
 }
 
@@ -168,7 +185,8 @@ main(void)
 {
 	compaction();
 	growth(32);
-	sync_cap();
+	sync_cap(8, 0);
+	sync_cap(0, 4096);
 	fprintf(stderr, "test_synclog: ok\n");
 	return 0;
 }
