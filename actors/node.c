@@ -1193,27 +1193,37 @@ broadcast_buf(mm_node_t *n, mm_buf_t *b, mm_actor_t *except, const uint8_t *orig
  * sequence numbers, so nothing arrives stale), packed into buffers of up
  * to SYNC_CHUNK bytes: a few mailbox slots, well under the write cap.
  * sel: NULL for every frame, else sel[slot] != 0 for the chosen ones.
- * At most limit frames and limit_bytes bytes, the newest of the chosen.
+ * At most limit frames and limit_bytes bytes: of the chosen, every
+ * origin's whole list first (newest first while they fit), then the
+ * deltas, newest first; sel is narrowed to those. A chatty origin's
+ * deltas must not push the others' whole lists out: a plain "newest
+ * first" did, in netns_gossip (a flood's deltas filled a 375-frame cap
+ * and the newcomer's map missed the honest nodes' lists).
  * Returns the frames sent. */
 #define SYNC_CHUNK 32768
 static uint64_t
-send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel, uint64_t limit,
+send_log(mm_node_t *n, mm_actor_t *conn, uint8_t *sel, uint64_t limit,
     uint64_t limit_bytes)
 {
 	if (n->log_n == 0)
 		return 0;
 	uint32_t first = (n->log_next + n->log_cap - n->log_n) % n->log_cap;
-	/* newest first: how many of the chosen fit, and how many are older */
-	uint64_t fit = 0, bytes = 0, skip = 0;
-	for (uint32_t k = n->log_n; k-- > 0;) {
-		uint32_t slot = (first + k) % n->log_cap;
-		if (sel != NULL && !sel[slot])
-			continue;
-		if (fit < limit && bytes + n->log[slot]->len <= limit_bytes) {
-			fit++;
-			bytes += n->log[slot]->len;
-		} else {
-			skip++;
+	if (sel != NULL && (limit != UINT64_MAX || limit_bytes != UINT64_MAX)) {
+		uint64_t fit = 0, bytes = 0;
+		for (int pass = 0; pass < 2; pass++)
+			for (uint32_t k = n->log_n; k-- > 0;) {
+				uint32_t slot = (first + k) % n->log_cap;
+				if (!sel[slot] || (pass == 0) != (n->logm[slot].full != 0))
+					continue;
+				if (fit < limit && bytes + n->log[slot]->len <= limit_bytes) {
+					fit++;
+					bytes += n->log[slot]->len;
+					sel[slot] = 2;
+				}
+			}
+		for (uint32_t k = 0; k < n->log_n; k++) {
+			uint32_t slot = (first + k) % n->log_cap;
+			sel[slot] = sel[slot] == 2;
 		}
 	}
 	mm_buf_t *chunk = NULL;
@@ -1223,10 +1233,6 @@ send_log(mm_node_t *n, mm_actor_t *conn, const uint8_t *sel, uint64_t limit,
 		mm_buf_t *f = k < n->log_n ? n->log[slot] : NULL;
 		if (f != NULL && sel != NULL && !sel[slot])
 			continue;
-		if (f != NULL && skip > 0) {
-			skip--;
-			continue;
-		}
 		if (chunk != NULL && (f == NULL || chunk->len + f->len > chunk->cap)) {
 			mm_msg_t s = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = chunk};
 			if (mm_send_or_drop(conn, &s) != 0)
