@@ -83,7 +83,8 @@ metrics(mm_admin_t *a, FILE *f)
 	    s.articulation);
 	G("addresses_known", "Entries in the address book.", s.addr_known);
 	G("sync_log_frames", "Capacity of the join sync log, in frames (it grows up to "
-	    "sync_events_max while more origins are active than it holds).", s.sync_log_cap);
+	    "sync_events_max while more origins are active than it holds, and goes back "
+	    "to sync_events at high memory pressure).", s.sync_log_cap);
 	G("memory_resident_bytes", "Resident memory of the process.", rss_bytes());
 	C("events_received", "Events received from links.", s.events_in);
 	C("events_refused", "Events refused (misbehaviour).", s.events_bad);

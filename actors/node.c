@@ -852,11 +852,13 @@ lix_get(const mm_node_t *n, const uint8_t *id)
 
 static void log_sync_select(mm_node_t *n, uint8_t *sel);
 
-/* Lay the log out again in ncap slots, oldest first, keeping its newest
- * min(log_n, ncap) frames, and rebuild the two indexes at their size for
- * ncap. 0 when done; on ENOMEM nothing changes. */
+/* Lay the log out again in ncap slots, oldest first, and rebuild the two
+ * indexes at their size for ncap. sel NULL: keep the newest min(log_n,
+ * ncap) frames (growing, shrinking); else keep the frames with sel[slot]
+ * set, at most ncap of them (compaction). 0 when done; on ENOMEM
+ * nothing changes. */
 static int
-log_resize(mm_node_t *n, uint32_t ncap)
+log_resize(mm_node_t *n, uint32_t ncap, const uint8_t *sel)
 {
 	uint32_t cap = n->log_cap, keep = n->log_n < ncap ? n->log_n : ncap;
 	uint32_t scap = 16;
@@ -874,15 +876,17 @@ log_resize(mm_node_t *n, uint32_t ncap)
 		return -1;
 	}
 	uint32_t first = (n->log_next + cap - n->log_n) % cap; /* the oldest */
+	uint32_t drop = n->log_n - keep, j = 0;
 	for (uint32_t k = 0; k < n->log_n; k++) {
 		uint32_t slot = (first + k) % cap;
-		if (k < n->log_n - keep) {
+		if (sel != NULL ? !sel[slot] || j == ncap : k < drop) {
 			mm_buf_release(n->log[slot]);
 			continue;
 		}
-		nl[k - (n->log_n - keep)] = n->log[slot];
-		nm[k - (n->log_n - keep)] = n->logm[slot];
+		nl[j] = n->log[slot];
+		nm[j++] = n->logm[slot];
 	}
+	keep = j;
 	free(n->log);
 	free(n->logm);
 	free(n->sync_tab);
@@ -928,7 +932,7 @@ log_grow(mm_node_t *n)
 		if (!ms.forced && ms.budget > 0 && ms.rss + more > ms.budget / 4 * 3)
 			return -1;
 	}
-	if (log_resize(n, ncap) != 0)
+	if (log_resize(n, ncap, NULL) != 0)
 		return -1;
 	mm_log(MM_LOG_INFO, "node: join sync log grown to %u frames (more active "
 	    "origins than 7/8 of %u)", ncap, cap);
@@ -941,7 +945,7 @@ static void
 log_shed(mm_node_t *n)
 {
 	uint32_t was = n->log_cap;
-	if (was <= n->cfg.sync_events || log_resize(n, n->cfg.sync_events) != 0)
+	if (was <= n->cfg.sync_events || log_resize(n, n->cfg.sync_events, NULL) != 0)
 		return;
 	mm_log(MM_LOG_WARN, "node: memory pressure: join sync log shrunk from %u to "
 	    "%u frames", was, n->log_cap);
@@ -956,7 +960,8 @@ log_shed(mm_node_t *n)
  * serve it (join sync, anti-entropy, iwant), so 5 maps stayed 2% short
  * until the origins' refresh (refresh_ms, 10 min). When compacting would
  * free less than an eighth of the ring (more origins than it holds), the
- * oldest frames go as before, and the next try waits that many inserts. */
+ * log grows instead (log_grow); where it cannot, the oldest frames go as
+ * before, and the next try waits that many inserts. */
 static void
 log_compact(mm_node_t *n)
 {
@@ -964,10 +969,8 @@ log_compact(mm_node_t *n)
 	if (n->sync_tab == NULL || n->log_n < cap)
 		return;
 	uint8_t *sel = malloc(cap);
-	mm_buf_t **nl = malloc((size_t)cap * sizeof(*nl));
-	struct logm *nm = malloc((size_t)cap * sizeof(*nm));
-	if (sel == NULL || nl == NULL || nm == NULL)
-		goto out;
+	if (sel == NULL)
+		return;
 	log_sync_select(n, sel);
 	uint32_t keep = 0;
 	for (uint32_t i = 0; i < cap; i++)
@@ -975,31 +978,10 @@ log_compact(mm_node_t *n)
 	if (cap - keep < cap / 8) {
 		if (log_grow(n) != 0)
 			n->log_hold = cap / 8;
-		goto out;
+	} else {
+		(void)log_resize(n, cap, sel); /* on ENOMEM the oldest frame goes */
 	}
-	uint32_t j = 0;
-	for (uint32_t k = 0; k < cap; k++) { /* full: the oldest is at log_next */
-		uint32_t slot = (n->log_next + k) % cap;
-		if (sel[slot]) {
-			nl[j] = n->log[slot];
-			nm[j++] = n->logm[slot];
-		} else {
-			mm_buf_release(n->log[slot]);
-		}
-	}
-	memcpy(n->log, nl, (size_t)j * sizeof(*nl));
-	memset(n->log + j, 0, (size_t)(cap - j) * sizeof(*nl));
-	memcpy(n->logm, nm, (size_t)j * sizeof(*nm));
-	memset(n->logm + j, 0, (size_t)(cap - j) * sizeof(*nm));
-	n->log_next = j % cap;
-	n->log_n = j;
-	memset(n->lix, 0, (size_t)n->lix_cap * sizeof(*n->lix));
-	for (uint32_t i = 0; i < j; i++) /* oldest first: the newest slot wins */
-		lix_put(n, nm[i].id, i);
-out:
 	free(sel);
-	free(nl);
-	free(nm);
 }
 
 /* Keep one more reference to an accepted event's frame for the join sync. */
