@@ -158,6 +158,10 @@ metrics(mm_admin_t *a, FILE *f)
 	    s.iwant_served);
 	C("iwant_refused", "Lazy push: ids asked over the link's event budget, not served.",
 	    s.iwant_over);
+	C("sync_announced", "Join sync frames left out of the first push (its caps) and "
+	    "announced by ihave instead.", s.sync_announced);
+	C("served_paced", "Asked events (iwant, want) served only once the link had taken "
+	    "the answer before (a quarter of the write cap at a time).", s.served_paced);
 	C("handshakes_completed", "Connections that completed both hellos.", ns.ready);
 	C("connections_accepted", "Connections accepted.", ns.accepted);
 	C("connections_dialled", "Connections dialled.", ns.dialled);

@@ -21,7 +21,7 @@
 
 enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	N_GET_PEERS, N_PEERS, N_FULL, N_DIGEST, N_WANT, N_IHAVE, N_IWANT, N_DIRECT, N_DFAIL, N_SEND,
-	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT, N_DUMP, N_ENFORCE,
+	N_BCAST, N_SUBS, N_PUBLISH, N_SUBSCRIBE, N_REQUEST, N_RTT, N_DRAINED, N_DUMP, N_ENFORCE,
 	/* operator commands */
 	N_BOOT_DEL, N_DISCONNECT, N_GOODBYE, N_RECONF,
 	/* gossip shard -> node */
@@ -162,6 +162,12 @@ struct peer {
 	/* what we push to it: shaped under the event budget it applies to us
 	 * (out_budget) */
 	uint64_t out_tok, out_ms;
+	/* events it asked for (iwant, want) beyond what one answer queues
+	 * (SERVE_BYTES): their origins, served once the connection has
+	 * written out what went before (MM_CONN_DRAIN, N_DRAINED) */
+	uint8_t *owed;
+	uint32_t nowed;
+	uint8_t drain_out;  /* an MM_CONN_DRAIN is on its way */
 	/* banned: its close is on the way; what it sent meanwhile is dropped
 	 * unread, and counts no more (one ban, not one per 100 points of its
 	 * backlog) */
@@ -355,6 +361,7 @@ struct mm_node {
 	_Atomic uint64_t st_ae_sent, st_ae_wanted, st_ae_served, st_evdup, st_mapfull;
 	_Atomic uint64_t st_shaped, st_ask_deferred;
 	_Atomic uint64_t st_ih_sent, st_ih_rx, st_iw_sent, st_iw_served, st_iw_over;
+	_Atomic uint64_t st_sync_ih, st_paced;
 	_Atomic uint64_t st_verify, st_stale, st_refused_mem, st_evicted;
 	atomic_int a_pressure;
 	atomic_uint a_degree, a_max_degree, a_max_inbound; /* for the metrics */
@@ -411,6 +418,9 @@ release_peers(mm_node_t *n)
 		free(n->peers[i].ih);
 		n->peers[i].ih = NULL;
 		n->peers[i].nih = 0;
+		free(n->peers[i].owed);
+		n->peers[i].owed = NULL;
+		n->peers[i].nowed = 0;
 	}
 }
 
@@ -502,6 +512,12 @@ cb_rtt(mm_conn_t *c, uint32_t rtt_us, void *arg)
 	if (pm != NULL)
 		pm->verdict = (int)(rtt_us > INT32_MAX ? INT32_MAX : rtt_us);
 	post(arg, N_RTT, pm);
+}
+
+static void
+cb_drained(mm_conn_t *c, void *arg)
+{
+	post(arg, N_DRAINED, new_pm(c, NULL));
 }
 
 static int
@@ -1084,11 +1100,16 @@ ihave_flush_peer(mm_node_t *n, struct peer *p)
 	return 1;
 }
 
+static void serve_owed(mm_node_t *n, struct peer *p);
 static void
 ihave_flush(mm_node_t *n)
 {
-	for (int i = 0; i < n->peers_hi; i++)
-		ihave_flush_peer(n, &n->peers[i]);
+	for (int i = 0; i < n->peers_hi; i++) {
+		struct peer *p = &n->peers[i];
+		ihave_flush_peer(n, p);
+		if (p->nowed > 0 && !p->drain_out) /* its MM_CONN_DRAIN was dropped */
+			serve_owed(n, p);
+	}
 }
 
 /* Tell a link we hold (origin, seq), in the next ihave: at once when the
@@ -1268,13 +1289,22 @@ log_sync_select(mm_node_t *n, uint8_t *sel)
 }
 
 /* Replay the log to a new peer (join sync): every origin's newest whole
- * list and the deltas after it. */
+ * list and the deltas after it. What the caps below leave out is
+ * announced instead, in ihave frames of (origin, seq): the peer asks for
+ * what its map lacks (iwant), once across its links, and our answers go
+ * out paced by the connection (serve_ids). */
 static void
 sync_peer(mm_node_t *n, mm_actor_t *conn)
 {
-	uint8_t *sel = n->sync_tab != NULL ? malloc(n->log_cap ? n->log_cap : 1) : NULL;
-	if (sel != NULL)
+	struct peer *p = peer_of_conn(n, conn);
+	uint32_t cap = n->log_cap ? n->log_cap : 1;
+	uint8_t *sel = n->sync_tab != NULL ? malloc(cap) : NULL;
+	uint8_t *all = sel != NULL ? malloc(cap) : NULL;
+	if (sel != NULL) {
 		log_sync_select(n, sel);
+		if (all != NULL)
+			memcpy(all, sel, cap);
+	}
 	/* The new peer's budget for us starts full (event_burst); the join
 	 * sync takes at most the shaper's share of it (3/4), so that it is
 	 * never over the budget however far the log has grown. And at most
@@ -1284,12 +1314,45 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 	 * (meshmap sim --nodes 2500, docs/RESULTS-SIM.md). */
 	uint64_t sent = send_log(n, conn, sel, (uint64_t)n->cfg.event_burst * 3 / 4,
 	    n->cfg.net.write_cap / 2);
-	free(sel);
-	struct peer *p = peer_of_conn(n, conn);
+	uint64_t now = mm_now_ms();
 	if (p != NULL)
-		out_charge(n, p, sent, mm_now_ms());
+		out_charge(n, p, sent, now);
 	bump(&n->st_syncs);
 	atomic_fetch_add_explicit(&n->st_sync_ev, sent, memory_order_relaxed);
+	/* the rest: one entry per origin whose newest frame stayed out (an
+	 * iwant is answered with the origin's newest frame) */
+	uint8_t *ents = all != NULL && p != NULL ?
+	    malloc((size_t)MM_WIRE_DIGEST_MAX * MM_WIRE_DIGEST_ENT) : NULL;
+	unsigned ne = 0;
+	uint64_t frames = 0, announced = 0;
+	for (uint32_t k = 0; ents != NULL && k <= n->log_n; k++) {
+		uint32_t slot = (n->log_next + n->log_cap - n->log_n + k) % n->log_cap;
+		if (k < n->log_n && (!all[slot] || sel[slot] ||
+		    lix_get(n, n->logm[slot].id) != (int)slot))
+			continue;
+		if (ne > 0 && (k == n->log_n || ne == MM_WIRE_DIGEST_MAX)) {
+			mm_wire_msg_t m = {.type = MM_W_IHAVE};
+			m.u.ihave.ents = (mm_bytes_t){ents, ne * MM_WIRE_DIGEST_ENT};
+			if (send_records(n, conn, &m, m.u.ihave.ents.len) == 0) {
+				frames++;
+				announced += ne;
+			}
+			ne = 0;
+		}
+		if (k == n->log_n)
+			break;
+		uint8_t *e = ents + (size_t)ne++ * MM_WIRE_DIGEST_ENT;
+		memcpy(e, n->logm[slot].id, 32);
+		put_be32(e + 32, n->logm[slot].seq);
+	}
+	if (frames > 0) {
+		out_charge(n, p, frames, now);
+		atomic_fetch_add_explicit(&n->st_sync_ih, announced, memory_order_relaxed);
+		atomic_fetch_add_explicit(&n->st_ih_sent, announced, memory_order_relaxed);
+	}
+	free(ents);
+	free(all);
+	free(sel);
 }
 
 /* Our own event is signed and applied by the shard that owns our record;
@@ -2103,12 +2166,6 @@ px_round(mm_node_t *n)
 
 /* ---- anti-entropy (seed 004) --------------------------------------------------------- */
 
-static int
-id_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, 32);
-}
-
 /* The newest frame of each origin in the log: *slot_of_newest, by log
  * slot, set for those; returns how many. */
 static unsigned
@@ -2261,6 +2318,71 @@ digest_in(mm_node_t *n, struct peer_msg *pm)
 	atomic_fetch_add_explicit(&n->st_ae_wanted, nw, memory_order_relaxed);
 }
 
+/* Asked events (want, iwant): the newest frame we hold of each origin in
+ * ids, at most a quarter of the write cap queued per answer; the origins
+ * left over wait in the link's owed list until the connection has written
+ * out what went before (MM_CONN_DRAIN, then serve_owed). A newcomer asking
+ * a join sync's remainder (2,500 origins: 1.5 MB of frames) would
+ * otherwise pass write_cap and be cut as a slow reader. The owed list
+ * holds at most event_burst origins (what its asks may cost); beyond it
+ * they are not served (asked again at a later digest or ihave). Returns
+ * the frames queued now. */
+static uint64_t
+serve_ids(mm_node_t *n, struct peer *p, const uint8_t *ids, uint32_t nids)
+{
+	if (nids == 0 || n->log_n == 0 || p->conn == NULL)
+		return 0;
+	uint8_t *sel = calloc(n->log_cap, 1);
+	if (sel == NULL)
+		return 0;
+	for (uint32_t i = 0; i < nids; i++) {
+		int slot = lix_get(n, ids + (size_t)i * 32);
+		if (slot >= 0)
+			sel[slot] = 1;
+	}
+	uint64_t sent = send_log(n, p->conn, sel, UINT64_MAX, n->cfg.net.write_cap / 4);
+	out_charge(n, p, sent, mm_now_ms());
+	for (uint32_t i = 0; i < nids; i++) {
+		const uint8_t *id = ids + (size_t)i * 32;
+		int slot = lix_get(n, id);
+		if (slot < 0 || sel[slot] != 0)
+			continue; /* sent, gone from the log, or already owed */
+		sel[slot] = 2;
+		if (p->nowed >= n->cfg.event_burst)
+			break;
+		if (p->owed == NULL &&
+		    (p->owed = malloc((size_t)n->cfg.event_burst * 32)) == NULL)
+			break;
+		memcpy(p->owed + (size_t)p->nowed++ * 32, id, 32);
+	}
+	free(sel);
+	if (p->nowed > 0 && !p->drain_out) {
+		mm_msg_t m = {.type = MM_CONN_DRAIN};
+		if (mm_send_or_drop(p->conn, &m) == 0)
+			p->drain_out = 1;
+		else if (!mm_timer_armed(&n->ihave_t)) /* tried again at its flush */
+			mm_timer_arm(&n->ihave_t, n->cfg.ihave_ms);
+	}
+	return sent;
+}
+
+/* The link has taken what we queued before (N_DRAINED), or the ihave
+ * timer tries again: the next part of what it asked. */
+static void
+serve_owed(mm_node_t *n, struct peer *p)
+{
+	p->drain_out = 0;
+	if (p->nowed == 0 || p->conn == NULL)
+		return;
+	uint8_t *ids = p->owed;
+	uint32_t k = p->nowed;
+	p->owed = NULL;
+	p->nowed = 0;
+	uint64_t sent = serve_ids(n, p, ids, k);
+	free(ids);
+	atomic_fetch_add_explicit(&n->st_paced, sent, memory_order_relaxed);
+}
+
 /* The answer to our digest: the newest frame we hold of each origin asked. */
 static void
 want_in(mm_node_t *n, struct peer_msg *pm)
@@ -2274,21 +2396,8 @@ want_in(mm_node_t *n, struct peer_msg *pm)
 		return;
 	}
 	p->digest_ms = 0; /* one answer per digest */
-	unsigned nw = pm->blen / 32;
-	if (nw == 0 || n->log_n == 0)
-		return;
-	qsort(pm->blob, nw, 32, id_cmp);
-	uint8_t *sel = malloc(n->log_cap);
-	if (sel == NULL)
-		return;
-	log_newest(n, sel);
-	for (uint32_t slot = 0; slot < n->log_cap; slot++)
-		if (sel[slot] && bsearch(n->logm[slot].id, pm->blob, nw, 32, id_cmp) == NULL)
-			sel[slot] = 0;
-	uint64_t sent = send_log(n, pm->conn, sel, UINT64_MAX, UINT64_MAX);
-	out_charge(n, p, sent, mm_now_ms());
+	uint64_t sent = serve_ids(n, p, pm->blob, pm->blen / 32);
 	atomic_fetch_add_explicit(&n->st_ae_served, sent, memory_order_relaxed);
-	free(sel);
 }
 
 /* A neighbour's ihave: ask it (iwant) for the origins whose seq is above
@@ -2324,11 +2433,8 @@ iwant_in(mm_node_t *n, struct peer_msg *pm)
 	struct peer *p = peer_of_conn(n, pm->conn);
 	if (p == NULL)
 		return;
-	unsigned nw = pm->blen / 32, over = 0;
+	unsigned nw = pm->blen / 32, over = 0, ok = 0;
 	if (nw == 0 || n->log_n == 0)
-		return;
-	uint8_t *sel = calloc(n->log_cap, 1);
-	if (sel == NULL)
 		return;
 	uint64_t now = mm_now_ms();
 	for (unsigned i = 0; i < nw; i++) {
@@ -2336,13 +2442,12 @@ iwant_in(mm_node_t *n, struct peer_msg *pm)
 			over++;
 			continue;
 		}
-		int slot = lix_get(n, pm->blob + (size_t)i * 32);
-		if (slot >= 0)
-			sel[slot] = 1;
+		/* the ids within the budget, packed in place */
+		if (ok != i)
+			memmove(pm->blob + (size_t)ok * 32, pm->blob + (size_t)i * 32, 32);
+		ok++;
 	}
-	uint64_t sent = send_log(n, pm->conn, sel, UINT64_MAX, UINT64_MAX);
-	free(sel);
-	out_charge(n, p, sent, now);
+	uint64_t sent = serve_ids(n, p, pm->blob, ok);
 	atomic_fetch_add_explicit(&n->st_iw_served, sent, memory_order_relaxed);
 	if (over > 0) {
 		atomic_fetch_add_explicit(&n->st_iw_over, over, memory_order_relaxed);
@@ -3685,6 +3790,8 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	p->out_tok = out_burst(n) * TOKEN;
 	p->doomed = 0;
 	p->nih = 0;
+	p->nowed = 0;
+	p->drain_out = 0;
 	atomic_fetch_add(&n->npeers, 1);
 	atomic_fetch_add(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 	n->links_gen++;
@@ -3711,6 +3818,10 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 		free(p->ih); /* what it was still to hear of goes unsaid */
 		p->ih = NULL;
 		p->nih = 0;
+		free(p->owed);
+		p->owed = NULL;
+		p->nowed = 0;
+		p->drain_out = 0;
 		atomic_fetch_sub(&n->npeers, 1);
 		atomic_fetch_sub(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 		n->links_gen++;
@@ -4269,6 +4380,13 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 	case N_DISCONNECT: disconnect_in(n, m->ptr); free(m->ptr); return;
 	case N_GOODBYE: goodbye_in(n); return;
 	case N_RECONF: reconf_in(n, m->ptr); free(m->ptr); return;
+	case N_DRAINED: {
+		struct peer *p = peer_of_conn(n, pm->conn);
+		if (p != NULL)
+			serve_owed(n, p);
+		free_pm(pm);
+		return;
+	}
 	case N_RTT: {
 		struct peer *p = peer_of_conn(n, pm->conn);
 		if (p != NULL)
@@ -4540,6 +4658,7 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	nc.on_close = cb_close;
 	nc.on_fault = cb_fault;
 	nc.on_rtt = cb_rtt;
+	nc.on_drained = cb_drained;
 	nc.accept_filter = cb_accept_filter;
 	/* with shedding, memory admission at accept too (net/conn.h): what a
 	 * connection holds mid-handshake, measured (bench/memory.sh) */
@@ -4907,6 +5026,8 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->iwant_sent = LD(st_iw_sent);
 	o->iwant_served = LD(st_iw_served);
 	o->iwant_over = LD(st_iw_over);
+	o->sync_announced = LD(st_sync_ih);
+	o->served_paced = LD(st_paced);
 	o->snapshot_peers_loaded = LD(st_snap_peers);
 	o->snapshot_bans_loaded = LD(st_snap_bans);
 	o->links_digest = LD(links_digest);

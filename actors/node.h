@@ -346,6 +346,10 @@ typedef struct mm_node_stats {
 	    events_shaped, asks_deferred,
 	    events_coalesced, /* own events replaced by a newer one before sending */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
+	    /* join sync frames left out of the first push (its caps) and
+	     * announced by ihave instead; asked events served only after
+	     * the link had taken the answer before (SERVE_BYTES) */
+	    sync_announced, served_paced,
 	    sync_log_cap, /* the join sync log's frames now (it grows) */
 	    /* the selector's dials, by reason: to a candidate with room,
 	     * to a full one (while short of half the target, or while thin

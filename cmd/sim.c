@@ -1175,7 +1175,7 @@ main(int argc, char **argv)
 #define ADD(f) tot.f += x.f
 		ADD(events_local); ADD(events_coalesced); ADD(events_in); ADD(events_dup);
 		ADD(events_stale); ADD(events_bad); ADD(events_forwarded); ADD(syncs);
-		ADD(sync_events_sent); ADD(ae_served); ADD(peers_up); ADD(peers_down);
+		ADD(sync_events_sent); ADD(sync_announced); ADD(served_paced); ADD(ae_served); ADD(peers_up); ADD(peers_down);
 		ADD(frames_dropped); ADD(refused_full); ADD(gc_unreachable);
 		ADD(ihave_sent); ADD(iwant_sent); ADD(iwant_served);
 		ADD(kicks); ADD(kicks_thin); ADD(refused_barred); ADD(refused_thin);
@@ -1185,7 +1185,7 @@ main(int argc, char **argv)
 	}
 	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu events in "
 	    "(%llu duplicate, %llu stale, %llu refused), %llu forwarded; %llu join syncs sent "
-	    "%llu events; anti-entropy sent %llu; %llu links up, %llu down; "
+	    "%llu events and announced %llu (%llu served paced); anti-entropy sent %llu; %llu links up, %llu down; "
 	    "%llu refused (no slot); %llu peers forgotten as unreachable; "
 	    "%llu frames dropped; lazy push: %llu ihave entries, %llu asked, "
 	    "%llu served; selector: %llu links dropped (%llu thin); refused: %llu "
@@ -1195,6 +1195,7 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.events_stale,
 	    (unsigned long long)tot.events_bad, (unsigned long long)tot.events_forwarded,
 	    (unsigned long long)tot.syncs, (unsigned long long)tot.sync_events_sent,
+	    (unsigned long long)tot.sync_announced, (unsigned long long)tot.served_paced,
 	    (unsigned long long)tot.ae_served, (unsigned long long)tot.peers_up,
 	    (unsigned long long)tot.peers_down, (unsigned long long)tot.refused_full,
 	    (unsigned long long)tot.gc_unreachable, (unsigned long long)tot.frames_dropped,

@@ -87,6 +87,7 @@ struct mm_conn {
 	mm_framer_t rx;
 	uint8_t *wq;                 /* write queue: encoded frames, in order */
 	uint32_t wq_head, wq_tail, wq_cap;
+	uint8_t drain_wanted;        /* MM_CONN_DRAIN: on_drained when empty */
 	uint32_t ipslot;
 	int pending_counted, ip_counted;
 	int has_expect;
@@ -284,6 +285,17 @@ bw_resume(mm_conn_t *c)
 		do_read(c); /* TLS may hold decrypted bytes epoll cannot see */
 }
 
+/* The owner asked (MM_CONN_DRAIN) and the queue is empty: tell it. */
+static void
+drained(mm_conn_t *c)
+{
+	if (!c->drain_wanted || c->state != ST_READY || c->wq_head < c->wq_tail)
+		return;
+	c->drain_wanted = 0;
+	if (c->net->cfg.on_drained != NULL)
+		c->net->cfg.on_drained(c, c->net->cfg.arg);
+}
+
 static void
 flush(mm_conn_t *c)
 {
@@ -326,6 +338,7 @@ flush(mm_conn_t *c)
 		c->wq_cap = 0;
 	}
 	set_events(c, EPOLLIN);
+	drained(c);
 }
 
 /* Room for n more bytes in the write queue, or close the connection if
@@ -334,6 +347,12 @@ static int
 wq_reserve(mm_conn_t *c, size_t n)
 {
 	uint32_t cap_total = c->net->cfg.write_cap;
+	/* the cap counts what waits, whatever the buffer's capacity */
+	if ((size_t)(c->wq_tail - c->wq_head) + n > cap_total) {
+		conn_close(c, MM_CLOSE_SLOW, "write queue over its cap: the peer "
+		    "does not read");
+		return -ENOBUFS;
+	}
 	if (c->wq_cap - c->wq_tail >= n)
 		return 0;
 	if (c->wq_head > 0) {
@@ -346,11 +365,6 @@ wq_reserve(mm_conn_t *c, size_t n)
 	size_t ncap = c->wq_cap ? c->wq_cap : WQ_MIN;
 	while (ncap - c->wq_tail < n)
 		ncap *= 2;
-	if (c->wq_tail + n > cap_total) {
-		conn_close(c, MM_CLOSE_SLOW, "write queue over its cap: the peer "
-		    "does not read");
-		return -ENOBUFS;
-	}
 	uint8_t *nq = realloc(c->wq, ncap);
 	if (nq == NULL)
 		return -ENOMEM;
@@ -857,6 +871,13 @@ conn_turn(mm_actor_t *self, const mm_msg_t *m)
 		mm_buf_release(b);
 		return;
 	}
+	case MM_CONN_DRAIN:
+		/* at once if nothing waits (frames queued in this turn wait
+		 * for its end: the flush tells then) */
+		c->drain_wanted = 1;
+		if (!c->in_turn)
+			drained(c);
+		return;
 	case MM_CONN_CLOSE:
 		/* A protocol code: the peer is told why (an error message),
 		 * then the connection closes. */

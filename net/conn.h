@@ -112,6 +112,10 @@ typedef struct mm_net_config {
 	void (*on_fault)(mm_conn_t *c, int code, const char *why, void *arg);
 	/* A new round-trip time (microseconds) from a pong. NULL: none. */
 	void (*on_rtt)(mm_conn_t *c, uint32_t rtt_us, void *arg);
+	/* Everything queued before an MM_CONN_DRAIN message has been written
+	 * out (handed to the kernel; in the simulator, delivered). Called on
+	 * the connection's worker, once per MM_CONN_DRAIN. NULL: none. */
+	void (*on_drained)(mm_conn_t *c, void *arg);
 	/* Called by the listener for every accepted socket, before TLS and
 	 * before any allocation: nonzero refuses it (closed at once, counted
 	 * as closes[MM_WERR_BANNED]). ip: 16 bytes, IPv4 as ::ffff:a.b.c.d.
@@ -142,10 +146,13 @@ int mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len);
 /* The connection's actor, to which other actors send (conn keeps running
  * until it closes; take a reference with mm_actor_ref to keep the pointer).
  * Messages it takes: MM_CONN_SEND_BUF (ptr: an mm_buf holding one or more
- * encoded frames, with MM_MSG_F_BUF set) and MM_CONN_CLOSE (aux: reason; a
- * protocol error code 1..19 is first sent to the peer in an error message). */
+ * encoded frames, with MM_MSG_F_BUF set), MM_CONN_CLOSE (aux: reason; a
+ * protocol error code 1..19 is first sent to the peer in an error message)
+ * and MM_CONN_DRAIN (on_drained once what was queued before it has gone
+ * out: a sender paces a long transfer by the peer's reading, not a guess,
+ * and never nears write_cap). */
 mm_actor_t *mm_conn_actor(const mm_conn_t *c);
-enum { MM_CONN_SEND_BUF = MM_MSG_USER + 1000, MM_CONN_CLOSE };
+enum { MM_CONN_SEND_BUF = MM_MSG_USER + 1000, MM_CONN_CLOSE, MM_CONN_DRAIN };
 void mm_conn_close(mm_conn_t *c, int reason, const char *why);
 /* Back-pressure: the owner keeps bytes of what this connection received
  * (copies waiting in its mailbox). Call in on_message; charge what the

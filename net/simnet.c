@@ -61,6 +61,7 @@ struct mm_conn {
 	uint8_t expect[32];
 	bool has_expect;
 	bool proved;            /* became ready: peer_id is proved */
+	bool drain_wanted;      /* MM_CONN_DRAIN: on_drained once delivered */
 };
 
 struct mm_net {
@@ -352,6 +353,18 @@ flush_wq(struct mm_conn *c)
 
 static void conn_close(struct mm_conn *c, int reason, const char *why);
 
+/* The node asked (MM_CONN_DRAIN) and nothing it queued is still on the
+ * way: tell it. */
+static void
+sim_drained(struct mm_conn *c)
+{
+	if (!c->drain_wanted || c->state != ST_READY || c->wlen != 0 || c->tx_head != NULL)
+		return;
+	c->drain_wanted = false;
+	if (c->net != NULL && c->net->cfg.on_drained != NULL)
+		c->net->cfg.on_drained(c, c->net->cfg.arg);
+}
+
 /* The head segment of c's direction is due: hand it to the peer's actor. */
 static void
 tx_fire(mm_timer_t *t)
@@ -404,6 +417,7 @@ tx_fire(mm_timer_t *t)
 		mm_timer_arm(&c->tx_timer, c->tx_head->arrive > now ? c->tx_head->arrive - now : 0);
 		return;
 	}
+	sim_drained(c);
 	if (c->state == ST_CLOSED)
 		detach(c);
 	conn_unref(c); /* the queue's */
@@ -590,6 +604,10 @@ conn_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_buf_release(b);
 		return;
 	}
+	case MM_CONN_DRAIN:
+		c->drain_wanted = true;
+		sim_drained(c);
+		return;
 	case MM_CONN_CLOSE:
 		conn_close(c, (int)m->aux, "closed by the node");
 		return;
