@@ -1218,7 +1218,10 @@ send_log(mm_node_t *n, mm_actor_t *conn, uint8_t *sel, uint64_t limit,
 				uint32_t slot = (first + k) % n->log_cap;
 				if (!sel[slot] || (pass == 0) != (n->logm[slot].full != 0))
 					continue;
-				if (fit < limit && bytes + n->log[slot]->len <= limit_bytes) {
+				/* the first always fits: a frame larger than
+				 * the bound would otherwise never go */
+				if (fit < limit &&
+				    (fit == 0 || bytes + n->log[slot]->len <= limit_bytes)) {
 					fit++;
 					bytes += n->log[slot]->len;
 					sel[slot] = 2;
@@ -1317,8 +1320,6 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 	uint64_t now = mm_now_ms();
 	if (p != NULL)
 		out_charge(n, p, sent, now);
-	bump(&n->st_syncs);
-	atomic_fetch_add_explicit(&n->st_sync_ev, sent, memory_order_relaxed);
 	/* the rest: one entry per origin whose newest frame stayed out (an
 	 * iwant is answered with the origin's newest frame) */
 	uint8_t *ents = all != NULL && p != NULL ?
@@ -1353,6 +1354,9 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 	free(ents);
 	free(all);
 	free(sel);
+	/* counted last: a reader that sees the sync sees what it announced */
+	atomic_fetch_add_explicit(&n->st_sync_ev, sent, memory_order_release);
+	atomic_fetch_add_explicit(&n->st_syncs, 1, memory_order_release);
 }
 
 /* Our own event is signed and applied by the shard that owns our record;

@@ -347,12 +347,6 @@ static int
 wq_reserve(mm_conn_t *c, size_t n)
 {
 	uint32_t cap_total = c->net->cfg.write_cap;
-	/* the cap counts what waits, whatever the buffer's capacity */
-	if ((size_t)(c->wq_tail - c->wq_head) + n > cap_total) {
-		conn_close(c, MM_CLOSE_SLOW, "write queue over its cap: the peer "
-		    "does not read");
-		return -ENOBUFS;
-	}
 	if (c->wq_cap - c->wq_tail >= n)
 		return 0;
 	if (c->wq_head > 0) {
@@ -365,6 +359,11 @@ wq_reserve(mm_conn_t *c, size_t n)
 	size_t ncap = c->wq_cap ? c->wq_cap : WQ_MIN;
 	while (ncap - c->wq_tail < n)
 		ncap *= 2;
+	if (c->wq_tail + n > cap_total) {
+		conn_close(c, MM_CLOSE_SLOW, "write queue over its cap: the peer "
+		    "does not read");
+		return -ENOBUFS;
+	}
 	uint8_t *nq = realloc(c->wq, ncap);
 	if (nq == NULL)
 		return -ENOMEM;
@@ -872,11 +871,11 @@ conn_turn(mm_actor_t *self, const mm_msg_t *m)
 		return;
 	}
 	case MM_CONN_DRAIN:
-		/* at once if nothing waits (frames queued in this turn wait
-		 * for its end: the flush tells then) */
+		/* at once if nothing waits (this message is a turn of its own:
+		 * what waits was queued before it); else the flush that
+		 * empties the queue tells */
 		c->drain_wanted = 1;
-		if (!c->in_turn)
-			drained(c);
+		drained(c);
 		return;
 	case MM_CONN_CLOSE:
 		/* A protocol code: the peer is told why (an error message),
