@@ -163,7 +163,7 @@ struct peer {
 	 * (out_budget) */
 	uint64_t out_tok, out_ms;
 	/* events it asked for (iwant, want) beyond what one answer queues
-	 * (SERVE_BYTES): their origins, served once the connection has
+	 * (a quarter of the write cap, serve_ids): their origins, served once the connection has
 	 * written out what went before (MM_CONN_DRAIN, N_DRAINED) */
 	uint8_t *owed;
 	uint32_t nowed;
