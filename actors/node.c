@@ -1076,6 +1076,19 @@ static int out_budget(const mm_node_t *n, struct peer *p, uint64_t now);
 static void out_charge(const mm_node_t *n, struct peer *p, uint64_t k, uint64_t now);
 static struct peer *peer_of_conn(mm_node_t *n, mm_actor_t *conn);
 
+/* ne (origin, seq) entries in one ihave frame on conn (counted in
+ * ihave_entries_sent). 0 when queued. */
+static int
+send_ihave(mm_node_t *n, mm_actor_t *conn, uint8_t *ents, unsigned ne)
+{
+	mm_wire_msg_t m = {.type = MM_W_IHAVE};
+	m.u.ihave.ents = (mm_bytes_t){ents, ne * MM_WIRE_DIGEST_ENT};
+	if (send_records(n, conn, &m, m.u.ihave.ents.len) != 0)
+		return -1;
+	atomic_fetch_add_explicit(&n->st_ih_sent, ne, memory_order_relaxed);
+	return 0;
+}
+
 /* A link's waiting ihave entries, in one frame: if the link's budget for
  * us has room (out_budget), else they wait for the next flush. 1 when
  * sent or nothing waits. */
@@ -1093,10 +1106,7 @@ ihave_flush_peer(mm_node_t *n, struct peer *p)
 		return 0;
 	}
 	p->nih = 0;
-	mm_wire_msg_t m = {.type = MM_W_IHAVE};
-	m.u.ihave.ents = (mm_bytes_t){p->ih, ne * MM_WIRE_DIGEST_ENT};
-	if (send_records(n, p->conn, &m, m.u.ihave.ents.len) == 0)
-		atomic_fetch_add_explicit(&n->st_ih_sent, ne, memory_order_relaxed);
+	(void)send_ihave(n, p->conn, p->ih, ne);
 	return 1;
 }
 
@@ -1332,9 +1342,7 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 		    lix_get(n, n->logm[slot].id) != (int)slot))
 			continue;
 		if (ne > 0 && (k == n->log_n || ne == MM_WIRE_DIGEST_MAX)) {
-			mm_wire_msg_t m = {.type = MM_W_IHAVE};
-			m.u.ihave.ents = (mm_bytes_t){ents, ne * MM_WIRE_DIGEST_ENT};
-			if (send_records(n, conn, &m, m.u.ihave.ents.len) == 0) {
+			if (send_ihave(n, conn, ents, ne) == 0) {
 				frames++;
 				announced += ne;
 			}
@@ -1349,7 +1357,6 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 	if (frames > 0) {
 		out_charge(n, p, frames, now);
 		atomic_fetch_add_explicit(&n->st_sync_ih, announced, memory_order_relaxed);
-		atomic_fetch_add_explicit(&n->st_ih_sent, announced, memory_order_relaxed);
 	}
 	free(ents);
 	free(all);

@@ -149,8 +149,8 @@ int mm_conn_send_frame(mm_conn_t *c, const uint8_t *frame, size_t len);
  * encoded frames, with MM_MSG_F_BUF set), MM_CONN_CLOSE (aux: reason; a
  * protocol error code 1..19 is first sent to the peer in an error message)
  * and MM_CONN_DRAIN (on_drained once what was queued before it has gone
- * out: a sender paces a long transfer by the peer's reading, not a guess,
- * and never nears write_cap). */
+ * out: a sender paces a long transfer in parts by the peer's reading, not
+ * by a guess). */
 mm_actor_t *mm_conn_actor(const mm_conn_t *c);
 enum { MM_CONN_SEND_BUF = MM_MSG_USER + 1000, MM_CONN_CLOSE, MM_CONN_DRAIN };
 void mm_conn_close(mm_conn_t *c, int reason, const char *why);

@@ -165,8 +165,9 @@ sync_cap(uint32_t burst, uint32_t wcap)
 	mm_node_stats_t a, b;
 	mm_node_stats(nodes[H], &a);
 	node_dial(nodes[N], ports[H]);
-	/* the sync and its announcement (the stats are read from another
-	 * thread: wait for both, not for the first) */
+	/* the sync and its announcement, one entry per origin left out (the
+	 * quiet peers and H; the stats are read from another thread: wait
+	 * for both, not for the first) */
 	WAIT_FOR((mm_node_stats(nodes[H], &b), b.syncs == a.syncs + 1 &&
 	    b.sync_announced - a.sync_announced ==
 	    NQ + 1 - (b.sync_events_sent - a.sync_events_sent)));
@@ -179,8 +180,6 @@ sync_cap(uint32_t burst, uint32_t wcap)
 		CHECK_GT(sent, 0);
 		CHECK_LT(sent, NQ + 1);
 	}
-	/* the frames left out: one per origin (the quiet peers and H) */
-	CHECK_EQ(b.sync_announced - a.sync_announced, NQ + 1 - sent);
 	/* Not checked here: that the newcomer's map then ends with every
 	 * quiet link. It does in most runs (and in the simulator: every map
 	 * exact at 1,000 nodes), but under load (ASan, two runs at once) 3 of
