@@ -348,7 +348,8 @@ typedef struct mm_node_stats {
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    /* join sync frames left out of the first push (its caps) and
 	     * announced by ihave instead; asked events served only after
-	     * the link had taken the answer before (SERVE_BYTES) */
+	     * the link had taken the answer before (a quarter of the
+	     * write cap at a time) */
 	    sync_announced, served_paced,
 	    sync_log_cap, /* the join sync log's frames now (it grows) */
 	    /* the selector's dials, by reason: to a candidate with room,
