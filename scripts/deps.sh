@@ -17,6 +17,7 @@ PKGS=(
   prometheus                         # promtool: the admin test checks /metrics
   curl                               # the admin test's raw HTTP requests
   iproute2 nftables                  # the netns tests: namespaces, bridges, loss
+  iptables libnetfilter-queue-dev    # netns_latency: NFQUEUE to test/netdelay
 )
 
 missing=()

@@ -1,6 +1,6 @@
 # The multi-host harness (sourced): real node processes, each in a network
-# namespace of its own, on one emulated LAN. Needs root, iproute2, and nft
-# (nftables) for packet loss. Nothing leaves the namespaces: the LAN is a
+# namespace of its own, on one emulated LAN. Needs root, iproute2, nft
+# (nftables) for packet loss, iptables and test/netdelay for latency. Nothing leaves the namespaces: the LAN is a
 # bridge inside a namespace of its own, not linked to the host's network.
 #
 #   ns_init N     namespaces mmt<PID>-0 .. N-1 (node i: 10.<77+R>.0.<i+1>/8 on
@@ -20,6 +20,10 @@
 #                 different bridges cannot reach each other, silently
 #   ns_loss I PCT packets arriving at node i dropped at random, PCT percent
 #                 (nft numgen); 0 removes the rule
+#   ns_delay I MS [JITTER]   packets node i sends on its cable held MS ms,
+#                 +- JITTER ms (uniform), in arrival order: an iptables
+#                 NFQUEUE rule and test/netdelay in its namespace ($ns_netdelay
+#                 must name the binary; this kernel has no netem); 0 removes it
 # The EXIT trap kills every process left and deletes every namespace, also
 # when the test fails or is interrupted; a later run deletes namespaces left
 # by a run that was killed (SIGKILL leaves no trap).
@@ -82,6 +86,26 @@ ns_exec() { local i=$1; shift; ip netns exec "$ns_pfx-$i" "$@"; }
 ns_down() { ip -n "$ns_pfx-hub" link set "v$1" down; }
 ns_up() { ip -n "$ns_pfx-hub" link set "v$1" up; }
 ns_side() { ip -n "$ns_pfx-hub" link set "v$1" master "br$2"; }
+ns_netdelay=${ns_netdelay:-}
+ns_delay_pid=()
+ns_delay() {
+  local i=$1 ms=$2 jit=${3:-0} t
+  ns_exec "$i" iptables -t mangle -D OUTPUT -o eth0 -j NFQUEUE --queue-num 0 --queue-bypass 2>/dev/null
+  if [ -n "${ns_delay_pid[$i]:-}" ]; then
+    kill -TERM "${ns_delay_pid[$i]}" 2>/dev/null; wait "${ns_delay_pid[$i]}" 2>/dev/null
+    ns_delay_pid[$i]=""
+  fi
+  [ "$ms" -gt 0 ] || return 0
+  [ -n "$ns_netdelay" ] && [ -x "$ns_netdelay" ] || { echo "no netdelay binary (\$ns_netdelay: '$ns_netdelay')"; return 1; }
+  command -v iptables >/dev/null || { echo "no iptables: cannot queue packets to netdelay"; return 1; }
+  ip netns exec "$ns_pfx-$i" "$ns_netdelay" --queue 0 --delay "$ms" --jitter "$jit" \
+    --seed "$((i + 1))" >"$dir/delay$i.log" 2>&1 &
+  ns_delay_pid[$i]=$!
+  for t in $(seq 50); do grep -q ready "$dir/delay$i.log" && break; sleep 0.1; done
+  grep -q ready "$dir/delay$i.log" || { echo "netdelay in node $i's namespace did not start:"; cat "$dir/delay$i.log"; return 1; }
+  # --queue-bypass: with netdelay gone, packets pass rather than stop
+  ns_exec "$i" iptables -t mangle -A OUTPUT -o eth0 -j NFQUEUE --queue-num 0 --queue-bypass
+}
 ns_loss() {
   local i=$1 pct=$2
   ns_exec "$i" nft delete table inet mmloss 2>/dev/null

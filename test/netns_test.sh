@@ -16,6 +16,11 @@
 #              one node leaves and a new one joins: every map drops the
 #              one and takes the other's links, and is the truth
 #              (anti-entropy repairs counted).
+#   latency    12 nodes; every cable delayed 50 +- 20 ms each way
+#              (test/netdelay, the third argument), then 10% loss too: a
+#              node leaves and one joins in each phase, and every map is
+#              the truth; the nodes' own ping round trips show the delay
+#              (none at 50 ms or under).
 #   ranges     a node's slots full of attackers from one /16 and one
 #              long-lived peer: a newcomer from another range gets in (the
 #              youngest attacker's slot), the long-lived peer keeps its
@@ -50,7 +55,7 @@
 # anti-entropy 2 s) are shortened so that the scenarios take a minute or
 # two; the outcomes checked do not depend on them.
 set -u
-scenario=$1 bin=$2
+scenario=$1 bin=$2 ns_netdelay=${3:-}
 . "$(dirname "$0")/netns_lib.sh"
 
 ns_opts=()  # more options for the next ns_start (later ones win)
@@ -185,6 +190,69 @@ loss() {
     k=$((k + 1))
   done
   alive "${live[@]}"
+}
+
+latency() {
+  # every cable 50 +- 20 ms each way (a round trip 60 to 140 ms); then
+  # with 10% loss on top. Each phase: node k leaves and node 10 + k joins
+  ns_init 14
+  for i in 12 13; do "$bin" keygen --difficulty 10 --out "$dir/k$i" >/dev/null 2>&1; done
+  build 12 90 || return
+  for i in $(seq 0 13); do ns_delay "$i" 50 20 || { fail "cannot set the delay on node $i"; return; }; done
+  local live=($(seq 0 11)) pct t0 i k=2 ae0 ae1 c0 c1 f0 f1 s0 s1 newn
+  for pct in 0 10; do
+    for i in $(seq 0 13); do ns_loss "$i" "$pct" || { fail "cannot set the loss"; return; }; done
+    t0=$(now)
+    kill -TERM "${pids[$k]}"; wait "${pids[$k]}" || fail "node $k did not stop cleanly"; pids[$k]=0
+    live=($(for i in "${live[@]}"; do [ "$i" != "$k" ] && echo "$i"; done))
+    ae0=$(sum_metric anti_entropy_wanted_total "${live[@]}")
+    c0=$(sum_metric rtt_seconds_count "${live[@]}")
+    f0=$(sum_bucket 0.05 "${live[@]}")
+    s0=$(sum_float rtt_seconds_sum "${live[@]}")
+    newn=$((10 + k))
+    ns_start "$newn" 0 1
+    live+=("$newn")
+    wait_for 180 maps_true "${live[@]}" ||
+      fail "50 ms, $pct% loss: the maps are not the truth: $(for i in "${live[@]}"; do printf '%s:%s/%s ' "$i" "$(field "$i" map_records)" "$(field "$i" components)"; done)"
+    echo "figure latency_loss_${pct}_converge_s $(since "$t0")"
+    ae1=$(sum_metric anti_entropy_wanted_total "${live[@]}")
+    echo "figure latency_loss_${pct}_ae_repairs $((ae1 - ae0))"
+    # the delay is real: the nodes' own pings (every 2 s on a quiet link)
+    # take at least 2 x 30 ms; none is counted at 50 ms or under
+    wait_for 60 rtt_grew "$c0" 20 "${live[@]}" || fail "fewer than 20 pings answered in a minute"
+    c1=$(sum_metric rtt_seconds_count "${live[@]}")
+    f1=$(sum_bucket 0.05 "${live[@]}")
+    s1=$(sum_float rtt_seconds_sum "${live[@]}")
+    [ "$f1" -eq "$f0" ] || fail "$((f1 - f0)) of $((c1 - c0)) ping round trips at 50 ms or under: the delay is not on every link"
+    echo "figure latency_loss_${pct}_pings $((c1 - c0))"
+    echo "figure latency_loss_${pct}_rtt_mean_ms $(python3 -c 'import sys; print("%.1f" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000 / int(sys.argv[3])))' "$s0" "$s1" "$((c1 - c0))")"
+    k=$((k + 1))
+  done
+  for i in $(seq 0 13); do ns_delay "$i" 0; done
+  alive "${live[@]}"
+}
+sum_float() { # sum_float NAME I...: a float metric summed over the nodes
+  local name=$1 i
+  shift
+  for i in "$@"; do
+    ns_exec "$i" "$bin" ctl --admin 127.0.0.1:7001 metrics 2>/dev/null |
+      sed -n "s/^meshmap_$name \([0-9.e+-]*\)$/\1/p"
+  done | python3 -c 'import sys; print(sum(float(x) for x in sys.stdin.read().split()))'
+}
+sum_bucket() { # sum_bucket LE I...: rtt_seconds_bucket{le="LE"} summed
+  local le=$1 s=0 v i
+  shift
+  for i in "$@"; do
+    v=$(ns_exec "$i" "$bin" ctl --admin 127.0.0.1:7001 metrics 2>/dev/null |
+      sed -n "s/^meshmap_rtt_seconds_bucket{le=\"$le\"} \([0-9]*\)$/\1/p")
+    s=$((s + ${v:-0}))
+  done
+  echo "$s"
+}
+rtt_grew() { # rtt_grew BEFORE N I...: N more pings answered since BEFORE
+  local c0=$1 n=$2
+  shift 2
+  [ "$(sum_metric rtt_seconds_count "$@")" -ge $((c0 + n)) ]
 }
 
 ranges() {
@@ -481,8 +549,8 @@ sys.exit(0 if any(e["state"] == "confirmed" and sys.argv[1] in (e["a"], e["b"]) 
 }
 
 case $scenario in
-region | partition | loss | ranges | slowloris | badframes | junk | gossip) "$scenario" ;;
-*) echo "usage: netns_test.sh region|partition|loss|ranges|slowloris|badframes|junk|gossip MESHMAP_BINARY"; exit 2 ;;
+region | partition | loss | latency | ranges | slowloris | badframes | junk | gossip) "$scenario" ;;
+*) echo "usage: netns_test.sh region|partition|loss|latency|ranges|slowloris|badframes|junk|gossip MESHMAP_BINARY [NETDELAY_BINARY]"; exit 2 ;;
 esac
 stop_all
 sanitizer_check
