@@ -468,7 +468,13 @@ gossip() {
   # room at node 0 for A's two links; an event budget that a sanitizer
   # build's node, slower than the default 1,000 a second, still sees
   # exceeded (7 nodes: their catch-up fits a burst of 500)
+  # GOSSIP_DEFAULT_BUDGET=1 (by hand, a release build): the default
+  # budget (1,000 a second, bursts of 4,096) and a flood at 1,300/s
+  local rate=260 count=5000 secs=20
   ns_opts=(--max-degree 8 --event-rate 200 --event-burst 500)
+  if [ -n "${GOSSIP_DEFAULT_BUDGET:-}" ]; then
+    ns_opts=(--max-degree 8) rate=1300 count=40000 secs=30
+  fi
   build 6 90 || return
   "$bin" keygen --difficulty 10 --out "$dir/k7" >/dev/null 2>&1 || { echo "keygen failed"; exit 1; }
   local honest=(1 2 3 4 5) fl=(flood --target "$(ns_ip 0):7000" --difficulty 10 --network nsnet
@@ -498,9 +504,10 @@ gossip() {
   # 500): the most a link passes, for about 10 s, while the excess (60/s,
   # once the burst is spent) mounts to a ban. N joins node 5 after 2 s: its
   # link must reach every map while the flood goes on.
-  local rl0 bans0
+  local rl0 bans0 ev0 evt0
   rl0=$(metric 0 'misbehaviour_total{cause="over budget"}'); bans0=$(metric 0 bans_total)
-  ns_exec 6 "$bin" "${fl[@]}" --mix event=1 --rate 260 --count 5000 --duration 20 \
+  ev0=$(metric 0 events_received_total); evt0=$(now)
+  ns_exec 6 "$bin" "${fl[@]}" --mix event=1 --rate "$rate" --count "$count" --duration "$secs" \
     >"$dir/ev.json" 2>"$dir/ev.err" &
   local fp=$! t0 nid
   sleep 2
@@ -524,14 +531,23 @@ sys.exit(0 if any(e["state"] == "confirmed" and sys.argv[1] in (e["a"], e["b"]) 
   kill -0 "$fp" 2>/dev/null && echo "figure gossip_newcomer_everywhere_s $reach (the flood still on, $over_then over budget so far)" ||
     { fail "the flood ended before the newcomer's link reached every map ($reach s)"; }
   wait "$fp" || fail "the event flood exit $?: $(tail -2 "$dir/ev.err")"
-  local over banned
+  local over banned intake
   over=$(($(metric 0 'misbehaviour_total{cause="over budget"}') - rl0))
   banned=$(($(metric 0 bans_total) - bans0))
-  echo "figure gossip_flood $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%d events sent" % r["kinds"]["event"]["sent"])' "$dir/ev.json") at 260/s; node 0 counted $over over budget and made $banned bans"
-  [ "$over" -ge 1 ] || fail "node 0 counted no event over the link's budget"
-  # one ban: what the attacker had sent before its close is dropped unread
-  # after it, not counted into more bans
-  [ "$banned" = 1 ] || fail "node 0 made $banned bans, not 1 (the attacker's)"
+  # what node 0 took in while A sent (A's events, and the little else)
+  intake=$(python3 -c 'import sys; print(int((int(sys.argv[1]) - int(sys.argv[2])) / (float(sys.argv[4]) - float(sys.argv[3]))))' \
+    "$(metric 0 events_received_total)" "$ev0" "$evt0" "$(now)")
+  echo "figure gossip_flood $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%d events sent" % r["kinds"]["event"]["sent"])' "$dir/ev.json") at $rate/s; node 0 took in $intake events/s, counted $over over budget and made $banned bans"
+  if [ -n "${GOSSIP_DEFAULT_BUDGET:-}" ] && [ "$over" = 0 ]; then
+    # on two shared cores node 0 may read A slower than 1,000 a second
+    # (TCP holds A back, and the link never goes over): then no ban
+    [ "$banned" = 0 ] || fail "node 0 counted nothing over the budget, yet made $banned bans"
+  else
+    [ "$over" -ge 1 ] || fail "node 0 counted no event over the link's budget"
+    # one ban: what the attacker had sent before its close is dropped
+    # unread after it, not counted into more bans
+    [ "$banned" = 1 ] || fail "node 0 made $banned bans, not 1 (the attacker's)"
+  fi
   # and once A is gone, every honest map is the truth, with N
   wait_for 60 maps_true 0 1 2 3 4 5 7 ||
     fail "the maps are not the truth with the newcomer: $(for i in 0 1 2 3 4 5 7; do printf '%s:%s/%s ' "$i" "$(field "$i" map_records)" "$(field "$i" components)"; done)"
