@@ -168,6 +168,11 @@ struct peer {
 	uint8_t *owed;
 	uint32_t nowed;
 	uint8_t drain_out;  /* an MM_CONN_DRAIN is on its way */
+	/* (origin, seq) entries of its ihaves that we lacked but did not ask
+	 * for yet (our budget for the link had no room: ask_missing); asked
+	 * at the ihave timer as the room comes back, at most event_burst */
+	uint8_t *toask;
+	uint32_t ntoask;
 	/* banned: its close is on the way; what it sent meanwhile is dropped
 	 * unread, and counts no more (one ban, not one per 100 points of its
 	 * backlog) */
@@ -421,6 +426,9 @@ release_peers(mm_node_t *n)
 		free(n->peers[i].owed);
 		n->peers[i].owed = NULL;
 		n->peers[i].nowed = 0;
+		free(n->peers[i].toask);
+		n->peers[i].toask = NULL;
+		n->peers[i].ntoask = 0;
 	}
 }
 
@@ -1111,6 +1119,7 @@ ihave_flush_peer(mm_node_t *n, struct peer *p)
 }
 
 static void serve_owed(mm_node_t *n, struct peer *p);
+static void ask_later(mm_node_t *n, struct peer *p);
 static void
 ihave_flush(mm_node_t *n)
 {
@@ -1119,6 +1128,8 @@ ihave_flush(mm_node_t *n)
 		ihave_flush_peer(n, p);
 		if (p->nowed > 0 && !p->drain_out) /* its MM_CONN_DRAIN was dropped */
 			serve_owed(n, p);
+		if (p->ntoask > 0)
+			ask_later(n, p);
 	}
 }
 
@@ -2292,7 +2303,7 @@ ae_round(mm_node_t *n)
  * how many were asked. */
 static unsigned
 ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, int type,
-    int recent, uint64_t most)
+    int recent, uint64_t most, struct peer *later)
 {
 	unsigned nw = 0;
 	uint8_t *ids = malloc((size_t)(ne ? ne : 1) * 32);
@@ -2309,6 +2320,14 @@ ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, in
 			continue;
 		if (nw >= most) { /* the answers would go over its budget */
 			bump(&n->st_ask_deferred);
+			if (later != NULL && later->ntoask < n->cfg.event_burst &&
+			    (later->toask != NULL || (later->toask = malloc(
+			        (size_t)n->cfg.event_burst * MM_WIRE_DIGEST_ENT)) != NULL)) {
+				memcpy(later->toask + (size_t)later->ntoask++ *
+				    MM_WIRE_DIGEST_ENT, e, MM_WIRE_DIGEST_ENT);
+				if (!mm_timer_armed(&n->ihave_t))
+					mm_timer_arm(&n->ihave_t, n->cfg.ihave_ms);
+			}
 			continue;
 		}
 		if (recent) {
@@ -2346,7 +2365,7 @@ digest_in(mm_node_t *n, struct peer_msg *pm)
 	 * answers count against it, and its pushes need the rest; what is
 	 * left out is asked at a later round */
 	unsigned nw = ask_missing(n, pm->conn, pm->blob, pm->blen / MM_WIRE_DIGEST_ENT,
-	    MM_W_WANT, 0, event_room(n, p, mm_now_ms()) / 2);
+	    MM_W_WANT, 0, event_room(n, p, mm_now_ms()) / 2, NULL);
 	atomic_fetch_add_explicit(&n->st_ae_wanted, nw, memory_order_relaxed);
 }
 
@@ -2490,8 +2509,28 @@ ihave_in(mm_node_t *n, struct peer_msg *pm)
 	unsigned ne = pm->blen / MM_WIRE_DIGEST_ENT;
 	atomic_fetch_add_explicit(&n->st_ih_rx, ne, memory_order_relaxed);
 	unsigned nw = ask_missing(n, pm->conn, pm->blob, ne, MM_W_IWANT, 1,
-	    event_room(n, p, now) / 2);
+	    event_room(n, p, now) / 2, p);
 	atomic_fetch_add_explicit(&n->st_iw_sent, nw, memory_order_relaxed);
+}
+
+/* The ihave timer: what a link's ihaves offered that our budget for it
+ * had no room to ask for then (a join sync's announced remainder beyond
+ * half the burst), asked now as far as the room allows; what we have
+ * meanwhile is skipped, the rest waits for the next round. Without it
+ * only anti-entropy brought those origins (at most 1,024 a round). */
+static void
+ask_later(mm_node_t *n, struct peer *p)
+{
+	uint8_t *ents = p->toask;
+	uint32_t ne = p->ntoask;
+	p->toask = NULL;
+	p->ntoask = 0;
+	if (p->conn != NULL) {
+		unsigned nw = ask_missing(n, p->conn, ents, ne, MM_W_IWANT, 1,
+		    event_room(n, p, mm_now_ms()) / 2, p);
+		atomic_fetch_add_explicit(&n->st_iw_sent, nw, memory_order_relaxed);
+	}
+	free(ents);
 }
 
 /* A neighbour's iwant: the newest frame we hold of each origin, from the
@@ -3893,6 +3932,9 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 		p->owed = NULL;
 		p->nowed = 0;
 		p->drain_out = 0;
+		free(p->toask);
+		p->toask = NULL;
+		p->ntoask = 0;
 		atomic_fetch_sub(&n->npeers, 1);
 		atomic_fetch_sub(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 		n->links_gen++;
