@@ -170,9 +170,10 @@ struct peer {
 	uint8_t drain_out;  /* an MM_CONN_DRAIN is on its way */
 	/* (origin, seq) entries of its ihaves that we lacked but did not ask
 	 * for yet (our budget for the link had no room: ask_missing); asked
-	 * at the ihave timer as the room comes back, at most event_burst */
+	 * at the ihave timer as the room comes back. At most TOASK_MAX, grown
+	 * by doubling: 36 KB at most a link, whatever a peer announces */
 	uint8_t *toask;
-	uint32_t ntoask;
+	uint32_t ntoask, toask_cap;
 	/* banned: its close is on the way; what it sent meanwhile is dropped
 	 * unread, and counts no more (one ban, not one per 100 points of its
 	 * backlog) */
@@ -180,6 +181,7 @@ struct peer {
 };
 /* entries per ihave frame: 2.3 KB a link at most while it waits */
 #define IHAVE_MAX 64
+#define TOASK_MAX MM_WIRE_DIGEST_MAX /* one ihave frame's entries */
 
 /* Address book entry. verified: we completed a handshake with this id at
  * this address (else it came from someone's peers list). */
@@ -428,7 +430,7 @@ release_peers(mm_node_t *n)
 		n->peers[i].nowed = 0;
 		free(n->peers[i].toask);
 		n->peers[i].toask = NULL;
-		n->peers[i].ntoask = 0;
+		n->peers[i].ntoask = n->peers[i].toask_cap = 0;
 	}
 }
 
@@ -2301,6 +2303,26 @@ ae_round(mm_node_t *n)
  * higher within IWANT_RETRY_MS (the answer may be on its way), and note
  * the others. At most `most` (st_ask_deferred counts the rest). Returns
  * how many were asked. */
+/* Keep an ihave entry to ask for at the ihave timer (ask_later). Full or
+ * out of memory: it goes without (anti-entropy brings it). */
+static void
+toask_add(mm_node_t *n, struct peer *p, const uint8_t *e)
+{
+	if (p->ntoask == p->toask_cap) {
+		uint32_t nc = p->toask_cap ? p->toask_cap * 2 : 64;
+		if (nc > TOASK_MAX)
+			return;
+		uint8_t *t = realloc(p->toask, (size_t)nc * MM_WIRE_DIGEST_ENT);
+		if (t == NULL)
+			return;
+		p->toask = t;
+		p->toask_cap = nc;
+	}
+	memcpy(p->toask + (size_t)p->ntoask++ * MM_WIRE_DIGEST_ENT, e, MM_WIRE_DIGEST_ENT);
+	if (!mm_timer_armed(&n->ihave_t))
+		mm_timer_arm(&n->ihave_t, n->cfg.ihave_ms);
+}
+
 static unsigned
 ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, int type,
     int recent, uint64_t most, struct peer *later)
@@ -2320,14 +2342,8 @@ ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, in
 			continue;
 		if (nw >= most) { /* the answers would go over its budget */
 			bump(&n->st_ask_deferred);
-			if (later != NULL && later->ntoask < n->cfg.event_burst &&
-			    (later->toask != NULL || (later->toask = malloc(
-			        (size_t)n->cfg.event_burst * MM_WIRE_DIGEST_ENT)) != NULL)) {
-				memcpy(later->toask + (size_t)later->ntoask++ *
-				    MM_WIRE_DIGEST_ENT, e, MM_WIRE_DIGEST_ENT);
-				if (!mm_timer_armed(&n->ihave_t))
-					mm_timer_arm(&n->ihave_t, n->cfg.ihave_ms);
-			}
+			if (later != NULL)
+				toask_add(n, later, e);
 			continue;
 		}
 		if (recent) {
@@ -2524,7 +2540,7 @@ ask_later(mm_node_t *n, struct peer *p)
 	uint8_t *ents = p->toask;
 	uint32_t ne = p->ntoask;
 	p->toask = NULL;
-	p->ntoask = 0;
+	p->ntoask = p->toask_cap = 0;
 	if (p->conn != NULL) {
 		unsigned nw = ask_missing(n, p->conn, ents, ne, MM_W_IWANT, 1,
 		    event_room(n, p, mm_now_ms()) / 2, p);
@@ -3934,7 +3950,7 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 		p->drain_out = 0;
 		free(p->toask);
 		p->toask = NULL;
-		p->ntoask = 0;
+		p->ntoask = p->toask_cap = 0;
 		atomic_fetch_sub(&n->npeers, 1);
 		atomic_fetch_sub(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 		n->links_gen++;
