@@ -1,7 +1,8 @@
 # The multi-host harness (sourced): real node processes, each in a network
 # namespace of its own, on one emulated LAN. Needs root, iproute2, nft
-# (nftables) for packet loss, iptables and test/netdelay for latency. Nothing leaves the namespaces: the LAN is a
-# bridge inside a namespace of its own, not linked to the host's network.
+# (nftables) for packet loss, iptables and test/netdelay for latency.
+# Nothing leaves the namespaces: the LAN is a bridge inside a namespace of
+# its own, not linked to the host's network.
 #
 #   ns_init N     namespaces mmt<PID>-0 .. N-1 (node i: 10.<77+R>.0.<i+1>/8 on
 #                 eth0, R = ${ns_rng[i]:-0}: set ns_rng before ns_init to put

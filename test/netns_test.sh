@@ -207,7 +207,7 @@ latency() {
     live=($(for i in "${live[@]}"; do [ "$i" != "$k" ] && echo "$i"; done))
     ae0=$(sum_metric anti_entropy_wanted_total "${live[@]}")
     c0=$(sum_metric rtt_seconds_count "${live[@]}")
-    f0=$(sum_bucket 0.05 "${live[@]}")
+    f0=$(sum_metric 'rtt_seconds_bucket{le="0.05"}' "${live[@]}")
     s0=$(sum_float rtt_seconds_sum "${live[@]}")
     newn=$((10 + k))
     ns_start "$newn" 0 1
@@ -221,7 +221,7 @@ latency() {
     # take at least 2 x 30 ms; none is counted at 50 ms or under
     wait_for 60 rtt_grew "$c0" 20 "${live[@]}" || fail "fewer than 20 pings answered in a minute"
     c1=$(sum_metric rtt_seconds_count "${live[@]}")
-    f1=$(sum_bucket 0.05 "${live[@]}")
+    f1=$(sum_metric 'rtt_seconds_bucket{le="0.05"}' "${live[@]}")
     s1=$(sum_float rtt_seconds_sum "${live[@]}")
     [ "$f1" -eq "$f0" ] || fail "$((f1 - f0)) of $((c1 - c0)) ping round trips at 50 ms or under: the delay is not on every link"
     echo "figure latency_loss_${pct}_pings $((c1 - c0))"
@@ -238,16 +238,6 @@ sum_float() { # sum_float NAME I...: a float metric summed over the nodes
     ns_exec "$i" "$bin" ctl --admin 127.0.0.1:7001 metrics 2>/dev/null |
       sed -n "s/^meshmap_$name \([0-9.e+-]*\)$/\1/p"
   done | python3 -c 'import sys; print(sum(float(x) for x in sys.stdin.read().split()))'
-}
-sum_bucket() { # sum_bucket LE I...: rtt_seconds_bucket{le="LE"} summed
-  local le=$1 s=0 v i
-  shift
-  for i in "$@"; do
-    v=$(ns_exec "$i" "$bin" ctl --admin 127.0.0.1:7001 metrics 2>/dev/null |
-      sed -n "s/^meshmap_rtt_seconds_bucket{le=\"$le\"} \([0-9]*\)$/\1/p")
-    s=$((s + ${v:-0}))
-  done
-  echo "$s"
 }
 rtt_grew() { # rtt_grew BEFORE N I...: N more pings answered since BEFORE
   local c0=$1 n=$2
