@@ -2,13 +2,18 @@
  * PeerStore implementation. See peerstore.h for the model and the contract.
  *
  * Layout per peer index: a 64-byte hot record (seqlock, seq, updated, meta,
- * 12 inline neighbours) and a 44-byte cold entry (id, first seen, refs and
- * evidence, overflow block). Both arrays are chunked (1024 entries), chunks
- * allocated on demand under the intern mutex and published with release
- * stores, never moved or freed before mm_ps_destroy, so readers may hold
- * pointers into them. The id index is written here rather than taken from
- * ck_hs because of the memory goal: 32-bit slots at ~0.8 load cost ~5 bytes
- * per peer where ck_hs's pointer slots at its 0.5 load cost 16.
+ * 12 inline neighbours) and a 40-byte cold entry (id, first seen, refs and
+ * evidence). Both arrays are chunked (256 entries), chunks allocated on
+ * demand under the intern mutex and published with release stores, never
+ * moved or freed before mm_ps_destroy, so readers may hold pointers into
+ * them. The id index is written here rather than taken from ck_hs because
+ * of the memory goal: 32-bit slots at 0.4-0.8 load cost 5-10 bytes per peer
+ * where ck_hs's pointer slots at its 0.5 load cost 16. The index grows by
+ * doubling with the ids it holds (a node that knows 2,500 peers does not
+ * hold a table sized for max_peers); a table it replaces is kept until
+ * mm_ps_destroy, since a lock-free lookup may still be probing it (no
+ * reader registration on the lookup path). The kept tables add up to less
+ * than the current one.
  */
 #include "peerstore.h"
 
@@ -23,12 +28,12 @@
 #include "seqlock.h"
 #include "siphash.h"
 
-#define CHUNK_BITS 10
+#define CHUNK_BITS 8
 #define CHUNK (1u << CHUNK_BITS)
 /* When a list outgrows the record, the last inline slot holds the overflow
  * block's index + 1 instead of a neighbour: 11 stay inline, the rest (up to
  * 21) go to the block. Keeping the index here rather than in the cold entry
- * keeps that entry at 40 bytes, which packs 1024 of them in exactly 40 KiB. */
+ * keeps that entry at 40 bytes, which packs 256 of them in exactly 10 KiB. */
 #define INLINE_WITH_OVF (MM_PS_INLINE_NB - 1)
 #define OVF_NB (MM_PS_MAX_NB - INLINE_WITH_OVF)
 
@@ -62,6 +67,17 @@ struct cold { /* 40 bytes */
 	atomic_uint refs_ev;    /* when freed (no COLD_USED): free-list link */
 };
 
+/* The id index: open addressing, linear probing, backward-shift deletion.
+ * Slot value idx + 1, 0 = empty. Allocated with its header so that the
+ * whole is a jemalloc size class (INDEX_MIN_SLOTS and its doublings). */
+struct idx_tab {
+	struct idx_tab *retired; /* the table this one replaced */
+	uint32_t n;              /* slots */
+	atomic_uint s[];
+};
+/* 1,276 slots: with the 16-byte header, 5 KiB; doubled: 10, 20, 40 KiB... */
+#define INDEX_MIN_SLOTS (1280u - 4u)
+
 struct ovf_block {
 	atomic_uint nb[OVF_NB];
 	atomic_uint dirs;
@@ -87,8 +103,9 @@ struct mm_ps {
 	_Atomic(struct rec *) *hot;
 	_Atomic(struct cold *) *cold;
 
-	atomic_uint *slots; /* id index: idx + 1, 0 = empty */
-	uint32_t nslots;
+	_Atomic(struct idx_tab *) index; /* written under the mutex */
+	uint32_t index_max;  /* slots at max_peers (load 0.8) */
+	size_t index_bytes;  /* every table, the retired ones too (mutex) */
 
 	atomic_uint span;   /* one past the highest index handed out */
 	uint32_t free_head, free_tail; /* FIFO of freed indices + 1 (mutex) */
@@ -147,9 +164,21 @@ hash_id(const mm_ps_t *ps, const uint8_t *id)
 }
 
 static inline uint32_t
-home_slot(const mm_ps_t *ps, uint64_t h)
+home_slot(const struct idx_tab *t, uint64_t h)
 {
-	return (uint32_t)(((h >> 32) * (uint64_t)ps->nslots) >> 32);
+	return (uint32_t)(((h >> 32) * (uint64_t)t->n) >> 32);
+}
+
+static struct idx_tab *
+index_alloc(mm_ps_t *ps, uint32_t n)
+{
+	size_t bytes = sizeof(struct idx_tab) + (size_t)n * sizeof(atomic_uint);
+	struct idx_tab *t = calloc(1, bytes);
+	if (t == NULL)
+		return NULL;
+	t->n = n;
+	ps->index_bytes += bytes;
+	return t;
 }
 
 unsigned
@@ -220,13 +249,17 @@ mm_ps_create(const mm_ps_config_t *cfg, mm_ps_t **out)
 	ps->cold = calloc(ps->nchunks, sizeof(*ps->cold));
 	/* Load at most 0.8 when full; no "+1": 1.25 x a power of two is a
 	 * jemalloc size class, one slot more is the next class up. */
-	ps->nslots = c.max_peers + c.max_peers / 4;
-	if (ps->nslots < 4)
-		ps->nslots = 4;
-	ps->slots = calloc(ps->nslots, sizeof(*ps->slots));
+	ps->index_max = c.max_peers + c.max_peers / 4;
+	if (ps->index_max > c.max_peers + 8)
+		ps->index_max -= 4; /* the header's 16 bytes */
+	if (ps->index_max < 4)
+		ps->index_max = 4;
+	struct idx_tab *t = index_alloc(ps,
+	    ps->index_max < INDEX_MIN_SLOTS ? ps->index_max : INDEX_MIN_SLOTS);
+	atomic_store_explicit(&ps->index, t, memory_order_relaxed);
 	ps->novf_chunks = (c.max_peers + OVF_CHUNK - 1) / OVF_CHUNK;
 	ps->ovf_chunks = calloc(ps->novf_chunks, sizeof(*ps->ovf_chunks));
-	if (ps->hot == NULL || ps->cold == NULL || ps->slots == NULL ||
+	if (ps->hot == NULL || ps->cold == NULL || t == NULL ||
 	    ps->ovf_chunks == NULL)
 		goto fail;
 	*out = ps;
@@ -250,7 +283,10 @@ mm_ps_destroy(mm_ps_t *ps)
 	free(ps->ovf_chunks);
 	free(ps->addrs);
 	free(ps->v6);
-	free(ps->slots);
+	for (struct idx_tab *t = atomic_load(&ps->index), *next; t != NULL; t = next) {
+		next = t->retired;
+		free(t);
+	}
 	free(ps->hot);
 	free(ps->cold);
 	pthread_mutex_destroy(&ps->mu);
@@ -262,20 +298,58 @@ mm_ps_destroy(mm_ps_t *ps)
 mm_pidx_t
 mm_ps_lookup(const mm_ps_t *ps, const uint8_t id[MM_ID_LEN])
 {
-	uint32_t s = home_slot(ps, hash_id(ps, id));
-	for (uint32_t probes = 0; probes < ps->nslots; probes++) {
+	/* acquire: pairs with the table's publication (filled, then named). */
+	struct idx_tab *t = atomic_load_explicit(&((mm_ps_t *)ps)->index,
+	    memory_order_acquire);
+	uint32_t s = home_slot(t, hash_id(ps, id));
+	for (uint32_t probes = 0; probes < t->n; probes++) {
 		/* acquire: pairs with the slot's publication (id written). */
-		uint32_t v = atomic_load_explicit(&((mm_ps_t *)ps)->slots[s],
-		    memory_order_acquire);
+		uint32_t v = atomic_load_explicit(&t->s[s], memory_order_acquire);
 		if (v == 0)
 			return MM_PIDX_NONE;
 		struct cold *c = cold_of(ps, v - 1);
 		if (c != NULL && memcmp(c->id, id, MM_ID_LEN) == 0)
 			return v - 1;
-		if (++s == ps->nslots)
+		if (++s == t->n)
 			s = 0;
 	}
 	return MM_PIDX_NONE;
+}
+
+/* Mutex held: put idx + 1 in the first empty slot from id's home. */
+static void
+index_put(mm_ps_t *ps, struct idx_tab *t, const uint8_t *id, uint32_t v)
+{
+	uint32_t s = home_slot(t, hash_id(ps, id));
+	while (atomic_load_explicit(&t->s[s], memory_order_relaxed) != 0)
+		if (++s == t->n)
+			s = 0;
+	/* release: the id is written before the slot names it. */
+	atomic_store_explicit(&t->s[s], v, memory_order_release);
+}
+
+/* Mutex held: room for one more id at load <= 0.8, doubling the table
+ * (up to index_max) when it would go past. The old table stays readable
+ * (and unchanged) for lookups that loaded it before the switch. */
+static int
+index_reserve(mm_ps_t *ps, uint32_t nids)
+{
+	struct idx_tab *t = atomic_load_explicit(&ps->index, memory_order_relaxed);
+	if (nids + 1 <= t->n - t->n / 5 || t->n >= ps->index_max)
+		return 0;
+	uint32_t n = t->n > (ps->index_max - 4) / 2 ? ps->index_max : 2 * t->n + 4;
+	struct idx_tab *g = index_alloc(ps, n);
+	if (g == NULL)
+		return nids + 1 < t->n ? 0 : -ENOMEM; /* fuller, but correct */
+	for (uint32_t i = 0; i < t->n; i++) {
+		uint32_t v = atomic_load_explicit(&t->s[i], memory_order_relaxed);
+		if (v != 0)
+			index_put(ps, g, cold_of(ps, v - 1)->id, v);
+	}
+	g->retired = t;
+	/* release: the filled table before its pointer. */
+	atomic_store_explicit(&ps->index, g, memory_order_release);
+	return 0;
 }
 
 /* Remove idx from the index with backward-shift deletion (no tombstones):
@@ -285,27 +359,28 @@ static void
 index_remove(mm_ps_t *ps, mm_pidx_t idx)
 {
 	struct cold *c = cold_of(ps, idx);
-	uint32_t s = home_slot(ps, hash_id(ps, c->id));
-	while (atomic_load_explicit(&ps->slots[s], memory_order_relaxed) != idx + 1)
-		if (++s == ps->nslots)
+	struct idx_tab *t = atomic_load_explicit(&ps->index, memory_order_relaxed);
+	uint32_t s = home_slot(t, hash_id(ps, c->id));
+	while (atomic_load_explicit(&t->s[s], memory_order_relaxed) != idx + 1)
+		if (++s == t->n)
 			s = 0;
 	uint32_t hole = s;
 	for (;;) {
-		if (++s == ps->nslots)
+		if (++s == t->n)
 			s = 0;
-		uint32_t v = atomic_load_explicit(&ps->slots[s], memory_order_relaxed);
+		uint32_t v = atomic_load_explicit(&t->s[s], memory_order_relaxed);
 		if (v == 0)
 			break;
-		uint32_t home = home_slot(ps, hash_id(ps, cold_of(ps, v - 1)->id));
+		uint32_t home = home_slot(t, hash_id(ps, cold_of(ps, v - 1)->id));
 		/* v may fill the hole if its home is not in (hole, s]. */
 		bool movable = hole <= s ? (home <= hole || home > s) :
 		    (home <= hole && home > s);
 		if (movable) {
-			atomic_store_explicit(&ps->slots[hole], v, memory_order_release);
+			atomic_store_explicit(&t->s[hole], v, memory_order_release);
 			hole = s;
 		}
 	}
-	atomic_store_explicit(&ps->slots[hole], 0, memory_order_release);
+	atomic_store_explicit(&t->s[hole], 0, memory_order_release);
 }
 
 static int
@@ -335,10 +410,13 @@ intern_locked(mm_ps_t *ps, const uint8_t *id, uint32_t now, int *err)
 	mm_pidx_t idx = mm_ps_lookup(ps, id);
 	if (idx != MM_PIDX_NONE)
 		return idx;
-	if (atomic_load_explicit(&ps->nids, memory_order_relaxed) >= ps->cfg.max_peers) {
+	uint32_t nids = atomic_load_explicit(&ps->nids, memory_order_relaxed);
+	if (nids >= ps->cfg.max_peers) {
 		*err = -ENOSPC;
 		return MM_PIDX_NONE;
 	}
+	if ((*err = index_reserve(ps, nids)) != 0)
+		return MM_PIDX_NONE;
 	/* A freed index past its grace period, else a fresh one. */
 	if (ps->free_head != 0) {
 		struct cold *f = cold_of(ps, ps->free_head - 1);
@@ -375,12 +453,8 @@ intern_locked(mm_ps_t *ps, const uint8_t *id, uint32_t now, int *err)
 	memcpy(c->id, id, MM_ID_LEN);
 	atomic_store_explicit(&c->first_seen, now, memory_order_relaxed);
 	atomic_store_explicit(&c->refs_ev, COLD_USED, memory_order_relaxed);
-	uint32_t s = home_slot(ps, hash_id(ps, id));
-	while (atomic_load_explicit(&ps->slots[s], memory_order_relaxed) != 0)
-		if (++s == ps->nslots)
-			s = 0;
-	/* release: the id is written before the slot names it. */
-	atomic_store_explicit(&ps->slots[s], idx + 1, memory_order_release);
+	index_put(ps, atomic_load_explicit(&ps->index, memory_order_relaxed), id,
+	    idx + 1);
 	atomic_fetch_add_explicit(&ps->nids, 1, memory_order_relaxed);
 	return idx;
 }
@@ -1281,7 +1355,7 @@ mm_ps_stats(const mm_ps_t *ps, mm_ps_stats_t *out)
 	out->bytes = sizeof(*w) + (size_t)chunks * CHUNK *
 	    (sizeof(struct rec) + sizeof(struct cold)) +
 	    (size_t)w->nchunks * 2 * sizeof(void *) +
-	    (size_t)w->nslots * sizeof(uint32_t) +
+	    w->index_bytes +
 	    (size_t)w->naddr_slots * sizeof(struct addr_ent) +
 	    (size_t)w->v6cap * 16 +
 	    (size_t)w->novf_chunks * sizeof(void *) +

@@ -28,11 +28,12 @@
  * neighbour list. A lock-free lookup racing with the eviction of another id
  * may miss once (the caller sees "unknown"); interning never does.
  *
- * Memory. Records (64 bytes) and cold entries (44 bytes: id, first seen,
- * references, evidence, overflow) live in chunks of 1024 allocated on demand
- * and never moved; the id index is an open-addressing table of 32-bit slots
- * sized for max_peers. Nothing grows past max_peers: interning fails with
- * -ENOSPC and the caller sheds (mm_ps_shed).
+ * Memory. Records (64 bytes) and cold entries (40 bytes: id, first seen,
+ * references, evidence) live in chunks of 256 allocated on demand and never
+ * moved; the id index is an open-addressing table of 32-bit slots that
+ * doubles as ids come (load at most 0.8), up to the size for max_peers.
+ * Nothing grows past max_peers: interning fails with -ENOSPC and the caller
+ * sheds (mm_ps_shed).
  */
 #ifndef MM_PEERSTORE_H
 #define MM_PEERSTORE_H

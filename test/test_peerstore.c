@@ -588,6 +588,44 @@ test_graph_queries_random(void)
 	    tot_alone, tot_bridges, tot_arts, tot_paths);
 }
 
+/* The id index grows with the ids it holds: a store allowed 65,536 peers
+ * that knows 1,000 holds no table sized for 65,536 (that alone would be
+ * 327,680 bytes), every id stays findable through each doubling, and
+ * removals from the grown table keep the others findable. */
+static void
+test_index_growth(void)
+{
+	mm_ps_t *ps = ps_new(65536);
+	mm_ps_stats_t st;
+	uint32_t n = 0;
+	for (; n < 1000; n += 2)
+		CHECK_GE(ev(ps, n, n + 1, MM_PS_CONNECT, MM_PS_OUT, 1, 1), 0);
+	mm_ps_stats(ps, &st);
+	CHECK_EQ(st.ids, 1000);
+	/* 4 chunks of 256 x 104 bytes, the 5 KiB table (at most 1,020), and
+	 * what is sized for max_peers: the chunk and overflow pointers
+	 * (256 x 16 + 1,024 x 8 bytes) and the struct */
+	CHECK_LT(st.bytes, 4 * 256 * 104 + 5120 + 12288 + 1024);
+	for (; n < 30000; n += 2)
+		CHECK_GE(ev(ps, n, n + 1, MM_PS_CONNECT, MM_PS_OUT, 1, 1), 0);
+	for (uint32_t i = 0; i < 30000; i++)
+		CHECK_EQ(idx(ps, i), i);
+	mm_ps_stats(ps, &st);
+	CHECK_EQ(st.ids, 30000);
+	/* 118 chunks, the 40,956-slot table and the five it replaced */
+	CHECK_LT(st.bytes, 118 * 256 * 104 + 2 * 40960 * 4 + 16384);
+	/* Each origin's claim is a phantom (the other end never confirms):
+	 * past confirm_timeout_s the claims go, and the odd ids (nothing
+	 * but referenced) are freed from the grown table; the origins keep
+	 * their records until ttl_s. */
+	mm_ps_gc_t gc;
+	mm_ps_expire(ps, 0, 1 + 61, &gc);
+	CHECK_EQ(gc.ids, 15000);
+	for (uint32_t i = 0; i < 30000; i++)
+		CHECK_EQ(idx(ps, i), i % 2 ? MM_PIDX_NONE : i);
+	mm_ps_destroy(ps);
+}
+
 int
 main(void)
 {
@@ -596,6 +634,7 @@ main(void)
 	RUN(test_phantoms_and_ttl);
 	RUN(test_forget_tombstone);
 	RUN(test_index_reuse);
+	RUN(test_index_growth);
 	RUN(test_set_neighbours_and_addr);
 	RUN(test_shed);
 	RUN(test_overlap_example);
