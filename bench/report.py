@@ -115,10 +115,10 @@ if kind == "net":
 
 if kind == "store":
     mem = entry("BM_MapMemory")
-    mb = mem["MB_100k_jemalloc"]
+    mb = mem["MB_100k_allocated"]
     rows = [
         ("Map memory, 100k peers (12 neighbours, 30% with an address, 20% of those IPv6)",
-         f"{mb:.3f} MB ({mem['bytes_per_peer_jemalloc']:.1f} B/peer)", "≤ 12 MB", mb <= 12.0),
+         f"{mb:.3f} MB ({mem['bytes_per_peer_allocated']:.1f} B/peer)", "≤ 12 MB", mb <= 12.0),
         ("  same, without flushing the builder's jemalloc thread cache",
          f"{mem['bytes_per_peer_unflushed'] * 0.1:.2f} MB ({mem['bytes_per_peer_unflushed']:.1f} B/peer)", "", None),
         ("  the store's own accounting", f"{mem['bytes_per_peer_store']:.1f} B/peer", "", None),

@@ -10,10 +10,11 @@
  * of the memory goal: 32-bit slots at 0.4-0.8 load cost 5-10 bytes per peer
  * where ck_hs's pointer slots at its 0.5 load cost 16. The index grows by
  * doubling with the ids it holds (a node that knows 2,500 peers does not
- * hold a table sized for max_peers); a table it replaces is kept until
- * mm_ps_destroy, since a lock-free lookup may still be probing it (no
- * reader registration on the lookup path). The kept tables add up to less
- * than the current one.
+ * hold a table sized for max_peers). A lock-free lookup may still be
+ * probing the table it replaces, and there is no reader registration on
+ * the lookup path to say when it is done, so that table is not freed:
+ * its pages are handed back (MADV_DONTNEED; the lookup then reads zeros,
+ * "unknown") and its address range stays mapped until mm_ps_destroy.
  */
 #include "peerstore.h"
 
@@ -23,6 +24,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "mm_rt.h"
 #include "seqlock.h"
@@ -68,15 +71,14 @@ struct cold { /* 40 bytes */
 };
 
 /* The id index: open addressing, linear probing, backward-shift deletion.
- * Slot value idx + 1, 0 = empty. Allocated with its header so that the
- * whole is a jemalloc size class (INDEX_MIN_SLOTS and its doublings). */
+ * Slot value idx + 1, 0 = empty. A table is an anonymous mapping of whole
+ * pages, its header included (1,020 slots in a 4 KiB page, 2,044 in two...). */
 struct idx_tab {
-	struct idx_tab *retired; /* the table this one replaced */
-	uint32_t n;              /* slots */
+	uint32_t n; /* slots; reads 0 once the table is replaced */
+	uint32_t pad[3];
 	atomic_uint s[];
 };
-/* 1,276 slots: with the 16-byte header, 5 KiB; doubled: 10, 20, 40 KiB... */
-#define INDEX_MIN_SLOTS (1280u - 4u)
+#define INDEX_TABS 32 /* 1 page doubled up to 2^24 ids takes 15 steps */
 
 struct ovf_block {
 	atomic_uint nb[OVF_NB];
@@ -104,8 +106,12 @@ struct mm_ps {
 	_Atomic(struct cold *) *cold;
 
 	_Atomic(struct idx_tab *) index; /* written under the mutex */
-	uint32_t index_max;  /* slots at max_peers (load 0.8) */
-	size_t index_bytes;  /* every table, the retired ones too (mutex) */
+	size_t page, index_max_len; /* bytes: a page; the table for max_peers */
+	struct {
+		struct idx_tab *t;
+		size_t len;
+	} tabs[INDEX_TABS]; /* every table mapped, the current one last */
+	unsigned ntabs;
 
 	atomic_uint span;   /* one past the highest index handed out */
 	uint32_t free_head, free_tail; /* FIFO of freed indices + 1 (mutex) */
@@ -164,20 +170,25 @@ hash_id(const mm_ps_t *ps, const uint8_t *id)
 }
 
 static inline uint32_t
-home_slot(const struct idx_tab *t, uint64_t h)
+home_slot(uint32_t n, uint64_t h)
 {
-	return (uint32_t)(((h >> 32) * (uint64_t)t->n) >> 32);
+	return (uint32_t)(((h >> 32) * (uint64_t)n) >> 32);
 }
 
+/* A zeroed table of len bytes (whole pages), recorded for destroy. */
 static struct idx_tab *
-index_alloc(mm_ps_t *ps, uint32_t n)
+index_alloc(mm_ps_t *ps, size_t len)
 {
-	size_t bytes = sizeof(struct idx_tab) + (size_t)n * sizeof(atomic_uint);
-	struct idx_tab *t = calloc(1, bytes);
-	if (t == NULL)
+	if (ps->ntabs == INDEX_TABS)
 		return NULL;
-	t->n = n;
-	ps->index_bytes += bytes;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	struct idx_tab *t = p;
+	t->n = (uint32_t)((len - sizeof(*t)) / sizeof(atomic_uint));
+	ps->tabs[ps->ntabs].t = t;
+	ps->tabs[ps->ntabs++].len = len;
 	return t;
 }
 
@@ -247,15 +258,14 @@ mm_ps_create(const mm_ps_config_t *cfg, mm_ps_t **out)
 	ps->nchunks = (c.max_peers + CHUNK - 1) / CHUNK;
 	ps->hot = calloc(ps->nchunks, sizeof(*ps->hot));
 	ps->cold = calloc(ps->nchunks, sizeof(*ps->cold));
-	/* Load at most 0.8 when full; no "+1": 1.25 x a power of two is a
-	 * jemalloc size class, one slot more is the next class up. */
-	ps->index_max = c.max_peers + c.max_peers / 4;
-	if (ps->index_max > c.max_peers + 8)
-		ps->index_max -= 4; /* the header's 16 bytes */
-	if (ps->index_max < 4)
-		ps->index_max = 4;
-	struct idx_tab *t = index_alloc(ps,
-	    ps->index_max < INDEX_MIN_SLOTS ? ps->index_max : INDEX_MIN_SLOTS);
+	/* Load at most 0.8 when full, at least one slot empty; the first
+	 * table is a page. */
+	long pg = sysconf(_SC_PAGESIZE);
+	ps->page = pg > 0 ? (size_t)pg : 4096;
+	size_t need = sizeof(struct idx_tab) + ((size_t)c.max_peers +
+	    c.max_peers / 4 + 1) * sizeof(atomic_uint);
+	ps->index_max_len = (need + ps->page - 1) / ps->page * ps->page;
+	struct idx_tab *t = index_alloc(ps, ps->page);
 	atomic_store_explicit(&ps->index, t, memory_order_relaxed);
 	ps->novf_chunks = (c.max_peers + OVF_CHUNK - 1) / OVF_CHUNK;
 	ps->ovf_chunks = calloc(ps->novf_chunks, sizeof(*ps->ovf_chunks));
@@ -283,10 +293,8 @@ mm_ps_destroy(mm_ps_t *ps)
 	free(ps->ovf_chunks);
 	free(ps->addrs);
 	free(ps->v6);
-	for (struct idx_tab *t = atomic_load(&ps->index), *next; t != NULL; t = next) {
-		next = t->retired;
-		free(t);
-	}
+	for (unsigned i = 0; i < ps->ntabs; i++)
+		munmap(ps->tabs[i].t, ps->tabs[i].len);
 	free(ps->hot);
 	free(ps->cold);
 	pthread_mutex_destroy(&ps->mu);
@@ -301,8 +309,9 @@ mm_ps_lookup(const mm_ps_t *ps, const uint8_t id[MM_ID_LEN])
 	/* acquire: pairs with the table's publication (filled, then named). */
 	struct idx_tab *t = atomic_load_explicit(&((mm_ps_t *)ps)->index,
 	    memory_order_acquire);
-	uint32_t s = home_slot(t, hash_id(ps, id));
-	for (uint32_t probes = 0; probes < t->n; probes++) {
+	uint32_t n = t->n; /* once: a replaced table reads 0 */
+	uint32_t s = home_slot(n, hash_id(ps, id));
+	for (uint32_t probes = 0; probes < n; probes++) {
 		/* acquire: pairs with the slot's publication (id written). */
 		uint32_t v = atomic_load_explicit(&t->s[s], memory_order_acquire);
 		if (v == 0)
@@ -310,7 +319,7 @@ mm_ps_lookup(const mm_ps_t *ps, const uint8_t id[MM_ID_LEN])
 		struct cold *c = cold_of(ps, v - 1);
 		if (c != NULL && memcmp(c->id, id, MM_ID_LEN) == 0)
 			return v - 1;
-		if (++s == t->n)
+		if (++s == n)
 			s = 0;
 	}
 	return MM_PIDX_NONE;
@@ -320,7 +329,7 @@ mm_ps_lookup(const mm_ps_t *ps, const uint8_t id[MM_ID_LEN])
 static void
 index_put(mm_ps_t *ps, struct idx_tab *t, const uint8_t *id, uint32_t v)
 {
-	uint32_t s = home_slot(t, hash_id(ps, id));
+	uint32_t s = home_slot(t->n, hash_id(ps, id));
 	while (atomic_load_explicit(&t->s[s], memory_order_relaxed) != 0)
 		if (++s == t->n)
 			s = 0;
@@ -329,16 +338,18 @@ index_put(mm_ps_t *ps, struct idx_tab *t, const uint8_t *id, uint32_t v)
 }
 
 /* Mutex held: room for one more id at load <= 0.8, doubling the table
- * (up to index_max) when it would go past. The old table stays readable
- * (and unchanged) for lookups that loaded it before the switch. */
+ * (up to the size for max_peers) when it would go past. A lookup that
+ * loaded the old table before the switch reads it whole or, once its
+ * pages are handed back, zeros: "unknown", as when it races a removal. */
 static int
 index_reserve(mm_ps_t *ps, uint32_t nids)
 {
 	struct idx_tab *t = atomic_load_explicit(&ps->index, memory_order_relaxed);
-	if (nids + 1 <= t->n - t->n / 5 || t->n >= ps->index_max)
+	size_t len = ps->tabs[ps->ntabs - 1].len;
+	if (nids + 1 <= t->n - t->n / 5 || len >= ps->index_max_len)
 		return 0;
-	uint32_t n = t->n > (ps->index_max - 4) / 2 ? ps->index_max : 2 * t->n + 4;
-	struct idx_tab *g = index_alloc(ps, n);
+	struct idx_tab *g = index_alloc(ps,
+	    2 * len < ps->index_max_len ? 2 * len : ps->index_max_len);
 	if (g == NULL)
 		return nids + 1 < t->n ? 0 : -ENOMEM; /* fuller, but correct */
 	for (uint32_t i = 0; i < t->n; i++) {
@@ -346,9 +357,9 @@ index_reserve(mm_ps_t *ps, uint32_t nids)
 		if (v != 0)
 			index_put(ps, g, cold_of(ps, v - 1)->id, v);
 	}
-	g->retired = t;
 	/* release: the filled table before its pointer. */
 	atomic_store_explicit(&ps->index, g, memory_order_release);
+	madvise(t, len, MADV_DONTNEED);
 	return 0;
 }
 
@@ -360,7 +371,7 @@ index_remove(mm_ps_t *ps, mm_pidx_t idx)
 {
 	struct cold *c = cold_of(ps, idx);
 	struct idx_tab *t = atomic_load_explicit(&ps->index, memory_order_relaxed);
-	uint32_t s = home_slot(t, hash_id(ps, c->id));
+	uint32_t s = home_slot(t->n, hash_id(ps, c->id));
 	while (atomic_load_explicit(&t->s[s], memory_order_relaxed) != idx + 1)
 		if (++s == t->n)
 			s = 0;
@@ -371,7 +382,7 @@ index_remove(mm_ps_t *ps, mm_pidx_t idx)
 		uint32_t v = atomic_load_explicit(&t->s[s], memory_order_relaxed);
 		if (v == 0)
 			break;
-		uint32_t home = home_slot(t, hash_id(ps, cold_of(ps, v - 1)->id));
+		uint32_t home = home_slot(t->n, hash_id(ps, cold_of(ps, v - 1)->id));
 		/* v may fill the hole if its home is not in (hole, s]. */
 		bool movable = hole <= s ? (home <= hole || home > s) :
 		    (home <= hole && home > s);
@@ -1355,11 +1366,12 @@ mm_ps_stats(const mm_ps_t *ps, mm_ps_stats_t *out)
 	out->bytes = sizeof(*w) + (size_t)chunks * CHUNK *
 	    (sizeof(struct rec) + sizeof(struct cold)) +
 	    (size_t)w->nchunks * 2 * sizeof(void *) +
-	    w->index_bytes +
+	    w->tabs[w->ntabs - 1].len +
 	    (size_t)w->naddr_slots * sizeof(struct addr_ent) +
 	    (size_t)w->v6cap * 16 +
 	    (size_t)w->novf_chunks * sizeof(void *) +
 	    (size_t)((w->novf + OVF_CHUNK - 1) / OVF_CHUNK) * OVF_CHUNK *
 	        sizeof(struct ovf_block);
+	out->index_bytes = w->tabs[w->ntabs - 1].len;
 	pthread_mutex_unlock(&w->mu);
 }

@@ -25,8 +25,9 @@
  * new ids takes a short mutex (new peers are rare next to events). Readers
  * (lookups, neighbour lists, queries) run on any thread without locks; each
  * record is read under its own seqlock, so a reader never sees a torn
- * neighbour list. A lock-free lookup racing with the eviction of another id
- * may miss once (the caller sees "unknown"); interning never does.
+ * neighbour list. A lock-free lookup racing with the eviction of another id,
+ * or with the index doubling, may miss once (the caller sees "unknown");
+ * interning never does.
  *
  * Memory. Records (64 bytes) and cold entries (40 bytes: id, first seen,
  * references, evidence) live in chunks of 256 allocated on demand and never
@@ -189,6 +190,8 @@ typedef struct mm_ps_stats {
 	uint64_t phantoms_expired;
 	uint64_t evidence;   /* evidence events recorded */
 	size_t bytes;        /* memory held by the store */
+	size_t index_bytes;  /* of which the id index: mapped pages, apart
+	                      * from the allocator (not in jemalloc's stats) */
 } mm_ps_stats_t;
 void mm_ps_stats(const mm_ps_t *ps, mm_ps_stats_t *out);
 
