@@ -106,7 +106,7 @@ struct mm_ps {
 	_Atomic(struct cold *) *cold;
 
 	_Atomic(struct idx_tab *) index; /* written under the mutex */
-	size_t page, index_max_len; /* bytes: a page; the table for max_peers */
+	size_t index_max_len; /* bytes of the table for max_peers */
 	struct {
 		struct idx_tab *t;
 		size_t len;
@@ -261,11 +261,11 @@ mm_ps_create(const mm_ps_config_t *cfg, mm_ps_t **out)
 	/* Load at most 0.8 when full, at least one slot empty; the first
 	 * table is a page. */
 	long pg = sysconf(_SC_PAGESIZE);
-	ps->page = pg > 0 ? (size_t)pg : 4096;
+	size_t page = pg > 0 ? (size_t)pg : 4096;
 	size_t need = sizeof(struct idx_tab) + ((size_t)c.max_peers +
 	    c.max_peers / 4 + 1) * sizeof(atomic_uint);
-	ps->index_max_len = (need + ps->page - 1) / ps->page * ps->page;
-	struct idx_tab *t = index_alloc(ps, ps->page);
+	ps->index_max_len = (need + page - 1) / page * page;
+	struct idx_tab *t = index_alloc(ps, page);
 	atomic_store_explicit(&ps->index, t, memory_order_relaxed);
 	ps->novf_chunks = (c.max_peers + OVF_CHUNK - 1) / OVF_CHUNK;
 	ps->ovf_chunks = calloc(ps->novf_chunks, sizeof(*ps->ovf_chunks));
