@@ -1,7 +1,6 @@
 #include "direct.h"
 
 #include <errno.h>
-#include <openssl/sha.h>
 #include <string.h>
 
 const char *
@@ -132,7 +131,7 @@ mm_direct_fail(const mm_identity_t *self, const mm_w_direct_t *d, uint32_t code,
 	memset(out, 0, sizeof(*out));
 	out->route = (mm_bytes_t){buf, 32 * n};
 	out->at = 1;
-	SHA256(d->sig, 64, out->ref);
+	mm_sha256(d->sig, 64, out->ref);
 	out->code = code;
 	memcpy(out->pub, self->pub, 32);
 	out->pow = self->nonce;

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/sha.h>
 
 #include "bans.h"
 #include "direct.h"
@@ -2640,7 +2639,7 @@ static void
 sent_remember(mm_node_t *n, const uint8_t sig[64], uint64_t handle)
 {
 	struct sent *e = &n->sent[n->sent_next++ % SENT_MAX];
-	SHA256(sig, 64, e->ref);
+	mm_sha256(sig, 64, e->ref);
 	e->handle = handle;
 }
 

@@ -45,6 +45,14 @@ sha256(void)
 }
 
 void
+mm_sha256(const void *p, size_t len, uint8_t out[32])
+{
+	static const uint8_t empty[1];
+	unsigned int n = 0;
+	EVP_Digest(len ? p : empty, len, out, &n, sha256(), NULL);
+}
+
+void
 mm_id_of(const uint8_t pub[32], uint8_t id[32])
 {
 	unsigned int n = 0;

@@ -53,6 +53,10 @@ int mm_id_save(const mm_identity_t *id, const char *path, int force);
 int mm_id_load(mm_identity_t *out, const char *path, char *err, size_t errlen);
 
 void mm_id_of(const uint8_t pub[32], uint8_t id[32]);
+/* SHA-256 of len bytes at p (len 0: p may be NULL) into out, with the
+ * implementation fetched once (OpenSSL's one-shot SHA256() fetches it by
+ * name on every call). */
+void mm_sha256(const void *p, size_t len, uint8_t out[32]);
 /* Leading zero bits of SHA-256(pub || nonce_le64). */
 unsigned mm_pow_bits(const uint8_t pub[32], uint64_t nonce);
 static inline int

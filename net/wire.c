@@ -1,7 +1,7 @@
 #include "wire.h"
 
 #include <msgpack.h>
-#include <openssl/sha.h>
+#include "identity.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -571,7 +571,7 @@ mm_wire_event_signed_bytes(const mm_w_event_t *e,
 		memcpy(buf + 1, e->nb, 32 * (size_t)n);
 		for (int i = 0; i < 4; i++)
 			buf[1 + 32 * n + (unsigned)i] = (uint8_t)(e->nbd >> (24 - 8 * i));
-		SHA256(buf, 1 + 32 * (size_t)n + 4, out + 95);
+		mm_sha256(buf, 1 + 32 * (size_t)n + 4, out + 95);
 	}
 }
 
@@ -877,11 +877,11 @@ mm_wire_direct_signed_bytes(const uint8_t pub[32], const mm_bytes_t *route0,
 	static const uint8_t empty[1];
 	memcpy(out, "meshmap-direct-v1", 17);
 	memcpy(out + 17, pub, 32);
-	SHA256(route0->ptr, route0->len, out + 49);
+	mm_sha256(route0->ptr, route0->len, out + 49);
 	out[81] = rr;
 	be64(out + 82, nonce);
 	be64(out + 90, ts);
-	SHA256(data->len ? data->ptr : empty, data->len, out + 98);
+	mm_sha256(data->len ? data->ptr : empty, data->len, out + 98);
 }
 
 void
@@ -891,7 +891,7 @@ mm_wire_rewrite_signed_bytes(const uint8_t sig[64], uint8_t rw_at,
 	memcpy(out, "meshmap-rewrite-v1", 18);
 	memcpy(out + 18, sig, 64);
 	out[82] = rw_at;
-	SHA256(route->ptr, route->len, out + 83);
+	mm_sha256(route->ptr, route->len, out + 83);
 }
 
 void
@@ -904,7 +904,7 @@ mm_wire_dfail_signed_bytes(const uint8_t ref[32], uint32_t code,
 	out[49] = (uint8_t)(code >> 16);
 	out[50] = (uint8_t)(code >> 8);
 	out[51] = (uint8_t)code;
-	SHA256(route->ptr, route->len, out + 52);
+	mm_sha256(route->ptr, route->len, out + 52);
 }
 
 void
@@ -913,8 +913,8 @@ mm_wire_bcast_signed_bytes(const mm_w_bcast_t *b, uint8_t out[MM_WIRE_BCAST_SIGN
 	static const uint8_t empty[1];
 	memcpy(out, "meshmap-bcast-v1", 16);
 	memcpy(out + 16, b->pub, 32);
-	SHA256(b->topic.ptr, b->topic.len, out + 48);
+	mm_sha256(b->topic.ptr, b->topic.len, out + 48);
 	be64(out + 80, b->nonce);
 	be64(out + 88, b->ts);
-	SHA256(b->data.len ? b->data.ptr : empty, b->data.len, out + 96);
+	mm_sha256(b->data.len ? b->data.ptr : empty, b->data.len, out + 96);
 }
