@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-
 #include "bans.h"
 #include "direct.h"
 #include "log.h"

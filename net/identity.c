@@ -55,8 +55,7 @@ mm_sha256(const void *p, size_t len, uint8_t out[32])
 void
 mm_id_of(const uint8_t pub[32], uint8_t id[32])
 {
-	unsigned int n = 0;
-	EVP_Digest(pub, 32, id, &n, sha256(), NULL);
+	mm_sha256(pub, 32, id);
 }
 
 static unsigned

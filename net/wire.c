@@ -874,14 +874,13 @@ mm_wire_direct_signed_bytes(const uint8_t pub[32], const mm_bytes_t *route0,
     uint8_t rr, uint64_t nonce, uint64_t ts, const mm_bytes_t *data,
     uint8_t out[MM_WIRE_DIRECT_SIGNED_LEN])
 {
-	static const uint8_t empty[1];
 	memcpy(out, "meshmap-direct-v1", 17);
 	memcpy(out + 17, pub, 32);
 	mm_sha256(route0->ptr, route0->len, out + 49);
 	out[81] = rr;
 	be64(out + 82, nonce);
 	be64(out + 90, ts);
-	mm_sha256(data->len ? data->ptr : empty, data->len, out + 98);
+	mm_sha256(data->ptr, data->len, out + 98);
 }
 
 void
@@ -910,11 +909,10 @@ mm_wire_dfail_signed_bytes(const uint8_t ref[32], uint32_t code,
 void
 mm_wire_bcast_signed_bytes(const mm_w_bcast_t *b, uint8_t out[MM_WIRE_BCAST_SIGNED_LEN])
 {
-	static const uint8_t empty[1];
 	memcpy(out, "meshmap-bcast-v1", 16);
 	memcpy(out + 16, b->pub, 32);
 	mm_sha256(b->topic.ptr, b->topic.len, out + 48);
 	be64(out + 80, b->nonce);
 	be64(out + 88, b->ts);
-	mm_sha256(b->data.len ? b->data.ptr : empty, b->data.len, out + 96);
+	mm_sha256(b->data.ptr, b->data.len, out + 96);
 }
