@@ -1,12 +1,12 @@
 #include "wire.h"
 
 #include <msgpack.h>
-#include "identity.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
+#include "identity.h"
 #include "mpcheck.h"
 
 #define MAX_FIELDS 32 /* per map: more is refused, not scanned */
