@@ -241,6 +241,14 @@ void mm_wire_dec_free(mm_wire_dec_t *d);
 /* Decode one frame body. *why (if not NULL) names the problem on error. */
 int mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
     mm_wire_msg_t *m, const char **why);
+/* The two paths mm_wire_decode takes, for tests and fuzzing: an event
+ * read in place, which takes only what it can decode exactly as the
+ * general path would (1: m filled; 0: not taken, m partly written), and
+ * the general path (msgpack-c), which takes everything. */
+int mm_wire_decode_event_fast(const uint8_t *frame, uint32_t len,
+    mm_wire_msg_t *m);
+int mm_wire_decode_general(mm_wire_dec_t *d, const uint8_t *frame,
+    uint32_t len, mm_wire_msg_t *m, const char **why);
 
 /* Encode m as a whole frame (4-byte length + msgpack) into out[cap].
  * Returns the frame's length, or -ENOSPC if cap is too small, -EINVAL if m

@@ -628,6 +628,253 @@ test_bad_msgpack(void)
 		CHECK_EQ(decode_raw(buf + 4, (size_t)cut, &why), MM_WIRE_EMSGPACK);
 }
 
+/* ---- the event fast path agrees with the general decoder ---- */
+
+static mm_wire_dec_t *gdec;
+
+/* Decode sb both ways; the results must agree; returns the fast path's
+ * verdict (1 taken, 0 left to the general path). */
+static int
+event_both(int *rc)
+{
+	mm_wire_msg_t a, b, f;
+	const char *wa = NULL, *wb = NULL;
+	const uint8_t *p = (const uint8_t *)sb.data;
+	uint32_t n = (uint32_t)sb.size;
+	int ra = mm_wire_decode(dec, p, n, &a, &wa);
+	int rb = mm_wire_decode_general(gdec, p, n, &b, &wb);
+	int taken = mm_wire_decode_event_fast(p, n, &f);
+	CHECK_EQ(ra, rb);
+	if (ra != MM_WIRE_OK)
+		CHECK(strcmp(wa, wb) == 0); /* the same reason */
+	if (ra == MM_WIRE_OK) {
+		CHECK_EQ(a.type, b.type);
+		CHECK_EQ(a.req, b.req);
+		if (a.type == MM_W_EVENT)
+			CHECK(memcmp(&a.u.event, &b.u.event, sizeof(a.u.event)) == 0);
+	}
+	if (taken) {
+		CHECK_EQ(rb, MM_WIRE_OK); /* it takes nothing the general path refuses */
+		CHECK_EQ(f.type, MM_W_EVENT);
+		CHECK_EQ(f.req, b.req);
+		CHECK(memcmp(&f.u.event, &b.u.event, sizeof(f.u.event)) == 0);
+	}
+	*rc = ra;
+	return taken;
+}
+
+/* One event body: variant v changes one thing. */
+enum {
+	FV_PLAIN, FV_REQ, FV_NB0, FV_NB12, FV_NB32, FV_REORDER, FV_WIDE_INTS,
+	FV_STR8_KEYS, FV_BIN16, FV_MAP16,
+	/* left to the general path, which accepts */
+	FV_UNKNOWN_KEY, FV_SIGNED_INT, FV_CMD_LAST,
+	FV_CMD_PING, /* a ping: its ts is there, the rest ignored */
+	/* refused */
+	FV_DUP_SEQ, FV_TTL_256, FV_KIND_0, FV_KIND_3, FV_SEQ_0, FV_NBD_NO_NB,
+	FV_NBD_BEYOND, FV_NB_33, FV_PUB_31, FV_PUB_STR, FV_NEG_TS, FV_NO_SIG,
+	FV_TRAILING, FV_REQ_BIG, FV_NO_PARAMS,
+	FV__N
+};
+
+static void
+raw(const void *p, size_t n)
+{
+	msgpack_sbuffer_write(&sb, p, n);
+}
+
+/* a key, as str8 in the variant that asks for it */
+static void
+vkey(const char *k, int v_)
+{
+	if (v_ == FV_STR8_KEYS) {
+		uint8_t h[2] = {0xd9, (uint8_t)strlen(k)};
+		raw(h, 2);
+		raw(k, strlen(k));
+	} else
+		str(k);
+}
+
+static void
+ukey(const char *k, uint64_t v, int v_)
+{
+	vkey(k, v_);
+	if (v_ == FV_WIDE_INTS) {
+		uint8_t b[9] = {0xcf};
+		for (int i = 0; i < 8; i++)
+			b[1 + i] = (uint8_t)(v >> (56 - 8 * i));
+		raw(b, 9);
+	} else if (v_ == FV_SIGNED_INT && strcmp(k, "dir") == 0) {
+		uint8_t b[2] = {0xd0, (uint8_t)v}; /* int8, not negative */
+		raw(b, 2);
+	} else if (v_ == FV_NEG_TS && strcmp(k, "ts") == 0)
+		msgpack_pack_int64(&pk, -1);
+	else
+		msgpack_pack_uint64(&pk, v);
+}
+
+static void
+bkey(const char *k, size_t n, int v_)
+{
+	vkey(k, v_);
+	static uint8_t z[32 * 33];
+	for (size_t i = 0; i < sizeof(z); i++)
+		z[i] = (uint8_t)(i * 13 + n);
+	if (v_ == FV_BIN16) {
+		uint8_t h[3] = {0xc5, (uint8_t)(n >> 8), (uint8_t)n};
+		raw(h, 3);
+		raw(z, n);
+	} else if (v_ == FV_PUB_STR && strcmp(k, "pub") == 0) {
+		msgpack_pack_str(&pk, n);
+		msgpack_pack_str_body(&pk, z, n);
+	} else {
+		msgpack_pack_bin(&pk, n);
+		msgpack_pack_bin_body(&pk, z, n);
+	}
+}
+
+static void
+event_variant(int v)
+{
+	begin();
+	int top = 2 + (v == FV_REQ || v == FV_REQ_BIG) - (v == FV_NO_PARAMS);
+	msgpack_pack_map(&pk, (uint32_t)top);
+	if (v != FV_CMD_LAST) {
+		str("cmd");
+		str(v == FV_CMD_PING ? "ping" : "event");
+	}
+	if (v == FV_REQ || v == FV_REQ_BIG) {
+		str("req");
+		msgpack_pack_uint64(&pk, v == FV_REQ ? 0xffffffffull : 1ull << 32);
+	}
+	if (v == FV_NO_PARAMS)
+		goto end;
+	str("params");
+	unsigned nkeys = 9 + (v == FV_NB0 || v == FV_NB12 || v == FV_NB32 ||
+	    v == FV_NBD_BEYOND || v == FV_NB_33) + (v == FV_NB12 || v == FV_NB32 ||
+	    v == FV_NBD_NO_NB || v == FV_NBD_BEYOND) + (v == FV_UNKNOWN_KEY) +
+	    (v == FV_DUP_SEQ) - (v == FV_NO_SIG);
+	if (v == FV_MAP16) {
+		uint8_t h[3] = {0xde, 0, (uint8_t)nkeys};
+		raw(h, 3);
+	} else
+		msgpack_pack_map(&pk, nkeys);
+	if (v == FV_REORDER) {
+		ukey("ttl", 9, v);
+		ukey("ts", 1700000000123ull, v);
+		bkey("sig", 64, v);
+		ukey("seq", 77, v);
+		bkey("peer", 32, v);
+		ukey("dir", 1, v);
+		ukey("kind", 2, v);
+		ukey("pow", UINT64_MAX, v);
+		bkey("pub", 32, v);
+		goto end;
+	}
+	bkey("pub", v == FV_PUB_31 ? 31 : 32, v);
+	ukey("pow", UINT64_MAX, v);
+	bkey("peer", 32, v);
+	ukey("kind", v == FV_KIND_0 ? 0 : v == FV_KIND_3 ? 3 : 1, v);
+	ukey("dir", 1, v);
+	ukey("seq", v == FV_SEQ_0 ? 0 : 0xffffffffu, v);
+	ukey("ts", 1700000000123ull, v);
+	ukey("ttl", v == FV_TTL_256 ? 256 : 255, v);
+	if (v != FV_NO_SIG)
+		bkey("sig", 64, v);
+	if (v == FV_NB0)
+		bkey("nb", 0, v);
+	if (v == FV_NB12 || v == FV_NBD_BEYOND)
+		bkey("nb", 12 * 32, v);
+	if (v == FV_NB32)
+		bkey("nb", 32 * 32, v);
+	if (v == FV_NB_33)
+		bkey("nb", 33, v);
+	if (v == FV_NB12 || v == FV_NBD_NO_NB)
+		ukey("nbd", 0x0a5a, v);
+	if (v == FV_NBD_BEYOND)
+		ukey("nbd", 1u << 12, v);
+	if (v == FV_NB32)
+		ukey("nbd", 0xffffffffu, v);
+	if (v == FV_UNKNOWN_KEY) {
+		str("future");
+		msgpack_pack_array(&pk, 1);
+		msgpack_pack_nil(&pk);
+	}
+	if (v == FV_DUP_SEQ)
+		ukey("seq", 5, v);
+end:
+	if (v == FV_CMD_LAST) {
+		str("cmd");
+		str("event");
+	}
+	if (v == FV_TRAILING)
+		raw("\xc0", 1);
+}
+
+static void
+test_event_fast_path(void)
+{
+	gdec = mm_wire_dec_new();
+	for (int v = 0; v < FV__N; v++) {
+		event_variant(v);
+		int rc, taken = event_both(&rc);
+		if (v < FV_UNKNOWN_KEY) { /* the fast path's own */
+			CHECK_EQ(taken, 1);
+			CHECK_EQ(rc, MM_WIRE_OK);
+		} else if (v < FV_DUP_SEQ) { /* valid, left to the general path */
+			CHECK_EQ(taken, 0);
+			CHECK_EQ(rc, MM_WIRE_OK);
+		} else {
+			CHECK_EQ(taken, 0);
+			if (rc == MM_WIRE_OK)
+				fprintf(stderr, "variant %d accepted\n", v);
+			CHECK(rc != MM_WIRE_OK);
+		}
+	}
+	/* What mm_wire_encode writes is the fast path's, every field read. */
+	mm_wire_msg_t in, out;
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_EVENT;
+	in.req = 9;
+	mm_w_event_t *e = &in.u.event;
+	fill(e->pub, 32, 1);
+	fill(e->peer, 32, 2);
+	fill(e->sig, 64, 3);
+	e->kind = 2;
+	e->dir = 1;
+	e->seq = 123456;
+	e->ts = 1700000000999ull;
+	e->ttl = 17;
+	e->pow = 0x0123456789abcdefull;
+	e->has_nb = 1;
+	e->nnb = 5;
+	fill(&e->nb[0][0], 5 * 32, 4);
+	e->nbd = 0x15;
+	int n = mm_wire_encode(&in, buf, sizeof(buf));
+	CHECK_GT(n, 4);
+	CHECK_EQ(mm_wire_decode_event_fast(buf + 4, (uint32_t)n - 4, &out), 1);
+	CHECK_EQ(out.type, MM_W_EVENT);
+	CHECK_EQ(out.req, 9u);
+	CHECK(memcmp(&out.u.event, e, sizeof(*e)) == 0);
+	/* Every truncation and every one-byte change agrees too. */
+	for (int cut = 1; cut < n - 4; cut++) {
+		msgpack_sbuffer_clear(&sb);
+		raw(buf + 4, (size_t)cut);
+		int rc;
+		CHECK_EQ(event_both(&rc), 0);
+		CHECK(rc != MM_WIRE_OK);
+	}
+	for (int at = 0; at < n - 4; at++)
+		for (int x = 1; x < 256; x <<= 1) {
+			msgpack_sbuffer_clear(&sb);
+			raw(buf + 4, (size_t)(n - 4));
+			sb.data[at] ^= (char)x;
+			int rc;
+			event_both(&rc);
+		}
+	mm_wire_dec_free(gdec);
+}
+
 int
 main(void)
 {
@@ -641,6 +888,7 @@ main(void)
 	RUN(test_bad_msgpack);
 	RUN(test_event_lists);
 	RUN(test_digest_want);
+	RUN(test_event_fast_path);
 	msgpack_sbuffer_destroy(&sb);
 	mm_wire_dec_free(dec);
 	fprintf(stderr, "test_wire: ok\n");

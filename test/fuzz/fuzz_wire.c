@@ -1,7 +1,8 @@
 /* libFuzzer: one frame body through the wire decoder. Properties checked:
  * msgpack-c accepts whatever the structural check accepts (the two parsers
- * agree), and a message that decodes re-encodes to bytes that decode to the
- * same message. */
+ * agree), the event fast path agrees with the general decoder, and a
+ * message that decodes re-encodes to bytes that decode to the same
+ * message. */
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort(); /* the check let through what msgpack-c refuses */
 		msgpack_zone_destroy(&z);
 	}
-	mm_wire_msg_t m, m2;
-	if (mm_wire_decode(dec, data, (uint32_t)size, &m, &why) != MM_WIRE_OK)
+	mm_wire_msg_t m, m2, g;
+	const char *whyg;
+	/* The event fast path takes only what the general path accepts, and
+	 * decodes it the same; mm_wire_decode agrees with the general path. */
+	int fast = mm_wire_decode_event_fast(data, (uint32_t)size, &m2);
+	int rg = mm_wire_decode_general(dec2, data, (uint32_t)size, &g, &whyg);
+	if (fast && (rg != MM_WIRE_OK || g.type != MM_W_EVENT || g.req != m2.req ||
+	        memcmp(&g.u.event, &m2.u.event, sizeof(g.u.event)) != 0))
+		abort();
+	int r = mm_wire_decode(dec, data, (uint32_t)size, &m, &why);
+	if (r != rg || (r != MM_WIRE_OK && strcmp(why, whyg) != 0))
+		abort();
+	if (r == MM_WIRE_OK && m.type == MM_W_EVENT &&
+	    (g.type != MM_W_EVENT || g.req != m.req ||
+	        memcmp(&g.u.event, &m.u.event, sizeof(g.u.event)) != 0))
+		abort();
+	if (r != MM_WIRE_OK)
 		return 0;
 	int n = mm_wire_encode(&m, out, sizeof(out));
 	if (n < 0)
