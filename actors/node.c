@@ -2326,16 +2326,18 @@ ask_missing(mm_node_t *n, mm_actor_t *conn, const uint8_t *ents, unsigned ne, in
     int recent, uint64_t most, struct peer *later)
 {
 	unsigned nw = 0;
-	uint8_t *ids = malloc((size_t)(ne ? ne : 1) * 32);
+	uint8_t *ids = malloc((size_t)(ne ? ne : 1) * (32 + sizeof(mm_pidx_t)));
 	if (ids == NULL)
 		return 0;
+	mm_pidx_t *xs = (mm_pidx_t *)(ids + (size_t)(ne ? ne : 1) * 32);
+	mm_ps_lookup_many(n->ps, ents, MM_WIRE_DIGEST_ENT, ne, xs);
 	uint64_t now = mm_now_ms();
 	for (unsigned i = 0; i < ne; i++) {
 		const uint8_t *e = ents + (size_t)i * MM_WIRE_DIGEST_ENT;
 		uint32_t seq = get_be32(e + 32);
 		if (memcmp(e, n->id.id, 32) == 0)
 			continue; /* nobody knows our record better than we do */
-		mm_pidx_t x = mm_ps_lookup(n->ps, e);
+		mm_pidx_t x = xs[i];
 		if (x != MM_PIDX_NONE && mm_ps_seq(n->ps, x) >= seq)
 			continue;
 		if (nw >= most) { /* the answers would go over its budget */

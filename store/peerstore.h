@@ -144,6 +144,11 @@ unsigned mm_ps_shed(mm_ps_t *ps, unsigned shard, mm_pidx_t self, unsigned n,
 /* ---- reads (any thread) ---- */
 
 mm_pidx_t mm_ps_lookup(const mm_ps_t *ps, const uint8_t id[MM_ID_LEN]);
+/* out[i] = mm_ps_lookup of the id at ids + i * stride, for i < n: the
+ * same answers, with the cache misses of a batch overlapped (for the
+ * lists of ids in ihave, digest and event frames). */
+void mm_ps_lookup_many(const mm_ps_t *ps, const uint8_t *ids, size_t stride,
+    unsigned n, mm_pidx_t *out);
 /* The id of idx (stable while idx is live). */
 const uint8_t *mm_ps_id(const mm_ps_t *ps, mm_pidx_t idx);
 /* Consistent copy of idx's claimed neighbours (out[cap], dirs optional).

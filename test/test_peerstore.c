@@ -627,6 +627,28 @@ test_index_growth(void)
 	CHECK_EQ(gc.ids, 15000);
 	for (uint32_t i = 0; i < 30000; i++)
 		CHECK_EQ(idx(ps, i), i % 2 ? MM_PIDX_NONE : i);
+	/* The batched lookup answers as one lookup at a time: known and
+	 * freed ids, 36-byte entries as in ihave, batches of 16 and a tail. */
+	enum { NQ = 1000, ENT = 36 };
+	static uint8_t ents[NQ * ENT];
+	mm_pidx_t got[NQ];
+	for (uint32_t i = 0; i < NQ; i++) {
+		mkid(ents + (size_t)i * ENT, i * 29 % 30011); /* some past 30,000 */
+		memset(ents + (size_t)i * ENT + 32, 0xee, 4);
+	}
+	for (unsigned q = 0; q <= NQ; q = q < 40 ? q + 1 : q * 5) {
+		memset(got, 0xab, sizeof(got));
+		mm_ps_lookup_many(ps, ents, ENT, q, got);
+		unsigned known = 0;
+		for (unsigned i = 0; i < q; i++) {
+			CHECK_EQ(got[i], mm_ps_lookup(ps, ents + (size_t)i * ENT));
+			known += got[i] != MM_PIDX_NONE;
+		}
+		if (q >= 40)
+			CHECK(known > 0 && known < q); /* both kinds were asked */
+		if (q < NQ)
+			CHECK_EQ(got[q], (mm_pidx_t)0xabababab); /* nothing past n */
+	}
 	mm_ps_destroy(ps);
 }
 
