@@ -123,6 +123,9 @@ metrics(mm_admin_t *a, FILE *f)
 	    "defence).", s.kicks_thin);
 	C("refused_thin", "Thin peers known for a minute, refused while we are at the "
 	    "target degree.", s.refused_thin);
+	C("refused_young", "Peers refused while we are at the target degree and "
+	    "an inbound link is younger than min_link_ms (one unjudged inbound "
+	    "link at a time).", s.refused_young);
 	C("refused_barred", "Peers the selector dropped, refused when they linked again "
 	    "within full_backoff_ms.", s.refused_barred);
 	C("refused_full", "Newcomers turned away: no slot.", s.refused_full);

@@ -376,7 +376,7 @@ struct mm_node {
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
 	    st_ddup, st_ddropped, st_dfail, st_route_bfs, st_route_hit;
 	_Atomic uint64_t st_dl_room, st_dl_full, st_dl_thin, st_dl_comp, st_dl_repl;
-	_Atomic uint64_t st_barred, st_refused_thin, st_kicks_thin, st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
+	_Atomic uint64_t st_barred, st_refused_thin, st_refused_young, st_kicks_thin, st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec, st_gc_unreach;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
 	    st_dropped, st_coalesced, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
@@ -3681,6 +3681,17 @@ boot_conn_event(mm_node_t *n, struct peer_msg *pm, int up)
 	boot_later(n, b);
 }
 
+/* Inbound links still shielded from the selector (younger than min_link_ms). */
+static unsigned
+young_inbound(const mm_node_t *n, uint64_t now)
+{
+	unsigned k = 0;
+	for (int i = 0; i < n->peers_hi; i++)
+		k += n->peers[i].conn != NULL && n->peers[i].inbound &&
+		    now - n->peers[i].since_ms < n->cfg.min_link_ms;
+	return k;
+}
+
 /* Is there no room for one more link? Normally max_degree links in all;
  * in relay mode max_degree links we dialled plus max_inbound accepted,
  * and never more than the map's claim limit (every map would refuse the
@@ -3851,6 +3862,24 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 			refuse_link(n, pm);
 			return;
 		}
+	}
+	/* At the target, one unjudged inbound link at a time: while an
+	 * inbound link is younger than min_link_ms (shielded from the
+	 * selector), the next one is refused (a peers answer, then "no
+	 * slot"). Clustered attackers otherwise fill the slots above the
+	 * target together, and the selector, which may drop only judged
+	 * links, drops old honest ones meanwhile (docs/RESULTS-SIM.md,
+	 * "One unjudged inbound link at a time"). Not in relay mode, whose
+	 * inbound slots are for newcomers. */
+	if (n->cfg.young_inbound && pm->inbound && !n->cfg.relay &&
+	    atomic_load(&n->npeers) >= n->cfg.degree &&
+	    !is_protected(n, pm->id) && young_inbound(n, mm_now_ms()) > 0) {
+		bump(&n->st_refused_young);
+		mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: at the target "
+		    "with an inbound link younger than %llu ms", pm->id[0], pm->id[1],
+		    pm->id[2], pm->id[3], (unsigned long long)n->cfg.min_link_ms);
+		refuse_link(n, pm);
+		return;
 	}
 	/* Over max_degree: refuse the link, but tell the newcomer where else
 	 * to go (a peers answer, then "no slot"). */
@@ -5101,6 +5130,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->refused_barred = LD(st_barred);
 	o->kicks_thin = LD(st_kicks_thin);
 	o->refused_thin = LD(st_refused_thin);
+	o->refused_young = LD(st_refused_young);
 	o->px_sent = LD(st_px_sent);
 	o->px_answered = LD(st_px_ans);
 	o->px_received = LD(st_px_rx);

@@ -134,6 +134,12 @@ typedef struct mm_node_config {
 	/* Which ranking (selector.h: MM_SEL_OVERLAP, ours; MM_SEL_RANDOM;
 	 * MM_SEL_KADEMLIA), for comparing them in the simulator. */
 	int select_policy;
+	/* 1: at or above the target, refuse an inbound link while another
+	 * inbound link is younger than min_link_ms (one unjudged inbound
+	 * link at a time, against clustered eclipse attackers; not in relay
+	 * mode). 0 (the default) until the node's tests and command line
+	 * take it: docs/RESULTS-SIM.md, "One unjudged inbound link at a time". */
+	uint8_t young_inbound;
 	/* Address book: peers learnt from peer exchange and from connections,
 	 * at most addr_max entries (1024, 64 bytes each). Besides asking every
 	 * new link, the node asks one random neighbour every px_ms (+-25%;
@@ -362,6 +368,8 @@ typedef struct mm_node_stats {
 	                            * those peers refused while barred
 	                            * (full_backoff_ms); thin peers refused
 	                            * at the target */
+	    refused_young, /* peers refused at the target while an inbound
+	                    * link is younger than min_link_ms */
 	    px_sent, px_answered, px_received, rate_dropped, addr_known,
 	    gc_phantoms, gc_records, gc_unreachable, ae_digests_sent, ae_wanted, ae_served,
 	    ihave_sent, ihave_received, iwant_sent, iwant_served, iwant_over,

@@ -61,6 +61,7 @@ struct opts {
 	uint64_t attack_at_ms;
 	unsigned attackers, victims;
 	int attack_lone;
+	int young_inbound;
 	double churn_mean_s, churn_shape, offline_mean_s;
 	mm_simnet_config_t net;
 	const char *csv;
@@ -124,6 +125,8 @@ usage(FILE *f)
 	    "                       than it holds (default 4096)\n"
 	    "  --policy P           neighbour selection: overlap (default, ours), random\n"
 	    "                       (random regular) or kademlia (XOR buckets)\n"
+	    "  --young-inbound      every node at its target refuses an inbound link\n"
+	    "                       while another is younger than min_link_ms (10 s)\n"
 	    "faults (S: seconds after the last join):\n"
 	    "  --kill FRAC@S        FRAC (0..1) of the nodes, picked by the seed, crash\n"
 	    "  --kill-silent        ... their hosts go silent instead (peers notice at\n"
@@ -211,7 +214,7 @@ parse(int argc, char **argv)
 		{"announce-ms", 1, 0, 'a'}, {"policy", 1, 0, 'y'}, {"kill-region", 0, 0, 'R'},
 		{"attack", 1, 0, 'A'}, {"victims", 1, 0, 'V'}, {"attack-lone", 0, 0, 'Z'},
 		{"eager", 1, 0, 'E'}, {"ihave-ms", 1, 0, 'I'}, {"sync-events", 1, 0, 'Y'},
-		{"sync-events-max", 1, 0, 'X'},
+		{"sync-events-max", 1, 0, 'X'}, {"young-inbound", 0, 0, 'G'},
 		{"churn", 1, 0, 'C'}, {"offline", 1, 0, 'F'},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
@@ -303,6 +306,9 @@ parse(int argc, char **argv)
 			break;
 		case 'Z':
 			O.attack_lone = 1;
+			break;
+		case 'G':
+			O.young_inbound = 1;
 			break;
 		case 'R':
 			O.kill_region = 1;
@@ -489,6 +495,7 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.sync_events = (uint32_t)O.sync_events;
 	c.sync_events_max = (uint32_t)O.sync_max;
 	c.select_policy = O.policy;
+	c.young_inbound = (uint8_t)O.young_inbound;
 	c.max_degree = O.degree + 4 > 32 ? 32 : O.degree + 4;
 	uint32_t mp = 1024;
 	while (mp < 4 * NT)
@@ -1178,7 +1185,7 @@ main(int argc, char **argv)
 		ADD(sync_events_sent); ADD(sync_announced); ADD(served_paced); ADD(ae_served); ADD(peers_up); ADD(peers_down);
 		ADD(frames_dropped); ADD(refused_full); ADD(gc_unreachable);
 		ADD(ihave_sent); ADD(iwant_sent); ADD(iwant_served);
-		ADD(kicks); ADD(kicks_thin); ADD(refused_barred); ADD(refused_thin);
+		ADD(kicks); ADD(kicks_thin); ADD(refused_barred); ADD(refused_thin); ADD(refused_young);
 		ADD(dials_room); ADD(dials_full); ADD(dials_thin); ADD(dials_comp);
 		ADD(dials_replace); ADD(dials);
 #undef ADD
@@ -1189,7 +1196,7 @@ main(int argc, char **argv)
 	    "%llu refused (no slot); %llu peers forgotten as unreachable; "
 	    "%llu frames dropped; lazy push: %llu ihave entries, %llu asked, "
 	    "%llu served; selector: %llu links dropped (%llu thin); refused: %llu "
-	    "barred, %llu thin\n", (unsigned long long)tot.events_local,
+	    "barred, %llu thin, %llu young\n", (unsigned long long)tot.events_local,
 	    (unsigned long long)tot.events_coalesced,
 	    (unsigned long long)tot.events_in, (unsigned long long)tot.events_dup,
 	    (unsigned long long)tot.events_stale,
@@ -1202,7 +1209,7 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.ihave_sent, (unsigned long long)tot.iwant_sent,
 	    (unsigned long long)tot.iwant_served, (unsigned long long)tot.kicks,
 	    (unsigned long long)tot.kicks_thin, (unsigned long long)tot.refused_barred,
-	    (unsigned long long)tot.refused_thin);
+	    (unsigned long long)tot.refused_thin, (unsigned long long)tot.refused_young);
 	fprintf(stderr, "meshmap sim: dials: %llu in all; the selector's: %llu to room, "
 	    "%llu to full, %llu to thin, %llu to another component, %llu replacements\n",
 	    (unsigned long long)tot.dials, (unsigned long long)tot.dials_room,
