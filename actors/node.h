@@ -137,8 +137,8 @@ typedef struct mm_node_config {
 	/* 1: at or above the target, refuse an inbound link while another
 	 * inbound link is younger than min_link_ms (one unjudged inbound
 	 * link at a time, against clustered eclipse attackers; not in relay
-	 * mode). 0 (the default) until the node's tests and command line
-	 * take it: docs/RESULTS-SIM.md, "One unjudged inbound link at a time". */
+	 * mode). 0 (the default) until the node's tests take it:
+	 * docs/RESULTS-SIM.md, "One unjudged inbound link at a time". */
 	uint8_t young_inbound;
 	/* Address book: peers learnt from peer exchange and from connections,
 	 * at most addr_max entries (1024, 64 bytes each). Besides asking every

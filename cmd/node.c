@@ -86,6 +86,9 @@ node_usage(FILE *f)
 	    "                          towards --degree and are kept (up to --max-inbound)\n"
 	    "      --max-inbound N     inbound links in relay mode (default 16;\n"
 	    "                          --max-degree + N <= 32)\n"
+	    "      --young-inbound     at the target, refuse an inbound link while\n"
+	    "                          another is younger than --min-link-ms (against\n"
+	    "                          clustered eclipse attackers; not in relay mode)\n"
 	    "      --ae-ms MS          anti-entropy round: a digest to one neighbour\n"
 	    "                          (default 60000; 0: off)\n"
 	    "      --px-ms MS          ask a random neighbour for addresses this often\n"
@@ -159,7 +162,7 @@ struct node_opts {
 	unsigned long degree, max_degree, select_ms, min_link_ms, confirm_s, px_ms, ae_ms;
 	unsigned long max_inbound, direct_rate, shutdown_s, mem_mb, recv_kb, send_kb, event_rate,
 	    event_burst, pending_ip;
-	int relay, log_level, log_json, check;
+	int relay, young_inbound, log_level, log_json, check;
 	mm_tls_backend_t backend;
 	uint8_t prot[MM_NODE_PROTECT_MAX][32];
 	unsigned nprot;
@@ -205,6 +208,7 @@ static const struct option node_longopts[] = {
     {"map-max", required_argument, NULL, 'j'},
     {"ae-ms", required_argument, NULL, 'A'},
     {"relay", no_argument, NULL, 'R'},
+    {"young-inbound", no_argument, NULL, 'Y'},
     {"advertise", required_argument, NULL, 'V'},
     {"direct-rate", required_argument, NULL, 'Q'},
     {"admin", required_argument, NULL, 'H'},
@@ -340,16 +344,19 @@ set_opt(struct node_opts *o, int c, const char *v)
 	case 'L':
 		return mm_cmd_parse_uint(v, 0, 86400000, &o->min_link_ms) != 0 ?
 		    "--min-link-ms: milliseconds in [0, 86400000]" : NULL;
-	case 'R': /* a flag; in a config file: relay = yes | no */
+	case 'R': /* flags; in a config file: relay = yes | no */
+	case 'Y': {
+		int *f = c == 'R' ? &o->relay : &o->young_inbound;
 		if (v == NULL || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0 ||
 		    strcmp(v, "true") == 0)
-			o->relay = 1;
+			*f = 1;
 		else if (strcmp(v, "no") == 0 || strcmp(v, "0") == 0 ||
 		    strcmp(v, "false") == 0)
-			o->relay = 0;
+			*f = 0;
 		else
-			return "relay: yes or no";
+			return c == 'R' ? "relay: yes or no" : "young-inbound: yes or no";
 		return NULL;
+	}
 	case 'I':
 		return mm_cmd_parse_uint(v, 0, MM_PS_MAX_NB, &o->max_inbound) != 0 ?
 		    "--max-inbound: links in [0, 32]" : NULL;
@@ -768,6 +775,7 @@ reload(struct node_opts *cur, int argc, char **argv, mm_node_t *node)
 	FIXED_N(ttl, "ttl");
 	FIXED_N(confirm_s, "confirm-timeout");
 	FIXED_N(mem_mb, "mem-budget");
+	FIXED_N(young_inbound, "young-inbound");
 	FIXED_N(event_rate, "event-rate");
 	FIXED_N(event_burst, "event-burst");
 	FIXED_N(pending_ip, "max-pending-per-ip");
@@ -904,8 +912,9 @@ print_config(const struct node_opts *o)
 	    o->admin ? o->admin : "(none)", o->advertise ? o->advertise : "(none)");
 	for (unsigned i = 0; i < o->nboot; i++)
 		printf("  bootstrap %s\n", o->boots[i]);
-	printf("  degree %lu, max-degree %lu, relay %s, max-inbound %lu\n", o->degree,
-	    o->max_degree, o->relay ? "yes" : "no", o->max_inbound);
+	printf("  degree %lu, max-degree %lu, relay %s, max-inbound %lu, young-inbound %s\n",
+	    o->degree, o->max_degree, o->relay ? "yes" : "no", o->max_inbound,
+	    o->young_inbound ? "yes" : "no");
 	printf("  select-ms %lu, min-link-ms %lu, px-ms %lu, ae-ms %lu, refresh-ms %lu, "
 	    "announce-ms %lu\n", o->select_ms, o->min_link_ms, o->px_ms, o->ae_ms, o->refresh,
 	    o->announce);
@@ -1040,6 +1049,7 @@ mm_cmd_node(int argc, char **argv)
 	nc.snapshot_ms = (uint32_t)o.snap_ms;
 	nc.ae_ms = (uint32_t)o.ae_ms;
 	nc.relay = o.relay;
+	nc.young_inbound = (uint8_t)o.young_inbound;
 	nc.direct_rate = nc.direct_burst = (uint32_t)o.direct_rate;
 	nc.event_rate = (uint32_t)o.event_rate;
 	nc.event_burst = (uint32_t)o.event_burst;

@@ -47,6 +47,8 @@ printf 'key = %s\ndegree = 8\nmax-degree = 6\n' "$tmp/k" >"$tmp/bad4.conf"
 expect 2 "--max-degree \(6\) is below --degree \(8\)" node --config "$tmp/bad4.conf"
 printf 'key = %s\nrelay = maybe\n' "$tmp/k" >"$tmp/bad5.conf"
 expect 2 "bad5.conf:2: relay: yes or no \(got 'maybe'\)" node --config "$tmp/bad5.conf"
+printf 'key = %s\nyoung-inbound = often\n' "$tmp/k" >"$tmp/bad7.conf"
+expect 2 "bad7.conf:2: young-inbound: yes or no \(got 'often'\)" node --config "$tmp/bad7.conf"
 expect 1 "relay mode: max_degree 16 \+ max_inbound 20 above the map's claim limit" node --key "$tmp/k" --difficulty 8 --relay --max-inbound 20
 expect 2 "--advertise: 'nowhere' is not a HOST:PORT" node --key "$tmp/k" --difficulty 8 --advertise nowhere
 expect 2 "--log-format: text or json \(got 'xml'\)" node --key "$tmp/k" --log-format xml
@@ -69,7 +71,8 @@ expect 2 'connect HOST:PORT' ctl connect a b
 # --check-config: the settings as they will run, the key checked, nothing started
 printf 'key = %s\ndifficulty = 8\nbootstrap = 127.0.0.1:9\nban = 10.1.0.0/16\nrelay = yes\n' "$tmp/k" >"$tmp/check.conf"
 expect 0 '^configuration ok: .*check.conf' node --config "$tmp/check.conf" --check-config
-expect 0 'degree 12, max-degree 16, relay yes, max-inbound 16' node --config "$tmp/check.conf" --check-config
+expect 0 'degree 12, max-degree 16, relay yes, max-inbound 16, young-inbound no' node --config "$tmp/check.conf" --check-config
+expect 0 'young-inbound yes' node --config "$tmp/check.conf" --young-inbound --check-config
 expect 0 'bootstrap 127.0.0.1:9' node --config "$tmp/check.conf" --check-config
 expect 1 'proof of work has [0-9]+ bits, the network requires 30' node --config "$tmp/check.conf" --difficulty 30 --check-config
 printf 'key = %s\ncheck-config = 1\n' "$tmp/k" >"$tmp/bad6.conf"
