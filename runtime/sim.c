@@ -437,6 +437,19 @@ mm_sim_settle(mm_rt_t *rt)
 			rt->runq_head = a->run_next;
 			if (rt->runq_head == NULL)
 				rt->runq_tail = NULL;
+			/* Thousands of nodes' actors do not fit in the cache, and
+			 * each turn began with misses on the actor, its next
+			 * message and its state (13% of the time at 900 nodes,
+			 * perf). The next actor's struct was asked for at the
+			 * previous pop; ask for what its turn reads first, and
+			 * for the one after it. Hints only. */
+			mm_actor_t *b = rt->runq_head;
+			if (b != NULL) {
+				if (b->q != NULL)
+					__builtin_prefetch(&b->q[b->qhead]);
+				__builtin_prefetch(b->state);
+				__builtin_prefetch(b->run_next);
+			}
 			a->scheduled = false;
 			if (!a->exited)
 				actor_turn(rt, a);
