@@ -3683,7 +3683,7 @@ boot_conn_event(mm_node_t *n, struct peer_msg *pm, int up)
 
 /* Inbound links still shielded from the selector (younger than min_link_ms). */
 static unsigned
-young_inbound(const mm_node_t *n, uint64_t now)
+young_inbound_links(const mm_node_t *n, uint64_t now)
 {
 	unsigned k = 0;
 	for (int i = 0; i < n->peers_hi; i++)
@@ -3873,7 +3873,7 @@ peer_up(mm_node_t *n, struct peer_msg *pm)
 	 * inbound slots are for newcomers. */
 	if (n->cfg.young_inbound && pm->inbound && !n->cfg.relay &&
 	    atomic_load(&n->npeers) >= n->cfg.degree &&
-	    !is_protected(n, pm->id) && young_inbound(n, mm_now_ms()) > 0) {
+	    !is_protected(n, pm->id) && young_inbound_links(n, mm_now_ms()) > 0) {
 		bump(&n->st_refused_young);
 		mm_log(MM_LOG_INFO, "node: peer %02x%02x%02x%02x refused: at the target "
 		    "with an inbound link younger than %llu ms", pm->id[0], pm->id[1],

@@ -146,7 +146,7 @@ unsigned mm_ps_shed(mm_ps_t *ps, unsigned shard, mm_pidx_t self, unsigned n,
 mm_pidx_t mm_ps_lookup(const mm_ps_t *ps, const uint8_t id[MM_ID_LEN]);
 /* out[i] = mm_ps_lookup of the id at ids + i * stride, for i < n: the
  * same answers, with the cache misses of a batch overlapped (for the
- * lists of ids in ihave, digest and event frames). */
+ * entries of ihave and digest frames). */
 void mm_ps_lookup_many(const mm_ps_t *ps, const uint8_t *ids, size_t stride,
     unsigned n, mm_pidx_t *out);
 /* The id of idx (stable while idx is live). */
