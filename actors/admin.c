@@ -105,8 +105,9 @@ metrics(mm_admin_t *a, FILE *f)
 	C("frames_dropped", "Frames dropped at a full mailbox.", s.frames_dropped);
 	C("peers_forgotten", "Map records forgotten as unreachable from us (unreachable_s).",
 	    s.gc_unreachable);
-	C("events_coalesced", "Own events replaced by a newer one within the announce window.",
-	    s.events_coalesced);
+	C("events_coalesced", "Own link changes folded into a newer event within the "
+	    "announce window (never signed).", s.events_coalesced);
+	C("events_signed", "Own events signed.", s.events_signed);
 	C("rate_limited", "Messages over a link's budget.", s.rate_dropped);
 	C("dials", "Dials made.", s.dials);
 	C("dials_room", "The selector's dials to a candidate with room.", s.dials_room);

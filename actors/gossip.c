@@ -15,6 +15,10 @@ struct mm_gossip {
 	mm_ps_t *ps;
 	mm_dedup_t *dedup;
 	uint32_t last_seq;
+	/* The newest change to our own list not yet signed (mm_gossip_seal) */
+	int pend;
+	uint8_t pend_kind, pend_dir;
+	uint8_t pend_peer[32];
 	mm_gossip_stats_t st;
 };
 
@@ -144,27 +148,37 @@ fill_list(mm_gossip_t *g, mm_w_event_t *e)
 	}
 }
 
-int
-mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
-    uint64_t now_ms, uint32_t store_now, mm_w_event_t *out)
+/* The next sequence number of ours: from the clock, or one past the last */
+static uint32_t
+next_seq(mm_gossip_t *g, uint64_t now_ms)
 {
 	uint64_t secs = now_ms / 1000;
 	uint32_t base = secs > SEQ_EPOCH_S ?
 	    (uint32_t)((secs - SEQ_EPOCH_S) * SEQ_PER_S) : 0;
 	uint32_t seq = base > g->last_seq ? base : g->last_seq + 1;
+	g->last_seq = seq;
+	return seq;
+}
+
+static void
+delta_event(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
+    uint64_t now_ms, mm_w_event_t *out)
+{
 	memset(out, 0, sizeof(*out));
 	memcpy(out->pub, g->self->pub, 32);
 	out->pow = g->self->nonce;
 	memcpy(out->peer, peer, 32);
 	out->kind = (uint8_t)kind;
 	out->dir = (uint8_t)dir;
-	out->seq = seq;
+	out->seq = next_seq(g, now_ms);
 	out->ts = now_ms;
 	out->ttl = g->cfg.ttl;
-	g->last_seq = seq;
-	/* Apply the delta to our own record first, then sign the list it
-	 * leaves, so that the event carries our whole neighbour set. */
-	int rc = apply(g, out, g->self->id, store_now);
+}
+
+/* The delta in *out is applied: sign it with the list it leaves. */
+static int
+sign_own(mm_gossip_t *g, mm_w_event_t *out, uint64_t now_ms)
+{
 	fill_list(g, out);
 	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
 	mm_wire_event_signed_bytes(out, b);
@@ -175,9 +189,52 @@ mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
 	 * neighbour, it is a duplicate. */
 	remember(g, out, (uint32_t)now_ms);
 	g->st.local++;
+	g->pend = 0;
+	return 0;
+}
+
+int
+mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
+    uint64_t now_ms, uint32_t store_now, mm_w_event_t *out)
+{
+	mm_w_event_t tmp;
+	mm_w_event_t *e = out != NULL ? out : &tmp;
+	delta_event(g, kind, peer, dir, now_ms, e);
+	/* Apply the delta to our own record first, then sign the list it
+	 * leaves, so that the event carries our whole neighbour set. */
+	int rc = apply(g, e, g->self->id, store_now);
+	if (rc >= 0 || rc == MM_PS_EV_CONFLICT) { /* what a seal repeats */
+		g->pend = 1;
+		g->pend_kind = (uint8_t)kind;
+		g->pend_dir = (uint8_t)dir;
+		memcpy(g->pend_peer, peer, 32);
+	}
+	if (out != NULL) {
+		int src = sign_own(g, out, now_ms);
+		if (src != 0)
+			return src;
+	}
 	/* Our claim is the truth about us: a conflict with the other end's
 	 * older claim (see apply) is its news still to come, not ours. */
 	return rc < 0 && rc != MM_PS_EV_CONFLICT ? rc : 0;
+}
+
+int
+mm_gossip_seal(mm_gossip_t *g, uint64_t now_ms, uint32_t store_now,
+    mm_w_event_t *out)
+{
+	if (!g->pend)
+		return -ENOENT;
+	/* The newest change again, under a new sequence number: applying it
+	 * twice changes nothing in the list but moves our record's number to
+	 * the one we sign, so that an old copy of this event coming back
+	 * after the dedup ring forgot it is stale, never applied over a newer
+	 * list. */
+	delta_event(g, g->pend_kind, g->pend_peer, g->pend_dir, now_ms, out);
+	int rc = apply(g, out, g->self->id, store_now);
+	if (rc < 0 && rc != MM_PS_EV_CONFLICT)
+		return rc;
+	return sign_own(g, out, now_ms);
 }
 
 int

@@ -75,6 +75,14 @@ void mm_gossip_destroy(mm_gossip_t *g);
  * borrowing ahead), so a restarted node's events are not taken as stale. */
 int mm_gossip_local(mm_gossip_t *g, int kind, const uint8_t peer[32], int dir,
     uint64_t now_ms, uint32_t store_now, mm_w_event_t *out);
+/* out NULL: the change is applied to our own map but not signed; it is
+ * held for mm_gossip_seal. Signing costs about as much as a verify, and a
+ * burst of link changes (a bootstrap node's storm of newcomers) needs
+ * only its last event sent, since that one carries our whole list.
+ * mm_gossip_seal: the held change, signed under a new sequence number
+ * with the list as it is now, in *out (-ENOENT: nothing held). */
+int mm_gossip_seal(mm_gossip_t *g, uint64_t now_ms, uint32_t store_now,
+    mm_w_event_t *out);
 
 /* A received event: a verdict; on MM_G_FORWARD, *fwd is what to send on. */
 /* From any thread (a connection's, before the event travels to the

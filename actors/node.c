@@ -25,7 +25,7 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 	/* gossip shard -> node */
 	N_FWD, N_LOGONLY, N_VERDICT,
 	/* node -> gossip shard */
-	G_EVENT, G_LOCAL, G_FORGET };
+	G_EVENT, G_LOCAL, G_SEAL, G_FORGET };
 #define MAX_SHARDS 8
 
 #define MAX_PEERS 256
@@ -106,6 +106,8 @@ struct peer_msg {
 	uint32_t blen;
 	struct routed *wm;  /* N_DIRECT, N_DFAIL, N_BCAST: a copy, bytes after it */
 	int verdict;        /* N_VERDICT; G_LOCAL: kind (inbound: dir) */
+	uint8_t defer;      /* G_LOCAL: apply, sign later (G_SEAL) */
+	uint8_t sealed;     /* N_FWD: the answer to G_SEAL (buf NULL: none) */
 	unsigned shard;     /* N_EVENT: the gossip shard of its origin */
 	/* Last: messages from connections that carry no event are allocated
 	 * without it (PM_SHORT): an event is 1.2 KB, and thousands of routed
@@ -229,11 +231,12 @@ struct mm_node {
 	                     * not 256, on every event) */
 	mm_timer_t refresh;
 	/* Our own events, throttled (cfg.announce_ms): the first after a
-	 * quiet period goes at once; later ones wait for the window's end and
-	 * only the newest is sent, since it carries our whole list. */
+	 * quiet period is signed and goes at once; later changes are applied
+	 * to our map but signed only at the window's end, as one event, since
+	 * it carries our whole list (own_dirty: changes held). */
 	mm_timer_t announce_t;
-	mm_buf_t *own_pend;
-	uint32_t own_pend_seq;
+	int own_dirty;
+	int bye_wait;       /* goodbye waits for the held changes' event */
 	uint64_t own_last_ms;
 	struct boot boot[MAX_BOOT];
 	unsigned nboot;
@@ -379,7 +382,7 @@ struct mm_node {
 	_Atomic uint64_t st_barred, st_refused_thin, st_refused_young, st_kicks_thin, st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec, st_gc_unreach;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
-	    st_dropped, st_coalesced, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
+	    st_dropped, st_coalesced, st_signed, st_refresh, st_dials, st_syncs, st_sync_ev, st_full, st_bans, st_banned;
 };
 
 /* through the runtime: the simulator's clock is virtual */
@@ -1412,6 +1415,22 @@ local_event(mm_node_t *n, int kind, const uint8_t *peer, int dir)
 	memcpy(pm->id, peer, 32);
 	pm->verdict = kind;
 	pm->inbound = dir;
+	/* The throttle (cfg.announce_ms): signed now, or held to the end of
+	 * the window, where the newest list goes as one event (own_flush). */
+	uint64_t now = mm_now_ms(), w = n->cfg.announce_ms;
+	if (w == 0 || (!n->own_dirty && !mm_timer_armed(&n->announce_t) &&
+	    (n->own_last_ms == 0 || now - n->own_last_ms >= w))) {
+		n->own_last_ms = now;
+	} else {
+		pm->defer = 1;
+		if (n->own_dirty)
+			bump(&n->st_coalesced);
+		n->own_dirty = 1;
+		if (!mm_timer_armed(&n->announce_t)) {
+			uint64_t since = now - n->own_last_ms;
+			mm_timer_arm(&n->announce_t, since < w ? w - since : 1);
+		}
+	}
 	mm_msg_t m = {.type = G_LOCAL, .ptr = pm};
 	if (mm_send(n->shard[n->own_shard].actor, &m) != 0) {
 		free(pm);
@@ -4072,54 +4091,41 @@ event_in(mm_node_t *n, struct peer_msg *pm)
 	}
 }
 
-/* Send the held own event, if any. */
-static void
+static void goodbye_close(mm_node_t *n);
+
+/* The end of the throttle window: the changes held, signed as one event
+ * by our shard (it comes back as N_FWD, sealed). 1: one is on its way. */
+static int
 own_flush(mm_node_t *n)
 {
 	mm_timer_cancel(&n->announce_t);
-	if (n->own_pend == NULL)
-		return;
-	broadcast_buf(n, n->own_pend, NULL, n->id.id, n->own_pend_seq, 1);
-	mm_buf_release(n->own_pend);
-	n->own_pend = NULL;
+	if (!n->own_dirty)
+		return 0;
+	struct peer_msg *pm = calloc(1, sizeof(*pm));
+	if (pm == NULL)
+		return 0; /* held still: the next change or refresh signs them */
+	n->own_dirty = 0;
 	n->own_last_ms = mm_now_ms();
-}
-
-/* One of our own events, signed and applied (it carries our whole list):
- * to every link now, or at the end of the throttle window in place of
- * any older one still held. A burst of link changes (a join, a selection
- * round, the periodic refresh of every link) costs the network one event
- * per window instead of one per change. */
-static void
-own_announce(mm_node_t *n, struct peer_msg *pm)
-{
-	uint64_t now = mm_now_ms(), w = n->cfg.announce_ms;
-	if (w == 0 || (n->own_pend == NULL && !mm_timer_armed(&n->announce_t) &&
-	    (n->own_last_ms == 0 || now - n->own_last_ms >= w))) {
-		broadcast_buf(n, pm->buf, NULL, n->id.id, pm->oseq, 1);
-		n->own_last_ms = now;
-		return;
+	mm_msg_t m = {.type = G_SEAL, .ptr = pm};
+	if (mm_send(n->shard[n->own_shard].actor, &m) != 0) {
+		free(pm);
+		bump(&n->st_dropped);
+		return 0;
 	}
-	if (n->own_pend != NULL) {
-		mm_buf_release(n->own_pend);
-		bump(&n->st_coalesced);
-	}
-	mm_buf_ref(pm->buf);
-	n->own_pend = pm->buf;
-	n->own_pend_seq = pm->oseq;
-	if (!mm_timer_armed(&n->announce_t)) {
-		uint64_t since = now - n->own_last_ms;
-		mm_timer_arm(&n->announce_t, since < w ? w - since : 1);
-	}
+	return 1;
 }
 
 /* A shard's verdict, back on the node actor. */
 static void
 shard_result(mm_node_t *n, uint32_t type, struct peer_msg *pm)
 {
-	if (type == N_FWD && pm->conn == NULL && pm->ev.has_nb &&
-	    memcmp(pm->origin, n->id.id, 32) == 0) {
-		own_announce(n, pm);
+	if (type == N_FWD && pm->sealed) {
+		if (pm->buf != NULL)
+			broadcast_buf(n, pm->buf, NULL, n->id.id, pm->oseq, 1);
+		if (n->bye_wait) {
+			n->bye_wait = 0;
+			goodbye_close(n);
+		}
 	} else if (type == N_FWD) {
 		/* to every link but the one it came from (pm->conn, or NULL
 		 * for our own events) */
@@ -4213,12 +4219,20 @@ shard_local(struct gshard *g, struct peer_msg *pm)
 	mm_node_t *n = g->n;
 	mm_wire_msg_t m = {.type = MM_W_EVENT};
 	int kind = pm->verdict, dir = pm->inbound;
+	if (pm->defer) { /* applied now, signed at the window's end */
+		if (mm_gossip_local(g->g, kind, pm->id, dir, unix_ms(), store_now(n),
+		        NULL) == 0)
+			bump(&n->st_local);
+		free_pm(pm);
+		return;
+	}
 	if (mm_gossip_local(g->g, kind, pm->id, dir, unix_ms(), store_now(n),
 	        &m.u.event) != 0 || (pm->buf = encode_buf(&m)) == NULL) {
 		free_pm(pm);
 		return;
 	}
 	bump(&n->st_local);
+	bump(&n->st_signed);
 	memcpy(pm->origin, n->id.id, 32);
 	pm->oseq = m.u.event.seq;
 	pm->ev.has_nb = m.u.event.has_nb; /* whole list: older ones are redundant */
@@ -4226,6 +4240,24 @@ shard_local(struct gshard *g, struct peer_msg *pm)
 	    kind == MM_PS_CONNECT ? "connect" : "disconnect", pm->id[0], pm->id[1],
 	    pm->id[2], dir, m.u.event.seq, m.u.event.nnb);
 	to_node(g, N_FWD, pm); /* conn NULL: to every link */
+}
+
+/* The held changes to our list, signed as one event (own_flush). Always
+ * answered, buf NULL if there was nothing to sign: a goodbye waits for it. */
+static void
+shard_seal(struct gshard *g, struct peer_msg *pm)
+{
+	mm_node_t *n = g->n;
+	mm_wire_msg_t m = {.type = MM_W_EVENT};
+	pm->sealed = 1;
+	if (mm_gossip_seal(g->g, unix_ms(), store_now(n), &m.u.event) == 0 &&
+	    (pm->buf = encode_buf(&m)) != NULL) {
+		memcpy(pm->origin, n->id.id, 32);
+		pm->oseq = m.u.event.seq;
+		pm->ev.has_nb = 1;
+		bump(&n->st_signed);
+	}
+	to_node(g, N_FWD, pm);
 }
 
 /* Map upkeep for the shard's own records (only the owner writes them). */
@@ -4268,6 +4300,9 @@ shard_fn(mm_actor_t *self, const mm_msg_t *m)
 		return;
 	case G_LOCAL:
 		shard_local(g, m->ptr);
+		return;
+	case G_SEAL:
+		shard_seal(g, m->ptr);
 		return;
 	case G_FORGET:
 		shard_forget(g, m->ptr);
@@ -4348,7 +4383,17 @@ goodbye_in(mm_node_t *n)
 	for (unsigned i = 0; i < n->nboot; i++)
 		mm_timer_cancel(&n->boot[i].timer);
 	snapshot_save(n);
-	own_flush(n); /* our last list, before the links go */
+	/* our last list, before the links go: the close waits for it */
+	if (own_flush(n))
+		n->bye_wait = 1;
+	else
+		goodbye_close(n);
+}
+
+/* Graceful stop, second half: every link told "shutting down". */
+static void
+goodbye_close(mm_node_t *n)
+{
 	unsigned k = 0;
 	for (int i = 0; i < n->peers_hi; i++)
 		if (n->peers[i].conn != NULL) {
@@ -4560,8 +4605,7 @@ node_fn(mm_actor_t *self, const mm_msg_t *m)
 		mm_timer_cancel(&n->refresh);
 		mm_timer_cancel(&n->announce_t);
 		mm_timer_cancel(&n->ihave_t);
-		mm_buf_release(n->own_pend);
-		n->own_pend = NULL;
+		n->own_dirty = 0;
 		mm_timer_cancel(&n->select_t);
 		mm_timer_cancel(&n->analyse_t);
 		mm_timer_cancel(&n->px_t);
@@ -4864,7 +4908,6 @@ mm_node_destroy(mm_node_t *n)
 		mm_dedup_destroy(g->d);
 	}
 	mm_ps_destroy(n->ps);
-	mm_buf_release(n->own_pend); /* a node that crashed (simulator) */
 	for (uint32_t i = 0; i < n->log_cap && n->log != NULL; i++)
 		mm_buf_release(n->log[i]);
 	free(n->log);
@@ -5114,6 +5157,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->events_bad = LD(st_bad);
 	o->frames_dropped = LD(st_dropped);
 	o->events_coalesced = LD(st_coalesced);
+	o->events_signed = LD(st_signed);
 	o->syncs = LD(st_syncs);
 	o->refused_full = LD(st_full);
 	o->evicted_inbound = LD(st_evicted);

@@ -351,6 +351,7 @@ typedef struct mm_node_stats {
 	     * budget; ids not asked of a link (want, iwant) for the same */
 	    events_shaped, asks_deferred,
 	    events_coalesced, /* own events replaced by a newer one before sending */
+	    events_signed,    /* own events signed (the rest were held, above) */
 	    syncs, sync_events_sent, refused_full, bans, refused_banned,
 	    /* join sync frames left out of the first push (its caps) and
 	     * announced by ihave instead; asked events served only after

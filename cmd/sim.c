@@ -1180,7 +1180,7 @@ main(int argc, char **argv)
 		log_max = x.sync_log_cap > log_max ? x.sync_log_cap : log_max;
 		log_grown += x.sync_log_cap > O.sync_events;
 #define ADD(f) tot.f += x.f
-		ADD(events_local); ADD(events_coalesced); ADD(events_in); ADD(events_dup);
+		ADD(events_local); ADD(events_coalesced); ADD(events_signed); ADD(events_in); ADD(events_dup);
 		ADD(events_stale); ADD(events_bad); ADD(events_forwarded); ADD(syncs);
 		ADD(sync_events_sent); ADD(sync_announced); ADD(served_paced); ADD(ae_served); ADD(peers_up); ADD(peers_down);
 		ADD(frames_dropped); ADD(refused_full); ADD(gc_unreachable);
@@ -1190,7 +1190,7 @@ main(int argc, char **argv)
 		ADD(dials_replace); ADD(dials);
 #undef ADD
 	}
-	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu events in "
+	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu signed, %llu events in "
 	    "(%llu duplicate, %llu stale, %llu refused), %llu forwarded; %llu join syncs sent "
 	    "%llu events and announced %llu (%llu served paced); anti-entropy sent %llu; %llu links up, %llu down; "
 	    "%llu refused (no slot); %llu peers forgotten as unreachable; "
@@ -1198,7 +1198,7 @@ main(int argc, char **argv)
 	    "%llu served; selector: %llu links dropped (%llu thin); refused: %llu "
 	    "barred, %llu thin, %llu young\n", (unsigned long long)tot.events_local,
 	    (unsigned long long)tot.events_coalesced,
-	    (unsigned long long)tot.events_in, (unsigned long long)tot.events_dup,
+	    (unsigned long long)tot.events_signed, (unsigned long long)tot.events_in, (unsigned long long)tot.events_dup,
 	    (unsigned long long)tot.events_stale,
 	    (unsigned long long)tot.events_bad, (unsigned long long)tot.events_forwarded,
 	    (unsigned long long)tot.syncs, (unsigned long long)tot.sync_events_sent,

@@ -58,6 +58,12 @@ awk -v d="$(col "$f" deg_mean)" -v m="$(col "$f" deg_max)" 'BEGIN { exit !(d >= 
 coalesced() { sed -n 's/.* own events (\([0-9]*\) coalesced).*/\1/p' "$1" | tail -1; }
 c1=$(coalesced "$dir/stderr")
 [ -n "$c1" ] && [ "$c1" -gt 0 ] || fail "mesh: own events coalesced '$c1', want > 0"
+# ... and never signed: one signature per event sent (every change is
+# either signed or folded into a later signed event)
+own=$(sed -n 's/.*nodes up: \([0-9]*\) own events.*/\1/p' "$dir/stderr" | tail -1)
+signed=$(sed -n 's/.* coalesced), \([0-9]*\) signed,.*/\1/p' "$dir/stderr" | tail -1)
+[ -n "$signed" ] && [ "$((signed + c1))" = "$own" ] ||
+  fail "mesh: $own own events, $c1 coalesced, '$signed' signed"
 "$bin" sim --quiet --nodes 60 --duration 60 --announce-ms 0 --csv "$dir/noann.csv" 2>"$dir/noann.err" ||
   fail "announce-ms 0: exit $?"
 [ "$(coalesced "$dir/noann.err")" = 0 ] || fail "announce-ms 0: $(coalesced "$dir/noann.err") coalesced"

@@ -311,6 +311,71 @@ test_out_of_order(void)
 	node_free(&y);
 }
 
+/* Changes held and signed as one (mm_gossip_local with out NULL, then
+ * mm_gossip_seal): our map has every change at once, one signature covers
+ * the burst, the sealed event carries the whole list under a sequence
+ * number above every held change's, a receiver gets that list, and the
+ * event coming back is a duplicate (or, once the ring forgot it, stale). */
+static void
+test_seal(void)
+{
+	struct node a, r, x, y, z;
+	node_new(&a, DIFF, 3);
+	node_new(&r, DIFF, 3);
+	node_new(&x, DIFF, 3);
+	node_new(&y, DIFF, 3);
+	node_new(&z, DIFF, 3);
+	mm_w_event_t e, fwd;
+	CHECK_EQ(mm_gossip_seal(a.g, NOW, 1, &e), -ENOENT); /* nothing held */
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, x.id.id, MM_PS_OUT, NOW, 1, &e), 0);
+	uint32_t first = e.seq;
+	CHECK_EQ(mm_gossip_receive(r.g, &e, NOW, 1, &fwd), MM_G_FORWARD);
+	CHECK_EQ(mm_gossip_seal(a.g, NOW, 1, &e), -ENOENT); /* signed already */
+	CHECK_EQ(stats(&a).local, 1);
+	/* a burst: y in, z out, x gone; none signed */
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, y.id.id, MM_PS_IN, NOW, 1, NULL), 0);
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, z.id.id, MM_PS_OUT, NOW, 1, NULL), 0);
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_DISCONNECT, x.id.id, MM_PS_OUT, NOW, 1, NULL), 0);
+	CHECK_EQ(stats(&a).local, 1);
+	mm_pidx_t aa = mm_ps_lookup(a.ps, a.id.id);
+	CHECK_EQ(mm_ps_claim_dir(a.ps, aa, mm_ps_lookup(a.ps, y.id.id)), MM_PS_IN);
+	CHECK_EQ(mm_ps_claim_dir(a.ps, aa, mm_ps_lookup(a.ps, z.id.id)), MM_PS_OUT);
+	CHECK_EQ(mm_ps_claim_dir(a.ps, aa, mm_ps_lookup(a.ps, x.id.id)), -1);
+	mm_pidx_t ra = mm_ps_lookup(r.ps, a.id.id);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ra, mm_ps_lookup(r.ps, x.id.id)), MM_PS_OUT);
+	/* one event for the three: the last change and the whole list */
+	mm_w_event_t s;
+	CHECK_EQ(mm_gossip_seal(a.g, NOW, 1, &s), 0);
+	CHECK_EQ(stats(&a).local, 2);
+	CHECK(s.seq > first + 3);
+	CHECK_EQ(s.kind, MM_PS_DISCONNECT);
+	CHECK(memcmp(s.peer, x.id.id, 32) == 0);
+	CHECK(s.has_nb && s.nnb == 2);
+	CHECK_EQ(mm_gossip_seal(a.g, NOW, 1, &e), -ENOENT);
+	CHECK_EQ(mm_gossip_receive(r.g, &s, NOW, 1, &fwd), MM_G_FORWARD);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ra, mm_ps_lookup(r.ps, y.id.id)), MM_PS_IN);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ra, mm_ps_lookup(r.ps, z.id.id)), MM_PS_OUT);
+	CHECK_EQ(mm_ps_claim_dir(r.ps, ra, mm_ps_lookup(r.ps, x.id.id)), -1);
+	/* back at a: a duplicate; and with the ring forgotten (a fresh dedup
+	 * ring on the same map), stale: our record carries the sealed seq */
+	CHECK_EQ(mm_gossip_receive(a.g, &s, NOW, 1, &fwd), MM_G_DUP);
+	mm_gossip_t *g2;
+	mm_dedup_t *d2;
+	mm_gossip_config_t c;
+	mm_gossip_config_default(&c);
+	c.difficulty = DIFF;
+	CHECK_EQ(mm_dedup_create(NULL, &d2), 0);
+	CHECK_EQ(mm_gossip_create(&c, &a.id, a.ps, d2, &g2), 0);
+	CHECK_EQ(mm_gossip_receive(g2, &s, NOW, 1, &fwd), MM_G_STALE);
+	mm_gossip_destroy(g2);
+	mm_dedup_destroy(d2);
+	node_free(&a);
+	node_free(&r);
+	node_free(&x);
+	node_free(&y);
+	node_free(&z);
+}
+
 /* A Sybil flood of genuine identities: once the map is at its bound, their
  * events are dropped as MM_G_FULL (not misbehaviour: the relays that pass
  * them on are not at fault), the map never grows past the bound, and an
@@ -368,6 +433,7 @@ main(void)
 	RUN(test_attacks);
 	RUN(test_line);
 	RUN(test_out_of_order);
+	RUN(test_seal);
 	RUN(test_map_full);
 	fprintf(stderr, "test_gossip: ok\n");
 	return 0;

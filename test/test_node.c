@@ -114,6 +114,13 @@ test_map_converges(void)
 	CHECK_EQ(s.events_bad, 0);
 	CHECK_EQ(mm_node_peers(nodes[2]), 1);
 	CHECK_EQ(edge_at(2, 1, 3), MM_EDGE_CONFIRMED); /* learnt two hops away */
+	/* 0's link changes (three links, and more as it runs): each signed,
+	 * or held and folded into a later signed event (the throttle), none
+	 * lost (its list is in every map, above) */
+	WAIT_FOR((mm_node_stats(nodes[0], &s), s.events_signed + s.events_coalesced ==
+	    s.events_local));
+	CHECK_GE(s.events_local, 3);
+	CHECK_GE(s.events_signed, 1);
 	fprintf(stderr, "   4 nodes: every map has the 4 edges, confirmed\n");
 }
 
