@@ -64,7 +64,7 @@ struct opts {
 	int young_inbound;
 	double churn_mean_s, churn_shape, offline_mean_s;
 	mm_simnet_config_t net;
-	const char *csv;
+	const char *csv, *inexact;
 	int quiet;
 };
 
@@ -85,6 +85,9 @@ static bool PARTED; /* the partition is on: a node that starts takes its zone */
 /* churn: leaves and returns since the last sample, and in all */
 static unsigned CH_LEFT, CH_BACK;
 static uint64_t CH_LEFT_ALL, CH_BACK_ALL;
+/* --inexact: where the maps that are not exact differ from the truth */
+static FILE *INX;
+static uint64_t INX_T;
 
 static double
 now_wall(void)
@@ -159,6 +162,10 @@ usage(FILE *f)
 	    "  --observers K        nodes whose maps are measured (default all up to\n"
 	    "                       1000 nodes, else 200, spread evenly)\n"
 	    "  --csv FILE           the CSV (default: standard output)\n"
+	    "  --inexact FILE       at each sample, for each observer whose map is\n"
+	    "                       not exact: the true links it lacks (at most 16),\n"
+	    "                       with both ends' records in its map against\n"
+	    "                       their own (sequence numbers, claims)\n"
 	    "  --quiet              no progress line\n"
 	    "\n"
 	    "exit codes: 0 done, 1 failure, 2 bad command line\n");
@@ -215,7 +222,7 @@ parse(int argc, char **argv)
 		{"attack", 1, 0, 'A'}, {"victims", 1, 0, 'V'}, {"attack-lone", 0, 0, 'Z'},
 		{"eager", 1, 0, 'E'}, {"ihave-ms", 1, 0, 'I'}, {"sync-events", 1, 0, 'Y'},
 		{"sync-events-max", 1, 0, 'X'}, {"young-inbound", 0, 0, 'G'},
-		{"churn", 1, 0, 'C'}, {"offline", 1, 0, 'F'},
+		{"churn", 1, 0, 'C'}, {"offline", 1, 0, 'F'}, {"inexact", 1, 0, 'W'},
 		{"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	memset(&O, 0, sizeof(O));
 	O.nodes = 100;
@@ -411,6 +418,9 @@ parse(int argc, char **argv)
 		}
 		case 'c':
 			O.csv = a;
+			break;
+		case 'W':
+			O.inexact = a;
 			break;
 		case 'q':
 			O.quiet = 1;
@@ -877,6 +887,56 @@ uf_find(uint32_t *p, unsigned x)
 	return x;
 }
 
+/* A node's own record of itself: its sequence number (0: none). */
+static uint32_t
+own_seq(unsigned i)
+{
+	const mm_ps_t *ps = mm_node_map(S[i].node);
+	mm_pidx_t me = mm_ps_lookup(ps, S[i].id.id);
+	return me == MM_PIDX_NONE ? 0 : mm_ps_seq(ps, me);
+}
+
+/* --inexact: observer o's map against the true links (adj, deg). */
+static void
+explain(unsigned o, const mm_ps_t *ps, const uint32_t *idx, const uint32_t *adj,
+    const uint8_t *deg, unsigned have, uint64_t ne, unsigned links)
+{
+	fprintf(INX, "%.1f observer %u (%02x%02x%02x%02x): %u of %u true links, %llu "
+	    "edges in its map\n", INX_T / 1000.0, o, S[o].id.id[0], S[o].id.id[1],
+	    S[o].id.id[2], S[o].id.id[3], have, links, (unsigned long long)ne);
+	mm_pidx_t nb[64];
+	unsigned shown = 0;
+	for (unsigned i = 0; i < NT && shown < 16; i++) {
+		if (!S[i].up)
+			continue;
+		unsigned nc = idx[i] == MM_PIDX_NONE ? 0 : mm_ps_confirmed(ps, idx[i], nb, 64);
+		for (unsigned j = 0; j < deg[i] && shown < 16; j++) {
+			unsigned k = adj[(size_t)i * 32 + j];
+			if (k <= i || !S[k].up)
+				continue;
+			unsigned x = 0;
+			while (x < nc && (idx[k] == MM_PIDX_NONE || nb[x] != idx[k]))
+				x++;
+			if (x < nc)
+				continue;
+			shown++;
+			fprintf(INX, "  lacks %u-%u:", i, k);
+			unsigned e[2] = {i, k};
+			for (int s = 0; s < 2; s++) {
+				unsigned a = e[s], b = e[1 - s];
+				fprintf(INX, " %u: seq %u here, %u own; claims %d here, %d own;", a,
+				    idx[a] == MM_PIDX_NONE ? 0 : mm_ps_seq(ps, idx[a]), own_seq(a),
+				    idx[a] == MM_PIDX_NONE || idx[b] == MM_PIDX_NONE ? -2 :
+				    mm_ps_claim_dir(ps, idx[a], idx[b]),
+				    mm_ps_claim_dir(mm_node_map(S[a].node),
+				        mm_ps_lookup(mm_node_map(S[a].node), S[a].id.id),
+				        mm_ps_lookup(mm_node_map(S[a].node), S[b].id.id)));
+			}
+			fputc('\n', INX);
+		}
+	}
+}
+
 static void
 measure(uint64_t dt_ms, struct sample *out)
 {
@@ -1001,6 +1061,8 @@ measure(uint64_t dt_ms, struct sample *out)
 		uint64_t ne = 0;
 		if (mm_ps_edges_digest(ps, &ne) == truth_digest && ne == out->links)
 			out->exact++;
+		else if (INX != NULL)
+			explain(o, ps, idx, adj, deg, have, ne, out->links);
 		phantom += ne > have ? (double)(ne - have) / (double)ne : 0;
 		mm_ps_stats_t st;
 		mm_ps_stats(ps, &st);
@@ -1037,6 +1099,10 @@ main(int argc, char **argv)
 		return 2;
 	if (getenv("MESHMAP_LOG") == NULL) /* else the nodes log at that level */
 		mm_log_set_level(MM_LOG_ERROR);
+	if (O.inexact != NULL && (INX = fopen(O.inexact, "w")) == NULL) {
+		fprintf(stderr, "meshmap sim: %s: %s\n", O.inexact, strerror(errno));
+		return 1;
+	}
 	FILE *csv = stdout;
 	if (O.csv != NULL && (csv = fopen(O.csv, "w")) == NULL) {
 		fprintf(stderr, "meshmap sim: %s: %s\n", O.csv, strerror(errno));
@@ -1138,7 +1204,10 @@ main(int argc, char **argv)
 		}
 		if (t >= next_sample || t == end) {
 			struct sample s;
+			INX_T = t;
 			measure(t - last_sample, &s);
+			if (INX != NULL)
+				fflush(INX);
 			last_sample = t;
 			next_sample = t + O.sample_ms;
 			fprintf(csv, "%.1f,%u,%u,%u,%.2f,%u,%.6f,%.6f,%u,%u,%.2f,%.2f,%.1f,"

@@ -24,12 +24,22 @@ col() {
 }
 
 # determinism
-sim --nodes 50 --duration 40 --seed 7 --csv "$dir/a.csv" || fail "sim exit $?"
+# (--inexact only reads the maps: the same CSV with it)
+sim --nodes 50 --duration 40 --seed 7 --csv "$dir/a.csv" --inexact "$dir/a.inx" || fail "sim exit $?"
 sim --nodes 50 --duration 40 --seed 7 --csv "$dir/b.csv" || fail "sim exit $?"
 sim --nodes 50 --duration 40 --seed 8 --csv "$dir/c.csv" || fail "sim exit $?"
 cmp -s "$dir/a.csv" "$dir/b.csv" || fail "seed 7 twice: the CSVs differ"
 cmp -s "$dir/a.csv" "$dir/c.csv" && fail "seeds 7 and 8 gave the same CSV"
 [ "$(wc -l <"$dir/a.csv")" -ge 10 ] || fail "too few rows: $(wc -l <"$dir/a.csv")"
+# --inexact: at each sample, one entry per map not exact (up - exact), and
+# a map short of true links names at least one it lacks
+awk -F, 'NR == FNR { if (FNR > 1) { want[$1] = $2 - $9; if ($2 > $9) some = 1 }; next }
+  / observer / { got[$1]++; if ($4 < $6) short = 1 }
+  /^  lacks / { lacks++ }
+  END { for (t in want) if (want[t] != got[t] + 0) { print "t " t ": " got[t] + 0 " entries, want " want[t]; bad = 1 }
+    if (!some) { print "no sample with a map not exact"; bad = 1 }
+    if (short && !lacks) { print "maps short of links, none named"; bad = 1 }
+    exit bad }' "$dir/a.csv" FS=' ' "$dir/a.inx" || fail "--inexact: entries do not match the CSV"
 
 # fixed topologies: links, maximum degree, every map exact
 check_topo() { # topology nodes links deg_max
