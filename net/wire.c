@@ -643,18 +643,82 @@ fast_event_params(struct rd *r, mm_w_event_t *e)
 	return !(e->nnb < 32 && (e->nbd >> e->nnb) != 0);
 }
 
-int
-mm_wire_decode_event_fast(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m)
+enum { DK_PUB, DK_POW, DK_ROUTE, DK_AT, DK_RR, DK_NONCE, DK_TS, DK_DATA, DK_SIG,
+	DK__N };
+
+/* A direct message's params without a rewrite (rw: the general path's),
+ * every check of dec_direct; route and data point into the frame, as the
+ * general path's point into its input. */
+static bool
+fast_direct_params(struct rd *r, mm_w_direct_t *d)
+{
+	static const char *const keys[DK__N] = {"pub", "pow", "route", "at", "rr",
+	    "nonce", "ts", "data", "sig"};
+	static const uint8_t lens[DK__N] = {3, 3, 5, 2, 2, 5, 2, 4, 3};
+	static const uint64_t max[DK__N] = {[DK_POW] = UINT64_MAX,
+	    [DK_AT] = MM_WIRE_ROUTE_MAX - 1, [DK_RR] = 1, [DK_NONCE] = UINT64_MAX,
+	    [DK_TS] = UINT64_MAX};
+	uint32_t n, have = 0;
+	uint64_t u[DK__N] = {0};
+	if (!rd_map(r, &n))
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *s;
+		uint32_t sl;
+		if (!rd_raw(r, 0, &s, &sl))
+			return false;
+		int k = rd_key(s, sl, keys, lens, DK__N);
+		if (k < 0 || (have & 1u << k))
+			return false;
+		have |= 1u << k;
+		if (k == DK_PUB || k == DK_SIG) {
+			uint32_t want = k == DK_SIG ? 64 : 32;
+			if (!rd_raw(r, 1, &s, &sl) || sl != want)
+				return false;
+			memcpy(k == DK_SIG ? d->sig : d->pub, s, want);
+		} else if (k == DK_ROUTE || k == DK_DATA) {
+			if (!rd_raw(r, 1, &s, &sl) || (k == DK_DATA ? sl > MM_WIRE_DATA_MAX :
+			    sl < 64 || sl > 32 * MM_WIRE_ROUTE_MAX))
+				return false;
+			mm_bytes_t *b = k == DK_ROUTE ? &d->route : &d->data;
+			b->ptr = s;
+			b->len = sl;
+		} else if (!rd_uint(r, max[k], &u[k]))
+			return false;
+	}
+	if ((have | 1u << DK_RR) != (1u << DK__N) - 1 || !route_ok(&d->route) ||
+	    u[DK_AT] == 0 || u[DK_AT] >= d->route.len / 32)
+		return false;
+	d->pow = u[DK_POW];
+	d->at = (uint8_t)u[DK_AT];
+	d->rr = (uint8_t)u[DK_RR];
+	d->nonce = u[DK_NONCE];
+	d->ts = u[DK_TS];
+	return true;
+}
+
+static bool
+fast_params(struct rd *r, int type, mm_wire_msg_t *m)
+{
+	return type == MM_W_EVENT ? fast_event_params(r, &m->u.event) :
+	    fast_direct_params(r, &m->u.direct);
+}
+
+/* The envelope {cmd, req?, params} of a frame whose cmd is `cmd` (cl
+ * bytes), read in place; the params by fast_params. 1: m filled. */
+static int
+fast_decode(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m, int type,
+    const char *cmd, uint8_t cl, size_t size)
 {
 	static const char *const keys[3] = {"cmd", "req", "params"};
 	static const uint8_t lens[3] = {3, 3, 6};
 	struct rd r = {frame, frame + len};
 	uint32_t n, have = 0;
 	/* Cheap refusal of other commands: the encoder writes "cmd" first. */
-	if (len < 12 || frame[1] != 0xa3 || frame[5] != 0xa5 ||
-	    memcmp(frame + 6, "event", 5) != 0 || !rd_map(&r, &n))
+	if (len < 6u + cl || frame[1] != 0xa3 || frame[5] != (0xa0 | cl) ||
+	    memcmp(frame + 6, cmd, cl) != 0 || !rd_map(&r, &n))
 		return 0;
-	memset(m, 0, offsetof(mm_wire_msg_t, u) + sizeof(m->u.event));
+	memset(m, 0, offsetof(mm_wire_msg_t, u) + size);
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *s;
 		uint32_t sl;
@@ -665,9 +729,9 @@ mm_wire_decode_event_fast(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m)
 			return 0;
 		have |= 1u << k;
 		uint64_t req;
-		if (k == 0 ? !rd_raw(&r, 0, &s, &sl) || sl != 5 || memcmp(s, "event", 5) != 0 :
+		if (k == 0 ? !rd_raw(&r, 0, &s, &sl) || sl != cl || memcmp(s, cmd, cl) != 0 :
 		    k == 1 ? !rd_uint(&r, UINT32_MAX, &req) :
-		    !fast_event_params(&r, &m->u.event))
+		    !fast_params(&r, type, m))
 			return 0;
 		if (k == 1)
 			m->req = (uint32_t)req;
@@ -676,8 +740,20 @@ mm_wire_decode_event_fast(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m)
 		return 0;
 	if (r.p != r.end)
 		return 0;
-	m->type = MM_W_EVENT;
+	m->type = type;
 	return 1;
+}
+
+int
+mm_wire_decode_event_fast(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m)
+{
+	return fast_decode(frame, len, m, MM_W_EVENT, "event", 5, sizeof(m->u.event));
+}
+
+int
+mm_wire_decode_direct_fast(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m)
+{
+	return fast_decode(frame, len, m, MM_W_DIRECT, "direct", 6, sizeof(m->u.direct));
 }
 
 int
@@ -686,7 +762,8 @@ mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
 {
 	const char *dummy, **why = why_out != NULL ? why_out : &dummy;
 	*why = "";
-	if (mm_wire_decode_event_fast(frame, len, m))
+	if (mm_wire_decode_event_fast(frame, len, m) ||
+	    mm_wire_decode_direct_fast(frame, len, m))
 		return MM_WIRE_OK;
 	return mm_wire_decode_general(d, frame, len, m, why);
 }

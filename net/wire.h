@@ -241,11 +241,14 @@ void mm_wire_dec_free(mm_wire_dec_t *d);
 /* Decode one frame body. *why (if not NULL) names the problem on error. */
 int mm_wire_decode(mm_wire_dec_t *d, const uint8_t *frame, uint32_t len,
     mm_wire_msg_t *m, const char **why);
-/* The two paths mm_wire_decode takes, for tests and fuzzing: an event
- * read in place, which takes only what it can decode exactly as the
- * general path would (1: m filled; 0: not taken, m partly written), and
- * the general path (msgpack-c), which takes everything. */
+/* The paths mm_wire_decode takes, for tests and fuzzing: an event, or a
+ * direct message without a rewrite, read in place, which take only what
+ * they can decode exactly as the general path would (1: m filled; 0: not
+ * taken, m partly written), and the general path (msgpack-c), which
+ * takes everything. */
 int mm_wire_decode_event_fast(const uint8_t *frame, uint32_t len,
+    mm_wire_msg_t *m);
+int mm_wire_decode_direct_fast(const uint8_t *frame, uint32_t len,
     mm_wire_msg_t *m);
 int mm_wire_decode_general(mm_wire_dec_t *d, const uint8_t *frame,
     uint32_t len, mm_wire_msg_t *m, const char **why);

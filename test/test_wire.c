@@ -8,6 +8,7 @@
 
 #include "frame.h"
 #include "test.h"
+#include "wire_cmp.h"
 #include "wire.h"
 
 static mm_wire_dec_t *dec;
@@ -875,6 +876,213 @@ test_event_fast_path(void)
 	mm_wire_dec_free(gdec);
 }
 
+/* ---- the direct fast path agrees with the general decoder ---- */
+
+/* sb decoded both ways, as event_both; the fast path's verdict. */
+static int
+direct_both(int *rc)
+{
+	mm_wire_msg_t a, b, f;
+	const char *wa = NULL, *wb = NULL;
+	const uint8_t *p = (const uint8_t *)sb.data;
+	uint32_t n = (uint32_t)sb.size;
+	int ra = mm_wire_decode(dec, p, n, &a, &wa);
+	int rb = mm_wire_decode_general(gdec, p, n, &b, &wb);
+	int taken = mm_wire_decode_direct_fast(p, n, &f);
+	CHECK_EQ(ra, rb);
+	if (ra != MM_WIRE_OK)
+		CHECK(strcmp(wa, wb) == 0);
+	if (ra == MM_WIRE_OK) {
+		CHECK_EQ(a.type, b.type);
+		CHECK_EQ(a.req, b.req);
+		if (a.type == MM_W_DIRECT)
+			CHECK(wire_direct_same(&a.u.direct, &b.u.direct));
+	}
+	if (taken) {
+		CHECK_EQ(rb, MM_WIRE_OK);
+		CHECK_EQ(f.type, MM_W_DIRECT);
+		CHECK_EQ(f.req, b.req);
+		CHECK(wire_direct_same(&f.u.direct, &b.u.direct));
+	}
+	*rc = ra;
+	return taken;
+}
+
+enum {
+	DV_PLAIN, DV_REQ, DV_RR, DV_RR0, DV_DATA0, DV_DATA_MAX, DV_ROUTE16,
+	DV_REORDER, DV_WIDE_INTS, DV_STR8_KEYS, DV_BIN16, DV_MAP16,
+	/* left to the general path, which accepts */
+	DV_RW, DV_UNKNOWN_KEY, DV_SIGNED_INT, DV_CMD_LAST,
+	/* refused */
+	DV_AT0, DV_AT_DST1, DV_RR2, DV_ROUTE1, DV_ROUTE17, DV_ROUTE_ODD,
+	DV_ROUTE_REPEAT, DV_DATA_BIG, DV_SIG63, DV_NO_NONCE, DV_DUP_AT,
+	DV_TRAILING, DV_PUB_STR,
+	DV__N
+};
+
+static void
+direct_variant(int v)
+{
+	static uint8_t z[MM_WIRE_DATA_MAX + 1];
+	for (size_t i = 0; i < sizeof(z); i++)
+		z[i] = (uint8_t)(i * 31 + 5);
+	unsigned hops = v == DV_ROUTE16 ? 16 : v == DV_ROUTE1 ? 1 : v == DV_ROUTE17 ? 17 : 4;
+	uint8_t route[32 * 17];
+	for (unsigned i = 0; i < 17; i++)
+		fill(route + 32 * i, 32, (uint8_t)(i + 1));
+	if (v == DV_ROUTE_REPEAT)
+		memcpy(route + 64, route + 32, 32);
+	size_t rlen = 32 * hops + (v == DV_ROUTE_ODD ? 5 : 0);
+	size_t dlen = v == DV_DATA0 ? 0 : v == DV_DATA_MAX ? MM_WIRE_DATA_MAX :
+	    v == DV_DATA_BIG ? MM_WIRE_DATA_MAX + 1 : 300;
+	begin();
+	msgpack_pack_map(&pk, 2 + (v == DV_REQ));
+	if (v != DV_CMD_LAST) {
+		str("cmd");
+		str("direct");
+	}
+	if (v == DV_REQ) {
+		str("req");
+		msgpack_pack_uint32(&pk, 77);
+	}
+	str("params");
+	unsigned nkeys = 8 + (v == DV_RR || v == DV_RR0 || v == DV_RR2 || v == DV_RW) +
+	    (v == DV_RW) + (v == DV_UNKNOWN_KEY) + (v == DV_DUP_AT) - (v == DV_NO_NONCE);
+	if (v == DV_MAP16) {
+		uint8_t h[3] = {0xde, 0, (uint8_t)nkeys};
+		raw(h, 3);
+	} else
+		msgpack_pack_map(&pk, nkeys);
+	int fv = v == DV_WIDE_INTS ? FV_WIDE_INTS : v == DV_STR8_KEYS ? FV_STR8_KEYS :
+	    v == DV_BIN16 ? FV_BIN16 : v == DV_PUB_STR ? FV_PUB_STR : FV_PLAIN;
+	if (v == DV_REORDER) {
+		ukey("ts", 1700000000123ull, fv);
+		bkey("sig", 64, fv);
+		ukey("at", 2, fv);
+		ukey("nonce", 99, fv);
+	}
+	bkey("pub", 32, fv);
+	ukey("pow", UINT64_MAX, fv);
+	vkey("route", fv);
+	msgpack_pack_bin(&pk, rlen);
+	msgpack_pack_bin_body(&pk, route, rlen);
+	if (v != DV_REORDER) {
+		vkey("at", fv);
+		if (v == DV_SIGNED_INT) {
+			uint8_t b[2] = {0xd0, 2}; /* int8, not negative */
+			raw(b, 2);
+		} else if (v == DV_WIDE_INTS) {
+			uint8_t b[9] = {0xcf, 0, 0, 0, 0, 0, 0, 0, 2};
+			raw(b, 9);
+		} else
+			msgpack_pack_uint8(&pk, v == DV_AT0 ? 0 : v == DV_AT_DST1 ? (uint8_t)hops :
+			    v == DV_ROUTE16 ? 15 : 2);
+		if (v != DV_NO_NONCE)
+			ukey("nonce", 99, fv);
+		ukey("ts", 1700000000123ull, fv);
+	}
+	if (v == DV_RR || v == DV_RR0 || v == DV_RR2 || v == DV_RW)
+		ukey("rr", v == DV_RR0 ? 0 : v == DV_RR2 ? 2 : 1, fv);
+	vkey("data", fv);
+	msgpack_pack_bin(&pk, dlen);
+	msgpack_pack_bin_body(&pk, z, dlen);
+	if (v != DV_REORDER)
+		bkey("sig", v == DV_SIG63 ? 63 : 64, fv);
+	if (v == DV_RW) { /* the rewriter, relay 1, kept hops 0..1 */
+		str("rw");
+		msgpack_pack_map(&pk, 5);
+		str("route0");
+		msgpack_pack_bin(&pk, 32 * 5);
+		uint8_t r0[32 * 5];
+		memcpy(r0, route, 64);
+		fill(r0 + 64, 64, 200);
+		memcpy(r0 + 128, route + 96, 32);
+		msgpack_pack_bin_body(&pk, r0, sizeof(r0));
+		bkey("pub", 32, FV_PLAIN);
+		ukey("pow", 5, FV_PLAIN);
+		ukey("at", 1, FV_PLAIN);
+		bkey("sig", 64, FV_PLAIN);
+	}
+	if (v == DV_UNKNOWN_KEY) {
+		str("future");
+		msgpack_pack_nil(&pk);
+	}
+	if (v == DV_DUP_AT)
+		ukey("at", 1, fv);
+	if (v == DV_CMD_LAST) {
+		str("cmd");
+		str("direct");
+	}
+	if (v == DV_TRAILING)
+		raw("\xc0", 1);
+}
+
+static void
+test_direct_fast_path(void)
+{
+	gdec = mm_wire_dec_new();
+	for (int v = 0; v < DV__N; v++) {
+		direct_variant(v);
+		int rc, taken = direct_both(&rc);
+		if (v < DV_RW) {
+			if (!taken)
+				fprintf(stderr, "variant %d not taken\n", v);
+			CHECK_EQ(taken, 1);
+			CHECK_EQ(rc, MM_WIRE_OK);
+		} else if (v < DV_AT0) {
+			CHECK_EQ(taken, 0);
+			CHECK_EQ(rc, MM_WIRE_OK);
+		} else {
+			CHECK_EQ(taken, 0);
+			if (rc == MM_WIRE_OK)
+				fprintf(stderr, "variant %d accepted\n", v);
+			CHECK(rc != MM_WIRE_OK);
+		}
+	}
+	/* What mm_wire_encode writes is the fast path's, every field read;
+	 * every truncation and every one-bit change agrees too. */
+	mm_wire_msg_t in, out;
+	memset(&in, 0, sizeof(in));
+	in.type = MM_W_DIRECT;
+	in.req = 3;
+	mm_w_direct_t *d = &in.u.direct;
+	uint8_t route[32 * 5], data[200];
+	for (unsigned i = 0; i < 5; i++)
+		fill(route + 32 * i, 32, (uint8_t)(40 + i));
+	fill(data, sizeof(data), 9);
+	fill(d->pub, 32, 1);
+	fill(d->sig, 64, 3);
+	d->pow = 0x0123456789abcdefull;
+	d->route = (mm_bytes_t){route, sizeof(route)};
+	d->data = (mm_bytes_t){data, sizeof(data)};
+	d->at = 3;
+	d->rr = 1;
+	d->nonce = 0xfeedfacecafebeefull;
+	d->ts = 1700000000999ull;
+	int n = mm_wire_encode(&in, buf, sizeof(buf));
+	CHECK_GT(n, 4);
+	CHECK_EQ(mm_wire_decode_direct_fast(buf + 4, (uint32_t)n - 4, &out), 1);
+	CHECK_EQ(out.type, MM_W_DIRECT);
+	CHECK_EQ(out.req, 3u);
+	CHECK(wire_direct_same(&out.u.direct, d));
+	for (int cut = 1; cut < n - 4; cut++) {
+		msgpack_sbuffer_clear(&sb);
+		raw(buf + 4, (size_t)cut);
+		int rc;
+		CHECK_EQ(direct_both(&rc), 0);
+		CHECK(rc != MM_WIRE_OK);
+	}
+	for (int at = 0; at < n - 4; at++)
+		for (int x = 1; x < 256; x <<= 1) {
+			msgpack_sbuffer_clear(&sb);
+			raw(buf + 4, (size_t)(n - 4));
+			sb.data[at] ^= (char)x;
+			int rc;
+			direct_both(&rc);
+		}
+	mm_wire_dec_free(gdec);
+}
+
 int
 main(void)
 {
@@ -889,6 +1097,7 @@ main(void)
 	RUN(test_event_lists);
 	RUN(test_digest_want);
 	RUN(test_event_fast_path);
+	RUN(test_direct_fast_path);
 	msgpack_sbuffer_destroy(&sb);
 	mm_wire_dec_free(dec);
 	fprintf(stderr, "test_wire: ok\n");

@@ -1,14 +1,15 @@
 /* libFuzzer: one frame body through the wire decoder. Properties checked:
  * msgpack-c accepts whatever the structural check accepts (the two parsers
- * agree), the event fast path agrees with the general decoder, and a
- * message that decodes re-encodes to bytes that decode to the same
- * message. */
+ * agree), the event and direct fast paths agree with the general
+ * decoder, and a message that decodes re-encodes to bytes that decode to
+ * the same message. */
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mpcheck.h"
 #include "wire.h"
+#include "../wire_cmp.h"
 
 static mm_wire_dec_t *dec, *dec2;
 static uint8_t out[1 << 17];
@@ -48,8 +49,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fast && (rg != MM_WIRE_OK || g.type != MM_W_EVENT || g.req != m2.req ||
 	        memcmp(&g.u.event, &m2.u.event, sizeof(g.u.event)) != 0))
 		abort();
+	mm_wire_msg_t m3;
+	if (mm_wire_decode_direct_fast(data, (uint32_t)size, &m3) &&
+	    (rg != MM_WIRE_OK || g.type != MM_W_DIRECT || g.req != m3.req ||
+	        !wire_direct_same(&g.u.direct, &m3.u.direct)))
+		abort();
 	int r = mm_wire_decode(dec, data, (uint32_t)size, &m, &why);
 	if (r != rg || (r != MM_WIRE_OK && strcmp(why, whyg) != 0))
+		abort();
+	if (r == MM_WIRE_OK && m.type == MM_W_DIRECT &&
+	    (g.type != MM_W_DIRECT || g.req != m.req || !wire_direct_same(&g.u.direct, &m.u.direct)))
 		abort();
 	if (r == MM_WIRE_OK && m.type == MM_W_EVENT &&
 	    (g.type != MM_W_EVENT || g.req != m.req ||
