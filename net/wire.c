@@ -586,6 +586,23 @@ rd_key(const uint8_t *s, uint32_t n, const char *const *keys,
 	return -1;
 }
 
+/* A map key, one of keys[] and not seen before (have): its index, else
+ * -1 (an unknown or repeated key is the general path's to judge). */
+static int
+rd_field(struct rd *r, const char *const *keys, const uint8_t *lens, int nkeys,
+    uint32_t *have)
+{
+	const uint8_t *s;
+	uint32_t sl;
+	if (!rd_raw(r, 0, &s, &sl))
+		return -1;
+	int k = rd_key(s, sl, keys, lens, nkeys);
+	if (k < 0 || (*have & 1u << k))
+		return -1;
+	*have |= 1u << k;
+	return k;
+}
+
 enum { EK_PUB, EK_PEER, EK_SIG, EK_KIND, EK_DIR, EK_SEQ, EK_TS, EK_TTL, EK_POW,
 	EK_NB, EK_NBD, EK__N };
 
@@ -605,12 +622,9 @@ fast_event_params(struct rd *r, mm_w_event_t *e)
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *s;
 		uint32_t sl;
-		if (!rd_raw(r, 0, &s, &sl))
+		int k = rd_field(r, keys, lens, EK__N, &have);
+		if (k < 0)
 			return false;
-		int k = rd_key(s, sl, keys, lens, EK__N);
-		if (k < 0 || (have & 1u << k))
-			return false;
-		have |= 1u << k;
 		if (k <= EK_SIG || k == EK_NB) {
 			uint8_t *dst = k == EK_PUB ? e->pub : k == EK_PEER ? e->peer :
 			    k == EK_SIG ? e->sig : (uint8_t *)e->nb;
@@ -665,12 +679,9 @@ fast_direct_params(struct rd *r, mm_w_direct_t *d)
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *s;
 		uint32_t sl;
-		if (!rd_raw(r, 0, &s, &sl))
+		int k = rd_field(r, keys, lens, DK__N, &have);
+		if (k < 0)
 			return false;
-		int k = rd_key(s, sl, keys, lens, DK__N);
-		if (k < 0 || (have & 1u << k))
-			return false;
-		have |= 1u << k;
 		if (k == DK_PUB || k == DK_SIG) {
 			uint32_t want = k == DK_SIG ? 64 : 32;
 			if (!rd_raw(r, 1, &s, &sl) || sl != want)
@@ -722,12 +733,9 @@ fast_decode(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m, int type,
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *s;
 		uint32_t sl;
-		if (!rd_raw(&r, 0, &s, &sl))
+		int k = rd_field(&r, keys, lens, 3, &have);
+		if (k < 0)
 			return 0;
-		int k = rd_key(s, sl, keys, lens, 3);
-		if (k < 0 || (have & 1u << k))
-			return 0;
-		have |= 1u << k;
 		uint64_t req;
 		if (k == 0 ? !rd_raw(&r, 0, &s, &sl) || sl != cl || memcmp(s, cmd, cl) != 0 :
 		    k == 1 ? !rd_uint(&r, UINT32_MAX, &req) :

@@ -812,17 +812,21 @@ end:
 		raw("\xc0", 1);
 }
 
+/* Variants [0, general) are the fast path's own; [general, refused) are
+ * valid but left to the general path; the rest are refused. */
 static void
-test_event_fast_path(void)
+check_variants(int nv, void (*variant)(int), int (*both)(int *), int general,
+    int refused)
 {
-	gdec = mm_wire_dec_new();
-	for (int v = 0; v < FV__N; v++) {
-		event_variant(v);
-		int rc, taken = event_both(&rc);
-		if (v < FV_UNKNOWN_KEY) { /* the fast path's own */
+	for (int v = 0; v < nv; v++) {
+		variant(v);
+		int rc, taken = both(&rc);
+		if (v < general) {
+			if (!taken)
+				fprintf(stderr, "variant %d not taken\n", v);
 			CHECK_EQ(taken, 1);
 			CHECK_EQ(rc, MM_WIRE_OK);
-		} else if (v < FV_DUP_SEQ) { /* valid, left to the general path */
+		} else if (v < refused) {
 			CHECK_EQ(taken, 0);
 			CHECK_EQ(rc, MM_WIRE_OK);
 		} else {
@@ -832,6 +836,35 @@ test_event_fast_path(void)
 			CHECK(rc != MM_WIRE_OK);
 		}
 	}
+}
+
+/* buf holds an encoded frame of n bytes: every truncation is refused by
+ * both paths, and every one-bit change is judged alike by both. */
+static void
+check_mutations(int n, int (*both)(int *))
+{
+	for (int cut = 1; cut < n - 4; cut++) {
+		msgpack_sbuffer_clear(&sb);
+		raw(buf + 4, (size_t)cut);
+		int rc;
+		CHECK_EQ(both(&rc), 0);
+		CHECK(rc != MM_WIRE_OK);
+	}
+	for (int at = 0; at < n - 4; at++)
+		for (int x = 1; x < 256; x <<= 1) {
+			msgpack_sbuffer_clear(&sb);
+			raw(buf + 4, (size_t)(n - 4));
+			sb.data[at] ^= (char)x;
+			int rc;
+			both(&rc);
+		}
+}
+
+static void
+test_event_fast_path(void)
+{
+	gdec = mm_wire_dec_new();
+	check_variants(FV__N, event_variant, event_both, FV_UNKNOWN_KEY, FV_DUP_SEQ);
 	/* What mm_wire_encode writes is the fast path's, every field read. */
 	mm_wire_msg_t in, out;
 	memset(&in, 0, sizeof(in));
@@ -857,22 +890,8 @@ test_event_fast_path(void)
 	CHECK_EQ(out.type, MM_W_EVENT);
 	CHECK_EQ(out.req, 9u);
 	CHECK(memcmp(&out.u.event, e, sizeof(*e)) == 0);
-	/* Every truncation and every one-byte change agrees too. */
-	for (int cut = 1; cut < n - 4; cut++) {
-		msgpack_sbuffer_clear(&sb);
-		raw(buf + 4, (size_t)cut);
-		int rc;
-		CHECK_EQ(event_both(&rc), 0);
-		CHECK(rc != MM_WIRE_OK);
-	}
-	for (int at = 0; at < n - 4; at++)
-		for (int x = 1; x < 256; x <<= 1) {
-			msgpack_sbuffer_clear(&sb);
-			raw(buf + 4, (size_t)(n - 4));
-			sb.data[at] ^= (char)x;
-			int rc;
-			event_both(&rc);
-		}
+	/* Every truncation and every one-bit change agrees too. */
+	check_mutations(n, event_both);
 	mm_wire_dec_free(gdec);
 }
 
@@ -1021,24 +1040,7 @@ static void
 test_direct_fast_path(void)
 {
 	gdec = mm_wire_dec_new();
-	for (int v = 0; v < DV__N; v++) {
-		direct_variant(v);
-		int rc, taken = direct_both(&rc);
-		if (v < DV_RW) {
-			if (!taken)
-				fprintf(stderr, "variant %d not taken\n", v);
-			CHECK_EQ(taken, 1);
-			CHECK_EQ(rc, MM_WIRE_OK);
-		} else if (v < DV_AT0) {
-			CHECK_EQ(taken, 0);
-			CHECK_EQ(rc, MM_WIRE_OK);
-		} else {
-			CHECK_EQ(taken, 0);
-			if (rc == MM_WIRE_OK)
-				fprintf(stderr, "variant %d accepted\n", v);
-			CHECK(rc != MM_WIRE_OK);
-		}
-	}
+	check_variants(DV__N, direct_variant, direct_both, DV_RW, DV_AT0);
 	/* What mm_wire_encode writes is the fast path's, every field read;
 	 * every truncation and every one-bit change agrees too. */
 	mm_wire_msg_t in, out;
@@ -1065,21 +1067,7 @@ test_direct_fast_path(void)
 	CHECK_EQ(out.type, MM_W_DIRECT);
 	CHECK_EQ(out.req, 3u);
 	CHECK(wire_direct_same(&out.u.direct, d));
-	for (int cut = 1; cut < n - 4; cut++) {
-		msgpack_sbuffer_clear(&sb);
-		raw(buf + 4, (size_t)cut);
-		int rc;
-		CHECK_EQ(direct_both(&rc), 0);
-		CHECK(rc != MM_WIRE_OK);
-	}
-	for (int at = 0; at < n - 4; at++)
-		for (int x = 1; x < 256; x <<= 1) {
-			msgpack_sbuffer_clear(&sb);
-			raw(buf + 4, (size_t)(n - 4));
-			sb.data[at] ^= (char)x;
-			int rc;
-			direct_both(&rc);
-		}
+	check_mutations(n, direct_both);
 	mm_wire_dec_free(gdec);
 }
 
