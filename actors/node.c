@@ -1042,12 +1042,7 @@ encode_buf(const mm_wire_msg_t *m)
 	int len = mm_wire_encode(m, tmp, sizeof(tmp));
 	if (len < 0)
 		return NULL;
-	mm_buf_t *b = mm_buf_alloc((uint32_t)len);
-	if (b == NULL)
-		return NULL;
-	memcpy(b->data, tmp, (size_t)len);
-	b->len = (uint32_t)len;
-	return b;
+	return mm_buf_copy(tmp, (uint32_t)len);
 }
 
 static void send_buf(mm_node_t *n, mm_actor_t *conn, mm_buf_t *b);

@@ -229,6 +229,10 @@ typedef struct mm_buf {
 } mm_buf_t;
 
 mm_buf_t *mm_buf_alloc(uint32_t cap); /* refs = 1, len = 0; NULL on ENOMEM */
+/* A buffer holding a copy of data[len], never to be written after: the
+ * simulator hands out one shared buffer for identical bytes (thousands of
+ * simulated nodes log the same frames); the server, a fresh one. */
+mm_buf_t *mm_buf_copy(const void *data, uint32_t len);
 void mm_buf_ref(mm_buf_t *b);
 void mm_buf_release(mm_buf_t *b);     /* frees at zero; NULL is a no-op */
 
