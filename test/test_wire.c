@@ -633,10 +633,14 @@ test_bad_msgpack(void)
 
 static mm_wire_dec_t *gdec;
 
-/* Decode sb both ways; the results must agree; returns the fast path's
- * verdict (1 taken, 0 left to the general path). */
+typedef int (*fast_fn)(const uint8_t *, uint32_t, mm_wire_msg_t *);
+typedef int (*same_fn)(const mm_wire_msg_t *, const mm_wire_msg_t *);
+
+/* Decode sb both ways (mm_wire_decode and the general path) and with the
+ * fast path `fast` for messages of `type`; the results must agree.
+ * Returns the fast path's verdict (1 taken, 0 left to the general path). */
 static int
-event_both(int *rc)
+fast_both(int *rc, fast_fn fast, int type, same_fn same)
 {
 	mm_wire_msg_t a, b, f;
 	const char *wa = NULL, *wb = NULL;
@@ -644,24 +648,36 @@ event_both(int *rc)
 	uint32_t n = (uint32_t)sb.size;
 	int ra = mm_wire_decode(dec, p, n, &a, &wa);
 	int rb = mm_wire_decode_general(gdec, p, n, &b, &wb);
-	int taken = mm_wire_decode_event_fast(p, n, &f);
+	int taken = fast(p, n, &f);
 	CHECK_EQ(ra, rb);
 	if (ra != MM_WIRE_OK)
 		CHECK(strcmp(wa, wb) == 0); /* the same reason */
 	if (ra == MM_WIRE_OK) {
 		CHECK_EQ(a.type, b.type);
 		CHECK_EQ(a.req, b.req);
-		if (a.type == MM_W_EVENT)
-			CHECK(memcmp(&a.u.event, &b.u.event, sizeof(a.u.event)) == 0);
+		if (a.type == type)
+			CHECK(same(&a, &b));
 	}
 	if (taken) {
 		CHECK_EQ(rb, MM_WIRE_OK); /* it takes nothing the general path refuses */
-		CHECK_EQ(f.type, MM_W_EVENT);
+		CHECK_EQ(f.type, type);
 		CHECK_EQ(f.req, b.req);
-		CHECK(memcmp(&f.u.event, &b.u.event, sizeof(f.u.event)) == 0);
+		CHECK(same(&f, &b));
 	}
 	*rc = ra;
 	return taken;
+}
+
+static int
+same_event(const mm_wire_msg_t *a, const mm_wire_msg_t *b)
+{
+	return memcmp(&a->u.event, &b->u.event, sizeof(a->u.event)) == 0;
+}
+
+static int
+event_both(int *rc)
+{
+	return fast_both(rc, mm_wire_decode_event_fast, MM_W_EVENT, same_event);
 }
 
 /* One event body: variant v changes one thing. */
@@ -897,34 +913,16 @@ test_event_fast_path(void)
 
 /* ---- the direct fast path agrees with the general decoder ---- */
 
-/* sb decoded both ways, as event_both; the fast path's verdict. */
+static int
+same_direct(const mm_wire_msg_t *a, const mm_wire_msg_t *b)
+{
+	return wire_direct_same(&a->u.direct, &b->u.direct);
+}
+
 static int
 direct_both(int *rc)
 {
-	mm_wire_msg_t a, b, f;
-	const char *wa = NULL, *wb = NULL;
-	const uint8_t *p = (const uint8_t *)sb.data;
-	uint32_t n = (uint32_t)sb.size;
-	int ra = mm_wire_decode(dec, p, n, &a, &wa);
-	int rb = mm_wire_decode_general(gdec, p, n, &b, &wb);
-	int taken = mm_wire_decode_direct_fast(p, n, &f);
-	CHECK_EQ(ra, rb);
-	if (ra != MM_WIRE_OK)
-		CHECK(strcmp(wa, wb) == 0);
-	if (ra == MM_WIRE_OK) {
-		CHECK_EQ(a.type, b.type);
-		CHECK_EQ(a.req, b.req);
-		if (a.type == MM_W_DIRECT)
-			CHECK(wire_direct_same(&a.u.direct, &b.u.direct));
-	}
-	if (taken) {
-		CHECK_EQ(rb, MM_WIRE_OK);
-		CHECK_EQ(f.type, MM_W_DIRECT);
-		CHECK_EQ(f.req, b.req);
-		CHECK(wire_direct_same(&f.u.direct, &b.u.direct));
-	}
-	*rc = ra;
-	return taken;
+	return fast_both(rc, mm_wire_decode_direct_fast, MM_W_DIRECT, same_direct);
 }
 
 enum {
