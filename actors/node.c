@@ -4247,9 +4247,7 @@ shard_seal(struct gshard *g, struct peer_msg *pm)
 	pm->sealed = 1;
 	if (mm_gossip_seal(g->g, unix_ms(), store_now(n), &m.u.event) == 0 &&
 	    (pm->buf = encode_buf(&m)) != NULL) {
-		memcpy(pm->origin, n->id.id, 32);
-		pm->oseq = m.u.event.seq;
-		pm->ev.has_nb = 1;
+		pm->oseq = m.u.event.seq; /* the origin is us, the list whole */
 		bump(&n->st_signed);
 	}
 	to_node(g, N_FWD, pm);

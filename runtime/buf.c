@@ -30,8 +30,6 @@ mm_buf_alloc(uint32_t cap)
 #include "siphash.h"
 #include <string.h>
 
-#define BUF_INTERNED 1u
-
 struct islot {
 	uint64_t h;
 	mm_buf_t *b;
@@ -83,7 +81,8 @@ mm_buf_copy(const void *data, uint32_t len)
 		return NULL;
 	memcpy(b->data, data, len);
 	b->len = len;
-	b->reserved = BUF_INTERNED;
+	b->reserved = (uint32_t)h; /* odd, so never 0: interned, and where its
+	                            * probe starts (the mask is below 2^32) */
 	itab[j].h = h;
 	itab[j].b = b;
 	ilen++;
@@ -94,7 +93,7 @@ mm_buf_copy(const void *data, uint32_t len)
 static void
 iremove(mm_buf_t *b)
 {
-	uint32_t mask = icap - 1, j = (uint32_t)ihash(b->data, b->len) & mask;
+	uint32_t mask = icap - 1, j = b->reserved & mask;
 	while (itab[j].b != b)
 		j = (j + 1) & mask;
 	for (uint32_t k = (j + 1) & mask; itab[k].h != 0; k = (k + 1) & mask) {
@@ -135,7 +134,7 @@ mm_buf_release(mm_buf_t *b)
 	/* acq_rel: every holder's reads happen before the free. */
 	if (b != NULL && __atomic_fetch_sub(&b->refs, 1, __ATOMIC_ACQ_REL) == 1) {
 #ifdef MM_SIMULATOR
-		if (b->reserved & BUF_INTERNED)
+		if (b->reserved != 0)
 			iremove(b);
 #endif
 		free(b);
