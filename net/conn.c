@@ -757,7 +757,13 @@ keepalive(mm_conn_t *c)
 		conn_close(c, MM_CLOSE_IDLE, "nothing received");
 		return;
 	}
-	if (now - c->last_tx_ms >= n->cfg.ping_interval_ms && c->ping_us == 0) {
+	/* Ping when we have sent nothing for an interval (the peer's idle
+	 * timer), and also when we have heard nothing for one: a peer we
+	 * stream to may have nothing to say, and with a longer ping interval
+	 * than our idle timeout it would be closed alive; its pong is what
+	 * we hear. */
+	if ((now - c->last_tx_ms >= n->cfg.ping_interval_ms ||
+	    now - c->last_rx_ms >= n->cfg.ping_interval_ms) && c->ping_us == 0) {
 		mm_wire_msg_t p = {.type = MM_W_PING, .req = ++c->next_req};
 		c->ping_req = p.req;
 		c->ping_us = p.u.ping.ts = now_us();

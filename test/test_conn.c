@@ -40,6 +40,9 @@ struct node {
 	 * until the test lets go; the connections' actors, referenced */
 	atomic_int hold_on, held_n;
 	mm_actor_t *held[4096];
+	/* keep_first: the first ready connection's actor, referenced */
+	atomic_int keep_first;
+	_Atomic(mm_actor_t *) kept;
 };
 
 #define HOLD_BYTES 4096
@@ -67,6 +70,11 @@ on_ready(mm_conn_t *c, const uint8_t id[32], void *arg)
 		e.u.event.kind = 1;
 		e.u.event.seq = 4242;
 		CHECK_EQ(mm_conn_send(c, &e), 0);
+	}
+	if (atomic_load(&n->keep_first) && atomic_load(&n->kept) == NULL) {
+		mm_actor_t *ka = mm_conn_actor(c);
+		mm_actor_ref(ka);
+		atomic_store(&n->kept, ka);
 	}
 	atomic_fetch_add(&n->ready, 1);
 }
@@ -114,6 +122,7 @@ on_fault(mm_conn_t *c, int code, const char *why, void *arg)
 
 static uint32_t next_conn_mem; /* node_init: conn_mem_bytes of the next net */
 static uint32_t next_hold_cap; /* and hold_cap, if not 0 */
+static uint32_t next_ping_ms, next_idle_ms; /* and these, if not 0 */
 
 static void
 node_init(struct node *n, uint32_t per_ip, uint32_t pending, uint32_t hs_ms,
@@ -127,8 +136,8 @@ node_init(struct node *n, uint32_t per_ip, uint32_t pending, uint32_t hs_ms,
 	c.network = NET;
 	c.difficulty = DIFF;
 	c.handshake_timeout_ms = hs_ms;
-	c.ping_interval_ms = 30;
-	c.idle_timeout_ms = 10000;
+	c.ping_interval_ms = next_ping_ms != 0 ? next_ping_ms : 30;
+	c.idle_timeout_ms = next_idle_ms != 0 ? next_idle_ms : 10000;
 	c.max_conns_per_ip = per_ip;
 	c.max_pending_per_ip = pending;
 	c.write_cap = write_cap;
@@ -311,7 +320,7 @@ expect_error_then_close(struct raw *r, uint32_t code)
 
 /* ---- tests ------------------------------------------------------------------ */
 
-static struct node a, b, lim, slow, bwa, bwb, memn, hold;
+static struct node a, b, lim, slow, bwa, bwb, memn, hold, talk, quiet;
 
 static void
 test_two_nodes(void)
@@ -643,6 +652,47 @@ test_backlog(void)
 	CHECK_EQ(stats(&hold).held, 0);
 }
 
+static void
+test_receive_only_peer(void)
+{
+	/* talk (pings every 100 ms, idle after 1.5 s) streams events to
+	 * quiet, which says nothing: its pings are every 10 s, longer than
+	 * the whole test. talk writes every 20 ms, so it has always "sent
+	 * something lately"; it must still ping because it hears nothing,
+	 * and quiet's pongs keep the link: no idle close, every event
+	 * delivered. (Before, talk pinged only when it had sent nothing and
+	 * closed quiet, alive, after 1.5 s.) */
+	struct sockaddr_in addr = loopback(talk.port);
+	atomic_store(&talk.keep_first, 1);
+	CHECK_EQ(mm_net_dial(quiet.net, (struct sockaddr *)&addr, sizeof(addr), talk.id.id), 0);
+	WAIT_FOR(atomic_load(&talk.kept) != NULL && atomic_load(&quiet.ready) == 1);
+	mm_actor_t *ca = atomic_load(&talk.kept);
+	uint64_t pongs0 = stats(&talk).pongs;
+	enum { N = 200 }; /* 4 s at one per 20 ms */
+	for (int i = 0; i < N; i++) {
+		mm_wire_msg_t e = {.type = MM_W_EVENT};
+		e.u.event.kind = 1;
+		e.u.event.seq = 4242;
+		mm_buf_t *buf = mm_buf_alloc(256);
+		CHECK(buf != NULL);
+		int n = mm_wire_encode(&e, buf->data, 256);
+		CHECK_GT(n, 0);
+		buf->len = (uint32_t)n;
+		mm_msg_t m = {.type = MM_CONN_SEND_BUF | MM_MSG_F_BUF, .ptr = buf};
+		CHECK_EQ(mm_send(ca, &m), 0);
+		usleep(20000);
+	}
+	WAIT_FOR(atomic_load(&quiet.msgs) == N);
+	mm_net_stats_t s = stats(&talk);
+	fprintf(stderr, "   %d events streamed to a peer that only answers pings; "
+	    "%llu pongs heard\n", N, (unsigned long long)(s.pongs - pongs0));
+	CHECK_EQ(closes(&talk, MM_CLOSE_IDLE), 0);
+	CHECK_EQ(atomic_load(&talk.closes), 0);
+	CHECK_EQ(atomic_load(&quiet.closes), 0);
+	CHECK_GE(s.pongs - pongs0, 3);
+	mm_actor_unref(ca);
+}
+
 int
 main(void)
 {
@@ -662,6 +712,13 @@ main(void)
 	next_hold_cap = 64u << 10;
 	node_init(&hold, 8, 8, 2000, 1u << 20);
 	next_hold_cap = 0;
+	next_ping_ms = 100;
+	next_idle_ms = 1500;
+	node_init(&talk, 8, 8, 2000, 1u << 20);
+	next_ping_ms = 10000;
+	next_idle_ms = 60000;
+	node_init(&quiet, 8, 8, 2000, 1u << 20);
+	next_ping_ms = next_idle_ms = 0;
 	RUN(test_two_nodes);
 	RUN(test_hostile_client);
 	RUN(test_handshake_timeout_and_limits);
@@ -669,6 +726,7 @@ main(void)
 	RUN(test_slow_consumer);
 	RUN(test_bandwidth);
 	RUN(test_backlog);
+	RUN(test_receive_only_peer);
 	/* Shut down: every connection closes; b saw RTTs measured. */
 	mm_rt_stop(rt);
 	CHECK_GT(atomic_load(&b.last_rtt), 0);
@@ -684,6 +742,8 @@ main(void)
 	mm_net_destroy(bwb.net);
 	mm_net_destroy(memn.net);
 	mm_net_destroy(hold.net);
+	mm_net_destroy(talk.net);
+	mm_net_destroy(quiet.net);
 	mm_rt_destroy(rt);
 	mm_id_free(&a.id);
 	mm_id_free(&b.id);
@@ -693,5 +753,7 @@ main(void)
 	mm_id_free(&bwb.id);
 	mm_id_free(&memn.id);
 	mm_id_free(&hold.id);
+	mm_id_free(&talk.id);
+	mm_id_free(&quiet.id);
 	return 0;
 }
