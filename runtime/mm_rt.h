@@ -95,8 +95,9 @@ int mm_rt_current_worker(void);
  * of the current loop iteration (what timers are measured against). */
 uint64_t mm_now_ms(void);
 
-/* Wall-clock milliseconds since the Unix epoch (CLOCK_REALTIME): event
- * timestamps, ban expiry. The simulator (mm_sim.h) gives virtual time. */
+/* Wall-clock milliseconds since the Unix epoch (CLOCK_REALTIME_COARSE: as
+ * fine as the kernel's tick, 1 to 10 ms): event timestamps, ban expiry,
+ * dedup ages. The simulator (mm_sim.h) gives virtual time. */
 uint64_t mm_wall_ms(void);
 
 /* Fill buf from the kernel's CSPRNG (getrandom), for keys and seeds.

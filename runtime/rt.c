@@ -56,8 +56,12 @@ mm_now_ms(void)
 uint64_t
 mm_wall_ms(void)
 {
+	/* The coarse clock (the kernel's tick, 1 to 10 ms): every use of wall
+	 * time here is in whole ms or s, and the node reads it once per
+	 * received event (the dedup probe), where the precise clock's
+	 * counter read was 2.4% of the time under a flood of duplicates. */
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
