@@ -148,7 +148,9 @@ struct peer {
 	uint32_t rtt_us;    /* last round trip measured (0: none yet) */
 	/* the topics it wants from us (SipHash of each; all: "*") */
 	uint8_t sub_all, nsub;
-	uint64_t sub[MM_WIRE_SUBS_MAX];
+	uint64_t *sub;      /* nsub of them; NULL until it names a topic (512
+	                     * bytes a slot inline, 128 KB a node, for a
+	                     * message most peers never send) */
 	uint64_t asked_ms;  /* our last get_peers or digest to it: never more
 	                     * often than its bucket refills (req_refill_ms) */
 	uint64_t digest_ms; /* our last digest to it: its want is answered
@@ -266,8 +268,11 @@ struct mm_node {
 	int forgot_last;
 	uint32_t req_next;
 	/* direct messages: replay filter at the destination (node actor), and
-	 * the last messages we sent, to name them in failure notices */
+	 * the last messages we sent, to name them in failure notices. Made at
+	 * the first direct message or broadcast (ring()): 2 MB each by
+	 * default, which a node that never sees either need not hold. */
 	mm_dedup_t *ddedup, *bdedup;
+	mm_dedup_config_t dd_cfg[2]; /* theirs, keys drawn at creation */
 	/* our topics (node actor): delivered to us; announced to every link
 	 * with "*" too when we relay every topic (cfg.relay_topics) */
 	char topics[MM_WIRE_SUBS_MAX][MM_WIRE_TOPIC_MAX + 1];
@@ -432,6 +437,9 @@ release_peers(mm_node_t *n)
 		free(n->peers[i].toask);
 		n->peers[i].toask = NULL;
 		n->peers[i].ntoask = n->peers[i].toask_cap = 0;
+		free(n->peers[i].sub);
+		n->peers[i].sub = NULL;
+		n->peers[i].nsub = 0;
 	}
 }
 
@@ -2959,6 +2967,21 @@ req_tick(mm_node_t *n)
 		mm_timer_arm(&n->req_t, REQ_TICK_MS);
 }
 
+/* The direct (0) or broadcast (1) dedup ring, made at its first use;
+ * NULL if there is no memory for it (the message is then dropped:
+ * without the ring a replay could not be told from the first copy). */
+static mm_dedup_t *
+ring(mm_node_t *n, int which)
+{
+	mm_dedup_t **r = which == 0 ? &n->ddedup : &n->bdedup;
+	if (*r == NULL && mm_dedup_create(&n->dd_cfg[which], r) != 0) {
+		*r = NULL;
+		mm_log(MM_LOG_WARN, "node: no memory for the %s dedup ring: message dropped",
+		    which == 0 ? "direct message" : "broadcast");
+	}
+	return *r;
+}
+
 static void
 direct_in(mm_node_t *n, struct peer_msg *pm)
 {
@@ -2980,7 +3003,10 @@ direct_in(mm_node_t *n, struct peer_msg *pm)
 		 * recorded only once it verified (a forgery raced ahead cannot
 		 * get the genuine one dropped). */
 		uint32_t now32 = (uint32_t)mm_now_ms();
-		if (mm_dedup_seen_bytes(n->ddedup, d->sig, 64, now32)) {
+		mm_dedup_t *dd = ring(n, 0);
+		if (dd == NULL)
+			return;
+		if (mm_dedup_seen_bytes(dd, d->sig, 64, now32)) {
 			bump(&n->st_ddup);
 			return;
 		}
@@ -2993,7 +3019,7 @@ direct_in(mm_node_t *n, struct peer_msg *pm)
 			misbehaved(n, from, 10, MM_WERR_BAD_SIG, mm_direct_verdict_name(v));
 			return;
 		}
-		mm_dedup_add_bytes(n->ddedup, d->sig, 64, now32);
+		mm_dedup_add_bytes(dd, d->sig, 64, now32);
 		bump(&n->st_ddelivered);
 		uint8_t origin[32];
 		mm_id_of(d->pub, origin);
@@ -3141,6 +3167,16 @@ subs_in(mm_node_t *n, struct peer_msg *pm)
 		return;
 	bump(&n->st_subs);
 	p->sub_all = pm->blob[0];
+	p->nsub = 0;
+	if (pm->npx == 0)
+		return;
+	uint64_t *t = realloc(p->sub, 8u * pm->npx);
+	if (t == NULL) {
+		mm_log(MM_LOG_WARN, "node: no memory for a peer's %u topics: it gets "
+		    "none until it names them again", (unsigned)pm->npx);
+		return;
+	}
+	p->sub = t;
 	p->nsub = (uint8_t)pm->npx;
 	memcpy(p->sub, pm->blob + 1, 8u * pm->npx);
 }
@@ -3199,9 +3235,12 @@ bcast_in(mm_node_t *n, struct peer_msg *pm)
 	uint8_t key[72];
 	bcast_key(n, b, key);
 	uint32_t now32 = (uint32_t)mm_now_ms();
+	mm_dedup_t *bd = ring(n, 1);
+	if (bd == NULL)
+		return;
 	if (we_deliver(n, &b->topic)) {
 		/* ours: verified before it is delivered or passed on */
-		if (mm_dedup_seen_bytes(n->bdedup, key, sizeof(key), now32)) {
+		if (mm_dedup_seen_bytes(bd, key, sizeof(key), now32)) {
 			bump(&n->st_bdup);
 			return;
 		}
@@ -3215,7 +3254,7 @@ bcast_in(mm_node_t *n, struct peer_msg *pm)
 			misbehaved(n, from, 10, MM_WERR_BAD_SIG, "bad broadcast");
 			return;
 		}
-		mm_dedup_add_bytes(n->bdedup, key, sizeof(key), now32);
+		mm_dedup_add_bytes(bd, key, sizeof(key), now32);
 		bump(&n->st_bdeliv);
 		if (n->cfg.on_bcast != NULL) {
 			uint8_t origin[32];
@@ -3223,7 +3262,7 @@ bcast_in(mm_node_t *n, struct peer_msg *pm)
 			n->cfg.on_bcast(n->cfg.direct_arg, (const char *)b->topic.ptr,
 			    b->topic.len, origin, b->data.ptr, b->data.len);
 		}
-	} else if (mm_dedup_check_bytes(n->bdedup, key, sizeof(key), now32)) {
+	} else if (mm_dedup_check_bytes(bd, key, sizeof(key), now32)) {
 		/* only relaying: no verify here (the subscribers verify) */
 		bump(&n->st_bdup);
 		return;
@@ -3253,7 +3292,10 @@ publish_in(mm_node_t *n, struct peer_msg *pm)
 	if (mm_id_sign(&n->id, sb, sizeof(sb), b->sig) != 0)
 		return;
 	bcast_key(n, b, key);
-	mm_dedup_add_bytes(n->bdedup, key, sizeof(key), (uint32_t)mm_now_ms());
+	mm_dedup_t *bd = ring(n, 1);
+	if (bd == NULL)
+		return;
+	mm_dedup_add_bytes(bd, key, sizeof(key), (uint32_t)mm_now_ms());
 	bump(&n->st_bpub);
 	bcast_forward(n, &m, NULL);
 }
@@ -3994,6 +4036,9 @@ peer_down(mm_node_t *n, struct peer_msg *pm)
 		free(p->toask);
 		p->toask = NULL;
 		p->ntoask = p->toask_cap = 0;
+		free(p->sub);
+		p->sub = NULL;
+		p->nsub = 0;
 		atomic_fetch_sub(&n->npeers, 1);
 		atomic_fetch_sub(&n->links_digest, mm_ps_edge_hash(n->id.id, p->id));
 		n->links_gen++;
@@ -4765,10 +4810,20 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	if (cfg->dedup_capacity != 0)
 		ddc.capacity = cfg->dedup_capacity;
 	ddc.window_ms = 2 * cfg->direct_max_age_ms > 600000 ? 600000 : 2 * cfg->direct_max_age_ms;
+	/* the rings' keys now, in the order they were always drawn (the
+	 * simulator's randomness is one stream: a run replays the same) */
+	for (int i = 0; i < 2; i++) {
+		n->dd_cfg[i] = ddc;
+		while (n->dd_cfg[i].key[0] == 0 && n->dd_cfg[i].key[1] == 0)
+			if (mm_secure_random(n->dd_cfg[i].key, sizeof(n->dd_cfg[i].key)) != 0) {
+				rc = -EIO;
+				snprintf(err, errlen, "node: no random bytes for the dedup rings");
+				goto fail;
+			}
+	}
 	if ((n->book = calloc(cfg->addr_max, sizeof(*n->book))) == NULL ||
 	    (n->q = mm_psq_new()) == NULL ||
-	    (n->rc = calloc(RCACHE_N, sizeof(*n->rc))) == NULL || mm_dedup_create(&ddc, &n->ddedup) != 0 ||
-	    mm_dedup_create(&ddc, &n->bdedup) != 0) {
+	    (n->rc = calloc(RCACHE_N, sizeof(*n->rc))) == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the address book");
 		goto fail;
