@@ -337,13 +337,10 @@ struct mm_node {
 	} *logm;
 	uint32_t log_cap, log_next, log_n, log_hold;
 	_Atomic uint32_t st_log_cap; /* log_cap, for stats */
-	/* join sync selection scratch: origins seen, by generation */
-	struct sync_ent {
-		uint8_t id[32];
-		uint32_t gen;
-		uint8_t sawfull;
-	} *sync_tab;
-	uint32_t sync_cap, sync_gen;
+	/* the size of the join sync selection's origin table, made for each
+	 * selection (log_sync_select): 160 KB a node kept for a moment's use
+	 * was a tenth of a simulated node's memory */
+	uint32_t sync_cap;
 	/* lazy push: the log's newest slot of each origin (for iwant), a
 	 * lossy index: an entry is (the id's first 8 bytes, 1 + slot), good
 	 * while that slot still holds that origin; probes are bounded, an
@@ -354,7 +351,7 @@ struct mm_node {
 	} *lix;
 	uint32_t lix_cap;
 	/* the key of the hashes that index tables by ids, topics and
-	 * payloads others choose (lix, wanted, sync_tab, topics, broadcast
+	 * payloads others choose (lix, wanted, the join sync's origins, topics, broadcast
 	 * keys): drawn at creation, so nobody can aim ids at one bucket or
 	 * craft a payload whose hash matches another's; read-only after */
 	uint64_t hk0, hk1;
@@ -885,7 +882,7 @@ lix_get(const mm_node_t *n, const uint8_t *id)
 	return -1;
 }
 
-static void log_sync_select(mm_node_t *n, uint8_t *sel);
+static int log_sync_select(mm_node_t *n, uint8_t *sel);
 
 /* Lay the log out again in ncap slots, oldest first, and rebuild the two
  * indexes at their size for ncap. sel NULL: keep the newest min(log_n,
@@ -901,12 +898,10 @@ log_resize(mm_node_t *n, uint32_t ncap, const uint8_t *sel)
 		scap *= 2;
 	mm_buf_t **nl = calloc(ncap, sizeof(*nl));
 	struct logm *nm = calloc(ncap, sizeof(*nm));
-	struct sync_ent *st = calloc(scap, sizeof(*st));
 	struct lix *lx = calloc(scap, sizeof(*lx));
-	if (nl == NULL || nm == NULL || st == NULL || lx == NULL) {
+	if (nl == NULL || nm == NULL || lx == NULL) {
 		free(nl);
 		free(nm);
-		free(st);
 		free(lx);
 		return -1;
 	}
@@ -924,14 +919,11 @@ log_resize(mm_node_t *n, uint32_t ncap, const uint8_t *sel)
 	keep = j;
 	free(n->log);
 	free(n->logm);
-	free(n->sync_tab);
 	free(n->lix);
 	n->log = nl;
 	n->logm = nm;
-	n->sync_tab = st;
 	n->lix = lx;
 	n->sync_cap = n->lix_cap = scap;
-	n->sync_gen = 0;
 	n->log_cap = ncap;
 	n->log_n = keep;
 	n->log_next = keep % ncap;
@@ -1001,12 +993,15 @@ static void
 log_compact(mm_node_t *n)
 {
 	uint32_t cap = n->log_cap;
-	if (n->sync_tab == NULL || n->log_n < cap)
+	if (n->log == NULL || n->log_n < cap)
 		return;
 	uint8_t *sel = malloc(cap);
 	if (sel == NULL)
 		return;
-	log_sync_select(n, sel);
+	if (log_sync_select(n, sel) != 0) {
+		free(sel);
+		return;
+	}
 	uint32_t keep = 0;
 	for (uint32_t i = 0; i < cap; i++)
 		keep += sel[i] != 0;
@@ -1308,27 +1303,30 @@ send_log(mm_node_t *n, mm_actor_t *conn, uint8_t *sel, uint64_t limit,
 /* What a new peer needs from the log: an event that carries its origin's
  * whole neighbour list makes every older event of that origin redundant
  * (the newest is the whole truth); deltas newer than it still count.
- * Newest first, an origin table by generation (no clearing): sel[slot]
- * set for the frames to send. Without it a bootstrap node replayed its
- * whole log, ~500 KB, to every newcomer (bench/RESULTS.md). */
-static void
+ * Newest first, through a table of the origins seen (open addressing, at
+ * most half full), made for this call: sel[slot] set for the frames to
+ * send. Without it a bootstrap node replayed its whole log, ~500 KB, to
+ * every newcomer (bench/RESULTS.md). 0, or -1 (no memory). */
+static int
 log_sync_select(mm_node_t *n, uint8_t *sel)
 {
+	struct sync_ent {
+		uint8_t id[32];
+		uint8_t used, sawfull;
+	} *tab = calloc(n->sync_cap, sizeof(*tab));
+	if (tab == NULL)
+		return -1;
 	memset(sel, 0, n->log_cap);
-	if (++n->sync_gen == 0) { /* wrapped: start clean */
-		memset(n->sync_tab, 0, (size_t)n->sync_cap * sizeof(*n->sync_tab));
-		n->sync_gen = 1;
-	}
 	uint32_t mask = n->sync_cap - 1;
 	for (uint32_t k = 0; k < n->log_n; k++) {
 		uint32_t slot = (n->log_next + n->log_cap - 1 - k) % n->log_cap;
 		const struct logm *e = &n->logm[slot];
 		uint32_t h = (uint32_t)id_key(n, e->id);
-		struct sync_ent *t = &n->sync_tab[h & mask];
-		while (t->gen == n->sync_gen && memcmp(t->id, e->id, 32) != 0)
-			t = &n->sync_tab[(uint32_t)(t - n->sync_tab + 1) & mask];
-		if (t->gen != n->sync_gen) { /* the newest of its origin */
-			t->gen = n->sync_gen;
+		struct sync_ent *t = &tab[h & mask];
+		while (t->used && memcmp(t->id, e->id, 32) != 0)
+			t = &tab[(uint32_t)(t - tab + 1) & mask];
+		if (!t->used) { /* the newest of its origin */
+			t->used = 1;
 			memcpy(t->id, e->id, 32);
 			t->sawfull = e->full;
 			sel[slot] = 1;
@@ -1337,6 +1335,8 @@ log_sync_select(mm_node_t *n, uint8_t *sel)
 			sel[slot] = 1;
 		}
 	}
+	free(tab);
+	return 0;
 }
 
 /* Replay the log to a new peer (join sync): every origin's newest whole
@@ -1349,13 +1349,18 @@ sync_peer(mm_node_t *n, mm_actor_t *conn)
 {
 	struct peer *p = peer_of_conn(n, conn);
 	uint32_t cap = n->log_cap ? n->log_cap : 1;
-	uint8_t *sel = n->sync_tab != NULL ? malloc(cap) : NULL;
-	uint8_t *all = sel != NULL ? malloc(cap) : NULL;
-	if (sel != NULL) {
-		log_sync_select(n, sel);
-		if (all != NULL)
-			memcpy(all, sel, cap);
+	uint8_t *sel = NULL;
+	if (n->log != NULL &&
+	    ((sel = malloc(cap)) == NULL || log_sync_select(n, sel) != 0)) {
+		/* not the whole log unselected: it could pass the write cap */
+		free(sel);
+		mm_log(MM_LOG_WARN, "node: no memory for a join sync: the new link "
+		    "gets what it lacks by anti-entropy");
+		return;
 	}
+	uint8_t *all = sel != NULL ? malloc(cap) : NULL;
+	if (all != NULL)
+		memcpy(all, sel, cap);
 	/* The new peer's budget for us starts full (event_burst); the join
 	 * sync takes at most the shaper's share of it (3/4), so that it is
 	 * never over the budget however far the log has grown. And at most
@@ -4856,7 +4861,6 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 	n->lix_cap = n->sync_cap;
 	if (n->log_cap != 0 && ((n->log = calloc(n->log_cap, sizeof(*n->log))) == NULL ||
 	    (n->logm = calloc(n->log_cap, sizeof(*n->logm))) == NULL ||
-	    (n->sync_tab = calloc(n->sync_cap, sizeof(*n->sync_tab))) == NULL ||
 	    (n->lix = calloc(n->sync_cap, sizeof(*n->lix))) == NULL)) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the sync log");
@@ -4960,7 +4964,6 @@ mm_node_destroy(mm_node_t *n)
 		mm_buf_release(n->log[i]);
 	free(n->log);
 	free(n->logm);
-	free(n->sync_tab);
 	free(n->lix);
 	free(n->cls);
 	free(n->book);
