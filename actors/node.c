@@ -281,7 +281,7 @@ struct mm_node {
 	struct sent {
 		uint8_t ref[32];
 		uint64_t handle;
-	} sent[SENT_MAX];
+	} *sent;            /* SENT_MAX of them, made at our first direct message */
 	uint32_t sent_next;
 	/* introductions: our advertised address (set by mm_node_listen with a
 	 * specific host), the peers we asked lately, the budget for answering */
@@ -305,7 +305,8 @@ struct mm_node {
 		uint64_t id, handle, deadline;
 		mm_response_cb cb;
 		void *arg;
-	} pend[REQ_MAX];
+	} *pend;            /* REQ_MAX of them, made at our first request (80 KB
+	                     * a node that never asks, e.g. each simulated one) */
 	unsigned npend;
 	int req_timer_on;
 	mm_timer_t req_t;
@@ -2666,6 +2667,8 @@ send_routed(mm_node_t *n, mm_actor_t *conn, const mm_wire_msg_t *m)
 static void
 sent_remember(mm_node_t *n, const uint8_t sig[64], uint64_t handle)
 {
+	if (n->sent == NULL && (n->sent = calloc(SENT_MAX, sizeof(*n->sent))) == NULL)
+		return; /* a failure notice for it will name nothing we know */
 	struct sent *e = &n->sent[n->sent_next++ % SENT_MAX];
 	mm_sha256(sig, 64, e->ref);
 	e->handle = handle;
@@ -2906,7 +2909,7 @@ deliver(mm_node_t *n, const uint8_t origin[32], const uint8_t *data, uint32_t le
 	}
 	if (kind != MM_DK_RESPONSE && kind != MM_DK_ERROR)
 		return;
-	for (unsigned i = 0; i < REQ_MAX; i++) {
+	for (unsigned i = 0; i < REQ_MAX && n->npend > 0; i++) {
 		struct pend *p = &n->pend[i];
 		if (!p->used || p->id != id || memcmp(p->dst, origin, 32) != 0)
 			continue;
@@ -2927,6 +2930,10 @@ static void
 request_in(mm_node_t *n, struct req_post *r)
 {
 	unsigned inflight = 0, freeslot = REQ_MAX;
+	if (n->pend == NULL && (n->pend = calloc(REQ_MAX, sizeof(*n->pend))) == NULL) {
+		r->cb(r->arg, MM_RQ_BUSY, NULL, 0);
+		return;
+	}
 	for (unsigned i = 0; i < REQ_MAX; i++) {
 		if (n->pend[i].used)
 			inflight += memcmp(n->pend[i].dst, r->dst, 32) == 0;
@@ -3095,7 +3102,7 @@ dfail_in(mm_node_t *n, struct peer_msg *pm)
 		misbehaved(n, from, 10, MM_WERR_BAD_SIG, "failure notice: bad signature");
 		return;
 	}
-	for (unsigned i = 0; i < SENT_MAX; i++)
+	for (unsigned i = 0; i < SENT_MAX && n->sent != NULL; i++)
 		if (memcmp(n->sent[i].ref, f->ref, 32) == 0) {
 			direct_failed(n, n->sent[i].handle, f->code, r);
 			return;
@@ -4970,6 +4977,8 @@ mm_node_destroy(mm_node_t *n)
 	free(n->snap_path);
 	mm_psq_free(n->q);
 	free(n->rc);
+	free(n->pend);
+	free(n->sent);
 	mm_dedup_destroy(n->ddedup);
 	mm_dedup_destroy(n->bdedup);
 	if (n->bans != NULL) {
