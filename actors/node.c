@@ -4834,7 +4834,7 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 			}
 	}
 	if ((n->book = calloc(cfg->addr_max, sizeof(*n->book))) == NULL ||
-	    (n->q = mm_psq_new()) == NULL ||
+	    (n->q = cfg->query_ctx != NULL ? cfg->query_ctx : mm_psq_new()) == NULL ||
 	    (n->rc = calloc(RCACHE_N, sizeof(*n->rc))) == NULL) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "node: no memory for the address book");
@@ -4975,7 +4975,8 @@ mm_node_destroy(mm_node_t *n)
 	free(n->cls);
 	free(n->book);
 	free(n->snap_path);
-	mm_psq_free(n->q);
+	if (n->q != n->cfg.query_ctx)
+		mm_psq_free(n->q);
 	free(n->rc);
 	free(n->pend);
 	free(n->sent);

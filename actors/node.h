@@ -222,6 +222,12 @@ typedef struct mm_node_config {
 	 * ring is still dropped before any verify, by the map's sequence
 	 * check. */
 	uint32_t dedup_capacity;
+	/* The map queries' scratch (psquery.h): NULL, the node's own; else
+	 * one shared by every node whose actor runs on the same thread, never
+	 * two at once (the simulator's thousands of nodes: the scratch grows
+	 * with the map, about 60 KB a node at 1,000 nodes). Not freed by the
+	 * node. */
+	struct mm_psq *query_ctx;
 } mm_node_config_t;
 
 void mm_node_config_default(mm_node_config_t *c);

@@ -79,6 +79,7 @@ struct snode {
 #define NEVER UINT64_MAX
 
 static struct snode *S;
+static mm_psq_t *QCTX; /* the map queries' scratch, shared by every node (node.h) */
 static struct opts O;
 static unsigned NT; /* hosts in all: the nodes, then the attackers */
 static bool PARTED; /* the partition is on: a node that starts takes its zone */
@@ -498,6 +499,7 @@ start_node(mm_rt_t *rt, unsigned i)
 	c.gossip.difficulty = O.difficulty;
 	c.mem_shed = 0;
 	c.dedup_capacity = 16384; /* 128 KB a ring, not 2 MB (node.h) */
+	c.query_ctx = QCTX;       /* one thread: one scratch for all (node.h) */
 	c.degree = O.degree;
 	c.announce_ms = (uint32_t)O.announce_ms;
 	c.gossip_eager = (unsigned)O.eager;
@@ -1141,7 +1143,7 @@ main(int argc, char **argv)
 	mm_rt_t *rt;
 	mm_sim_config_t sc = {.seed = O.seed};
 	if (mm_sim_create(&sc, &rt) != 0 || mm_simnet_configure(&O.net) != 0 ||
-	    mm_id_verify_memo(20) != 0) {
+	    mm_id_verify_memo(20) != 0 || (QCTX = mm_psq_new()) == NULL) {
 		fprintf(stderr, "meshmap sim: cannot set up the simulation\n");
 		return 1;
 	}
@@ -1343,6 +1345,7 @@ main(int argc, char **argv)
 	}
 	mm_rt_destroy(rt);
 	free(S);
+	mm_psq_free(QCTX);
 	mm_id_verify_memo(0);
 	if (csv != stdout)
 		fclose(csv);
