@@ -352,8 +352,8 @@ struct mm_node {
 	} *lix;
 	uint32_t lix_cap;
 	/* the key of the hashes that index tables by ids, topics and
-	 * payloads others choose (lix, wanted, the join sync's origins, topics, broadcast
-	 * keys): drawn at creation, so nobody can aim ids at one bucket or
+	 * payloads others choose (lix, wanted, the join sync's origins,
+	 * topics, broadcast keys): drawn at creation, so nobody can aim ids at one bucket or
 	 * craft a payload whose hash matches another's; read-only after */
 	uint64_t hk0, hk1;
 	/* origins asked for lately (iwant): not asked again of another link
