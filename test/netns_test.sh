@@ -84,14 +84,14 @@ sum_metric() { # sum_metric NAME I...: the sum over the listed nodes
 }
 alive() { # every listed node's process is still running
   local i
-  for i in "$@"; do kill -0 "${pids[$i]}" 2>/dev/null || { fail "node $i died"; tail -5 "$dir/n$i.log"; return 1; }; done
+  for i in "$@"; do kill -0 "${pids[$i]}" 2>/dev/null || { fail "node $i died"; tail -5 "$dir/n$i.log"; crash_report "$dir/n$i.log" "$bin"; return 1; }; done
 }
 stop_all() { # SIGTERM every running node: each must stop cleanly
   local i
   for i in "${!pids[@]}"; do
     [ "${pids[$i]}" -gt 0 ] || continue
     kill -TERM "${pids[$i]}"
-    wait "${pids[$i]}" || fail "node $i did not stop cleanly (exit $?)"
+    wait "${pids[$i]}" || { fail "node $i did not stop cleanly (exit $?)"; crash_report "$dir/n$i.log" "$bin"; }
     pids[$i]=0
   done
 }
@@ -176,7 +176,7 @@ loss() {
   for pct in 0 10 30; do
     for i in $(seq 0 14); do ns_loss "$i" "$pct" || { fail "cannot set the loss"; return; }; done
     t0=$(now)
-    kill -TERM "${pids[$k]}"; wait "${pids[$k]}" || fail "node $k did not stop cleanly"; pids[$k]=0
+    kill -TERM "${pids[$k]}"; wait "${pids[$k]}" || { fail "node $k did not stop cleanly"; crash_report "$dir/n$k.log" "$bin"; }; pids[$k]=0
     live=($(for i in "${live[@]}"; do [ "$i" != "$k" ] && echo "$i"; done))
     ae0=$(sum_metric anti_entropy_wanted_total "${live[@]}")
     newn=$((12 + k - 2))
@@ -203,7 +203,7 @@ latency() {
   for pct in 0 10; do
     for i in $(seq 0 13); do ns_loss "$i" "$pct" || { fail "cannot set the loss"; return; }; done
     t0=$(now)
-    kill -TERM "${pids[$k]}"; wait "${pids[$k]}" || fail "node $k did not stop cleanly"; pids[$k]=0
+    kill -TERM "${pids[$k]}"; wait "${pids[$k]}" || { fail "node $k did not stop cleanly"; crash_report "$dir/n$k.log" "$bin"; }; pids[$k]=0
     live=($(for i in "${live[@]}"; do [ "$i" != "$k" ] && echo "$i"; done))
     ae0=$(sum_metric anti_entropy_wanted_total "${live[@]}")
     c0=$(sum_metric rtt_seconds_count "${live[@]}")

@@ -33,6 +33,21 @@ wait_for() {
   for _ in $(seq $((t * 10))); do "$@" && return 0; sleep 0.1; done
   return 1
 }
+# crash_report LOG BINARY: a node's crash report (cmd/node.c writes the
+# signal and its stack to stderr), its frames in the binary named by
+# addr2line where there is one. Prints nothing if the log holds none.
+crash_report() {
+  local log=$1 b=$2 offs
+  grep -q '^meshmap: fatal signal' "$log" 2>/dev/null || return 0
+  sed -n '/^meshmap: fatal signal/,/^meshmap: end of stack/p' "$log" | head -70
+  offs=$(sed -n '/^meshmap: fatal signal/,/^meshmap: end of stack/p' "$log" |
+    sed -n 's/^[^ ]*meshmap(+\(0x[0-9a-f]*\)).*/\1/p')
+  if [ -n "$offs" ] && command -v addr2line >/dev/null; then
+    echo "the frames in $b:"
+    # shellcheck disable=SC2086
+    addr2line -f -i -p -e "$b" $offs
+  fi
+}
 sanitizer_check() {
   if grep -q 'AddressSanitizer\|ThreadSanitizer\|runtime error' "$dir"/n*.log; then
     fail "a sanitizer reported:"; grep -h -A5 'Sanitizer\|runtime error' "$dir"/n*.log | head -30
