@@ -944,6 +944,7 @@ print_config(const struct node_opts *o)
  * core, if enabled). Only async-signal-safe calls in the handler; the
  * unwinder is loaded at start (its first use may allocate). Not in
  * sanitizer builds, whose own handlers report more. */
+#ifndef MM_SANITIZER_BUILD
 extern char __executable_start;
 
 static void
@@ -992,6 +993,7 @@ on_fatal(int sig, siginfo_t *si, void *uc)
 	put_str("meshmap: end of stack\n");
 	raise(sig); /* SA_RESETHAND: the default action now */
 }
+#endif
 
 static void
 crash_handlers(void)
