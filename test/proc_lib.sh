@@ -37,11 +37,11 @@ wait_for() {
 # signal and its stack to stderr), its frames in the binary named by
 # addr2line where there is one. Prints nothing if the log holds none.
 crash_report() {
-  local log=$1 b=$2 offs
-  grep -q '^meshmap: fatal signal' "$log" 2>/dev/null || return 0
-  sed -n '/^meshmap: fatal signal/,/^meshmap: end of stack/p' "$log" | head -70
-  offs=$(sed -n '/^meshmap: fatal signal/,/^meshmap: end of stack/p' "$log" |
-    sed -n 's/^[^ ]*meshmap(+\(0x[0-9a-f]*\)).*/\1/p')
+  local log=$1 b=$2 rep offs
+  rep=$(sed -n '/^meshmap: fatal signal/,/^meshmap: end of stack/p' "$log" 2>/dev/null)
+  [ -n "$rep" ] || return 0
+  head -70 <<<"$rep"
+  offs=$(sed -n 's/^[^ ]*meshmap(+\(0x[0-9a-f]*\)).*/\1/p' <<<"$rep")
   if [ -n "$offs" ] && command -v addr2line >/dev/null; then
     echo "the frames in $b:"
     # shellcheck disable=SC2086
