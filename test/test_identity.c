@@ -4,6 +4,8 @@
  * signatures verify and tampering is caught. */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,6 +81,71 @@ test_sign_verify(void)
 	uint8_t junk[32];
 	memset(junk, 0xff, sizeof(junk)); /* not a curve point */
 	CHECK_EQ(mm_id_verify(junk, msg, sizeof(msg), sig), 0);
+	mm_id_free(&a);
+	mm_id_free(&b);
+}
+
+/* Verifies keep each thread's recent keys, each with its own digest
+ * context (net/identity.c). Two keys that share a slot, alternated, with
+ * good and bad signatures in between, must each be judged by its own key;
+ * so must 600 keys through a 256-slot table, and verifies on a thread that
+ * then exits (its table freed: the sanitizer builds check that). */
+static void *
+verify_on_thread(void *arg)
+{
+	const mm_identity_t *k = arg;
+	const char msg[] = "from a worker";
+	uint8_t sig[64];
+	if (mm_id_sign(k, msg, sizeof(msg), sig) != 0)
+		return NULL;
+	int good = mm_id_verify(k->pub, msg, sizeof(msg), sig);
+	sig[0] ^= 1;
+	int bad = mm_id_verify(k->pub, msg, sizeof(msg), sig);
+	return (void *)(intptr_t)(good == 1 && bad == 0 ? 1 : 2);
+}
+
+static void
+test_verify_cache(void)
+{
+	mm_identity_t a, b;
+	CHECK_EQ(mm_id_generate(&a, 0, NULL), 0);
+	int tries = 0;
+	do {
+		if (tries++)
+			mm_id_free(&b);
+		CHECK_EQ(mm_id_generate(&b, 0, NULL), 0);
+	} while (b.pub[0] != a.pub[0] || memcmp(a.pub, b.pub, 32) == 0);
+	const char msg[] = "connect A-B seq 8";
+	uint8_t sa[64], sb[64];
+	CHECK_EQ(mm_id_sign(&a, msg, sizeof(msg), sa), 0);
+	CHECK_EQ(mm_id_sign(&b, msg, sizeof(msg), sb), 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(mm_id_verify(a.pub, msg, sizeof(msg), sa), 1);
+		CHECK_EQ(mm_id_verify(a.pub, msg, sizeof(msg), sb), 0);
+		CHECK_EQ(mm_id_verify(b.pub, msg, sizeof(msg), sa), 0);
+		CHECK_EQ(mm_id_verify(b.pub, msg, sizeof(msg), sb), 1);
+		CHECK_EQ(mm_id_verify(a.pub, msg, sizeof(msg), sa), 1);
+		CHECK_EQ(mm_id_verify(b.pub, msg, sizeof(msg), sb), 1);
+	}
+	enum { NK = 600 };
+	static mm_identity_t k[NK];
+	static uint8_t sig[NK][64];
+	for (int i = 0; i < NK; i++) {
+		CHECK_EQ(mm_id_generate(&k[i], 0, NULL), 0);
+		CHECK_EQ(mm_id_sign(&k[i], msg, sizeof(msg), sig[i]), 0);
+	}
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < NK; i++) {
+			CHECK_EQ(mm_id_verify(k[i].pub, msg, sizeof(msg), sig[i]), 1);
+			CHECK_EQ(mm_id_verify(k[i].pub, msg, sizeof(msg), sig[(i + 1) % NK]), 0);
+		}
+	pthread_t t;
+	void *r = NULL;
+	CHECK_EQ(pthread_create(&t, NULL, verify_on_thread, &a), 0);
+	CHECK_EQ(pthread_join(t, &r), 0);
+	CHECK_EQ((intptr_t)r, 1);
+	for (int i = 0; i < NK; i++)
+		mm_id_free(&k[i]);
 	mm_id_free(&a);
 	mm_id_free(&b);
 }
@@ -255,6 +322,7 @@ main(void)
 	snprintf(path, sizeof(path), "%s/node.key", dir);
 	RUN(test_generate_and_pow);
 	RUN(test_sign_verify);
+	RUN(test_verify_cache);
 	RUN(test_key_file);
 	RUN(test_event_signature);
 	unlink(path);
