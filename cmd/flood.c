@@ -863,17 +863,31 @@ print_closes(int json)
 	}
 }
 
-/* The most deliveries any one sink is still waiting for. */
+/* The most deliveries any one open sink is still waiting for (a sink the
+ * target closed gets nothing more: waiting for it would stall the flood
+ * 2 s a batch). */
 static uint64_t
 sink_behind(void)
 {
 	uint64_t worst = 0;
 	for (unsigned q = nsources; q < nsources + nsinks; q++) {
+		if (atomic_load(&conns[q].closed))
+			continue;
 		uint64_t g = atomic_load_explicit(&sink_got[q], memory_order_relaxed);
 		if (sink_expect[q] > g && sink_expect[q] - g > worst)
 			worst = sink_expect[q] - g;
 	}
 	return worst;
+}
+
+/* Sinks the target has not closed. */
+static unsigned
+sinks_open(void)
+{
+	unsigned open = 0;
+	for (unsigned q = nsources; q < nsources + nsinks; q++)
+		open += !atomic_load(&conns[q].closed);
+	return open;
 }
 
 static void
@@ -1199,6 +1213,12 @@ mm_cmd_flood(int argc, char **argv)
 					usleep((useconds_t)(d / 2000));
 			}
 		} else {
+			if (sinks_open() == 0) {
+				fprintf(stderr, "meshmap flood: the target closed every sink; "
+				    "stopped after %ld of %ld messages\n", i, n);
+				rc_exit = MM_EXIT_FAIL;
+				break;
+			}
 			/* at most window messages outstanding at the slowest sink */
 			uint64_t last = delivered_total(), lt = mono_ns();
 			while (sink_behind() > o.window) {
@@ -1264,7 +1284,7 @@ sent_all:;
 	uint64_t t_sent = mono_ns();
 	/* the rest: until all arrived, or nothing more for 2 s */
 	uint64_t last = delivered_total(), lt = mono_ns(), t_end = lt;
-	while (delivered_total() < expect) {
+	while (delivered_total() < expect && sinks_open() > 0) {
 		uint64_t d = delivered_total(), tn = mono_ns();
 		if (d != last) {
 			last = d;

@@ -99,6 +99,19 @@ wait_for 30 map_ok || fail "map: $(metric meshmap_map_confirmed_edges) confirmed
 [ $(( $(metric meshmap_signature_verifications_total) - v0 )) -ge 300 ] || fail "map: events not verified"
 echo "ok: map: 300 origins held, 1800 confirmed edges"
 
+# more links than the node has slots (16): the last one dialled, the sink,
+# is turned away ("no slot"). The flood must stop at once with exit 1, not
+# wait 2 s a batch for deliveries that cannot come (it did: hours)
+wait_for 30 nolinks || fail "the node still holds links after the map flood"
+full0=$(metric meshmap_refused_full_total)
+timeout 120 "$bin" flood --target "127.0.0.1:${ports[0]}" --difficulty 8 --network floodtest \
+  --mix event=1 --count 2000 --sources 16 --sinks 1 >"$dir/full.out" 2>"$dir/f5.err"; r=$?
+[ "$r" = 1 ] && grep -q 'the target closed every sink' "$dir/f5.err" ||
+  fail "flood into a full node: exit $r, $(cat "$dir/f5.err")"
+[ $(( $(metric meshmap_refused_full_total) - full0 )) -ge 1 ] || fail "the node did not count the refused link"
+grep -q '^honest links lost: 1 ' "$dir/full.out" || fail "flood into a full node: $(cat "$dir/full.out")"
+echo "ok: a flood whose sink is refused stops with exit 1"
+
 # usage errors
 "$bin" flood >/dev/null 2>"$dir/err"; r=$?
 [ "$r" = 2 ] && grep -q -- '--target HOST:PORT is required' "$dir/err" || fail "flood without --target: exit $r"
