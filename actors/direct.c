@@ -110,6 +110,8 @@ mm_direct_rewrite(const mm_identity_t *self, const mm_w_direct_t *in,
 			if (memcmp(buf + 32 * i, buf + 32 * j, 32) == 0)
 				return -EINVAL;
 	*out = *in;
+	out->raw = NULL; /* no longer the frame that came: encoded anew */
+	out->raw_len = out->at_off = 0;
 	out->route = (mm_bytes_t){buf, 32 * n};
 	out->route0 = in->route;
 	out->has_rw = 1;

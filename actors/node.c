@@ -11,6 +11,7 @@
 
 #include "bans.h"
 #include "direct.h"
+#include "frame.h"
 #include "log.h"
 #include "psquery.h"
 #include "selector.h"
@@ -584,6 +585,8 @@ take_bytes(mm_bytes_t *b, uint8_t **at)
 static size_t
 routed_size(const mm_wire_msg_t *m)
 {
+	if (m->type == MM_W_DIRECT && m->u.direct.raw_len != 0)
+		return sizeof(struct routed) + m->u.direct.raw_len;
 	return sizeof(struct routed) + (m->type == MM_W_DIRECT ?
 	    (size_t)m->u.direct.route.len + m->u.direct.route0.len + m->u.direct.data.len :
 	    m->type == MM_W_BCAST ? (size_t)m->u.bcast.topic.len + m->u.bcast.data.len :
@@ -604,7 +607,15 @@ copy_routed(const mm_wire_msg_t *m)
 	else
 		w->u.dfail = m->u.dfail;
 	uint8_t *at = (uint8_t *)(w + 1);
-	if (m->type == MM_W_DIRECT) {
+	if (m->type == MM_W_DIRECT && m->u.direct.raw_len != 0) {
+		/* the frame itself (a relay may send it on as it is), the byte
+		 * strings pointing into the copy */
+		const mm_w_direct_t *d = &m->u.direct;
+		memcpy(at, d->raw, d->raw_len);
+		w->u.direct.route.ptr = at + (d->route.ptr - d->raw);
+		w->u.direct.data.ptr = at + (d->data.ptr - d->raw);
+		w->u.direct.raw = at;
+	} else if (m->type == MM_W_DIRECT) {
 		take_bytes(&w->u.direct.route, &at);
 		take_bytes(&w->u.direct.route0, &at);
 		take_bytes(&w->u.direct.data, &at);
@@ -2662,6 +2673,23 @@ send_routed(mm_node_t *n, mm_actor_t *conn, const mm_wire_msg_t *m)
 	return 0;
 }
 
+/* A relayed direct message whose only change is `at` (already raised in
+ * d): the frame as it came with that one byte rewritten, instead of a
+ * decode-encode round (the fast reader's frames: mm_w_direct_t.raw). */
+static int
+send_direct_raw(mm_node_t *n, mm_actor_t *conn, const mm_w_direct_t *d)
+{
+	mm_buf_t *b = mm_buf_alloc(MM_FRAME_HDR + d->raw_len);
+	if (b == NULL)
+		return -ENOMEM;
+	mm_frame_put_len(b->data, d->raw_len);
+	memcpy(b->data + MM_FRAME_HDR, d->raw, d->raw_len);
+	b->data[MM_FRAME_HDR + d->at_off] = d->at; /* a positive fixint, < 16 */
+	b->len = MM_FRAME_HDR + d->raw_len;
+	send_buf(n, conn, b);
+	return 0;
+}
+
 /* Remember which message a failure notice will name (SHA-256 of its
  * signature) and the handle its sender got: a ring of the last SENT_MAX. */
 static void
@@ -3070,7 +3098,8 @@ direct_in(mm_node_t *n, struct peer_msg *pm)
 		return;
 	}
 	out.u.direct.at++;
-	if (send_routed(n, next->conn, &out) == 0)
+	if ((out.u.direct.raw_len != 0 ? send_direct_raw(n, next->conn, &out.u.direct) :
+	    send_routed(n, next->conn, &out)) == 0)
 		bump(&n->st_drelayed);
 }
 

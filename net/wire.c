@@ -503,6 +503,7 @@ dec_subs(const msgpack_object *p, mm_w_subs_t *s, const char **why)
 
 struct rd {
 	const uint8_t *p, *end;
+	const uint8_t *base; /* the frame's first byte (fast readers) */
 };
 
 static bool
@@ -710,8 +711,12 @@ fast_direct_params(struct rd *r, mm_w_direct_t *d)
 			mm_bytes_t *b = k == DK_ROUTE ? &d->route : &d->data;
 			b->ptr = s;
 			b->len = sl;
-		} else if (!rd_uint(r, max[k], &u[k]))
-			return false;
+		} else {
+			if (k == DK_AT && r->p < r->end && *r->p <= 0x7f)
+				d->at_off = (uint32_t)(r->p - r->base);
+			if (!rd_uint(r, max[k], &u[k]))
+				return false;
+		}
 	}
 	if ((have | 1u << DK_RR) != (1u << DK__N) - 1 || !route_ok(&d->route) ||
 	    u[DK_AT] == 0 || u[DK_AT] >= d->route.len / 32)
@@ -739,7 +744,7 @@ fast_decode(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m, int type,
 {
 	static const char *const keys[3] = {"cmd", "req", "params"};
 	static const uint8_t lens[3] = {3, 3, 6};
-	struct rd r = {frame, frame + len};
+	struct rd r = {frame, frame + len, frame};
 	uint32_t n, have = 0;
 	int last = -1;
 	/* Cheap refusal of other commands: the encoder writes "cmd" first. */
@@ -766,6 +771,10 @@ fast_decode(const uint8_t *frame, uint32_t len, mm_wire_msg_t *m, int type,
 	if (r.p != r.end)
 		return 0;
 	m->type = type;
+	if (type == MM_W_DIRECT && have == 5 && m->u.direct.at_off != 0) {
+		m->u.direct.raw = frame;
+		m->u.direct.raw_len = len;
+	}
 	return 1;
 }
 

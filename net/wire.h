@@ -172,6 +172,14 @@ typedef struct mm_w_direct {
 	uint64_t rw_pow;
 	uint8_t rw_at;
 	uint8_t rw_sig[64];
+	/* Set by the fast reader only (mm_wire_decode_direct_fast), for a
+	 * frame without `req` whose `at` is one positive fixint byte: the
+	 * frame's body (no length prefix) and that byte's offset in it. A
+	 * relay that changes nothing but `at` sends these bytes with that
+	 * byte raised instead of encoding the message again. raw_len 0: not
+	 * set. */
+	const uint8_t *raw;
+	uint32_t raw_len, at_off;
 } mm_w_direct_t;
 
 /* A relay's signed notice that it could not forward a direct message,

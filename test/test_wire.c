@@ -1065,7 +1065,33 @@ test_direct_fast_path(void)
 	CHECK_EQ(out.type, MM_W_DIRECT);
 	CHECK_EQ(out.req, 3u);
 	CHECK(wire_direct_same(&out.u.direct, d));
+	CHECK_EQ(out.u.direct.raw_len, 0u); /* a req: not forwarded as it is */
 	check_mutations(n, direct_both);
+	/* Without req the reader keeps the frame and where `at` is: that
+	 * frame with the byte raised is exactly what the encoder writes for
+	 * the next hop (the relay's raw forward, node.c send_direct_raw). */
+	in.req = 0;
+	n = mm_wire_encode(&in, buf, sizeof(buf));
+	CHECK_GT(n, 4);
+	CHECK_EQ(mm_wire_decode_direct_fast(buf + 4, (uint32_t)n - 4, &out), 1);
+	CHECK(out.u.direct.raw == buf + 4);
+	CHECK_EQ(out.u.direct.raw_len, (uint32_t)n - 4);
+	uint32_t ao = out.u.direct.at_off;
+	CHECK(ao > 0 && ao < (uint32_t)n - 4);
+	CHECK_EQ(buf[4 + ao], 3);
+	static uint8_t fwd[sizeof(buf)], want[sizeof(buf)];
+	memcpy(fwd, buf, (size_t)n);
+	fwd[4 + ao] = 4;
+	d->at = 4;
+	CHECK_EQ(mm_wire_encode(&in, want, sizeof(want)), n);
+	CHECK(memcmp(fwd, want, (size_t)n) == 0);
+	/* `at` written wide (0xcc 0x04) is read, but not patched in place */
+	memmove(buf + 4 + ao + 2, buf + 4 + ao + 1, (size_t)n - 4 - ao - 1);
+	buf[4 + ao] = 0xcc;
+	buf[4 + ao + 1] = 4;
+	CHECK_EQ(mm_wire_decode_direct_fast(buf + 4, (uint32_t)n - 3, &out), 1);
+	CHECK_EQ(out.u.direct.at, 4);
+	CHECK_EQ(out.u.direct.raw_len, 0u);
 	mm_wire_dec_free(gdec);
 }
 
