@@ -2,7 +2,9 @@
  * msgpack-c accepts whatever the structural check accepts (the two parsers
  * agree), the event and direct fast paths agree with the general
  * decoder, and a message that decodes re-encodes to bytes that decode to
- * the same message. */
+ * the same message; a direct frame kept for the relay's raw forward,
+ * raised by one hop, reads as the same message one hop on (and is the
+ * encoder's bytes for it when the input was). */
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    (rg != MM_WIRE_OK || g.type != MM_W_DIRECT || g.req != m3.req ||
 	        !wire_direct_same(&g.u.direct, &m3.u.direct)))
 		abort();
+	/* A frame kept for the relay's raw forward: the whole input, its `at`
+	 * one fixint byte at at_off; raised there (if the route has room) it
+	 * reads as the same message with `at` + 1, and as the encoder's bytes
+	 * for that message when the input was canonical. */
+	if (rg == MM_WIRE_OK && g.type == MM_W_DIRECT &&
+	    mm_wire_decode_direct_fast(data, (uint32_t)size, &m3) && m3.u.direct.raw_len != 0) {
+		const mm_w_direct_t *d = &m3.u.direct;
+		static uint8_t fwd[65536];
+		mm_wire_msg_t m4;
+		if (d->raw != data || d->raw_len != size || d->at_off == 0 || d->at_off >= size ||
+		    data[d->at_off] != d->at || m3.req != 0)
+			abort();
+		if (d->at + 1u < d->route.len / 32) {
+			memcpy(fwd, data, size);
+			fwd[d->at_off] = (uint8_t)(d->at + 1);
+			if (!mm_wire_decode_direct_fast(fwd, (uint32_t)size, &m4) ||
+			    m4.u.direct.at != d->at + 1)
+				abort();
+			m4.u.direct.at = d->at;
+			if (!wire_direct_same(&m4.u.direct, d))
+				abort();
+			int en = mm_wire_encode(&m3, out, sizeof(out));
+			if (en == (int)size + 4 && memcmp(out + 4, data, size) == 0) {
+				m3.u.direct.at++;
+				en = mm_wire_encode(&m3, out, sizeof(out));
+				if (en != (int)size + 4 || memcmp(out + 4, fwd, size) != 0)
+					abort();
+			}
+		}
+	}
 	int r = mm_wire_decode(dec, data, (uint32_t)size, &m, &why);
 	if (r != rg || (r != MM_WIRE_OK && strcmp(why, whyg) != 0))
 		abort();
