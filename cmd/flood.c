@@ -1205,6 +1205,12 @@ mm_cmd_flood(int argc, char **argv)
 		uint64_t now = mono_ns();
 		if (o.duration && now - t0 >= o.duration * 1000000000ull)
 			break;
+		if (sinks_open() == 0) {
+			fprintf(stderr, "meshmap flood: the target closed every sink; "
+			    "stopped after %ld of %ld messages\n", i, n);
+			rc_exit = MM_EXIT_FAIL;
+			break;
+		}
 		if (o.rate) { /* pace: message i goes at t0 + i / rate */
 			uint64_t due = t0 + (uint64_t)((double)i * 1e9 / (double)o.rate);
 			while ((now = mono_ns()) < due) {
@@ -1213,12 +1219,6 @@ mm_cmd_flood(int argc, char **argv)
 					usleep((useconds_t)(d / 2000));
 			}
 		} else {
-			if (sinks_open() == 0) {
-				fprintf(stderr, "meshmap flood: the target closed every sink; "
-				    "stopped after %ld of %ld messages\n", i, n);
-				rc_exit = MM_EXIT_FAIL;
-				break;
-			}
 			/* at most window messages outstanding at the slowest sink */
 			uint64_t last = delivered_total(), lt = mono_ns();
 			while (sink_behind() > o.window) {
