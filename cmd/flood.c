@@ -1199,17 +1199,25 @@ mm_cmd_flood(int argc, char **argv)
 	uint64_t per[K__N] = {nsinks, 1, nsinks, 0};
 	uint64_t t0 = mono_ns(), last_progress = t0;
 	uint64_t expect = 0;
-	int tty = isatty(2) && !o.json;
+	int tty = isatty(2) && !o.json, sinks_gone = 0;
 	long i = 0;
 	for (; i < n; i++) {
 		uint64_t now = mono_ns();
 		if (o.duration && now - t0 >= o.duration * 1000000000ull)
 			break;
-		if (sinks_open() == 0) {
+		/* unpaced, the sinks set the pace: with none left the flood
+		 * stops. Paced, the clock does: the sources go on (a node may
+		 * drop a sink's link, e.g. choosing other neighbours) */
+		if (!o.rate && sinks_open() == 0) {
 			fprintf(stderr, "meshmap flood: the target closed every sink; "
 			    "stopped after %ld of %ld messages\n", i, n);
 			rc_exit = MM_EXIT_FAIL;
 			break;
+		}
+		if (o.rate && !sinks_gone && sinks_open() == 0) {
+			sinks_gone = 1;
+			fprintf(stderr, "meshmap flood: the target closed every sink "
+			    "after %ld messages; sending on at --rate\n", i);
 		}
 		if (o.rate) { /* pace: message i goes at t0 + i / rate */
 			uint64_t due = t0 + (uint64_t)((double)i * 1e9 / (double)o.rate);
