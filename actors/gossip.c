@@ -1,8 +1,12 @@
 #include "gossip.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "mm_rt.h"
+#include "siphash.h"
 
 /* Own sequence numbers: 4 per second since 2025-01-01 (uint32 lasts 34
  * years), or one more than the last if that is higher. */
@@ -20,7 +24,20 @@ struct mm_gossip {
 	uint8_t pend_kind, pend_dir;
 	uint8_t pend_peer[32];
 	mm_gossip_stats_t st;
+	/* Signatures mm_gossip_preverify found good lately (NULL until
+	 * mm_gossip_preverify_memo): a copy of an event that reaches a link's
+	 * worker before the shard has recorded the first (the dedup probe
+	 * misses it: eager push sends one event on several links at once, a
+	 * flood's duplicates follow their original) takes the verdict from
+	 * here. Slot: SipHash-1-3 of the exact signed bytes and signature
+	 * under a secret key, the hash itself stored (0: empty); any thread
+	 * reads and writes it. A direct-mapped table of atomics rather than a
+	 * ck hash set: a lost entry costs one verify, never a wrong verdict,
+	 * so no locking or probing is needed. */
+	_Atomic uint64_t *vmemo;
+	uint64_t vk0, vk1;
 };
+#define VMEMO_SLOTS 4096u
 
 void
 mm_gossip_config_default(mm_gossip_config_t *c)
@@ -50,7 +67,23 @@ mm_gossip_destroy(mm_gossip_t *g)
 {
 	if (g == NULL)
 		return;
+	free(g->vmemo);
 	free(g);
+}
+
+int
+mm_gossip_preverify_memo(mm_gossip_t *g)
+{
+	if (g->vmemo != NULL)
+		return 0;
+	uint64_t k[2];
+	if (mm_secure_random(k, sizeof(k)) != 0)
+		return -EIO;
+	if ((g->vmemo = calloc(VMEMO_SLOTS, sizeof(*g->vmemo))) == NULL)
+		return -ENOMEM;
+	g->vk0 = k[0];
+	g->vk1 = k[1];
+	return 0;
 }
 
 /* Dedup key: the event's fixed signed fields (the first 94 signed bytes,
@@ -237,34 +270,85 @@ mm_gossip_seal(mm_gossip_t *g, uint64_t now_ms, uint32_t store_now,
 	return sign_own(g, out, now_ms);
 }
 
+/* The checks before the verify, in mm_gossip_receive's order (after the
+ * dedup): 0 passed, else the verdict. origin: the event's. */
+static int
+pre_checks(const mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
+    uint8_t origin[32])
+{
+	if (in->ts > now_ms + g->cfg.max_future_ms)
+		return MM_G_BAD_TIME;
+	if (!mm_pow_ok(in->pub, in->pow, g->cfg.difficulty))
+		return MM_G_BAD_POW;
+	mm_id_of(in->pub, origin);
+	mm_pidx_t o = mm_ps_lookup(g->ps, origin);
+	if (o != MM_PIDX_NONE && mm_ps_seq_binds(g->ps, o) && in->seq <= mm_ps_seq(g->ps, o))
+		return MM_G_STALE; /* no verify spent on a replay */
+	return 0;
+}
+
+int
+mm_gossip_preverify(const mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
+    int *memo_hit)
+{
+	uint8_t origin[32];
+	*memo_hit = 0;
+	if (pre_checks(g, in, now_ms, origin) != 0)
+		return -1;
+	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN + 64];
+	mm_wire_event_signed_bytes(in, b);
+	uint64_t h = 0;
+	_Atomic uint64_t *slot = NULL;
+	if (g->vmemo != NULL) {
+		memcpy(b + MM_WIRE_EVENT_SIGNED_LEN, in->sig, 64);
+		h = mm_siphash13(g->vk0, g->vk1, b, sizeof(b));
+		h += h == 0;
+		slot = &g->vmemo[h & (VMEMO_SLOTS - 1)];
+		if (atomic_load_explicit(slot, memory_order_relaxed) == h) {
+			*memo_hit = 1;
+			return 1;
+		}
+	}
+	int ok = mm_id_verify(in->pub, b, MM_WIRE_EVENT_SIGNED_LEN, in->sig) == 1;
+	if (ok && slot != NULL)
+		atomic_store_explicit(slot, h, memory_order_relaxed);
+	return ok;
+}
+
 int
 mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
     uint32_t store_now, mm_w_event_t *fwd)
+{
+	return mm_gossip_receive_sig(g, in, now_ms, store_now, -1, fwd);
+}
+
+int
+mm_gossip_receive_sig(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
+    uint32_t store_now, int sig, mm_w_event_t *fwd)
 {
 	g->st.received++;
 	if (seen(g, in, (uint32_t)now_ms)) {
 		g->st.dup++;
 		return MM_G_DUP;
 	}
-	if (in->ts > now_ms + g->cfg.max_future_ms) {
-		g->st.bad_time++;
-		return MM_G_BAD_TIME;
-	}
-	if (!mm_pow_ok(in->pub, in->pow, g->cfg.difficulty)) {
-		g->st.bad_pow++;
-		return MM_G_BAD_POW;
-	}
 	uint8_t origin[32];
-	mm_id_of(in->pub, origin);
-	mm_pidx_t o = mm_ps_lookup(g->ps, origin);
-	if (o != MM_PIDX_NONE && mm_ps_seq_binds(g->ps, o) && in->seq <= mm_ps_seq(g->ps, o)) {
-		g->st.stale++;
-		return MM_G_STALE; /* no verify spent on a replay */
+	int pc = pre_checks(g, in, now_ms, origin);
+	if (pc != 0) {
+		if (pc == MM_G_BAD_TIME)
+			g->st.bad_time++;
+		else if (pc == MM_G_BAD_POW)
+			g->st.bad_pow++;
+		else
+			g->st.stale++;
+		return pc;
 	}
-	uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
-	mm_wire_event_signed_bytes(in, b);
-	g->st.verified++;
-	if (mm_id_verify(in->pub, b, sizeof(b), in->sig) != 1) {
+	if (sig < 0) {
+		uint8_t b[MM_WIRE_EVENT_SIGNED_LEN];
+		mm_wire_event_signed_bytes(in, b);
+		g->st.verified++;
+		sig = mm_id_verify(in->pub, b, sizeof(b), in->sig) == 1;
+	}
+	if (!sig) {
 		g->st.bad_sig++;
 		return MM_G_BAD_SIG;
 	}

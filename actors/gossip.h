@@ -91,6 +91,24 @@ int mm_gossip_seal(mm_gossip_t *g, uint64_t now_ms, uint32_t store_now,
 int mm_gossip_probe(const mm_gossip_t *g, const mm_w_event_t *e, uint32_t now_ms);
 int mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
     uint32_t store_now, mm_w_event_t *fwd);
+/* From any thread (a connection's worker, so that the verifies of a node
+ * with several workers follow its links rather than the origins' shards;
+ * the engine and the map are only read): the checks mm_gossip_receive
+ * makes before its verify (timestamp, proof of work, staleness against
+ * the map), then the verify. -1: the event fails one of those checks
+ * (mm_gossip_receive will say which; nothing spent on it), else
+ * mm_id_verify's answer, 1 good or 0 bad. */
+int mm_gossip_preverify(const mm_gossip_t *g, const mm_w_event_t *in,
+    uint64_t now_ms, int *memo_hit);
+/* Keep the signatures mm_gossip_preverify found good (4,096 slots, 32
+ * KB): a copy racing ahead of its shard's dedup record is then not
+ * verified again (*memo_hit 1: the verdict came from there). 0 or -errno. */
+int mm_gossip_preverify_memo(mm_gossip_t *g);
+/* mm_gossip_receive with the signature's verdict already known: sig 1 or
+ * 0 as mm_gossip_preverify gave it for these very bytes (not verified
+ * again, not counted in stats.verified), -1 unknown (verified here). */
+int mm_gossip_receive_sig(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
+    uint32_t store_now, int sig, mm_w_event_t *fwd);
 
 void mm_gossip_stats(const mm_gossip_t *g, mm_gossip_stats_t *out);
 const char *mm_gossip_verdict_name(int v);

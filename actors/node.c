@@ -110,6 +110,8 @@ struct peer_msg {
 	uint8_t defer;      /* G_LOCAL: apply, sign later (G_SEAL) */
 	uint8_t sealed;     /* N_FWD: the answer to G_SEAL (buf NULL: none) */
 	unsigned shard;     /* N_EVENT: the gossip shard of its origin */
+	int sig;            /* N_EVENT: its signature verified on the
+	                     * link's worker, 1 good, 0 bad; -1 not yet */
 	/* Last: messages from connections that carry no event are allocated
 	 * without it (PM_SHORT): an event is 1.2 KB, and thousands of routed
 	 * messages can wait in the node's mailbox under a flood. */
@@ -628,6 +630,9 @@ copy_routed(const mm_wire_msg_t *m)
 	return w;
 }
 
+static int event_budget(const mm_node_t *n, uint64_t *tok, uint64_t *last_ms,
+    uint64_t now);
+
 static void
 cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 {
@@ -644,14 +649,32 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 			mm_id_of(m->u.event.pub, origin);
 			si = mm_ps_shard_of(n->ps, origin);
 		}
-		if (mm_gossip_probe(n->shard[si].g, &m->u.event, (uint32_t)unix_ms())) {
+		uint64_t now = unix_ms();
+		if (mm_gossip_probe(n->shard[si].g, &m->u.event, (uint32_t)now)) {
 			bump(&n->st_in);
 			bump(&n->st_evdup);
 			return;
 		}
+		/* With several workers the verify is done here too, on the
+		 * link's worker: the verifies spread by link, not by the
+		 * origin's shard (a few busy origins would load one worker),
+		 * and the event crosses to the shard with its verdict. Within a
+		 * bucket of the link's own event budget, kept on this worker:
+		 * what is over it goes unverified to the node actor, which
+		 * charges the link's budget proper and drops it there. */
+		int sig = -1;
+		if (n->nshards > 1) {
+			uint64_t *w = mm_conn_owner_words(c);
+			int hit;
+			if (event_budget(n, &w[0], &w[1], mm_now_ms()) == 0 &&
+			    (sig = mm_gossip_preverify(n->shard[si].g, &m->u.event, now,
+			    &hit)) >= 0 && !hit)
+				bump(&n->st_verify);
+		}
 		if ((pm = new_pm_sized(c, mm_conn_peer_id(c), sizeof(*pm))) != NULL) {
 			pm->ev = m->u.event;
 			pm->shard = si;
+			pm->sig = sig;
 		}
 		post_held(n, N_EVENT, c, pm, sizeof(*pm));
 		return;
@@ -4240,7 +4263,8 @@ shard_event(struct gshard *g, struct peer_msg *pm)
 {
 	mm_node_t *n = g->n;
 	mm_wire_msg_t fwd = {.type = MM_W_EVENT};
-	int v = mm_gossip_receive(g->g, &pm->ev, unix_ms(), store_now(n), &fwd.u.event);
+	int v = mm_gossip_receive_sig(g->g, &pm->ev, unix_ms(), store_now(n), pm->sig,
+	    &fwd.u.event);
 	mm_gossip_stats_t gs; /* the engine is this actor's: publish its counts */
 	mm_gossip_stats(g->g, &gs);
 	if (gs.verified != g->verified_seen || gs.stale != g->stale_seen) {
@@ -4927,7 +4951,8 @@ mm_node_create(mm_rt_t *rt, const mm_node_config_t *cfg, mm_node_t **out,
 			dc.capacity = cfg->dedup_capacity;
 		if ((rc = mm_dedup_create(&dc, &g->d)) != 0 ||
 		    (rc = mm_gossip_create(&cfg->gossip, cfg->net.id, n->ps, g->d,
-		        &g->g)) != 0) {
+		        &g->g)) != 0 ||
+		    (ns > 1 && (rc = mm_gossip_preverify_memo(g->g)) != 0)) {
 			snprintf(err, errlen, "node: cannot create gossip shard %u (%d)", i, rc);
 			goto fail;
 		}

@@ -100,6 +100,7 @@ struct mm_conn {
 	uint64_t ping_us;
 	uint32_t ping_req, next_req, rtt_us;
 	uint64_t tag;
+	uint64_t owner_words[2];     /* mm_conn_owner_words */
 	uint8_t ip[16];
 	char addr[INET6_ADDRSTRLEN + 8];
 };
@@ -1101,6 +1102,12 @@ uint64_t
 mm_conn_tag(const mm_conn_t *c)
 {
 	return c->tag;
+}
+
+uint64_t *
+mm_conn_owner_words(mm_conn_t *c)
+{
+	return c->owner_words;
 }
 
 int

@@ -139,6 +139,10 @@ int mm_net_dial(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
 int mm_net_dial_tagged(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
     const uint8_t *expect_id, uint64_t tag);
 uint64_t mm_conn_tag(const mm_conn_t *c);
+/* Two words of the owner's, zero at first, for state of its own that
+ * follows the connection's reading (e.g. a rate bucket kept in
+ * on_message): only on the connection's worker, in its callbacks. */
+uint64_t *mm_conn_owner_words(mm_conn_t *c);
 
 int mm_conn_send(mm_conn_t *c, const mm_wire_msg_t *m);
 /* Queue an already encoded frame (length prefix included). */

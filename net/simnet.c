@@ -41,6 +41,7 @@ struct mm_conn {
 	int state;
 	int inbound;
 	uint64_t tag;
+	uint64_t owner_words[2]; /* mm_conn_owner_words */
 	uint8_t peer_id[32], ip[16];
 	uint16_t peer_port;
 	uint32_t lat_ms, rtt_us;
@@ -905,6 +906,7 @@ mm_net_dial(mm_net_t *n, const struct sockaddr *sa, socklen_t len,
 }
 
 uint64_t mm_conn_tag(const mm_conn_t *c) { return c->tag; }
+uint64_t *mm_conn_owner_words(mm_conn_t *c) { return c->owner_words; }
 mm_actor_t *mm_conn_actor(const mm_conn_t *c) { return c->self; }
 uint32_t mm_conn_rtt_us(const mm_conn_t *c) { return c->state == ST_READY ? c->rtt_us : 0; }
 int mm_conn_inbound(const mm_conn_t *c) { return c->inbound; }

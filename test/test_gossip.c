@@ -426,11 +426,84 @@ test_map_full(void)
 	node_free(&b);
 }
 
+/* The verify done ahead, on a connection's worker: mm_gossip_preverify
+ * answers -1 for what mm_gossip_receive would refuse before its verify
+ * (short proof of work, a future timestamp, a stale seq), else the
+ * signature's verdict; mm_gossip_receive_sig takes that verdict instead
+ * of verifying again, and refuses a bad one as a bad signature. */
+static void
+test_preverify(void)
+{
+	struct node a, b, m;
+	node_new(&a, DIFF, 4);
+	node_new(&b, DIFF, 4);
+	node_new(&m, 0, 4);
+	while (mm_pow_ok(m.id.pub, m.id.nonce, DIFF))
+		m.id.nonce++;
+	uint8_t x[32];
+	memset(x, 0x55, 32);
+	mm_w_event_t e1, e2, e3, bad, f;
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, x, MM_PS_OUT, NOW, 100, &e1), 0);
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_DISCONNECT, x, MM_PS_OUT, NOW + 1000, 101,
+	    &e2), 0);
+	bad = e2;
+	bad.peer[0] ^= 1; /* the genuine signature over other bytes */
+	int hit;
+	CHECK_EQ(mm_gossip_preverify(b.g, &e1, NOW, &hit), 1);
+	CHECK_EQ(hit, 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &bad, NOW + 1000, &hit), 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e2, NOW + 1000, &hit), 1);
+	/* with the memo: a second copy takes the first's verdict; the
+	 * tampered copy (same dedup key, other bytes) is still verified */
+	CHECK_EQ(mm_gossip_preverify_memo(b.g), 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e2, NOW + 1000, &hit), 1);
+	CHECK_EQ(hit, 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e2, NOW + 1000, &hit), 1);
+	CHECK_EQ(hit, 1);
+	mm_w_event_t e2b = e2;
+	e2b.ttl = 1; /* not signed: the same event */
+	CHECK_EQ(mm_gossip_preverify(b.g, &e2b, NOW + 1000, &hit), 1);
+	CHECK_EQ(hit, 1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &bad, NOW + 1000, &hit), 0);
+	CHECK_EQ(hit, 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &bad, NOW + 1000, &hit), 0);
+	CHECK_EQ(hit, 0);
+
+	/* the verdicts given: no verify in the engine, the same outcomes */
+	uint64_t v = stats(&b).verified;
+	CHECK_EQ(mm_gossip_receive_sig(b.g, &bad, NOW + 1000, 101, 0, &f), MM_G_BAD_SIG);
+	CHECK_EQ(mm_gossip_receive_sig(b.g, &e2, NOW + 1000, 101, 1, &f), MM_G_FORWARD);
+	CHECK_EQ(stats(&b).verified, v);
+	CHECK_EQ(stats(&b).bad_sig, 1);
+	CHECK_EQ(edge(&b, a.id.id, x), MM_EDGE_NONE); /* e2 is a disconnect */
+	/* e1 is older than what b's map holds now: stale, nothing spent */
+	CHECK_EQ(mm_gossip_preverify(b.g, &e1, NOW + 1000, &hit), -1);
+	CHECK_EQ(mm_gossip_receive_sig(b.g, &e1, NOW + 1000, 101, 1, &f), MM_G_STALE);
+	/* unknown (-1): the engine verifies, as mm_gossip_receive */
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, x, MM_PS_IN, NOW + 2000, 102, &e3), 0);
+	CHECK_EQ(mm_gossip_receive_sig(b.g, &e3, NOW + 2000, 102, -1, &f), MM_G_FORWARD);
+	CHECK_EQ(stats(&b).verified, v + 1);
+	CHECK_EQ(edge(&b, a.id.id, x), MM_EDGE_PHANTOM_A);
+
+	/* refused before the verify: -1 */
+	mm_w_event_t me, fut;
+	CHECK_EQ(mm_gossip_local(m.g, MM_PS_CONNECT, x, MM_PS_OUT, NOW, 100, &me), 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &me, NOW, &hit), -1);
+	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, x, MM_PS_OUT, NOW + 3600000, 103,
+	    &fut), 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &fut, NOW + 2000, &hit), -1);
+	CHECK_EQ(mm_gossip_receive_sig(b.g, &fut, NOW + 2000, 103, 1, &f), MM_G_BAD_TIME);
+	node_free(&a);
+	node_free(&b);
+	node_free(&m);
+}
+
 int
 main(void)
 {
 	RUN(test_basic_flow);
 	RUN(test_attacks);
+	RUN(test_preverify);
 	RUN(test_line);
 	RUN(test_out_of_order);
 	RUN(test_seal);
