@@ -268,6 +268,14 @@ metrics(mm_admin_t *a, FILE *f)
 		offsetof(mm_worker_stats_t, dropped)},
 	    {"worker_io_events_total", "Socket events handled by the worker.",
 		offsetof(mm_worker_stats_t, io_events)},
+	    {"worker_polls_total", "epoll_wait calls of the worker.",
+		offsetof(mm_worker_stats_t, polls)},
+	    {"worker_wakeups_total", "Eventfd wake-ups the worker received (a "
+		"message sent to it while it slept).",
+		offsetof(mm_worker_stats_t, wakeups_recv)},
+	    {"worker_spin_offs_total", "Times the worker's spin before sleeping "
+		"was turned off for finding nothing 16 times in a row.",
+		offsetof(mm_worker_stats_t, spin_offs)},
 	};
 	for (size_t k = 0; k < sizeof(wc) / sizeof(wc[0]); k++) {
 		fprintf(f, "# HELP meshmap_%s %s\n# TYPE meshmap_%s counter\n", wc[k].name,

@@ -284,6 +284,8 @@ typedef struct mm_worker_stats {
 	uint64_t io_events;
 	uint64_t polls;         /* epoll_wait calls */
 	uint64_t remote_sched;  /* actors handed to another worker's queue */
+	uint64_t spin_offs;     /* the spin before sleeping turned off: it
+	                         * found nothing SPIN_MISSES (16) times in a row */
 } mm_worker_stats_t;
 
 /* Counters of worker k, or of all workers plus non-worker senders when

@@ -30,6 +30,8 @@
 
 #define MM_EVCAP 256
 #define MM_TURNS_PER_POLL 256
+/* spins in a row that found no message before the spin is turned off */
+#define SPIN_MISSES 16
 
 _Thread_local struct mm_worker *mm__self;
 
@@ -669,16 +671,33 @@ poll_io(struct mm_worker *w, int block, int state)
 {
 	int timeout = 0;
 
+	uint64_t spin_ns = (uint64_t)w->rt->cfg.spin_us * 1000u, slept = 0;
 	if (block) {
 		atomic_store_explicit(&w->idle, 1, memory_order_seq_cst);
-		uint64_t until = clock_ns() + (uint64_t)w->rt->cfg.spin_us * 1000u;
-		while (clock_ns() < until) {
-			if (atomic_load_explicit(&w->inject,
-			        memory_order_relaxed) != NULL ||
-			    atomic_load_explicit(&w->rt->state,
-			        memory_order_relaxed) != state)
-				return;
-			ck_pr_stall();
+		/* The spin catches a message another worker sends within
+		 * spin_us without the eventfd and the sleep; it watches only
+		 * the inject stack. A worker that waits on its sockets (a
+		 * relay with one worker) would burn its spins for nothing
+		 * (about a fifth of such a node's CPU) and see its I/O up to
+		 * spin_us late, so the spin stays off while it does not pay. */
+		if (!w->spin_off && spin_ns != 0) {
+			uint64_t until = clock_ns() + spin_ns;
+			for (unsigned i = 1;; i++) {
+				if (atomic_load_explicit(&w->inject,
+				        memory_order_relaxed) != NULL ||
+				    atomic_load_explicit(&w->rt->state,
+				        memory_order_relaxed) != state) {
+					w->spin_misses = 0;
+					return;
+				}
+				ck_pr_stall();
+				if (i % 16 == 0 && clock_ns() >= until)
+					break;
+			}
+			if (++w->spin_misses >= SPIN_MISSES) {
+				w->spin_off = 1;
+				mm__stat_add(&w->st.spin_offs, 1);
+			}
 		}
 		uint64_t next = state == MM__RUNNING ?
 		    mm_tw_next(&w->tw, clock_ms()) : UINT64_MAX;
@@ -692,9 +711,21 @@ poll_io(struct mm_worker *w, int block, int state)
 		        state)
 			timeout = 0;
 	}
+	if (block && w->spin_off && spin_ns != 0)
+		slept = clock_ns();
 	int n = epoll_wait(w->epfd, w->evs, MM_EVCAP, timeout);
 	if (block)
 		atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
+	if (slept != 0 && n > 0 && clock_ns() - slept < spin_ns) {
+		/* woken by another thread's message within a spin's time:
+		 * spinning would have caught it */
+		for (int i = 0; i < n; i++)
+			if (w->evs[i].data.ptr == &w->evfd) {
+				w->spin_off = 0;
+				w->spin_misses = 0;
+				break;
+			}
+	}
 	mm__stat_add(&w->st.polls, 1);
 	if (n <= 0)
 		return;
@@ -1049,6 +1080,7 @@ mm_rt_stats(mm_rt_t *rt, unsigned k, mm_worker_stats_t *out)
 		out->io_events += LD(w->st.io_events);
 		out->polls += LD(w->st.polls);
 		out->remote_sched += LD(w->st.remote_sched);
+		out->spin_offs += LD(w->st.spin_offs);
 	}
 	if (k == MM_WORKER_ANY) {
 		out->sends += LD(rt->ext_sends);

@@ -89,7 +89,7 @@ struct mm_worker {
 	_Alignas(MM_CACHELINE) struct {
 		_Atomic uint64_t msgs_run, turns, sends, send_full, send_closed,
 		    dropped, wakeups_sent, wakeups_recv, timers_fired,
-		    io_events, polls, remote_sched;
+		    io_events, polls, remote_sched, spin_offs;
 	} st;
 
 	_Alignas(MM_CACHELINE) mm_rt_t *rt;
@@ -106,6 +106,10 @@ struct mm_worker {
 	struct epoll_event *evs;
 	int ev_n, ev_i;       /* current epoll batch (for mm_io_stop) */
 	int pressure_seen;
+	/* The spin before sleeping (poll_io), on while it pays: off after
+	 * SPIN_MISSES spins in a row that found nothing, on again when a
+	 * wake-up comes within spin_us of falling asleep. */
+	uint8_t spin_off, spin_misses;
 	mm_timer_t mem_timer; /* worker 0: memory sampling */
 };
 
