@@ -117,6 +117,8 @@ metrics(mm_admin_t *a, FILE *f)
 	    s.dials_thin);
 	C("dials_component", "The selector's dials into another component of the map.",
 	    s.dials_comp);
+	C("dials_component_failed", "Of those, the dials that failed (after 3 in a row "
+	    "they pause: 5 s, doubling to 60 s).", s.dials_comp_failed);
 	C("dials_replace", "Replacements: dials at the target to a candidate that overlaps "
 	    "clearly less than our worst neighbour.", s.dials_replace);
 	C("kicks", "Links dropped by the selector.", s.kicks);

@@ -47,6 +47,11 @@ enum { N_PEER_UP = MM_MSG_USER + 1, N_PEER_DOWN, N_EVENT, N_BOOT_ADD,
 #define ADDR_TAG (1ull << 32)
 #define PX_ANSWER_MAX 16 /* entries in our peers answers (seed 004: never all) */
 #define DIALS_PER_ROUND 3
+/* Dials into another component: after ACROSS_FAILS failures in a row, a
+ * pause (book_dial_done) */
+#define ACROSS_FAILS 3
+#define ACROSS_PAUSE_MS 5000ull
+#define ACROSS_PAUSE_MAX_MS 60000ull
 /* An address known this long whose peer has no live record in the map
  * counts as thin (selector.h), unless we once saw that peer well linked
  * (known_long): an honest peer is in every map within seconds of its
@@ -192,6 +197,7 @@ struct peer {
  * this address (else it came from someone's peers list). */
 struct addr {
 	uint8_t used, verified, dialling, fails;
+	uint8_t across;     /* the dial in flight goes into another component */
 	uint16_t port, gen;
 	uint8_t id[32];
 	uint8_t ip[16];
@@ -384,7 +390,12 @@ struct mm_node {
 	_Atomic uint64_t st_bpub, st_bdeliv, st_bfwd, st_bdup, st_bbad, st_brx, st_subs;
 	_Atomic uint64_t st_dsent, st_drelayed, st_ddelivered, st_drewrite, st_dbad,
 	    st_ddup, st_ddropped, st_dfail, st_route_bfs, st_route_hit;
-	_Atomic uint64_t st_dl_room, st_dl_full, st_dl_thin, st_dl_comp, st_dl_repl;
+	_Atomic uint64_t st_dl_room, st_dl_full, st_dl_thin, st_dl_comp, st_dl_repl,
+	    st_dl_comp_fail;
+	/* Dials into another component that failed in a row, and no more of
+	 * them before across_next_ms (see book_dial_done) */
+	unsigned across_fails;
+	uint64_t across_next_ms;
 	_Atomic uint64_t st_barred, st_refused_thin, st_refused_young, st_kicks_thin, st_kicks, st_px_sent, st_px_ans, st_px_rx, st_rate, st_gc_ph,
 	    st_gc_rec, st_gc_unreach;
 	_Atomic uint64_t st_up, st_down, st_dup, st_local, st_in, st_fwd, st_bad,
@@ -1674,6 +1685,27 @@ book_dial_done(mm_node_t *n, struct addr *a, int up)
 	if (!a->dialling)
 		return;
 	a->dialling = 0;
+	if (a->across) {
+		/* Dials into another component: a partition's far side, or a
+		 * group of nodes that all left, whose links among themselves
+		 * stay confirmed in the maps until they are forgotten (every
+		 * dial there fails). After 3 failures in a row, a pause of 5 s,
+		 * doubling to 60 s, until one succeeds: a partition's far side,
+		 * healed, is still found at once by one of the many nodes
+		 * trying, each on its own pause. */
+		a->across = 0;
+		if (up) {
+			n->across_fails = 0;
+		} else {
+			bump(&n->st_dl_comp_fail);
+			if (++n->across_fails >= ACROSS_FAILS) {
+				unsigned k = n->across_fails - ACROSS_FAILS;
+				uint64_t p = ACROSS_PAUSE_MS << (k < 4 ? k : 4);
+				n->across_next_ms = mm_now_ms() +
+				    jitter(p < ACROSS_PAUSE_MAX_MS ? p : ACROSS_PAUSE_MAX_MS);
+			}
+		}
+	}
 	if (up) {
 		a->fails = 0;
 		a->verified = 1;
@@ -2221,13 +2253,14 @@ select_round(mm_node_t *n)
 			 * With three a round the survivors of a 30% crash kept
 			 * 10.2 to 10.6 links of 12 until the dead were forgotten,
 			 * 150 s later (meshmap sim, 300 nodes). */
-			if (c[i].other_comp && across++ > 0)
+			if (c[i].other_comp && (across++ > 0 || now < n->across_next_ms))
 				continue;
 			if (c[i].other_comp)
 				mm_log(MM_LOG_WARN, "node: partition repair: dialling a peer "
 				    "in another component of the map");
 			bump(c[i].other_comp ? &n->st_dl_comp : c[i].thin ? &n->st_dl_thin :
 			    c[i].room ? &n->st_dl_room : &n->st_dl_full);
+			n->book[c[i].tag].across = c[i].other_comp;
 			book_dial(n, &n->book[c[i].tag]);
 			dialled++;
 		}
@@ -2236,7 +2269,7 @@ select_round(mm_node_t *n)
 				ask_peers(n, pp[mm_random() % deg]);
 			introduce(n, nb, deg, target, tb);
 		}
-	} else if (inflight == 0 && (c[0].other_comp ||
+	} else if (inflight == 0 && (c[0].other_comp ? now >= n->across_next_ms :
 	    (w >= 0 && c[0].room && !c[0].thin && c[0].overlap + n->cfg.replace_margin <= wo &&
 	    (n->last_replace_ms == 0 || now - n->last_replace_ms >= n->cfg.replace_ms)))) {
 		/* At the target: a candidate clearly better than our worst
@@ -2249,6 +2282,7 @@ select_round(mm_node_t *n)
 		    "candidate (overlap %u%s)", wo, c[0].overlap,
 		    c[0].other_comp ? ", another component" : "");
 		bump(c[0].other_comp ? &n->st_dl_comp : &n->st_dl_repl);
+		n->book[c[0].tag].across = c[0].other_comp;
 		book_dial(n, &n->book[c[0].tag]);
 	}
 	free(c);
@@ -5284,6 +5318,7 @@ mm_node_stats(const mm_node_t *n, mm_node_stats_t *o)
 	o->dials_room = LD(st_dl_room);
 	o->dials_full = LD(st_dl_full);
 	o->dials_thin = LD(st_dl_thin);
+	o->dials_comp_failed = LD(st_dl_comp_fail);
 	o->dials_comp = LD(st_dl_comp);
 	o->dials_replace = LD(st_dl_repl);
 	o->refused_barred = LD(st_barred);

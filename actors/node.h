@@ -370,6 +370,8 @@ typedef struct mm_node_stats {
 	     * links hold our slots), to a thin one (short of half), into
 	     * another component of the map, a replacement at the target */
 	    dials_room, dials_full, dials_thin, dials_comp, dials_replace,
+	    dials_comp_failed, /* of dials_comp, those that failed (3 in a
+	                        * row pause them: 5 s doubling to 60 s) */
 	    kicks, kicks_thin, refused_barred, refused_thin, /* links the
 	                            * selector dropped; of them, thin ones;
 	                            * those peers refused while barred

@@ -1288,7 +1288,7 @@ main(int argc, char **argv)
 		ADD(ihave_sent); ADD(iwant_sent); ADD(iwant_served);
 		ADD(kicks); ADD(kicks_thin); ADD(refused_barred); ADD(refused_thin); ADD(refused_young);
 		ADD(dials_room); ADD(dials_full); ADD(dials_thin); ADD(dials_comp);
-		ADD(dials_replace); ADD(dials);
+		ADD(dials_replace); ADD(dials); ADD(dials_comp_failed);
 #undef ADD
 	}
 	fprintf(stderr, "meshmap sim: nodes up: %llu own events (%llu coalesced), %llu signed, %llu events in "
@@ -1312,10 +1312,12 @@ main(int argc, char **argv)
 	    (unsigned long long)tot.kicks_thin, (unsigned long long)tot.refused_barred,
 	    (unsigned long long)tot.refused_thin, (unsigned long long)tot.refused_young);
 	fprintf(stderr, "meshmap sim: dials: %llu in all; the selector's: %llu to room, "
-	    "%llu to full, %llu to thin, %llu to another component, %llu replacements\n",
+	    "%llu to full, %llu to thin, %llu to another component (%llu failed), %llu "
+	    "replacements\n",
 	    (unsigned long long)tot.dials, (unsigned long long)tot.dials_room,
 	    (unsigned long long)tot.dials_full, (unsigned long long)tot.dials_thin,
-	    (unsigned long long)tot.dials_comp, (unsigned long long)tot.dials_replace);
+	    (unsigned long long)tot.dials_comp, (unsigned long long)tot.dials_comp_failed,
+	    (unsigned long long)tot.dials_replace);
 	if (log_max > 0)
 		fprintf(stderr, "meshmap sim: join sync logs: %llu to %llu frames, %llu "
 		    "grown beyond %llu\n", (unsigned long long)log_min,
