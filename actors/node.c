@@ -675,9 +675,16 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 		 * charges the link's budget proper and drops it there. */
 		int sig = -1;
 		if (n->nshards > 1) {
-			uint64_t *w = mm_conn_owner_words(c);
+			uint64_t *w = mm_conn_owner_words(c), nowm = mm_now_ms();
 			int hit;
-			if (event_budget(n, &w[0], &w[1], mm_now_ms()) == 0 &&
+			/* The bucket starts empty at the link's first event (not
+			 * full, as the node actor's does): the node may not have
+			 * taken this link (full, banned: it closes it) and drops
+			 * its events unread; they must not get a burst of
+			 * verifies first. */
+			if (w[1] == 0)
+				w[1] = nowm;
+			if (event_budget(n, &w[0], &w[1], nowm) == 0 &&
 			    (sig = mm_gossip_preverify(n->shard[si].g, &m->u.event, now,
 			    &hit)) >= 0 && !hit)
 				bump(&n->st_verify);
