@@ -722,6 +722,50 @@ test_pingpong_pairs(void)
 		mm_actor_unref(a[i]);
 }
 
+/* ---- the idle spin turns itself off ---------------------------------------- */
+
+/* A worker woken only by its timers (no other thread sends to it) finds
+ * nothing in any spin before its sleeps: after 16 in a row the spin is
+ * off (once: nothing wakes it through the eventfd to turn it on again).
+ * A message sent from another thread is still delivered. */
+static atomic_int tick_count, tick_msgs;
+
+static void
+tick_fn(mm_actor_t *self, const mm_msg_t *m)
+{
+	mm_timer_t *t = mm_actor_state(self);
+	if (m->type == MM_MSG_START) {
+		mm_timer_init(t, self, 0);
+		mm_timer_arm(t, 1);
+	} else if (m->type == MM_MSG_TIMER) {
+		atomic_fetch_add(&tick_count, 1);
+		mm_timer_arm(t, 1);
+	} else if (m->type == M_PING) {
+		atomic_fetch_add(&tick_msgs, 1);
+	} else if (m->type == MM_MSG_STOP) {
+		mm_timer_cancel(t);
+	}
+}
+
+static void
+test_spin_adapts(void)
+{
+	mm_rt_t *rt = rt_new(1);
+	mm_timer_t *t = calloc(1, sizeof(*t));
+	mm_actor_t *a = mm_actor_spawn(rt, tick_fn, t, NULL);
+	CHECK(a != NULL);
+	mm_worker_stats_t st;
+	WAIT_FOR(atomic_load(&tick_count) >= 40 &&
+	    (mm_rt_stats(rt, 0, &st), st.spin_offs >= 1));
+	CHECK_EQ(st.spin_offs, 1);
+	mm_msg_t m = {.type = M_PING};
+	CHECK_EQ(mm_send(a, &m), 0);
+	WAIT_FOR(atomic_load(&tick_msgs) == 1);
+	rt_done(rt);
+	mm_actor_unref(a);
+	free(t);
+}
+
 int
 main(void)
 {
@@ -729,6 +773,7 @@ main(void)
 	RUN(test_cross_worker);
 	RUN(test_batched_wakeups);
 	RUN(test_timers);
+	RUN(test_spin_adapts);
 	RUN(test_exit);
 	RUN(test_flush_later);
 	RUN(test_backpressure);
