@@ -271,16 +271,15 @@ mm_gossip_seal(mm_gossip_t *g, uint64_t now_ms, uint32_t store_now,
 }
 
 /* The checks before the verify, in mm_gossip_receive's order (after the
- * dedup): 0 passed, else the verdict. origin: the event's. */
+ * dedup): 0 passed, else the verdict. origin: the event's id. */
 static int
 pre_checks(const mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
-    uint8_t origin[32])
+    const uint8_t origin[32])
 {
 	if (in->ts > now_ms + g->cfg.max_future_ms)
 		return MM_G_BAD_TIME;
 	if (!mm_pow_ok(in->pub, in->pow, g->cfg.difficulty))
 		return MM_G_BAD_POW;
-	mm_id_of(in->pub, origin);
 	mm_pidx_t o = mm_ps_lookup(g->ps, origin);
 	if (o != MM_PIDX_NONE && mm_ps_seq_binds(g->ps, o) && in->seq <= mm_ps_seq(g->ps, o))
 		return MM_G_STALE; /* no verify spent on a replay */
@@ -288,10 +287,9 @@ pre_checks(const mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
 }
 
 int
-mm_gossip_preverify(const mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
-    int *memo_hit)
+mm_gossip_preverify(const mm_gossip_t *g, const mm_w_event_t *in,
+    const uint8_t origin[32], uint64_t now_ms, int *memo_hit)
 {
-	uint8_t origin[32];
 	*memo_hit = 0;
 	if (pre_checks(g, in, now_ms, origin) != 0)
 		return -1;
@@ -332,6 +330,7 @@ mm_gossip_receive_sig(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
 		return MM_G_DUP;
 	}
 	uint8_t origin[32];
+	mm_id_of(in->pub, origin);
 	int pc = pre_checks(g, in, now_ms, origin);
 	if (pc != 0) {
 		if (pc == MM_G_BAD_TIME)

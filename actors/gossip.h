@@ -95,11 +95,12 @@ int mm_gossip_receive(mm_gossip_t *g, const mm_w_event_t *in, uint64_t now_ms,
  * with several workers follow its links rather than the origins' shards;
  * the engine and the map are only read): the checks mm_gossip_receive
  * makes before its verify (timestamp, proof of work, staleness against
- * the map), then the verify. -1: the event fails one of those checks
+ * the map), then the verify. origin: the event's id, SHA-256 of its pub
+ * (the caller has it). -1: the event fails one of those checks
  * (mm_gossip_receive will say which; nothing spent on it), else
  * mm_id_verify's answer, 1 good or 0 bad. */
 int mm_gossip_preverify(const mm_gossip_t *g, const mm_w_event_t *in,
-    uint64_t now_ms, int *memo_hit);
+    const uint8_t origin[32], uint64_t now_ms, int *memo_hit);
 /* Keep the signatures mm_gossip_preverify found good (4,096 slots, 32
  * KB): a copy racing ahead of its shard's dedup record is then not
  * verified again (*memo_hit 1: the verdict came from there). 0 or -errno. */

@@ -655,8 +655,8 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 		 * its shard's dedup ring, before two mailbox hops (node actor,
 		 * shard). What the probe misses, the shard's own check catches. */
 		unsigned si = 0;
+		uint8_t origin[32];
 		if (n->nshards > 1) { /* the origin's id is SHA-256(pub) */
-			uint8_t origin[32];
 			mm_id_of(m->u.event.pub, origin);
 			si = mm_ps_shard_of(n->ps, origin);
 		}
@@ -685,8 +685,8 @@ cb_message(mm_conn_t *c, const mm_wire_msg_t *m, void *arg)
 			if (w[1] == 0)
 				w[1] = nowm;
 			if (event_budget(n, &w[0], &w[1], nowm) == 0 &&
-			    (sig = mm_gossip_preverify(n->shard[si].g, &m->u.event, now,
-			    &hit)) >= 0 && !hit)
+			    (sig = mm_gossip_preverify(n->shard[si].g, &m->u.event, origin,
+			    now, &hit)) >= 0 && !hit)
 				bump(&n->st_verify);
 		}
 		if ((pm = new_pm_sized(c, mm_conn_peer_id(c), sizeof(*pm))) != NULL) {

@@ -426,6 +426,15 @@ test_map_full(void)
 	node_free(&b);
 }
 
+/* The id of an event's origin (what a caller of mm_gossip_preverify has) */
+static const uint8_t *
+oid(const mm_w_event_t *e)
+{
+	static uint8_t id[32];
+	mm_id_of(e->pub, id);
+	return id;
+}
+
 /* The verify done ahead, on a connection's worker: mm_gossip_preverify
  * answers -1 for what mm_gossip_receive would refuse before its verify
  * (short proof of work, a future timestamp, a stale seq), else the
@@ -449,24 +458,24 @@ test_preverify(void)
 	bad = e2;
 	bad.peer[0] ^= 1; /* the genuine signature over other bytes */
 	int hit;
-	CHECK_EQ(mm_gossip_preverify(b.g, &e1, NOW, &hit), 1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e1, oid(&e1), NOW, &hit), 1);
 	CHECK_EQ(hit, 0);
-	CHECK_EQ(mm_gossip_preverify(b.g, &bad, NOW + 1000, &hit), 0);
-	CHECK_EQ(mm_gossip_preverify(b.g, &e2, NOW + 1000, &hit), 1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &bad, oid(&bad), NOW + 1000, &hit), 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e2, oid(&e2), NOW + 1000, &hit), 1);
 	/* with the memo: a second copy takes the first's verdict; the
 	 * tampered copy (same dedup key, other bytes) is still verified */
 	CHECK_EQ(mm_gossip_preverify_memo(b.g), 0);
-	CHECK_EQ(mm_gossip_preverify(b.g, &e2, NOW + 1000, &hit), 1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e2, oid(&e2), NOW + 1000, &hit), 1);
 	CHECK_EQ(hit, 0);
-	CHECK_EQ(mm_gossip_preverify(b.g, &e2, NOW + 1000, &hit), 1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e2, oid(&e2), NOW + 1000, &hit), 1);
 	CHECK_EQ(hit, 1);
 	mm_w_event_t e2b = e2;
 	e2b.ttl = 1; /* not signed: the same event */
-	CHECK_EQ(mm_gossip_preverify(b.g, &e2b, NOW + 1000, &hit), 1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e2b, oid(&e2b), NOW + 1000, &hit), 1);
 	CHECK_EQ(hit, 1);
-	CHECK_EQ(mm_gossip_preverify(b.g, &bad, NOW + 1000, &hit), 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &bad, oid(&bad), NOW + 1000, &hit), 0);
 	CHECK_EQ(hit, 0);
-	CHECK_EQ(mm_gossip_preverify(b.g, &bad, NOW + 1000, &hit), 0);
+	CHECK_EQ(mm_gossip_preverify(b.g, &bad, oid(&bad), NOW + 1000, &hit), 0);
 	CHECK_EQ(hit, 0);
 
 	/* the verdicts given: no verify in the engine, the same outcomes */
@@ -477,7 +486,7 @@ test_preverify(void)
 	CHECK_EQ(stats(&b).bad_sig, 1);
 	CHECK_EQ(edge(&b, a.id.id, x), MM_EDGE_NONE); /* e2 is a disconnect */
 	/* e1 is older than what b's map holds now: stale, nothing spent */
-	CHECK_EQ(mm_gossip_preverify(b.g, &e1, NOW + 1000, &hit), -1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &e1, oid(&e1), NOW + 1000, &hit), -1);
 	CHECK_EQ(mm_gossip_receive_sig(b.g, &e1, NOW + 1000, 101, 1, &f), MM_G_STALE);
 	/* unknown (-1): the engine verifies, as mm_gossip_receive */
 	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, x, MM_PS_IN, NOW + 2000, 102, &e3), 0);
@@ -488,10 +497,10 @@ test_preverify(void)
 	/* refused before the verify: -1 */
 	mm_w_event_t me, fut;
 	CHECK_EQ(mm_gossip_local(m.g, MM_PS_CONNECT, x, MM_PS_OUT, NOW, 100, &me), 0);
-	CHECK_EQ(mm_gossip_preverify(b.g, &me, NOW, &hit), -1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &me, oid(&me), NOW, &hit), -1);
 	CHECK_EQ(mm_gossip_local(a.g, MM_PS_CONNECT, x, MM_PS_OUT, NOW + 3600000, 103,
 	    &fut), 0);
-	CHECK_EQ(mm_gossip_preverify(b.g, &fut, NOW + 2000, &hit), -1);
+	CHECK_EQ(mm_gossip_preverify(b.g, &fut, oid(&fut), NOW + 2000, &hit), -1);
 	CHECK_EQ(mm_gossip_receive_sig(b.g, &fut, NOW + 2000, 103, 1, &f), MM_G_BAD_TIME);
 	node_free(&a);
 	node_free(&b);
